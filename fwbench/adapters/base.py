@@ -1,0 +1,78 @@
+"""What every adapter module provides, and the pieces they share.
+
+Each ``fwbench/adapters/<framework>.py`` defines these constants::
+
+    NAME, IMPORT_NAME, DISTRIBUTIONS, EXTRA
+    MODES            the modes in the framework's own words, first one eager
+    DEVICE_KINDS     the device kinds it can run on ("cpu", "gpu", "tpu")
+    SUPPORTS_JIT     whether any mode compiles the whole function
+    ASYNC_DISPATCH   whether calls return before the device has finished
+    SYNC_METHOD      how sync() waits, in words, recorded in every result
+
+and these functions, called in this order inside a worker process::
+
+    thread_environment(num_threads, device_kind) -> dict  (before import)
+    load(num_threads) -> dict        imports the framework, applies threads
+    devices() -> list[dict]          every device the framework sees
+    select_device(kind) -> dict      picks the first device of that kind,
+                                     raises DeviceUnavailable with a reason
+    to_device(host_array)            copies to the selected device, waits
+    to_host(value) -> numpy.ndarray
+    sync(value)                      returns only when value is computed
+    compile(function, mode)          the callable to time for that mode
+    ops()                            the namespace the expression builder uses
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.metadata
+import importlib.util
+from types import ModuleType
+
+FRAMEWORKS = ("numpy", "jax", "torch", "tensorflow")
+
+# Variables read by the BLAS/OpenMP runtimes the frameworks link against.
+BLAS_THREAD_VARIABLES = (
+    "OMP_NUM_THREADS",
+    "MKL_NUM_THREADS",
+    "OPENBLAS_NUM_THREADS",
+    "BLIS_NUM_THREADS",
+    "VECLIB_MAXIMUM_THREADS",
+    "NUMEXPR_NUM_THREADS",
+)
+
+
+class DeviceUnavailable(Exception):
+    """The framework cannot use the requested device kind; the message says why."""
+
+
+def get_adapter(name: str) -> ModuleType:
+    if name not in FRAMEWORKS:
+        raise KeyError(name)
+    return importlib.import_module(f"fwbench.adapters.{name}")
+
+
+def find_installed(name: str) -> tuple[bool, str | None, str | None]:
+    """Whether the framework is installed, its version, and if not, why; imports nothing."""
+    adapter = get_adapter(name)
+    if importlib.util.find_spec(adapter.IMPORT_NAME) is None:
+        install = f"pip install 'fwbench[{adapter.EXTRA}]'" if adapter.EXTRA else "pip install fwbench"
+        return False, None, f"package '{adapter.IMPORT_NAME}' is not installed ({install})"
+    for distribution in adapter.DISTRIBUTIONS:
+        try:
+            return True, importlib.metadata.version(distribution), None
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    return True, None, None
+
+
+def blas_thread_environment(num_threads: int) -> dict[str, str]:
+    return {variable: str(num_threads) for variable in BLAS_THREAD_VARIABLES}
+
+
+class Namespace:
+    """A plain attribute holder for an adapter's ops."""
+
+    def __init__(self, **functions) -> None:
+        self.__dict__.update(functions)

@@ -1,0 +1,119 @@
+"""JAX: eager (op-by-op dispatch) and ``jax.jit``; CPU, GPU and TPU.
+
+JAX dispatches asynchronously on every backend, the CPU included, so
+:func:`sync` calls ``jax.block_until_ready`` on the result.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from fwbench.adapters.base import DeviceUnavailable, Namespace, blas_thread_environment
+
+NAME = "jax"
+IMPORT_NAME = "jax"
+DISTRIBUTIONS = ("jax",)
+EXTRA = "jax"
+MODES = ("eager", "jit")
+DEVICE_KINDS = ("cpu", "gpu", "tpu")
+SUPPORTS_JIT = True
+ASYNC_DISPATCH = True
+SYNC_METHOD = "jax.block_until_ready(result)"
+
+jax: Any = None
+jnp: Any = None
+_device: Any = None
+_PLATFORM_KIND = {"cpu": "cpu", "gpu": "gpu", "cuda": "gpu", "rocm": "gpu", "tpu": "tpu"}
+
+
+def thread_environment(num_threads: int, device_kind: str) -> dict[str, str]:
+    environment = blas_thread_environment(num_threads)
+    if device_kind == "cpu":
+        # Keep a CPU worker off any accelerator (and its memory preallocation).
+        environment["JAX_PLATFORMS"] = "cpu"
+    if num_threads == 1:
+        environment["XLA_FLAGS"] = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
+    return environment
+
+
+def load(num_threads: int) -> dict[str, Any]:
+    global jax, jnp
+    import jax as jax_module
+    import jax.numpy as jnp_module
+
+    jax, jnp = jax_module, jnp_module
+    # float64 inputs must stay float64; float32 inputs are unaffected.
+    jax.config.update("jax_enable_x64", True)
+    import jaxlib
+
+    return {
+        "version": jax.__version__,
+        "settings": {
+            "jaxlib": getattr(jaxlib, "__version__", "unknown"),
+            "jax_enable_x64": True,
+            "jax_default_matmul_precision": str(jax.config.jax_default_matmul_precision),
+            "default_backend": jax.default_backend(),
+        },
+    }
+
+
+def devices() -> list[dict[str, Any]]:
+    found = []
+    for platform in ("cpu", "gpu", "tpu"):
+        try:
+            platform_devices = jax.devices(platform)
+        except RuntimeError:
+            continue
+        for device in platform_devices:
+            found.append({
+                "kind": _PLATFORM_KIND.get(device.platform, device.platform),
+                "name": getattr(device, "device_kind", str(device)),
+                "id": f"{device.platform}:{device.id}",
+            })
+    return found
+
+
+def select_device(kind: str) -> dict[str, Any]:
+    global _device
+    try:
+        candidates = jax.devices(kind)
+    except RuntimeError as error:
+        raise DeviceUnavailable(f"JAX sees no {kind} device ({str(error).splitlines()[0]})") from None
+    _device = candidates[0]
+    return {"kind": kind, "name": getattr(_device, "device_kind", str(_device)),
+            "id": f"{_device.platform}:{_device.id}"}
+
+
+def to_device(array: Any) -> Any:
+    value = jax.device_put(array, _device)
+    value.block_until_ready()
+    return value
+
+
+def to_host(value: Any) -> Any:
+    import numpy
+
+    return numpy.asarray(value)
+
+
+def sync(value: Any) -> None:
+    jax.block_until_ready(value)
+
+
+def compile(function: Callable[..., Any], mode: str) -> Callable[..., Any]:  # noqa: A001
+    if mode == "eager":
+        return function
+    if mode == "jit":
+        return jax.jit(function)
+    raise ValueError(f"JAX has no mode {mode!r}")
+
+
+def ops() -> Namespace:
+    return Namespace(
+        exp=jnp.exp, log=jnp.log, sqrt=jnp.sqrt, tanh=jnp.tanh, sin=jnp.sin, cos=jnp.cos,
+        abs=jnp.abs, maximum=jnp.maximum, minimum=jnp.minimum,
+        sum=lambda x, axis, keepdims: jnp.sum(x, axis=axis, keepdims=keepdims),
+        mean=lambda x, axis, keepdims: jnp.mean(x, axis=axis, keepdims=keepdims),
+        max=lambda x, axis, keepdims: jnp.max(x, axis=axis, keepdims=keepdims),
+        min=lambda x, axis, keepdims: jnp.min(x, axis=axis, keepdims=keepdims),
+    )

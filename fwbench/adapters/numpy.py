@@ -1,0 +1,113 @@
+"""NumPy: the host baseline and the float64 reference. Runs synchronously."""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from fwbench.adapters.base import DeviceUnavailable, Namespace, blas_thread_environment
+
+NAME = "numpy"
+IMPORT_NAME = "numpy"
+DISTRIBUTIONS = ("numpy",)
+EXTRA = None
+MODES = ("eager",)
+DEVICE_KINDS = ("cpu",)
+SUPPORTS_JIT = False
+ASYNC_DISPATCH = False
+SYNC_METHOD = "none needed: NumPy returns after computing on the host"
+
+np: Any = None
+
+
+def thread_environment(num_threads: int, device_kind: str) -> dict[str, str]:
+    return blas_thread_environment(num_threads)
+
+
+def load(num_threads: int) -> dict[str, Any]:
+    global np
+    import numpy
+
+    np = numpy
+    return {"version": numpy.__version__, "settings": {"blas": _blas_name()}}
+
+
+def _blas_name() -> str:
+    try:
+        config = np.show_config(mode="dicts")
+        return config["Build Dependencies"]["blas"]["name"]
+    except Exception:  # noqa: BLE001 - informational only
+        return "unknown"
+
+
+def devices() -> list[dict[str, Any]]:
+    from fwbench.envinfo import cpu_model
+
+    return [{"kind": "cpu", "name": cpu_model(), "id": "cpu:0"}]
+
+
+def select_device(kind: str) -> dict[str, Any]:
+    if kind != "cpu":
+        raise DeviceUnavailable("NumPy runs on the CPU only")
+    return devices()[0]
+
+
+def to_device(array: Any) -> Any:
+    return np.array(array, copy=True, order="C")
+
+
+def to_host(value: Any) -> Any:
+    return np.asarray(value)
+
+
+def sync(value: Any) -> None:
+    return None
+
+
+def compile(function: Callable[..., Any], mode: str) -> Callable[..., Any]:  # noqa: A001
+    if mode != "eager":
+        raise ValueError(f"NumPy has no mode {mode!r}")
+    return function
+
+
+def ops() -> Namespace:
+    return NumpyOps
+
+
+class _LazyNumpyOps:
+    """NumPy ops, resolved on first use so this module never imports NumPy eagerly."""
+
+    def __getattr__(self, name: str) -> Any:
+        import numpy
+
+        table = {
+            "exp": numpy.exp, "log": numpy.log, "sqrt": numpy.sqrt, "tanh": numpy.tanh,
+            "sin": numpy.sin, "cos": numpy.cos, "abs": numpy.abs,
+            "maximum": numpy.maximum, "minimum": numpy.minimum,
+            "sum": lambda x, axis, keepdims: numpy.sum(x, axis=axis, keepdims=keepdims),
+            "mean": lambda x, axis, keepdims: numpy.mean(x, axis=axis, keepdims=keepdims),
+            "max": lambda x, axis, keepdims: numpy.max(x, axis=axis, keepdims=keepdims),
+            "min": lambda x, axis, keepdims: numpy.min(x, axis=axis, keepdims=keepdims),
+        }
+        if name not in table:
+            raise AttributeError(name)
+        value = table[name]
+        setattr(self, name, value)
+        return value
+
+
+class _AbsoluteReductionOps(_LazyNumpyOps):
+    """Reductions of absolute values: the scale a reduction's rounding error grows with."""
+
+    def __getattr__(self, name: str) -> Any:
+        import numpy
+
+        if name in ("sum", "mean", "max", "min"):
+            base = getattr(numpy, name if name in ("sum", "mean") else "max")
+            value = lambda x, axis, keepdims: base(numpy.abs(x), axis=axis, keepdims=keepdims)  # noqa: E731
+            setattr(self, name, value)
+            return value
+        return super().__getattr__(name)
+
+
+NumpyOps = _LazyNumpyOps()
+AbsoluteReductionOps = _AbsoluteReductionOps()

@@ -1,0 +1,131 @@
+"""TensorFlow: eager, ``tf.function`` and ``tf.function(jit_compile=True)`` (XLA).
+
+TensorFlow is imported once per worker.  :func:`sync` calls
+``tf.test.experimental.sync_devices()``, which waits for every device to
+finish queued work (eager ops on the CPU are already synchronous).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from fwbench.adapters.base import DeviceUnavailable, Namespace, blas_thread_environment
+
+NAME = "tensorflow"
+IMPORT_NAME = "tensorflow"
+DISTRIBUTIONS = ("tensorflow", "tensorflow-cpu", "tf-nightly")
+EXTRA = "tensorflow"
+MODES = ("eager", "function", "xla")
+DEVICE_KINDS = ("cpu", "gpu")
+SUPPORTS_JIT = True
+ASYNC_DISPATCH = True  # on GPUs
+SYNC_METHOD = "tf.test.experimental.sync_devices()"
+
+tf: Any = None
+_device_name = "/CPU:0"
+_sync_devices: Callable[[], None] | None = None
+
+
+def thread_environment(num_threads: int, device_kind: str) -> dict[str, str]:
+    environment = blas_thread_environment(num_threads)
+    environment["TF_NUM_INTRAOP_THREADS"] = str(num_threads)
+    environment["TF_NUM_INTEROP_THREADS"] = str(num_threads)
+    environment.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
+    if device_kind == "cpu":
+        environment["CUDA_VISIBLE_DEVICES"] = "-1"
+    return environment
+
+
+def load(num_threads: int) -> dict[str, Any]:
+    global tf, _sync_devices
+    import tensorflow as tf_module
+
+    tf = tf_module
+    tf.config.threading.set_intra_op_parallelism_threads(num_threads)
+    tf.config.threading.set_inter_op_parallelism_threads(num_threads)
+    _sync_devices = tf.test.experimental.sync_devices
+    build = tf.sysconfig.get_build_info()
+    return {
+        "version": tf.__version__,
+        "settings": {
+            "intra_op_parallelism_threads": tf.config.threading.get_intra_op_parallelism_threads(),
+            "inter_op_parallelism_threads": tf.config.threading.get_inter_op_parallelism_threads(),
+            "tensor_float_32_execution": bool(tf.config.experimental.tensor_float_32_execution_enabled()),
+            "is_cuda_build": bool(build.get("is_cuda_build", False)),
+        },
+    }
+
+
+def devices() -> list[dict[str, Any]]:
+    from fwbench.envinfo import cpu_model
+
+    found = [{"kind": "cpu", "name": cpu_model(), "id": "/CPU:0"}]
+    for index, device in enumerate(tf.config.list_physical_devices("GPU")):
+        details = tf.config.experimental.get_device_details(device)
+        found.append({"kind": "gpu", "name": details.get("device_name", device.name), "id": f"/GPU:{index}"})
+    return found
+
+
+def select_device(kind: str) -> dict[str, Any]:
+    global _device_name
+    if kind == "cpu":
+        _device_name = "/CPU:0"
+        return devices()[0]
+    if kind == "gpu":
+        gpus = [d for d in devices() if d["kind"] == "gpu"]
+        if not gpus:
+            raise DeviceUnavailable("TensorFlow sees no GPU (tensorflow-cpu, or no CUDA build)")
+        _device_name = "/GPU:0"
+        return gpus[0]
+    raise DeviceUnavailable(f"fwbench runs TensorFlow on cpu and gpu only, not {kind}")
+
+
+def to_device(array: Any) -> Any:
+    with tf.device(_device_name):
+        value = tf.identity(tf.convert_to_tensor(array))
+    _sync_devices()
+    return value
+
+
+def to_host(value: Any) -> Any:
+    import numpy
+
+    host = value.numpy()
+    if host.dtype.name == "bfloat16":
+        host = host.astype(numpy.float32)
+    return host
+
+
+def sync(value: Any) -> None:
+    _sync_devices()
+
+
+def compile(function: Callable[..., Any], mode: str) -> Callable[..., Any]:  # noqa: A001
+    if mode == "eager":
+        compiled = function
+    elif mode == "function":
+        compiled = tf.function(function)
+    elif mode == "xla":
+        compiled = tf.function(function, jit_compile=True)
+    else:
+        raise ValueError(f"TensorFlow has no mode {mode!r}")
+    if _device_name == "/CPU:0":
+        return compiled
+    device_name = _device_name
+
+    def on_device(*arguments: Any) -> Any:
+        with tf.device(device_name):
+            return compiled(*arguments)
+
+    return on_device
+
+
+def ops() -> Namespace:
+    return Namespace(
+        exp=tf.math.exp, log=tf.math.log, sqrt=tf.math.sqrt, tanh=tf.math.tanh, sin=tf.math.sin,
+        cos=tf.math.cos, abs=tf.math.abs, maximum=tf.math.maximum, minimum=tf.math.minimum,
+        sum=lambda x, axis, keepdims: tf.math.reduce_sum(x, axis=axis, keepdims=keepdims),
+        mean=lambda x, axis, keepdims: tf.math.reduce_mean(x, axis=axis, keepdims=keepdims),
+        max=lambda x, axis, keepdims: tf.math.reduce_max(x, axis=axis, keepdims=keepdims),
+        min=lambda x, axis, keepdims: tf.math.reduce_min(x, axis=axis, keepdims=keepdims),
+    )

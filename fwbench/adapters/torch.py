@@ -1,0 +1,132 @@
+"""PyTorch: eager and ``torch.compile``; CPU and CUDA GPUs.
+
+On the CPU, PyTorch ops return after computing, so :func:`sync` has nothing
+to wait for; on a GPU it calls ``torch.cuda.synchronize``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from fwbench.adapters.base import DeviceUnavailable, Namespace, blas_thread_environment
+
+NAME = "torch"
+IMPORT_NAME = "torch"
+DISTRIBUTIONS = ("torch",)
+EXTRA = "torch"
+MODES = ("eager", "compile")
+DEVICE_KINDS = ("cpu", "gpu")
+SUPPORTS_JIT = True
+ASYNC_DISPATCH = True  # on CUDA devices
+SYNC_METHOD = "torch.cuda.synchronize() on a GPU; nothing on the CPU, where ops are synchronous"
+
+torch: Any = None
+_device: Any = None
+_synchronize: Callable[[], None] | None = None
+
+
+def thread_environment(num_threads: int, device_kind: str) -> dict[str, str]:
+    return blas_thread_environment(num_threads)
+
+
+def load(num_threads: int) -> dict[str, Any]:
+    global torch
+    import torch as torch_module
+
+    torch = torch_module
+    torch.set_num_threads(num_threads)
+    settings = {
+        "num_threads": torch.get_num_threads(),
+        "num_interop_threads": torch.get_num_interop_threads(),
+        "allow_tf32_matmul": bool(torch.backends.cuda.matmul.allow_tf32),
+        "float32_matmul_precision": torch.get_float32_matmul_precision(),
+        "cuda_version": torch.version.cuda,
+        "parallel_backend": _config_value(torch.__config__.parallel_info(), "ATen parallel backend:"),
+        "blas": _config_value(torch.__config__.show(), "BLAS_INFO="),
+    }
+    return {"version": torch.__version__, "settings": settings}
+
+
+def _config_value(text: str, key: str) -> str:
+    for part in text.replace(",", "\n").splitlines():
+        if key in part:
+            return part.split(key, 1)[1].strip()
+    return "unknown"
+
+
+def devices() -> list[dict[str, Any]]:
+    from fwbench.envinfo import cpu_model
+
+    found = [{"kind": "cpu", "name": cpu_model(), "id": "cpu"}]
+    if torch.cuda.is_available():
+        for index in range(torch.cuda.device_count()):
+            found.append({"kind": "gpu", "name": torch.cuda.get_device_name(index), "id": f"cuda:{index}"})
+    return found
+
+
+def select_device(kind: str) -> dict[str, Any]:
+    global _device, _synchronize
+    if kind == "cpu":
+        _device, _synchronize = torch.device("cpu"), None
+        return devices()[0]
+    if kind == "gpu":
+        if not torch.cuda.is_available():
+            build = "a CPU-only build" if torch.version.cuda is None else "no visible CUDA device"
+            raise DeviceUnavailable(f"PyTorch cannot use a GPU here ({build})")
+        _device = torch.device("cuda:0")
+        _synchronize = torch.cuda.synchronize
+        return {"kind": "gpu", "name": torch.cuda.get_device_name(0), "id": "cuda:0"}
+    raise DeviceUnavailable(f"fwbench runs PyTorch on cpu and gpu only, not {kind} (torch_xla is not supported)")
+
+
+def to_device(array: Any) -> Any:
+    import numpy
+
+    if array.dtype.name == "bfloat16":
+        value = torch.from_numpy(numpy.asarray(array, dtype=numpy.float32)).to(torch.bfloat16)
+    else:
+        value = torch.from_numpy(numpy.array(array, copy=True, order="C"))
+    value = value.to(_device)
+    if _synchronize is not None:
+        _synchronize()
+    return value
+
+
+def to_host(value: Any) -> Any:
+    value = value.detach().cpu()
+    if value.dtype == torch.bfloat16:
+        value = value.float()
+    return value.numpy()
+
+
+def sync(value: Any) -> None:
+    if _synchronize is not None:
+        _synchronize()
+
+
+def compile(function: Callable[..., Any], mode: str) -> Callable[..., Any]:  # noqa: A001
+    if mode == "eager":
+        return function
+    if mode == "compile":
+        # Specialise on the shapes of each cell, as jax.jit and XLA do.
+        return torch.compile(function, dynamic=False)
+    raise ValueError(f"PyTorch has no mode {mode!r}")
+
+
+def ops() -> Namespace:
+    return Namespace(
+        exp=torch.exp, log=torch.log, sqrt=torch.sqrt, tanh=torch.tanh, sin=torch.sin, cos=torch.cos,
+        abs=torch.abs, maximum=torch.maximum, minimum=torch.minimum,
+        sum=lambda x, axis, keepdims: torch.sum(x, dim=axis, keepdim=keepdims) if axis is not None
+        else _keep(torch.sum(x), x, keepdims),
+        mean=lambda x, axis, keepdims: torch.mean(x, dim=axis, keepdim=keepdims) if axis is not None
+        else _keep(torch.mean(x), x, keepdims),
+        max=lambda x, axis, keepdims: torch.amax(x, dim=axis, keepdim=keepdims) if axis is not None
+        else _keep(torch.amax(x), x, keepdims),
+        min=lambda x, axis, keepdims: torch.amin(x, dim=axis, keepdim=keepdims) if axis is not None
+        else _keep(torch.amin(x), x, keepdims),
+    )
+
+
+def _keep(result: Any, source: Any, keepdims: bool) -> Any:
+    return result.reshape((1,) * source.dim()) if keepdims else result

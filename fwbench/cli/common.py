@@ -1,0 +1,77 @@
+"""Pieces shared by the commands: error handling, spec selection, formatting."""
+
+from __future__ import annotations
+
+import functools
+import math
+import sys
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+import typer
+from rich.console import Console
+
+from fwbench.errors import UserError
+
+DEFAULT_SPEC_DIR = Path("workloads")
+# Logs and CI pages are wider than the 80 columns rich assumes off a terminal.
+console = Console(width=None if sys.stdout.isatty() else 140)
+error_console = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def user_errors(function: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn a UserError into one line on stderr and exit code 2 (no traceback)."""
+
+    @functools.wraps(function)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return function(*args, **kwargs)
+        except UserError as error:
+            print(f"fwbench: error: {error.one_line()}", file=sys.stderr)
+            raise typer.Exit(error.exit_code) from None
+
+    return wrapper
+
+
+def spec_paths(specs: Optional[list[Path]]) -> list[Path]:
+    if specs:
+        return list(specs)
+    if not DEFAULT_SPEC_DIR.is_dir():
+        raise UserError("no spec given and there is no ./workloads directory",
+                        hint="pass spec files or directories, e.g. 'fwbench run workloads/'")
+    return [DEFAULT_SPEC_DIR]
+
+
+def format_seconds(value: Any) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    value = float(value)
+    if value >= 1:
+        return f"{value:.3g} s"
+    if value >= 1e-3:
+        return f"{value * 1e3:.3g} ms"
+    if value >= 1e-6:
+        return f"{value * 1e6:.3g} µs"
+    return f"{value * 1e9:.3g} ns"
+
+
+def format_number(value: Any, digits: int = 3) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    return f"{float(value):.{digits}g}"
+
+
+FRAMEWORK_OPTION = typer.Option(None, "--framework", "-f",
+                                help="Only this framework (repeatable): numpy, jax, torch, tensorflow.")
+DEVICE_OPTION = typer.Option(None, "--device", "-d",
+                             help="Only this device kind (repeatable): cpu, gpu, tpu. Default: every kind "
+                                  "this host has.")
+MODE_OPTION = typer.Option(None, "--mode", "-m",
+                           help="Only this mode (repeatable): eager, jit, compile, function, xla, or "
+                                "framework/mode such as jax/jit.")
+FILTER_OPTION = typer.Option(None, "--filter", "-k",
+                             help="Only cells whose id contains this text, e.g. 'power_sum[n=1000]'.")
+QUICK_OPTION = typer.Option(False, "--quick",
+                            help="Smallest size of every sweep and a short time budget: a smoke run.")
+SPECS_ARGUMENT = typer.Argument(None, help="Spec files or directories (default: ./workloads).",
+                                show_default=False)

@@ -1,0 +1,59 @@
+"""The one user-facing error type.
+
+Every mistake a user can make (a bad spec, a bad flag, an unusable results
+directory) is raised as :class:`UserError` or its subclass :class:`SpecError`.
+The CLI catches it once, prints its single line and exits with code 2.
+"""
+
+from __future__ import annotations
+
+
+class UserError(Exception):
+    """A problem the user can fix; printed as one line, exit code 2."""
+
+    exit_code = 2
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        self.message = message
+        self.hint = hint
+        super().__init__(self.one_line())
+
+    def one_line(self) -> str:
+        text = self.message
+        if self.hint:
+            text = f"{text} (fix: {self.hint})"
+        return " ".join(text.split())
+
+
+class SpecError(UserError):
+    """A problem in a spec file, located by file, workload and field."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        file: str | None = None,
+        workload: str | None = None,
+        field: str | None = None,
+        hint: str | None = None,
+    ) -> None:
+        self.file = file
+        self.workload = workload
+        self.field = field
+        where = []
+        if file:
+            where.append(str(file))
+        if workload:
+            where.append(f"workload '{workload}'")
+        if field:
+            where.append(f"field '{field}'")
+        prefix = ", ".join(where)
+        super().__init__(f"{prefix}: {message}" if prefix else message, hint=hint)
+
+
+def describe(value: object, limit: int = 60) -> str:
+    """Show a received value briefly in an error message."""
+    text = repr(value)
+    if len(text) > limit:
+        text = text[: limit - 3] + "..."
+    return f"{text} ({type(value).__name__})"

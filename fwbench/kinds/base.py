@@ -1,0 +1,115 @@
+"""The contract every workload kind fulfils (benchopt's Objective/Dataset/Solver split).
+
+A kind is constructed from a validated :class:`~fwbench.spec.loader.Workload`
+and, for a given set of sweep parameters, states
+
+* its cost (:meth:`cost`: FLOPs, the bytes a fused and an unfused evaluation
+  move, and the host memory the cell needs),
+* how to make its inputs on the host from a seed (:meth:`make_inputs`),
+* the NumPy float64 reference result (:meth:`reference`),
+* an idiomatic implementation for one framework (:meth:`implementation`),
+* why a cell cannot run (:meth:`skip`, a reason shown to the user, or None).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Callable, ClassVar
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from fwbench.spec.fields import FieldReader
+    from fwbench.spec.loader import Workload
+
+# Normwise relative error allowed per dtype (|out - ref|_max / scale).
+TOLERANCES = {"float16": 1e-2, "bfloat16": 5e-2, "float32": 1e-4, "float64": 1e-10}
+ITEMSIZES = {"float16": 2, "bfloat16": 2, "float32": 4, "float64": 8}
+
+
+@dataclass(frozen=True)
+class Cost:
+    flops: int
+    fused_bytes: int
+    unfused_bytes: int
+    memory_bytes: int
+
+
+@dataclass(frozen=True)
+class Reference:
+    """The float64 result and the magnitude errors are measured against."""
+
+    value: "np.ndarray"
+    scale: float
+
+
+@dataclass(frozen=True)
+class Verification:
+    max_abs_err: float
+    max_rel_err: float
+    tolerance: float
+    ok: bool
+    detail: str = ""
+
+
+class Kind:
+    NAME: ClassVar[str] = ""
+    FIELDS: ClassVar[tuple[str, ...]] = ()
+    REQUIRED_FIELDS: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(self, workload: "Workload") -> None:
+        self.workload = workload
+        self.options = workload.options
+
+    @classmethod
+    def parse_options(cls, reader: "FieldReader", sweep: dict[str, list[int]]) -> dict[str, Any]:
+        """Validate the kind's own fields; return them as JSON-able data."""
+        raise NotImplementedError
+
+    @property
+    def dtype(self) -> str:
+        raise NotImplementedError
+
+    def describe(self, params: dict[str, int]) -> str:
+        return self.workload.description
+
+    def cost(self, params: dict[str, int]) -> Cost:
+        raise NotImplementedError
+
+    def make_inputs(self, params: dict[str, int], seed: int) -> list["np.ndarray"]:
+        raise NotImplementedError
+
+    def reference(self, params: dict[str, int], inputs: list["np.ndarray"]) -> Reference:
+        raise NotImplementedError
+
+    def implementation(self, params: dict[str, int], framework: str, adapter: Any) -> Callable[..., Any]:
+        raise NotImplementedError
+
+    def skip(self, params: dict[str, int], framework: str, mode: str, device: str) -> str | None:
+        return None
+
+    def tolerance(self, params: dict[str, int]) -> float:
+        if self.workload.tolerance is not None:
+            return self.workload.tolerance
+        return TOLERANCES[self.dtype]
+
+    def verify(self, output: "np.ndarray", reference: Reference, params: dict[str, int]) -> Verification:
+        """Normwise comparison: max |output - reference| divided by the reference's scale."""
+        import numpy as np
+
+        tolerance = self.tolerance(params)
+        output = np.asarray(output, dtype=np.float64)
+        expected = reference.value
+        if output.shape != expected.shape:
+            return Verification(math.inf, math.inf, tolerance, False,
+                                f"shape {list(output.shape)} differs from the reference {list(expected.shape)}")
+        difference = np.abs(output - expected)
+        bad = ~np.isfinite(output) & np.isfinite(expected)
+        if bad.any():
+            return Verification(math.inf, math.inf, tolerance, False,
+                                f"{int(bad.sum())} non-finite values where the reference is finite")
+        max_abs = float(np.nanmax(difference)) if difference.size else 0.0
+        scale = reference.scale if reference.scale > 0 else 1.0
+        max_rel = max_abs / scale
+        return Verification(max_abs, max_rel, tolerance, max_rel <= tolerance)

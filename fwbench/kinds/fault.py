@@ -1,0 +1,61 @@
+"""A kind for testing fwbench itself: an expression whose implementation misbehaves.
+
+Registered only when ``FWBENCH_ENABLE_TEST_KINDS=1``.  The ``fault`` field
+picks the misbehaviour; ``fault_frameworks`` limits it to some frameworks
+(default: all):
+
+* ``wrong_result``: the output is scaled by 1.01 (a subtle numerical bug);
+* ``raise``: the implementation raises RuntimeError;
+* ``segfault``: the worker kills itself with SIGSEGV;
+* ``sleep``: the implementation sleeps ``fault_seconds`` per call.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from typing import Any, Callable
+
+from fwbench.kinds.expression import ExpressionKind
+from fwbench.spec.fields import FieldReader
+
+FAULTS = ("wrong_result", "raise", "segfault", "sleep")
+
+
+class FaultKind(ExpressionKind):
+    NAME = "fault"
+    FIELDS = ("expr", "inputs", "fault", "fault_frameworks", "fault_seconds")
+    REQUIRED_FIELDS = ("expr", "inputs", "fault")
+
+    @classmethod
+    def parse_options(cls, reader: FieldReader, sweep: dict[str, list[int]]) -> dict[str, Any]:
+        options = super().parse_options(reader, sweep)
+        options["fault"] = reader.take_choice("fault", FAULTS)
+        options["fault_frameworks"] = reader.take_list_of_choices(
+            "fault_frameworks", ("numpy", "jax", "torch", "tensorflow"), None)
+        options["fault_seconds"] = reader.take_float("fault_seconds", 1.0)
+        return options
+
+    def implementation(self, params: dict[str, int], framework: str, adapter: Any) -> Callable[..., Any]:
+        function = super().implementation(params, framework, adapter)
+        targets = self.options["fault_frameworks"]
+        if targets is not None and framework not in targets:
+            return function
+        fault = self.options["fault"]
+        if fault == "wrong_result":
+            return lambda *arrays: function(*arrays) * 1.01
+        if fault == "raise":
+            def broken(*arrays: Any) -> Any:
+                raise RuntimeError("injected failure")
+            return broken
+        if fault == "segfault":
+            def crash(*arrays: Any) -> Any:
+                os.kill(os.getpid(), signal.SIGSEGV)
+            return crash
+        seconds = self.options["fault_seconds"]
+
+        def slow(*arrays: Any) -> Any:
+            time.sleep(seconds)
+            return function(*arrays)
+        return slow

@@ -1,0 +1,186 @@
+"""The versioned result record, JSONL reading and writing, and the flat table.
+
+One JSON object per cell, one per line, in ``DIR/results.jsonl``; the file is
+appended to and flushed to disk after every cell.  ``load_results`` reads one
+or more files or run directories into a pandas DataFrame; ``write_csv``
+writes the flat table (written to a temporary file and renamed into place).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from pathlib import Path
+from typing import Any, Iterable
+
+from fwbench.errors import UserError
+
+RESULTS_VERSION = 1
+RESULTS_FILE = "results.jsonl"
+CSV_FILE = "results.csv"
+MANIFEST_FILE = "run.json"
+STATUSES = ("ok", "mismatch", "error", "skipped")
+
+CSV_COLUMNS = [
+    "run_id", "workload", "kind", "params", "framework", "framework_version", "mode", "device",
+    "device_name", "dtype", "num_threads", "status", "reason", "median_s", "ci95_low_s", "ci95_high_s",
+    "min_s", "mean_s", "stdev_s", "iqr_s", "rel_ci95", "n_samples", "n_loops", "converged",
+    "first_call_s", "max_abs_err", "max_rel_err", "tolerance", "flops", "fused_bytes", "unfused_bytes",
+    "gflops_per_s", "gbytes_per_s", "seed", "spec_file", "spec_hash", "cell_id", "timestamp",
+]
+
+
+def base_record(cell: dict[str, Any], workload: dict[str, Any], run: dict[str, Any]) -> dict[str, Any]:
+    """The fields every record has, before the worker fills in measurements."""
+    cost = cell.get("cost", {})
+    return {
+        "version": RESULTS_VERSION,
+        "run_id": run["run_id"],
+        "timestamp": None,
+        "cell_id": cell["cell_id"],
+        "spec_file": workload["spec_file"],
+        "spec_hash": workload["spec_hash"],
+        "workload": workload["name"],
+        "kind": workload["kind"],
+        "params": cell["params"],
+        "framework": cell["framework"],
+        "framework_version": None,
+        "mode": cell["mode"],
+        "device": cell["device"],
+        "device_name": None,
+        "dtype": None,
+        "num_threads": run["num_threads"],
+        "seed": workload["seed"],
+        "status": None,
+        "reason": None,
+        "flops": cost.get("flops"),
+        "fused_bytes": cost.get("fused_bytes"),
+        "unfused_bytes": cost.get("unfused_bytes"),
+        "settings": {},
+        "host": run.get("host", {}),
+    }
+
+
+def add_measurement(record: dict[str, Any], statistics: dict[str, float], samples: list[float],
+                    **timing: Any) -> None:
+    """Copy timing statistics into ``record`` and derive GFLOP/s and GB/s from the median."""
+    record.update(statistics)
+    record.update(timing)
+    record["samples_s"] = samples
+    record["n_samples"] = len(samples)
+    median = statistics.get("median_s")
+    if median and median > 0:
+        if record.get("flops") is not None:
+            record["gflops_per_s"] = record["flops"] / median / 1e9
+        if record.get("fused_bytes") is not None:
+            record["gbytes_per_s"] = record["fused_bytes"] / median / 1e9
+
+
+class ResultsWriter:
+    """Appends records to ``results.jsonl``, each flushed and fsynced before returning."""
+
+    def __init__(self, directory: Path) -> None:
+        self.path = Path(directory) / RESULTS_FILE
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._handle = open(self.path, "a", encoding="utf-8")
+
+    def write(self, record: dict[str, Any]) -> None:
+        self._handle.write(json.dumps(_json_safe(record), sort_keys=False) + "\n")
+        self._handle.flush()
+        os.fsync(self._handle.fileno())
+
+    def close(self) -> None:
+        self._handle.close()
+
+    def __enter__(self) -> "ResultsWriter":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _json_safe(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None if math.isnan(value) else ("inf" if value > 0 else "-inf")
+    if isinstance(value, dict):
+        return {key: _json_safe(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(item) for item in value]
+    return value
+
+
+def read_records(path: str | Path) -> list[dict[str, Any]]:
+    """Read a results file or run directory; refuse unknown versions with a fix."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / RESULTS_FILE
+    if not path.is_file():
+        raise UserError(f"{path}: no results file here", hint="pass a run directory written by 'fwbench run'")
+    records = []
+    with open(path, encoding="utf-8") as handle:
+        for number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:
+                if number == _count_lines(path):
+                    continue  # a last line cut short by a kill; every earlier cell is intact
+                raise UserError(f"{path}, line {number}: not valid JSON") from None
+            version = record.get("version") if isinstance(record, dict) else None
+            if version != RESULTS_VERSION:
+                raise UserError(
+                    f"{path}, line {number}: results version {version!r} is not supported "
+                    f"(this fwbench reads version {RESULTS_VERSION})",
+                    hint="read it with the fwbench version that wrote it, or re-run the benchmark",
+                )
+            records.append(record)
+    return records
+
+
+def _count_lines(path: Path) -> int:
+    with open(path, "rb") as handle:
+        return sum(1 for _ in handle)
+
+
+def load_results(*paths: str | Path):
+    """Read one or more results files or run directories into a pandas DataFrame."""
+    import pandas as pd
+
+    records: list[dict[str, Any]] = []
+    for path in paths:
+        records.extend(read_records(path))
+    return records_to_frame(records)
+
+
+def records_to_frame(records: Iterable[dict[str, Any]]):
+    import pandas as pd
+
+    rows = []
+    for record in records:
+        row = dict(record)
+        row["params"] = ",".join(f"{k}={v}" for k, v in (record.get("params") or {}).items()) or "-"
+        rows.append(row)
+    frame = pd.DataFrame(rows)
+    for column in CSV_COLUMNS:
+        if column not in frame.columns:
+            frame[column] = None
+    return frame
+
+
+def write_csv(records: list[dict[str, Any]], path: str | Path) -> Path:
+    frame = records_to_frame(records)
+    extra = [c for c in frame.columns if c not in CSV_COLUMNS and c not in ("samples_s", "settings", "host")]
+    path = Path(path)
+    temporary = path.with_name(path.name + ".tmp")
+    frame[CSV_COLUMNS + extra].to_csv(temporary, index=False)
+    os.replace(temporary, path)
+    return path
+
+
+def write_json_atomic(data: Any, path: str | Path) -> None:
+    path = Path(path)
+    temporary = path.with_name(path.name + ".tmp")
+    temporary.write_text(json.dumps(_json_safe(data), indent=2) + "\n", encoding="utf-8")
+    os.replace(temporary, path)

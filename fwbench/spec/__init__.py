@@ -1,0 +1,1 @@
+"""Spec files: YAML loading and validation, and the safe expression parser."""

@@ -1,0 +1,282 @@
+"""Loading and validating workload spec files (YAML, versioned).
+
+A spec file is data.  It is read with ``yaml.safe_load`` and every value is
+checked here; expressions are parsed by :mod:`fwbench.spec.expression`, never
+evaluated.  Any problem raises :class:`~fwbench.errors.SpecError` naming the
+file, the workload and the field.
+
+Format (version 1)::
+
+    version: 1
+    workloads:
+      - name: power_sum
+        kind: expression
+        expr: "x + x*x + x*x*x"
+        inputs:
+          x: {shape: [n, n], dtype: float32, init: normal}
+        sweep: {n: [1000, 4000, 10000]}
+        frameworks: [numpy, jax]      # optional restriction
+        modes: [eager, jit]           # optional, a mode or framework/mode
+        devices: [cpu]                # optional
+        seed: 0                       # optional
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from fwbench.errors import SpecError, UserError, describe
+from fwbench.spec.fields import NAME, FieldReader, check_int
+
+SPEC_VERSION = 1
+SUPPORTED_VERSIONS = (1,)
+FRAMEWORK_NAMES = ("numpy", "jax", "torch", "tensorflow")
+MODE_NAMES = ("eager", "jit", "compile", "function", "xla")
+DEVICE_KINDS = ("cpu", "gpu", "tpu")
+DTYPES = ("float16", "bfloat16", "float32", "float64")
+MAX_SWEEP_VALUE = 2**40
+TOP_LEVEL_KEYS = ("version", "description", "workloads")
+COMMON_WORKLOAD_KEYS = (
+    "name",
+    "kind",
+    "description",
+    "sweep",
+    "frameworks",
+    "modes",
+    "devices",
+    "seed",
+    "tolerance",
+)
+SPEC_SUFFIXES = (".yaml", ".yml")
+
+
+@dataclass
+class Workload:
+    """One validated workload; ``options`` holds the kind's own fields (JSON-able)."""
+
+    name: str
+    kind: str
+    options: dict[str, Any]
+    sweep: dict[str, list[int]] = field(default_factory=dict)
+    description: str = ""
+    frameworks: list[str] | None = None
+    modes: list[str] | None = None
+    devices: list[str] | None = None
+    seed: int = 0
+    tolerance: float | None = None
+    spec_file: str = ""
+    spec_hash: str = ""
+
+    def parameter_sets(self, quick: bool = False) -> list[dict[str, int]]:
+        """The cartesian product of the sweep; ``quick`` keeps each symbol's smallest value."""
+        symbols = list(self.sweep)
+        if quick:
+            values = [[min(self.sweep[symbol])] for symbol in symbols]
+        else:
+            values = [self.sweep[symbol] for symbol in symbols]
+        return [dict(zip(symbols, combination)) for combination in itertools.product(*values)]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "options": self.options,
+            "sweep": self.sweep,
+            "description": self.description,
+            "frameworks": self.frameworks,
+            "modes": self.modes,
+            "devices": self.devices,
+            "seed": self.seed,
+            "tolerance": self.tolerance,
+            "spec_file": self.spec_file,
+            "spec_hash": self.spec_hash,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "Workload":
+        return cls(**data)
+
+
+@dataclass
+class Spec:
+    path: str
+    version: int
+    sha256: str
+    description: str
+    workloads: list[Workload]
+
+
+def find_spec_files(paths: list[str | Path]) -> list[Path]:
+    """Expand directories (their ``*.yaml``/``*.yml``, not recursive) and check files exist."""
+    files: list[Path] = []
+    for given in paths:
+        path = Path(given)
+        if path.is_dir():
+            found = sorted(p for p in path.iterdir() if p.suffix in SPEC_SUFFIXES and p.is_file())
+            if not found:
+                raise UserError(
+                    f"{path}: the directory holds no spec files (*.yaml, *.yml)",
+                    hint="point at a spec file or a directory of them, e.g. workloads/",
+                )
+            files.extend(found)
+        elif path.is_file():
+            files.append(path)
+        else:
+            raise UserError(f"{path}: no such file or directory", hint="check the path")
+    return files
+
+
+def load_specs(paths: list[str | Path]) -> list[Spec]:
+    """Load every spec under ``paths``; workload names must be unique across them."""
+    specs = [load_spec(path) for path in find_spec_files(paths)]
+    seen: dict[str, str] = {}
+    for spec in specs:
+        for workload in spec.workloads:
+            if workload.name in seen:
+                raise SpecError(
+                    f"duplicate workload name '{workload.name}' (also in {seen[workload.name]})",
+                    file=spec.path,
+                    workload=workload.name,
+                    field="name",
+                    hint="give each workload a unique name",
+                )
+            seen[workload.name] = spec.path
+    return specs
+
+
+def load_spec(path: str | Path) -> Spec:
+    path = Path(path)
+    file = str(path)
+    try:
+        data = path.read_bytes()
+    except OSError as error:
+        raise UserError(f"{file}: cannot read the file: {error.strerror or error}",
+                        hint="check the path and its permissions") from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise SpecError(
+            f"the file is not valid UTF-8 (byte {error.start}: {data[error.start:error.start + 1]!r})",
+            file=file,
+            hint="save the file as UTF-8",
+        ) from None
+    return parse_spec_text(text, file=file, sha256=hashlib.sha256(data).hexdigest())
+
+
+def parse_spec_text(text: str, *, file: str, sha256: str | None = None) -> Spec:
+    """Validate a spec given as text; ``file`` is used in error messages."""
+    if sha256 is None:
+        sha256 = hashlib.sha256(text.encode("utf-8")).hexdigest()
+    try:
+        document = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(error, "problem", None) or str(error).splitlines()[0]
+        raise SpecError(f"malformed YAML{where}: {problem}", file=file,
+                        hint="fix the YAML syntax (indentation, colons, quotes)") from None
+    except RecursionError:
+        raise SpecError("malformed YAML: nested too deeply", file=file) from None
+    if document is None:
+        raise SpecError("the file is empty", file=file,
+                        hint="start with 'version: 1' and a 'workloads:' list")
+    top = FieldReader(document, file=file, what="the top level of a spec file")
+    top.check_keys(TOP_LEVEL_KEYS, required=("version", "workloads"))
+    version = top.raw("version")
+    if version not in SUPPORTED_VERSIONS or isinstance(version, bool):
+        raise top.error(
+            "version",
+            f"got {describe(version)}, expected one of {list(SUPPORTED_VERSIONS)}",
+            "write 'version: 1', or upgrade fwbench if the file is newer",
+        )
+    description = top.take_str("description", "")
+    items = top.raw("workloads")
+    if not isinstance(items, list) or not items:
+        raise top.error("workloads", f"got {describe(items)}, expected a non-empty list of workloads")
+    workloads = []
+    names: set[str] = set()
+    for index, item in enumerate(items):
+        workload = _parse_workload(item, index, file, sha256)
+        if workload.name in names:
+            raise SpecError(f"duplicate workload name '{workload.name}'", file=file,
+                            workload=workload.name, field="name", hint="give each workload a unique name")
+        names.add(workload.name)
+        workloads.append(workload)
+    return Spec(path=file, version=version, sha256=sha256, description=description, workloads=workloads)
+
+
+def _parse_workload(item: Any, index: int, file: str, sha256: str) -> Workload:
+    from fwbench.kinds import get_kind_class, kind_names
+
+    label = f"#{index + 1}"
+    if isinstance(item, dict) and isinstance(item.get("name"), str):
+        label = item["name"]
+    reader = FieldReader(item, file=file, workload=label, prefix="", what=f"workload {label}")
+    if "name" not in reader.mapping:
+        raise reader.error("name", "the required key 'name' is missing", "add 'name: my_workload'")
+    name = reader.take_str("name", pattern=NAME,
+                           expected="a name of letters, digits, '_', '.' and '-'")
+    kind = reader.take_choice("kind", kind_names())
+    kind_class = get_kind_class(kind)
+    reader.check_keys([*COMMON_WORKLOAD_KEYS, *kind_class.FIELDS],
+                      required=["name", "kind", *kind_class.REQUIRED_FIELDS])
+    sweep = _parse_sweep(reader)
+    workload = Workload(
+        name=name,
+        kind=kind,
+        options={},
+        sweep=sweep,
+        description=reader.take_str("description", ""),
+        frameworks=reader.take_list_of_choices("frameworks", FRAMEWORK_NAMES, None),
+        modes=_parse_modes(reader),
+        devices=reader.take_list_of_choices("devices", DEVICE_KINDS, None),
+        seed=reader.take_int("seed", 0, minimum=0, maximum=2**32 - 1),
+        tolerance=reader.take_float("tolerance", None),
+        spec_file=file,
+        spec_hash=sha256,
+    )
+    workload.options = kind_class.parse_options(reader, sweep)
+    return workload
+
+
+def _parse_sweep(reader: FieldReader) -> dict[str, list[int]]:
+    raw = reader.raw("sweep", {})
+    sweep_reader = reader.child("sweep", raw, "the sweep (symbol: [values])")
+    sweep: dict[str, list[int]] = {}
+    for symbol, values in sweep_reader.mapping.items():
+        if not isinstance(symbol, str) or not symbol.isidentifier():
+            raise reader.error("sweep", f"got the symbol {describe(symbol)}, expected a name like n")
+        if isinstance(values, int) and not isinstance(values, bool):
+            values = [values]
+        if not isinstance(values, list) or not values:
+            raise sweep_reader.error(symbol, f"got {describe(values)}, expected a non-empty list of sizes")
+        checked = []
+        for value in values:
+            checked.append(check_int(value, 1, MAX_SWEEP_VALUE,
+                                     lambda message: sweep_reader.error(symbol, message)))
+        sweep[symbol] = list(dict.fromkeys(checked))
+    return sweep
+
+
+def _parse_modes(reader: FieldReader) -> list[str] | None:
+    """Modes are names (``jit``) or framework/mode pairs (``jax/jit``)."""
+    valid = [*MODE_NAMES, *(f"{f}/{m}" for f in FRAMEWORK_NAMES for m in MODE_NAMES)]
+    value = reader.raw("modes", None)
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not value:
+        raise reader.error("modes", f"got {describe(value)}, expected a non-empty list of modes "
+                                    f"({', '.join(MODE_NAMES)} or framework/mode)")
+    for item in value:
+        if item not in valid or not isinstance(item, str):
+            raise reader.error("modes", f"got {describe(item)} in the list, expected one of "
+                                        f"{', '.join(MODE_NAMES)} or framework/mode such as jax/jit")
+    return list(dict.fromkeys(value))

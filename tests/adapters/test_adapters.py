@@ -1,0 +1,72 @@
+"""Each adapter drives its real framework (in this test process, not a fwbench parent)."""
+
+import numpy as np
+import pytest
+
+from fwbench.adapters import FRAMEWORKS, get_adapter
+from fwbench.spec.expression import build, parse
+from tests.conftest import require_framework
+
+EXPRESSION = "x + x*x + x*x*x + sum(exp(-abs(y)), axis=1, keepdims=True) - max(y) + mean(x)"
+
+
+def loaded(name):
+    require_framework(name)
+    adapter = get_adapter(name)
+    adapter.load(2)
+    adapter.select_device("cpu")
+    return adapter
+
+
+@pytest.mark.parametrize("name", FRAMEWORKS)
+def test_capabilities_are_constants(name):
+    adapter = get_adapter(name)
+    assert adapter.MODES[0] == "eager"
+    assert "cpu" in adapter.DEVICE_KINDS
+    assert isinstance(adapter.SUPPORTS_JIT, bool)
+    assert adapter.SYNC_METHOD
+
+
+@pytest.mark.parametrize("name", FRAMEWORKS)
+def test_every_mode_computes_the_expression(name):
+    adapter = loaded(name)
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((32, 16), dtype=np.float32)
+    y = rng.standard_normal((32, 16), dtype=np.float32)
+    tree = parse(EXPRESSION, ["x", "y"])
+    expected = (x + x * x + x * x * x + np.exp(-np.abs(y)).sum(axis=1, keepdims=True) - y.max() + x.mean())
+    devices = [adapter.to_device(x), adapter.to_device(y)]
+    for mode in adapter.MODES:
+        function = adapter.compile(build(tree, adapter.ops(), ["x", "y"]), mode)
+        result = function(*devices)
+        adapter.sync(result)
+        host = adapter.to_host(result)
+        assert host.dtype == np.float32, (name, mode)
+        np.testing.assert_allclose(host, expected, rtol=1e-5, atol=1e-5, err_msg=f"{name}/{mode}")
+
+
+@pytest.mark.parametrize("name", FRAMEWORKS)
+def test_devices_report_the_cpu(name):
+    adapter = loaded(name)
+    kinds = [device["kind"] for device in adapter.devices()]
+    assert "cpu" in kinds
+
+
+def test_numpy_refuses_gpu():
+    from fwbench.adapters.base import DeviceUnavailable
+
+    adapter = loaded("numpy")
+    with pytest.raises(DeviceUnavailable, match="CPU only"):
+        adapter.select_device("gpu")
+    adapter.select_device("cpu")
+
+
+def test_torch_on_a_cpu_build_explains_missing_gpu():
+    from fwbench.adapters.base import DeviceUnavailable
+
+    adapter = loaded("torch")
+    if adapter.torch.cuda.is_available():
+        pytest.skip("this machine has a CUDA device")
+    with pytest.raises(DeviceUnavailable, match="PyTorch cannot use a GPU here"):
+        adapter.select_device("gpu")
+    adapter.select_device("cpu")

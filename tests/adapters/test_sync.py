@@ -1,0 +1,77 @@
+"""The sync is inside the timed region, and it matters.
+
+For a JAX and a TensorFlow computation, fwbench's timer (which calls the
+adapter's ``sync`` after every call) must agree with an honest loop that
+waits for each result, and must be far above a plain loop that does not
+wait.  If an adapter's ``sync`` is made a no-op, the timer falls to the
+unsynced figure and these tests fail; the last assertion of each test shows
+that directly.
+"""
+
+import statistics
+import time
+
+import numpy as np
+import pytest
+
+from fwbench.adapters import get_adapter
+from fwbench.timing import TimerSettings, measure
+from tests.conftest import require_framework
+
+# One call per sample and a handful of samples: with a no-op sync each sample
+# would time only the dispatch.  (Long unsynced loops end up throttled by the
+# dispatch queue and approach throughput, which is why this test keeps them short.)
+SETTINGS = TimerSettings(min_samples=5, max_samples=5, min_sample_s=0.0, warmup_s=0.0, min_warmup_calls=1)
+
+
+def per_call(loop_body, repeats=5, loops=5):
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        for _ in range(loops):
+            loop_body()
+        times.append((time.perf_counter() - start) / loops)
+    return statistics.median(times)
+
+
+def check_sync_matters(adapter, function, inputs, materialise):
+    materialise(function(*inputs))
+    honest = per_call(lambda: materialise(function(*inputs)))
+    unsynced = per_call(lambda: function(*inputs), loops=3)
+    materialise(function(*inputs))
+    timed = statistics.median(measure(lambda: function(*inputs), adapter.sync, SETTINGS).samples_s)
+    assert unsynced < honest / 5, "the computation should dispatch asynchronously for this test"
+    assert 0.6 * honest < timed < 1.6 * honest, (timed, honest, unsynced)
+    materialise(function(*inputs))
+    no_op = statistics.median(measure(lambda: function(*inputs), lambda _: None, SETTINGS).samples_s)
+    materialise(function(*inputs))
+    assert no_op < honest / 3, "a no-op sync would under-report, so the assertion above can fail"
+
+
+def test_jax_sync_is_inside_the_timed_region():
+    require_framework("jax")
+    adapter = get_adapter("jax")
+    adapter.load(2)
+    adapter.select_device("cpu")
+    x = adapter.to_device(np.random.default_rng(0).standard_normal((600, 600), dtype=np.float32))
+    function = adapter.compile(lambda a: ((a @ a) @ a) @ a, "jit")
+    check_sync_matters(adapter, function, [x], lambda result: np.asarray(result).sum())
+
+
+def test_tensorflow_sync_is_inside_the_timed_region():
+    require_framework("tensorflow")
+    adapter = get_adapter("tensorflow")
+    adapter.load(2)
+    adapter.select_device("cpu")
+    tf = adapter.tf
+    # TensorFlow on a CPU finishes each call before returning; asynchronous
+    # execution (the GPU's normal behaviour) is what makes sync necessary, so
+    # the test switches it on.
+    tf.config.experimental.set_synchronous_execution(False)
+    try:
+        x = adapter.to_device(np.random.default_rng(0).standard_normal((600, 600), dtype=np.float32))
+        function = adapter.compile(lambda a: tf.linalg.matmul(tf.linalg.matmul(tf.linalg.matmul(a, a), a), a),
+                                   "function")
+        check_sync_matters(adapter, function, [x], lambda result: result.numpy().sum())
+    finally:
+        tf.config.experimental.set_synchronous_execution(True)

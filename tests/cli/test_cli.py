@@ -1,0 +1,131 @@
+"""The CLI, in-process (Typer's runner) and as a real subprocess."""
+
+import csv
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from fwbench.cli import app
+from fwbench.results import CSV_COLUMNS
+from tests.conftest import REPO_ROOT, SMALL_SPEC, require_framework
+
+runner = CliRunner()
+
+
+def fwbench(*arguments, env=None, cwd=None):
+    environment = dict(os.environ, **(env or {}))
+    environment["PYTHONPATH"] = str(REPO_ROOT)
+    return subprocess.run([sys.executable, "-m", "fwbench", *arguments], capture_output=True, text=True,
+                          env=environment, cwd=cwd or REPO_ROOT, timeout=600)
+
+
+def test_help_teaches():
+    result = runner.invoke(app, ["run", "--help"])
+    assert result.exit_code == 0
+    for word in ("--framework", "--device", "--mode", "--filter", "--quick", "--threads", "--out",
+                 "synchronised", "first call"):
+        assert word in result.output
+
+
+def test_list_shows_cells_and_skips(write_spec, monkeypatch):
+    monkeypatch.setenv("FWBENCH_DEVICES", "cpu")
+    result = runner.invoke(app, ["list", str(write_spec(SMALL_SPEC)), "--device", "cpu", "--device", "gpu",
+                                 "-f", "numpy"])
+    assert result.exit_code == 0, result.output
+    assert "power_sum" in result.output
+    assert "device absent" in result.output
+    assert "2 cells to run, 2 to skip." in result.output
+
+
+def test_bad_spec_in_process_is_one_line_exit_2(write_spec):
+    path = write_spec("version: 1\nworkloads:\n  - name: a\n    kind: expression\n    expr: x\n"
+                      "    inputs: {x: {shape: [4]}}\n    colour: red\n")
+    result = runner.invoke(app, ["list", str(path)])
+    assert result.exit_code == 2
+    assert "unknown key 'colour'" in result.output
+
+
+def test_bad_flag_is_exit_2(write_spec):
+    result = runner.invoke(app, ["list", str(write_spec(SMALL_SPEC)), "--framework", "mxnet"])
+    assert result.exit_code == 2
+    assert "--framework: got 'mxnet'" in result.output
+
+
+def test_subprocess_run_writes_csv_with_every_column(write_spec, tmp_path):
+    require_framework("jax")
+    out = tmp_path / "run"
+    result = fwbench("run", str(write_spec(SMALL_SPEC)), "--quick", "-f", "numpy", "-f", "jax",
+                     "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    assert "Median time per call" in result.stdout
+    with open(out / "results.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert set(CSV_COLUMNS) <= set(rows[0])
+    assert {(r["framework"], r["mode"], r["status"]) for r in rows} == {
+        ("numpy", "eager", "ok"), ("jax", "eager", "ok"), ("jax", "jit", "ok")}
+    for row in rows:
+        assert float(row["median_s"]) > 0 and row["params"] == "n=64"
+    # the same --out again is refused rather than overwritten
+    again = fwbench("run", str(write_spec(SMALL_SPEC)), "--quick", "-f", "numpy", "--out", str(out))
+    assert again.returncode == 2
+    assert "holds results of an earlier run" in again.stderr
+
+
+def test_subprocess_bad_spec_exit_2_without_traceback(write_spec, tmp_path):
+    path = write_spec("version: 1\nworkloads:\n  - name: evil\n    kind: expression\n"
+                      "    expr: \"__import__('os').system('touch pwned')\"\n    inputs: {x: {shape: [4]}}\n")
+    out = tmp_path / "run"
+    result = fwbench("run", str(path), "--out", str(out), cwd=tmp_path)
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1
+    assert lines[0].startswith(f"fwbench: error: {path}, workload 'evil', field 'expr':")
+    assert not (tmp_path / "pwned").exists()
+    assert not out.exists()
+
+
+def test_env_json_lists_four_frameworks():
+    result = fwbench("env", "--json")
+    assert result.returncode == 0, result.stderr
+    info = json.loads(result.stdout)
+    names = [item["framework"] for item in info["frameworks"]]
+    assert names == ["numpy", "jax", "torch", "tensorflow"]
+    for item in info["frameworks"]:
+        require_framework(item["framework"])
+        assert item["available"], item
+        assert item["version"]
+        assert any(device["kind"] == "cpu" for device in item["devices"])
+    assert info["host"]["logical_cores"] >= 1
+
+
+def test_broken_framework_is_unavailable_and_the_others_still_run(write_spec, tmp_path):
+    """A framework whose import fails shows as unavailable with the reason; the run goes on."""
+    shadow = tmp_path / "shadow" / "tensorflow"
+    shadow.mkdir(parents=True)
+    (shadow / "__init__.py").write_text("raise ImportError('simulated broken TensorFlow install')\n")
+    environment = {"PYTHONPATH": f"{REPO_ROOT}{os.pathsep}{shadow.parent}"}
+    env_result = subprocess.run([sys.executable, "-m", "fwbench", "env", "--json"], capture_output=True,
+                                text=True, env=dict(os.environ, **environment), cwd=REPO_ROOT)
+    assert env_result.returncode == 0, env_result.stderr
+    tf_info = json.loads(env_result.stdout)["frameworks"][3]
+    assert tf_info["available"] is False
+    assert "simulated broken TensorFlow install" in tf_info["reason"]
+    plain = runner.invoke(app, ["env"], env={"PYTHONPATH": environment["PYTHONPATH"]})
+    assert plain.exit_code == 0
+
+    out = tmp_path / "run"
+    result = subprocess.run(
+        [sys.executable, "-m", "fwbench", "run", str(write_spec(SMALL_SPEC)), "--quick", "-f", "numpy",
+         "-f", "tensorflow", "--out", str(out)],
+        capture_output=True, text=True, env=dict(os.environ, **environment), cwd=REPO_ROOT)
+    assert result.returncode == 0, result.stderr
+    with open(out / "results.csv", newline="") as handle:
+        rows = {r["framework"]: r for r in csv.DictReader(handle)}
+    assert rows["numpy"]["status"] == "ok"
+    assert rows["tensorflow"]["status"] == "skipped"
+    assert "unavailable: ImportError: simulated broken TensorFlow install" in rows["tensorflow"]["reason"]

@@ -1,0 +1,125 @@
+"""Runs through real worker processes."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from fwbench.plan import Selection
+from fwbench.results import RESULTS_VERSION, read_records
+from fwbench.runner import RunOptions, run
+from fwbench.spec.loader import load_specs
+from fwbench.timing import TimerSettings
+from tests.conftest import SMALL_SPEC, require_framework
+
+QUICK = TimerSettings.quick()
+
+
+def run_spec(path, tmp_path, **selection):
+    options = RunOptions(out_dir=tmp_path / "out", selection=Selection(devices=["cpu"], **selection), timer=QUICK)
+    return run(load_specs([path]), options)
+
+
+def test_records_are_complete_and_verified(write_spec, tmp_path):
+    outcome = run_spec(write_spec(SMALL_SPEC), tmp_path, frameworks=["numpy"])
+    records = read_records(tmp_path / "out")
+    assert [r["cell_id"] for r in records] == ["power_sum[n=64]/numpy/eager/cpu", "power_sum[n=128]/numpy/eager/cpu"]
+    record = records[0]
+    assert record["version"] == RESULTS_VERSION
+    assert record["status"] == "ok"
+    assert record["run_id"] == outcome.run_id
+    assert record["framework_version"]
+    assert record["dtype"] == "float32"
+    assert record["num_threads"] >= 1
+    assert record["n_samples"] == len(record["samples_s"]) >= QUICK.min_samples
+    assert record["ci95_low_s"] <= record["median_s"] <= record["ci95_high_s"]
+    assert record["max_rel_err"] < 1e-6
+    assert record["flops"] == 5 * 64 * 64
+    assert record["gbytes_per_s"] == pytest.approx(2 * 4 * 64 * 64 / record["median_s"] / 1e9)
+    settings = record["settings"]
+    assert settings["sync_in_timed_region"] and settings["first_call_timed_apart"]
+    assert settings["inputs_on_device_before_timing"]
+    assert settings["num_threads"] == record["num_threads"]
+    assert (tmp_path / "out" / "results.csv").exists()
+    manifest = json.loads((tmp_path / "out" / "run.json").read_text())
+    assert manifest["workers"][0]["available"] is True
+
+
+def test_wrong_implementation_is_a_visible_mismatch(write_spec, tmp_path, test_kinds):
+    spec = write_spec(SMALL_SPEC.replace("kind: expression", "kind: fault\n    fault: wrong_result"))
+    run_spec(spec, tmp_path, frameworks=["numpy"])
+    records = read_records(tmp_path / "out")
+    assert {r["status"] for r in records} == {"mismatch"}
+    assert records[0]["max_rel_err"] == pytest.approx(0.01, rel=1e-3)
+    assert "exceeds the tolerance" in records[0]["reason"]
+    assert records[0]["median_s"] > 0  # still measured and reported
+
+
+def test_an_exception_fails_only_its_cell(write_spec, tmp_path, test_kinds):
+    spec = write_spec(SMALL_SPEC + """
+  - name: broken
+    kind: fault
+    fault: raise
+    expr: "x * 2"
+    inputs:
+      x: {shape: [8]}
+""")
+    run_spec(spec, tmp_path, frameworks=["numpy"])
+    status = {r["workload"]: r["status"] for r in read_records(tmp_path / "out")}
+    assert status == {"power_sum": "ok", "broken": "error"}
+    broken = next(r for r in read_records(tmp_path / "out") if r["workload"] == "broken")
+    assert broken["reason"] == "RuntimeError: injected failure"
+
+
+def test_a_crashing_worker_fails_one_cell_and_a_fresh_worker_continues(write_spec, tmp_path, test_kinds):
+    spec = write_spec("""
+version: 1
+workloads:
+  - name: a_crash
+    kind: fault
+    fault: segfault
+    expr: "x * 2"
+    inputs:
+      x: {shape: [8]}
+  - name: b_fine
+    kind: expression
+    expr: "x * 2"
+    inputs:
+      x: {shape: [8]}
+""")
+    run_spec(spec, tmp_path, frameworks=["numpy"])
+    records = {r["workload"]: r for r in read_records(tmp_path / "out")}
+    assert records["a_crash"]["status"] == "error"
+    assert "killed by signal SIGSEGV" in records["a_crash"]["reason"]
+    assert records["b_fine"]["status"] == "ok"
+
+
+def test_jax_first_call_includes_compile(write_spec, tmp_path):
+    require_framework("jax")
+    run_spec(write_spec(SMALL_SPEC), tmp_path, frameworks=["jax"], modes=["jit"])
+    for record in read_records(tmp_path / "out"):
+        assert record["status"] == "ok"
+        # tracing and XLA compilation of a fresh shape dwarf the steady-state call
+        assert record["first_call_s"] > 10 * record["median_s"], record
+
+
+def test_the_parent_imports_no_framework(write_spec, tmp_path):
+    code = f"""
+import sys
+from pathlib import Path
+from fwbench.cli.common import spec_paths
+from fwbench.plan import Selection
+from fwbench.runner import RunOptions, run
+from fwbench.spec.loader import load_specs
+from fwbench.timing import TimerSettings
+import fwbench.cli
+run(load_specs([{str(write_spec(SMALL_SPEC))!r}]),
+    RunOptions(out_dir=Path({str(tmp_path / 'out')!r}), selection=Selection(frameworks=['numpy', 'jax'],
+               quick=True, devices=['cpu']), timer=TimerSettings.quick()))
+loaded = sorted(name for name in ('jax', 'torch', 'tensorflow', 'jaxlib') if name in sys.modules)
+print('LOADED', loaded)
+"""
+    output = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert "LOADED []" in output
+    assert {r["status"] for r in read_records(tmp_path / "out")} == {"ok"}

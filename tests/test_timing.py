@@ -1,0 +1,99 @@
+import statistics
+
+import pytest
+
+from fwbench.timing import TimerSettings, choose_loops, measure, median_ci, summarize
+
+
+class FakeClock:
+    """A clock that advances only when the fake workload 'runs'."""
+
+    def __init__(self):
+        self.now = 0.0
+
+    def __call__(self):
+        return self.now
+
+
+def test_median_ci_contains_median_and_narrows():
+    samples = sorted(float(i) for i in range(1, 101))
+    low, high = median_ci(samples)
+    assert low <= statistics.median(samples) <= high
+    assert (low, high) == (40.0, 61.0)  # ranks 40 and 61 for n=100 at 95%
+    small_low, small_high = median_ci(sorted([1.0, 2.0, 3.0, 4.0, 5.0]))
+    assert (small_low, small_high) == (1.0, 5.0)  # conservative for tiny n
+
+
+def test_summarize_fields():
+    stats = summarize([1.0, 2.0, 3.0, 4.0, 100.0])
+    assert stats["median_s"] == 3.0
+    assert stats["min_s"] == 1.0
+    assert stats["iqr_s"] == pytest.approx(2.0)
+    assert stats["ci95_low_s"] <= 3.0 <= stats["ci95_high_s"]
+
+
+def test_choose_loops_reaches_minimum_sample_time():
+    assert choose_loops(0.5, 0.01) == 1
+    assert choose_loops(1e-6, 0.01) == 10000
+    assert choose_loops(3e-3, 0.01) == 5
+    for per_call in (1e-7, 3.3e-5, 2e-4, 9e-3):
+        assert choose_loops(per_call, 0.01) * per_call >= 0.01
+
+
+def test_first_call_is_timed_apart_and_loops_calibrated():
+    clock = FakeClock()
+    calls = {"n": 0}
+
+    def call():
+        calls["n"] += 1
+        clock.now += 2.0 if calls["n"] == 1 else 1e-4  # the first call compiles
+        return calls["n"]
+
+    synced = []
+    result = measure(call, synced.append, TimerSettings(min_sample_s=0.01, budget_s=1.0), clock=clock)
+    assert result.first_call_s == pytest.approx(2.0)
+    assert result.n_loops == 100
+    assert statistics.median(result.samples_s) == pytest.approx(1e-4)
+    assert result.converged
+    assert len(synced) == calls["n"]  # every call was synchronised
+
+
+def test_sync_time_is_counted():
+    clock = FakeClock()
+
+    def call():
+        clock.now += 1e-3
+        return None
+
+    def sync(_):
+        clock.now += 4e-3  # the device finishes the work here
+
+    result = measure(call, sync, TimerSettings(), clock=clock)
+    assert statistics.median(result.samples_s) == pytest.approx(5e-3)
+
+
+def test_stops_when_budget_spent_and_not_converged():
+    clock = FakeClock()
+    state = {"i": 0}
+
+    def call():
+        state["i"] += 1
+        clock.now += 0.01 * (1 + (state["i"] % 7))  # noisy: never within 1%
+        return None
+
+    settings = TimerSettings(budget_s=1.0, min_samples=5, max_samples=10_000)
+    result = measure(call, lambda _: None, settings, clock=clock)
+    assert not result.converged
+    assert len(result.samples_s) >= 5
+    assert sum(result.samples_s) * result.n_loops < 1.2
+
+
+def test_min_samples_even_past_budget():
+    clock = FakeClock()
+
+    def call():
+        clock.now += 1.0
+        return None
+
+    result = measure(call, lambda _: None, TimerSettings(budget_s=0.1, min_samples=5), clock=clock)
+    assert len(result.samples_s) == 5
