@@ -20,6 +20,7 @@ the framework's availability, version, settings and devices (``fwbench env``).
 from __future__ import annotations
 
 import gc
+import hashlib
 import json
 import os
 import sys
@@ -51,6 +52,15 @@ def _pin_threads(num_threads: int) -> list[int]:
     chosen = cores[: max(1, num_threads)]
     os.sched_setaffinity(0, chosen)
     return chosen
+
+
+def inputs_digest(arrays: list[Any]) -> str:
+    """SHA-256 over the host inputs' dtypes, shapes and bytes: proof that every framework got the same data."""
+    digest = hashlib.sha256()
+    for array in arrays:
+        digest.update(f"{array.dtype.name}{array.shape}".encode())
+        digest.update(memoryview(array.reshape(-1).view("uint8")))
+    return digest.hexdigest()
 
 
 def _short(error: BaseException) -> str:
@@ -123,7 +133,7 @@ class CellRunner:
             inputs = kind.make_inputs(params, workload.seed)
             made = time.perf_counter()
             reference = kind.reference(params, inputs)
-            self.cache = {"inputs": inputs, "reference": reference,
+            self.cache = {"inputs": inputs, "reference": reference, "inputs_sha256": inputs_digest(inputs),
                           "inputs_s": made - started, "reference_s": time.perf_counter() - made}
             self.cache_key = key
         return self.cache
@@ -149,13 +159,12 @@ class CellRunner:
             prepared = self._prepare(kind, workload, params)
             record["inputs_s"] = prepared["inputs_s"]
             record["reference_s"] = prepared["reference_s"]
+            record["inputs_sha256"] = prepared["inputs_sha256"]
             device_inputs = [self.adapter.to_device(array) for array in prepared["inputs"]]
-            function = self.adapter.compile(
-                kind.implementation(params, cell["framework"], self.adapter), cell["mode"]
-            )
-            measurement = measure(lambda: function(*device_inputs), self.adapter.sync, self.timer)
-            output = self.adapter.to_host(measurement.output)
-            check = kind.verify(output, prepared["reference"], params)
+            call = kind.build(params, cell["framework"], cell["mode"], self.adapter, device_inputs)
+            measurement = measure(call, self.adapter.sync, self.timer)
+            check = kind.check(params, self.adapter, call, measurement.output, prepared["reference"])
+            record.update(kind.extra_fields(params, call))
             add_measurement(
                 record, measurement.statistics(), measurement.samples_s,
                 first_call_s=measurement.first_call_s, n_loops=measurement.n_loops,
@@ -164,6 +173,9 @@ class CellRunner:
             )
             record.update(max_abs_err=check.max_abs_err, max_rel_err=check.max_rel_err,
                           tolerance=check.tolerance)
+            samples = kind.samples_per_call(params)
+            if samples and record.get("median_s"):
+                record["samples_per_s"] = samples / record["median_s"]
             if check.ok:
                 record["status"] = "ok"
             else:

@@ -111,7 +111,7 @@ def compile(function: Callable[..., Any], mode: str) -> Callable[..., Any]:  # n
 def ops() -> Namespace:
     return Namespace(
         exp=jnp.exp, log=jnp.log, sqrt=jnp.sqrt, tanh=jnp.tanh, sin=jnp.sin, cos=jnp.cos,
-        abs=jnp.abs, maximum=jnp.maximum, minimum=jnp.minimum,
+        abs=jnp.abs, relu=jax.nn.relu, maximum=jnp.maximum, minimum=jnp.minimum,
         sum=lambda x, axis, keepdims: jnp.sum(x, axis=axis, keepdims=keepdims),
         mean=lambda x, axis, keepdims: jnp.mean(x, axis=axis, keepdims=keepdims),
         max=lambda x, axis, keepdims: jnp.max(x, axis=axis, keepdims=keepdims),

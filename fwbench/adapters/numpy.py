@@ -82,6 +82,7 @@ class _LazyNumpyOps:
         table = {
             "exp": numpy.exp, "log": numpy.log, "sqrt": numpy.sqrt, "tanh": numpy.tanh,
             "sin": numpy.sin, "cos": numpy.cos, "abs": numpy.abs,
+            "relu": lambda x: numpy.maximum(x, 0),
             "maximum": numpy.maximum, "minimum": numpy.minimum,
             "sum": lambda x, axis, keepdims: numpy.sum(x, axis=axis, keepdims=keepdims),
             "mean": lambda x, axis, keepdims: numpy.mean(x, axis=axis, keepdims=keepdims),
@@ -95,19 +96,4 @@ class _LazyNumpyOps:
         return value
 
 
-class _AbsoluteReductionOps(_LazyNumpyOps):
-    """Reductions of absolute values: the scale a reduction's rounding error grows with."""
-
-    def __getattr__(self, name: str) -> Any:
-        import numpy
-
-        if name in ("sum", "mean", "max", "min"):
-            base = getattr(numpy, name if name in ("sum", "mean") else "max")
-            value = lambda x, axis, keepdims: base(numpy.abs(x), axis=axis, keepdims=keepdims)  # noqa: E731
-            setattr(self, name, value)
-            return value
-        return super().__getattr__(name)
-
-
 NumpyOps = _LazyNumpyOps()
-AbsoluteReductionOps = _AbsoluteReductionOps()

@@ -116,7 +116,7 @@ def compile(function: Callable[..., Any], mode: str) -> Callable[..., Any]:  # n
 def ops() -> Namespace:
     return Namespace(
         exp=torch.exp, log=torch.log, sqrt=torch.sqrt, tanh=torch.tanh, sin=torch.sin, cos=torch.cos,
-        abs=torch.abs, maximum=torch.maximum, minimum=torch.minimum,
+        abs=torch.abs, relu=torch.relu, maximum=_maximum, minimum=_minimum,
         sum=lambda x, axis, keepdims: torch.sum(x, dim=axis, keepdim=keepdims) if axis is not None
         else _keep(torch.sum(x), x, keepdims),
         mean=lambda x, axis, keepdims: torch.mean(x, dim=axis, keepdim=keepdims) if axis is not None
@@ -126,6 +126,23 @@ def ops() -> Namespace:
         min=lambda x, axis, keepdims: torch.amin(x, dim=axis, keepdim=keepdims) if axis is not None
         else _keep(torch.amin(x), x, keepdims),
     )
+
+
+def _maximum(a: Any, b: Any) -> Any:
+    # torch.maximum takes tensors only; a Python number is a clamp.
+    if not torch.is_tensor(b):
+        return torch.clamp(a, min=b)
+    if not torch.is_tensor(a):
+        return torch.clamp(b, min=a)
+    return torch.maximum(a, b)
+
+
+def _minimum(a: Any, b: Any) -> Any:
+    if not torch.is_tensor(b):
+        return torch.clamp(a, max=b)
+    if not torch.is_tensor(a):
+        return torch.clamp(b, max=a)
+    return torch.minimum(a, b)
 
 
 def _keep(result: Any, source: Any, keepdims: bool) -> Any:

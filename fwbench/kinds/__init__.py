@@ -13,6 +13,8 @@ from fwbench.kinds.base import Kind
 
 _KINDS = {
     "expression": "fwbench.kinds.expression:ExpressionKind",
+    "matrix_power": "fwbench.kinds.matrix_power:MatrixPowerKind",
+    "mlp_train": "fwbench.kinds.mlp_train:MLPTrainKind",
 }
 # Kinds that exist only to test fwbench itself (wrong results, crashes).
 _TEST_KINDS = {

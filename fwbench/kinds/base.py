@@ -7,8 +7,15 @@ and, for a given set of sweep parameters, states
   move, and the host memory the cell needs),
 * how to make its inputs on the host from a seed (:meth:`make_inputs`),
 * the NumPy float64 reference result (:meth:`reference`),
-* an idiomatic implementation for one framework (:meth:`implementation`),
+* an idiomatic implementation for one framework and mode (:meth:`build`
+  returns the zero-argument callable the timer calls),
+* how to check what that callable computed (:meth:`check`) and what else to
+  record (:meth:`extra_fields`),
 * why a cell cannot run (:meth:`skip`, a reason shown to the user, or None).
+
+The default :meth:`build` compiles :meth:`implementation` with the adapter's
+mode and closes over the device inputs; the default :meth:`check` compares
+the last output with the reference.  Stateful kinds (training) override both.
 """
 
 from __future__ import annotations
@@ -84,7 +91,26 @@ class Kind:
         raise NotImplementedError
 
     def implementation(self, params: dict[str, int], framework: str, adapter: Any) -> Callable[..., Any]:
+        """A function of the device inputs written with ``framework``'s own API."""
         raise NotImplementedError
+
+    def build(self, params: dict[str, int], framework: str, mode: str, adapter: Any,
+              device_inputs: list[Any]) -> Callable[[], Any]:
+        """The callable to time: one call of the implementation, compiled for ``mode``."""
+        function = adapter.compile(self.implementation(params, framework, adapter), mode)
+        return lambda: function(*device_inputs)
+
+    def check(self, params: dict[str, int], adapter: Any, call: Callable[[], Any], last_output: Any,
+              reference: Reference) -> Verification:
+        return self.verify(adapter.to_host(last_output), reference, params)
+
+    def extra_fields(self, params: dict[str, int], call: Callable[[], Any]) -> dict[str, Any]:
+        """Kind-specific fields for the result record (e.g. a loss trajectory)."""
+        return {}
+
+    def samples_per_call(self, params: dict[str, int]) -> int | None:
+        """Training samples one call processes (for samples_per_s), or None."""
+        return None
 
     def skip(self, params: dict[str, int], framework: str, mode: str, device: str) -> str | None:
         return None

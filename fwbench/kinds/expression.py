@@ -26,7 +26,7 @@ from fwbench.spec import expression as expr_module
 from fwbench.spec.fields import IDENTIFIER, FieldReader
 
 INPUT_KEYS = ("shape", "dtype", "init")
-INITS = ("normal", "uniform", "positive", "ones", "zeros")
+INITS = ("normal", "scaled_normal", "uniform", "positive", "ones", "zeros")
 DTYPES = tuple(ITEMSIZES)
 
 
@@ -138,6 +138,9 @@ class ExpressionKind(Kind):
             init = spec["init"]
             if init == "normal":
                 array = generator.standard_normal(shape, dtype=np.float32)
+            elif init == "scaled_normal":
+                # normal / sqrt(last dimension): matrix powers keep a spectral radius near 1
+                array = generator.standard_normal(shape, dtype=np.float32) / np.float32(np.sqrt(shape[-1]))
             elif init == "uniform":
                 array = generator.random(shape, dtype=np.float32)
             elif init == "positive":
@@ -152,13 +155,13 @@ class ExpressionKind(Kind):
     def reference(self, params: dict[str, int], inputs: list[Any]) -> Reference:
         import numpy as np
 
-        from fwbench.adapters.numpy import AbsoluteReductionOps, NumpyOps
+        from fwbench.adapters.numpy import NumpyOps
 
         wide = [np.asarray(array, dtype=np.float64) for array in inputs]
         value = np.asarray(expr_module.build(self.tree, NumpyOps, self.input_names)(*wide), dtype=np.float64)
-        if expr_module.has_reduction(self.tree):
-            # Errors of a reduction scale with the sum of |terms|, not with the result.
-            magnitude = expr_module.build(self.tree, AbsoluteReductionOps, self.input_names)(*wide)
+        if expr_module.has_reduction_or_matmul(self.tree):
+            # Rounding errors of sums grow with the sum of |terms|, not with the result.
+            magnitude = expr_module.build(self.tree, NumpyOps, self.input_names, magnitude=True)(*wide)
             scale = float(np.max(np.abs(magnitude)))
         else:
             scale = float(np.max(np.abs(value))) if value.size else 0.0
@@ -168,6 +171,9 @@ class ExpressionKind(Kind):
         return expr_module.build(self.tree, adapter.ops(), self.input_names)
 
     def skip(self, params: dict[str, int], framework: str, mode: str, device: str) -> str | None:
+        if framework == "numpy" and self.dtype == "bfloat16":
+            return ("NumPy has no native bfloat16 arithmetic (ml_dtypes emulates it element by element, "
+                    "which no NumPy user would benchmark)")
         return None
 
 

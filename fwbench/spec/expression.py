@@ -10,7 +10,15 @@ a small tree of :class:`Node` objects that can be
 
 Allowed: input names, numeric constants, ``+ - * / ** @``, unary ``-``/``+``,
 the functions in :data:`ELEMENTWISE_FUNCTIONS` and the reductions in
-:data:`REDUCTIONS` (with ``axis=`` and ``keepdims=`` keywords).
+:data:`REDUCTIONS` (with ``axis=`` and ``keepdims=`` keywords).  Several lines
+may bind names before the final expression, as an expert writes softmax::
+
+    m = max(x, axis=-1, keepdims=True)
+    e = exp(x - m)
+    e / sum(e, axis=-1, keepdims=True)
+
+A bound name is computed once per call: the tree is a DAG whose shared nodes
+are the same object, and both evaluation and byte counting visit them once.
 """
 
 from __future__ import annotations
@@ -32,6 +40,7 @@ ELEMENTWISE_FUNCTIONS: dict[str, int] = {
     "sin": 1,
     "cos": 1,
     "abs": 1,
+    "relu": 1,
     "maximum": 2,
     "minimum": 2,
 }
@@ -112,6 +121,9 @@ class Call(Node):
     keepdims: bool = False
 
 
+MAX_BINDINGS = 50
+
+
 def parse(text: str, input_names: Sequence[str]) -> Node:
     """Parse ``text`` into a tree, allowing only the whitelisted constructs."""
     if not isinstance(text, str):
@@ -123,24 +135,59 @@ def parse(text: str, input_names: Sequence[str]) -> Node:
             f"the expression has {len(text)} characters; at most {MAX_EXPRESSION_LENGTH} are allowed"
         )
     try:
-        tree = ast.parse(text.strip(), mode="eval")
+        module = ast.parse(text.strip(), mode="exec")
     except SyntaxError as error:
         raise ExpressionError(f"not a valid expression: {error.msg}") from None
     except (RecursionError, MemoryError, ValueError):
         raise ExpressionError("the expression is nested too deeply") from None
-    return _Converter(tuple(input_names)).convert(tree.body, depth=0)
+    converter = _Converter(tuple(input_names))
+    *statements, last = module.body
+    if len(statements) > MAX_BINDINGS:
+        raise ExpressionError(f"at most {MAX_BINDINGS} bindings (name = ...) are allowed")
+    for statement in statements:
+        converter.bind(statement)
+    if not isinstance(last, ast.Expr):
+        raise ExpressionError("the last line must be an expression (the result), not a "
+                              f"{_statement_name(last)}")
+    return converter.convert(last.value, depth=0)
+
+
+def _statement_name(node: ast.AST) -> str:
+    return {ast.Assign: "binding", ast.Import: "import", ast.ImportFrom: "import",
+            ast.FunctionDef: "function definition", ast.For: "loop", ast.While: "loop"}.get(
+        type(node), type(node).__name__)
 
 
 class _Converter:
     def __init__(self, input_names: tuple[str, ...]) -> None:
         self.input_names = input_names
+        self.bindings: dict[str, Node] = {}
+
+    def bind(self, statement: ast.AST) -> None:
+        """``name = expression``: later lines may use ``name``; it is computed once."""
+        if not isinstance(statement, ast.Assign):
+            if isinstance(statement, ast.Expr):
+                raise ExpressionError("only the last line may be a bare expression; "
+                                      "earlier lines bind names (name = ...)")
+            raise ExpressionError(f"a {_statement_name(statement)} is not allowed; lines before the last "
+                                  "must be bindings (name = expression)")
+        if len(statement.targets) != 1 or not isinstance(statement.targets[0], ast.Name):
+            raise ExpressionError("a binding assigns one plain name (name = expression)")
+        name = statement.targets[0].id
+        if name in self.input_names or name in self.bindings:
+            raise ExpressionError(f"the name '{name}' is already an input or bound; choose another")
+        if name in ELEMENTWISE_FUNCTIONS or name in REDUCTIONS:
+            raise ExpressionError(f"the name '{name}' is a function; choose another")
+        self.bindings[name] = self.convert(statement.value, depth=0)
 
     def convert(self, node: ast.AST, depth: int) -> Node:
         if depth > MAX_DEPTH:
             raise ExpressionError(f"the expression is nested more than {MAX_DEPTH} levels deep")
         if isinstance(node, ast.Name):
+            if node.id in self.bindings:
+                return self.bindings[node.id]
             if node.id not in self.input_names:
-                names = ", ".join(self.input_names) or "(none)"
+                names = ", ".join([*self.input_names, *self.bindings]) or "(none)"
                 raise ExpressionError(f"unknown name '{node.id}'; the inputs are: {names}")
             return Input(node.id)
         if isinstance(node, ast.Constant):
@@ -237,11 +284,19 @@ class Analysis:
 def analyse(node: Node, shapes: Mapping[str, tuple[int, ...]], itemsize: int) -> Analysis:
     """Infer the output shape and count FLOPs and bytes for these input shapes."""
     totals = {"flops": 0, "unfused": 0, "largest": 0}
+    seen: dict[int, tuple[int, ...] | None] = {}
 
     def size(shape: tuple[int, ...]) -> int:
         return math.prod(shape)
 
     def visit(current: Node) -> tuple[int, ...] | None:
+        # A bound name is one node reached twice: count it once.
+        key = id(current)
+        if key not in seen:
+            seen[key] = visit_once(current)
+        return seen[key]
+
+    def visit_once(current: Node) -> tuple[int, ...] | None:
         # Returns None for a scalar constant (it moves no memory).
         if isinstance(current, Input):
             return tuple(shapes[current.name])
@@ -348,40 +403,74 @@ def _reduce_shape(shape: tuple[int, ...], axis: int | None, keepdims: bool, name
 # --------------------------------------------------------------------------- building
 
 
-def input_names_used(node: Node) -> set[str]:
-    if isinstance(node, Input):
-        return {node.name}
+def _children(node: Node) -> tuple[Node, ...]:
     if isinstance(node, Unary):
-        return input_names_used(node.operand)
+        return (node.operand,)
     if isinstance(node, Binary):
-        return input_names_used(node.left) | input_names_used(node.right)
+        return (node.left, node.right)
     if isinstance(node, Call):
-        return set().union(*(input_names_used(argument) for argument in node.arguments))
-    return set()
+        return node.arguments
+    return ()
 
 
-def has_reduction(node: Node) -> bool:
-    if isinstance(node, Call):
-        return node.function in REDUCTIONS or any(has_reduction(a) for a in node.arguments)
-    if isinstance(node, Unary):
-        return has_reduction(node.operand)
-    if isinstance(node, Binary):
-        return has_reduction(node.left) or has_reduction(node.right)
+def _any_node(node: Node, predicate: Callable[[Node], bool]) -> bool:
+    stack, seen = [node], set()
+    while stack:
+        current = stack.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        if predicate(current):
+            return True
+        stack.extend(_children(current))
     return False
 
 
-def build(node: Node, ops: Any, input_names: Sequence[str]) -> Callable[..., Any]:
+def input_names_used(node: Node) -> set[str]:
+    names: set[str] = set()
+    _any_node(node, lambda current: isinstance(current, Input) and bool(names.add(current.name)))
+    return names
+
+
+def has_reduction_or_matmul(node: Node) -> bool:
+    """Whether rounding errors grow with the magnitude of summed terms rather than of the result."""
+    return _any_node(node, lambda current: (isinstance(current, Call) and current.function in REDUCTIONS)
+                     or (isinstance(current, Binary) and current.operator == "@"))
+
+
+def build(node: Node, ops: Any, input_names: Sequence[str], magnitude: bool = False) -> Callable[..., Any]:
     """Return ``f(*arrays)`` evaluating the tree with ``ops``.
 
     ``ops`` provides the functions by name (``ops.exp``, ``ops.sum(x, axis,
     keepdims)``, ...); operators use the arrays' own ``+ - * / ** @``, which is
-    how each framework's users write such code.
+    how each framework's users write such code.  Shared (bound) nodes are
+    evaluated once per call.
+
+    With ``magnitude=True`` the tree is evaluated on absolute values with
+    subtractions turned into additions and function results made absolute:
+    the sum of the magnitudes of the terms, which bounds rounding error.
     """
     positions = {name: index for index, name in enumerate(input_names)}
-    evaluate = _compile_node(node, ops, positions)
+    steps: list[Callable[[list], Any]] = []
+    slots: dict[int, int] = {}
+    absolute = getattr(ops, "abs", None)
+
+    def slot_of(current: Node) -> int:
+        key = id(current)
+        if key not in slots:
+            steps.append(_step(current, ops, positions, slot_of, magnitude, absolute))
+            slots[key] = len(steps) - 1
+        return slots[key]
+
+    result = slot_of(node)
+    count = len(steps)
 
     def expression_function(*arrays: Any) -> Any:
-        return evaluate(arrays)
+        values: list[Any] = [None] * count
+        values.append(arrays)
+        for index in range(count):
+            values[index] = steps[index](values)
+        return values[result]
 
     return expression_function
 
@@ -396,31 +485,39 @@ _BINARY = {
 }
 
 
-def _compile_node(node: Node, ops: Any, positions: Mapping[str, int]) -> Callable[[tuple], Any]:
+def _step(node: Node, ops: Any, positions: Mapping[str, int], slot_of: Callable[[Node], int],
+          magnitude: bool, absolute: Callable[[Any], Any] | None) -> Callable[[list], Any]:
+    """One straight-line step: compute ``node`` from the slots of its operands (arrays are in values[-1])."""
     if isinstance(node, Input):
         index = positions[node.name]
-        return lambda arrays: arrays[index]
+        if magnitude:
+            return lambda values: absolute(values[-1][index])
+        return lambda values: values[-1][index]
     if isinstance(node, Constant):
-        value = node.value
-        return lambda arrays: value
+        value = abs(node.value) if magnitude else node.value
+        return lambda values: value
     if isinstance(node, Unary):
-        operand = _compile_node(node.operand, ops, positions)
-        return lambda arrays: -operand(arrays)
+        operand = slot_of(node.operand)
+        if magnitude:
+            return lambda values: values[operand]
+        return lambda values: -values[operand]
     if isinstance(node, Binary):
-        left = _compile_node(node.left, ops, positions)
-        right = _compile_node(node.right, ops, positions)
-        function = _BINARY[node.operator]
-        return lambda arrays: function(left(arrays), right(arrays))
+        left, right = slot_of(node.left), slot_of(node.right)
+        operator = "+" if magnitude and node.operator == "-" else node.operator
+        function = _BINARY[operator]
+        return lambda values: function(values[left], values[right])
     if isinstance(node, Call):
-        arguments = [_compile_node(argument, ops, positions) for argument in node.arguments]
+        arguments = [slot_of(argument) for argument in node.arguments]
         function = getattr(ops, node.function)
         if node.function in REDUCTIONS:
             (operand,) = arguments
             axis, keepdims = node.axis, node.keepdims
-            return lambda arrays: function(operand(arrays), axis, keepdims)
+            return lambda values: function(values[operand], axis, keepdims)
         if len(arguments) == 1:
             (operand,) = arguments
-            return lambda arrays: function(operand(arrays))
+            if magnitude:
+                return lambda values: absolute(function(values[operand]))
+            return lambda values: function(values[operand])
         first, second = arguments
-        return lambda arrays: function(first(arrays), second(arrays))
+        return lambda values: function(values[first], values[second])
     raise ExpressionError(f"unknown node {node!r}")
