@@ -1,13 +1,17 @@
 # Two commands set everything up on a fresh machine:
-#   make bench   create .venv, install fwbench with every framework (CPU builds), run the default suite
-#   make test    the same environment, then the test suite (every framework must be present)
+#   make bench   create .venv, install fwbench with every framework (CPU builds), run the default
+#                suite, write results/latest/ (results.csv, results.jsonl, report.html, report.md)
+#   make test    the same environment plus Chromium (for the report test), then the test suite,
+#                in which every framework must be present
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 CONSTRAINTS := constraints-cpu.txt
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+OUT ?= results/latest
 
-.PHONY: setup bench bench-quick test clean
+.PHONY: setup chromium bench bench-quick bench-harness test clean
 
 setup: $(STAMP)
 
@@ -17,15 +21,23 @@ $(STAMP): pyproject.toml $(CONSTRAINTS)
 	$(BIN)/python -m pip install --quiet -c $(CONSTRAINTS) -e '.[all,test]'
 	touch $(STAMP)
 
+# Debian's Chromium renders the HTML report in the tests (Playwright drives it; no browser download).
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q chromium; }
+
 bench: $(STAMP)
-	$(BIN)/fwbench run workloads/ --out results/latest --overwrite
-	@echo "Results written to results/latest/ (results.csv, results.jsonl, run.json)"
+	$(BIN)/fwbench run workloads/ --out $(OUT) --overwrite $(FWBENCH_ARGS)
+	$(BIN)/fwbench report $(OUT) --html $(OUT)/report.html --md $(OUT)/report.md --csv $(OUT)/results.csv
+	@echo "Results written to $(OUT)/: results.csv, results.jsonl, report.html, report.md"
 
 bench-quick: $(STAMP)
-	$(BIN)/fwbench run workloads/ --quick --out results/quick --overwrite
+	$(MAKE) bench OUT=results/quick FWBENCH_ARGS=--quick
 
-test: $(STAMP)
+test: $(STAMP) chromium
 	FWBENCH_REQUIRE_ALL_FRAMEWORKS=1 $(BIN)/python -m pytest -q
 
 clean:
 	rm -rf $(VENV) results/latest results/quick
+
+bench-harness: $(STAMP)
+	$(BIN)/python bench/harness.py

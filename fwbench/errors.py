@@ -7,6 +7,8 @@ The CLI catches it once, prints its single line and exits with code 2.
 
 from __future__ import annotations
 
+import reprlib
+
 
 class UserError(Exception):
     """A problem the user can fix; printed as one line, exit code 2."""
@@ -51,9 +53,13 @@ class SpecError(UserError):
         super().__init__(f"{prefix}: {message}" if prefix else message, hint=hint)
 
 
+_SHORT = reprlib.Repr()
+_SHORT.maxlevel, _SHORT.maxlist, _SHORT.maxdict, _SHORT.maxstring, _SHORT.maxother = 2, 4, 4, 50, 50
+
+
 def describe(value: object, limit: int = 60) -> str:
-    """Show a received value briefly in an error message."""
-    text = repr(value)
+    """Show a received value briefly in an error message (bounded, even for huge nested data)."""
+    text = _SHORT.repr(value)
     if len(text) > limit:
         text = text[: limit - 3] + "..."
     return f"{text} ({type(value).__name__})"

@@ -13,9 +13,13 @@ from typing import Any, Iterable
 
 from fwbench.adapters import FRAMEWORKS, find_installed, get_adapter
 from fwbench.envinfo import host_device_kinds, memory_bytes
-from fwbench.errors import UserError
+from fwbench.errors import SpecError, UserError
 from fwbench.kinds import get_kind_class
 from fwbench.spec.loader import DEVICE_KINDS, MODE_NAMES, Spec, Workload
+
+
+# Sizes needing more than this many times the machine's memory are a mistake, not a cell to skip.
+ABSURD_MEMORY_FACTOR = 64
 
 
 def params_text(params: dict[str, int]) -> str:
@@ -31,10 +35,15 @@ class Cell:
     device: str
     skip_reason: str | None = None
     cost: dict[str, int] = field(default_factory=dict)
+    # "fwbench" (compile apart, median with CI) or "timeit" (IPython %timeit best-of-N, for claims)
+    method: str = "fwbench"
+    timeit_loops: int | None = None
+    timeit_repeats: int = 5
 
     @property
     def cell_id(self) -> str:
-        return f"{self.workload.name}[{params_text(self.params)}]/{self.framework}/{self.mode}/{self.device}"
+        base = f"{self.workload.name}[{params_text(self.params)}]/{self.framework}/{self.mode}/{self.device}"
+        return base if self.method == "fwbench" else f"{base}/{self.method}"
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -45,6 +54,9 @@ class Cell:
             "mode": self.mode,
             "device": self.device,
             "cost": self.cost,
+            "method": self.method,
+            "timeit_loops": self.timeit_loops,
+            "timeit_repeats": self.timeit_repeats,
         }
 
 
@@ -124,8 +136,15 @@ def _workload_cells(workload: Workload, framework: str, adapter: Any, device: st
                                             + _requested_modes(framework, selection.modes))
                    if m not in adapter.MODES]
     cells = []
+    total_memory = memory_bytes()["total"]
     for params in workload.parameter_sets(quick=selection.quick):
         cost = kind.cost(params)
+        if total_memory and cost.memory_bytes > ABSURD_MEMORY_FACTOR * total_memory:
+            raise SpecError(
+                f"the sizes {params_text(params)} need about {human_bytes(cost.memory_bytes)} of memory; "
+                f"this machine has {human_bytes(total_memory)}",
+                file=workload.spec_file, workload=workload.name, field="sweep",
+                hint="use sizes that fit in memory")
         cost_fields = {"flops": cost.flops, "fused_bytes": cost.fused_bytes,
                        "unfused_bytes": cost.unfused_bytes, "memory_bytes": cost.memory_bytes}
         for mode in modes:
@@ -137,6 +156,14 @@ def _workload_cells(workload: Workload, framework: str, adapter: Any, device: st
                 reason = f"mode unsupported: {framework} has modes {', '.join(adapter.MODES)}"
                 cells.append(Cell(workload, params, framework, mode, device, reason, cost_fields))
     return cells
+
+
+def human_bytes(count: float) -> str:
+    for unit in ("bytes", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"):
+        if count < 1024 or unit == "EiB":
+            return f"{count:.3g} {unit}"
+        count /= 1024
+    return f"{count:.3g} EiB"
 
 
 def _skip_reason(kind, params, framework, adapter, mode, device, host_kinds, installed,

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import queue
+import shutil
 import signal
 import subprocess
 import sys
@@ -35,6 +36,7 @@ from fwbench.spec.loader import Spec
 from fwbench.timing import TimerSettings
 
 DEFAULT_CELL_TIMEOUT_S = 900.0
+CACHE_DIRECTORY = "cache"  # float64 references shared by the run's workers, removed at the end
 STDERR_TAIL_LINES = 15
 
 
@@ -56,6 +58,10 @@ class RunOptions:
     cell_timeout_s: float = DEFAULT_CELL_TIMEOUT_S
     overwrite: bool = False
     command: list[str] = field(default_factory=list)
+    calibration: dict[str, Any] | None = None  # machine peaks (fwbench.calibrate); rows get % of peak
+    interleave: bool = False  # frameworks take turns sample by sample (fwbench.interleave)
+    memory_limit_bytes: int | None = None  # RLIMIT_AS for each worker
+    resume: bool = False  # continue the run in out_dir: only its missing cells (fwbench.resume)
 
 
 @dataclass
@@ -70,62 +76,111 @@ def default_threads() -> int:
     return len(usable_cores())
 
 
-def prepare_out_dir(out_dir: Path, overwrite: bool) -> None:
-    results = out_dir / RESULTS_FILE
-    if results.exists() and not overwrite:
+def check_out_dir(out_dir: Path, overwrite: bool) -> None:
+    """Refuse to replace an earlier run's results unless asked to."""
+    if (out_dir / RESULTS_FILE).exists() and not overwrite:
         raise UserError(f"{out_dir}: holds results of an earlier run",
                         hint="pass --overwrite to replace them, or choose another --out")
+
+
+def prepare_out_dir(out_dir: Path, overwrite: bool) -> None:
+    check_out_dir(out_dir, overwrite)
     out_dir.mkdir(parents=True, exist_ok=True)
     if overwrite:
         for name in (RESULTS_FILE, CSV_FILE, MANIFEST_FILE):
             (out_dir / name).unlink(missing_ok=True)
 
 
-def run(specs: list[Spec], options: RunOptions, progress: Progress | None = None) -> RunOutcome:
+def run(specs: list[Spec], options: RunOptions, progress: Progress | None = None,
+        cells: list[Cell] | None = None) -> RunOutcome:
+    """Run ``cells`` (default: every cell the specs and the selection give) and write the run directory."""
     progress = progress or Progress()
     started = time.perf_counter()
     num_threads = options.num_threads or default_threads()
-    cells = plan_cells(specs, options.selection)
+    if cells is None:
+        cells = plan_cells(specs, options.selection)
     if not cells:
         raise UserError("no cells match the selection", hint="check --framework/--device/--mode/--filter")
-    prepare_out_dir(options.out_dir, options.overwrite)
-    run_info = {
-        "run_id": datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ-") + uuid.uuid4().hex[:6],
-        "num_threads": num_threads,
-        "host": host_info(),
-    }
-    manifest = {
+    if options.resume:
+        from fwbench.resume import remaining_cells
+
+        manifest, cells, _done = remaining_cells(options.out_dir, cells, num_threads, options.timer.to_dict())
+        run_info = {"run_id": manifest["run_id"], "num_threads": num_threads, "host": host_info()}
+        options.calibration = options.calibration or manifest.get("calibration")
+    else:
+        prepare_out_dir(options.out_dir, options.overwrite)
+        run_info = {
+            "run_id": datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ-") + uuid.uuid4().hex[:6],
+            "num_threads": num_threads,
+            "host": host_info(),
+        }
+        manifest = _new_manifest(specs, options, run_info)
+    write_json_atomic(manifest, options.out_dir / MANIFEST_FILE)
+    return _execute(cells, options, progress, run_info, manifest, started)
+
+
+def _new_manifest(specs: list[Spec], options: RunOptions, run_info: dict[str, Any]) -> dict[str, Any]:
+    selection = options.selection
+    return {
         "version": 1,
         "run_id": run_info["run_id"],
         "fwbench_version": __version__,
         "command": options.command,
         "started": datetime.now(timezone.utc).isoformat(),
-        "num_threads": num_threads,
+        "num_threads": run_info["num_threads"],
+        "selection": {"frameworks": selection.frameworks, "devices": selection.devices, "modes": selection.modes,
+                      "filter_text": selection.filter_text, "quick": selection.quick},
         "timer": options.timer.to_dict(),
+        "interleave": options.interleave,
         "specs": sorted({w.spec_file for s in specs for w in s.workloads}),
         "host": run_info["host"],
         "workers": [],
+        "calibration": _calibration_summary(options.calibration),
     }
-    write_json_atomic(manifest, options.out_dir / MANIFEST_FILE)
+
+
+def _execute(cells: list[Cell], options: RunOptions, progress: Progress, run_info: dict[str, Any],
+             manifest: dict[str, Any], started: float) -> RunOutcome:
     records: list[dict[str, Any]] = []
     runnable = [cell for cell in cells if cell.skip_reason is None]
     progress.begin(len(runnable))
-    with ResultsWriter(options.out_dir) as writer:
-        for cell in cells:
-            if cell.skip_reason is not None:
-                record = _finished_without_running(cell, run_info, "skipped", cell.skip_reason)
-                writer.write(record)
-                records.append(record)
-        for (framework, device), group in _groups(runnable):
-            supervisor = _WorkerGroup(framework, device, group, run_info, options, writer, progress)
-            records.extend(supervisor.run())
-            manifest["workers"].extend(supervisor.hellos)
-            write_json_atomic(manifest, options.out_dir / MANIFEST_FILE)
+    try:
+        with ResultsWriter(options.out_dir) as writer:
+            for cell in cells:
+                if cell.skip_reason is not None:
+                    record = _finished_without_running(cell, run_info, "skipped", cell.skip_reason)
+                    writer.write(record)
+                    records.append(record)
+            supervisors = [_WorkerGroup(framework, device, group, run_info, options, writer, progress)
+                           for (framework, device), group in _groups(runnable)]
+            if options.interleave:
+                from fwbench.interleave import run_interleaved
+
+                records.extend(run_interleaved(supervisors, options.cell_timeout_s))
+                for supervisor in supervisors:
+                    manifest.setdefault("workers", []).extend(supervisor.hellos)
+            for supervisor in [] if options.interleave else supervisors:
+                records.extend(supervisor.run())
+                manifest.setdefault("workers", []).extend(supervisor.hellos)
+                write_json_atomic(manifest, options.out_dir / MANIFEST_FILE)
+    except BaseException:
+        manifest["interrupted"] = datetime.now(timezone.utc).isoformat()
+        write_json_atomic(manifest, options.out_dir / MANIFEST_FILE)
+        raise
+    finally:
+        shutil.rmtree(options.out_dir / CACHE_DIRECTORY, ignore_errors=True)
     manifest["finished"] = datetime.now(timezone.utc).isoformat()
-    manifest["wall_s"] = time.perf_counter() - started
+    manifest["wall_s"] = manifest.get("wall_s", 0.0) + time.perf_counter() - started if options.resume \
+        else time.perf_counter() - started
     write_json_atomic(manifest, options.out_dir / MANIFEST_FILE)
     write_csv(read_records(options.out_dir), options.out_dir / CSV_FILE)
     return RunOutcome(run_info["run_id"], options.out_dir, records, time.perf_counter() - started)
+
+
+def _calibration_summary(calibration: dict[str, Any] | None) -> dict[str, Any] | None:
+    if not calibration:
+        return None
+    return {key: calibration.get(key) for key in ("file", "fingerprint", "measured_at", "num_threads", "devices")}
 
 
 def _groups(cells: Iterable[Cell]) -> list[tuple[tuple[str, str], list[Cell]]]:
@@ -162,6 +217,9 @@ class _WorkerGroup:
         self.log_path = log_dir / f"worker-{framework}-{device}.log"
 
     def _finish(self, cell: Cell, record: dict[str, Any]) -> dict[str, Any]:
+        from fwbench.calibrate import roofline_fields
+
+        record.update(roofline_fields(record, self.options.calibration))
         self.writer.write(record)
         self.progress.cell_finished(cell, record)
         return record
@@ -201,18 +259,24 @@ class _WorkerGroup:
             [package_root, *filter(None, [environment.get("PYTHONPATH")])])
         return environment
 
-    def _run_worker(self, cells: list[Cell]) -> tuple[list[tuple[Cell, dict]], Cell | None, str | None]:
-        num_threads = self.run_info["num_threads"]
-        by_id = {cell.cell_id: cell for cell in cells}
-        config = {
+    def config(self, cells: list[Cell]) -> dict[str, Any]:
+        """The worker's configuration: its framework, device, threads, timer and cells."""
+        return {
             "framework": self.framework,
             "device": self.device,
-            "num_threads": num_threads,
+            "num_threads": self.run_info["num_threads"],
             "timer": self.options.timer.to_dict(),
             "run": self.run_info,
             "workloads": {cell.workload.name: cell.workload.to_dict() for cell in cells},
             "cells": [cell.to_dict() for cell in cells],
+            "cache_dir": str(self.options.out_dir / CACHE_DIRECTORY),
+            "memory_limit_bytes": self.options.memory_limit_bytes,
         }
+
+    def _run_worker(self, cells: list[Cell]) -> tuple[list[tuple[Cell, dict]], Cell | None, str | None]:
+        num_threads = self.run_info["num_threads"]
+        by_id = {cell.cell_id: cell for cell in cells}
+        config = self.config(cells)
         self.progress.worker(self.framework, self.device, "starting")
         with open(self.log_path, "ab") as log:
             process = subprocess.Popen(
@@ -248,7 +312,9 @@ class _WorkerGroup:
                     continue
                 event = message.get("event")
                 if event == "hello":
-                    self.hellos.append({"framework": self.framework, "device": self.device, **message})
+                    hello = {key: value for key, value in message.items() if key not in ("event", "device")}
+                    self.hellos.append({"framework": self.framework, "device": self.device,
+                                        "device_info": message.get("device"), **hello})
                     self.version = message.get("version")
                     if not message.get("available"):
                         process.wait()

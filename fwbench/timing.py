@@ -12,7 +12,8 @@ For one cell, :func:`measure`
    but never fewer than ``min_samples``;
 4. summarises the per-call times (sample time / n_loops).
 
-The garbage collector is off while sampling, as in ``timeit``.
+The garbage collector is off while sampling, as in ``timeit``.  The budget
+counts the cell's own sampling time.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ Z_95 = 1.959963984540054
 @dataclass(frozen=True)
 class TimerSettings:
     target_rel_ci: float = 0.01
-    budget_s: float = 2.0
+    budget_s: float = 1.0
     min_samples: int = 5
     max_samples: int = 1000
     min_sample_s: float = 0.01
@@ -83,6 +84,20 @@ def relative_ci_half_width(sorted_samples: list[float]) -> float:
     return (high - low) / 2 / median
 
 
+MAD_OUTLIER_Z = 3.5  # modified z-score above which a sample is an outlier (Iglewicz and Hoaglin)
+
+
+def mad_outliers(samples: list[float], threshold: float = MAD_OUTLIER_Z) -> list[int]:
+    """Indices of samples whose modified z-score 0.6745 * |x - median| / MAD exceeds ``threshold``."""
+    if len(samples) < 3:
+        return []
+    median = statistics.median(samples)
+    mad = statistics.median(abs(x - median) for x in samples)
+    if mad == 0:
+        return []  # more than half the samples are identical: nothing stands out by this rule
+    return [i for i, x in enumerate(samples) if 0.6745 * abs(x - median) / mad > threshold]
+
+
 def summarize(samples: list[float]) -> dict[str, float]:
     ordered = sorted(samples)
     n = len(ordered)
@@ -106,12 +121,19 @@ def summarize(samples: list[float]) -> dict[str, float]:
         "ci95_low_s": low,
         "ci95_high_s": high,
         "rel_ci95": (high - low) / 2 / median if median > 0 else math.inf,
+        "n_outliers": len(mad_outliers(ordered)),
     }
 
 
-def _run(call: Callable[[], Any], sync: Callable[[Any], None], loops: int,
+def _run(call: Callable[[], Any], sync: Callable[[Any], None] | None, loops: int,
          clock: Callable[[], float]) -> tuple[float, Any]:
+    """Time ``loops`` calls, each followed by ``sync`` (None: the calls are synchronous already)."""
     output = None
+    if sync is None:
+        start = clock()
+        for _ in range(loops):
+            output = call()
+        return clock() - start, output
     start = clock()
     for _ in range(loops):
         output = call()
@@ -132,6 +154,69 @@ def choose_loops(per_call_s: float, min_sample_s: float) -> int:
     return loops
 
 
+class Sampler:
+    """The phases of :func:`measure`, so that cells of different workers can take turns (``--interleave``).
+
+    ``start()`` makes the first call and warms up; each ``sample()`` takes one
+    sample of ``n_loops`` calls; ``done()`` applies the stopping rule.  The
+    budget counts this cell's own sampling time, so turns taken by other
+    cells in between do not use it up.
+    """
+
+    def __init__(self, call: Callable[[], Any], sync: Callable[[Any], None],
+                 settings: TimerSettings = TimerSettings(), clock: Callable[[], float] = time.perf_counter) -> None:
+        self.call, self.sync, self.settings, self.clock = call, sync, settings, clock
+        self.first_call_s = 0.0
+        self.loops = 1
+        self.warmup_calls = 0
+        self.samples: list[float] = []
+        self.sampling_s = 0.0
+        self.timed_s = 0.0
+        self.converged = False
+        self.output: Any = None
+
+    def start(self) -> None:
+        self.first_call_s, self.output = _run(self.call, self.sync, 1, self.clock)
+        self.timed_s = self.first_call_s
+        warmup_times = []
+        warmup_start = self.clock()
+        while (len(warmup_times) < self.settings.min_warmup_calls
+               or self.clock() - warmup_start < self.settings.warmup_s):
+            elapsed, self.output = _run(self.call, self.sync, 1, self.clock)
+            warmup_times.append(elapsed)
+            self.timed_s += elapsed
+            if len(warmup_times) >= 1000:
+                break
+        self.warmup_calls = len(warmup_times)
+        self.loops = choose_loops(min(warmup_times), self.settings.min_sample_s)
+
+    def sample(self) -> float:
+        gc_was_enabled = gc.isenabled()
+        gc.disable()
+        try:
+            elapsed, self.output = _run(self.call, self.sync, self.loops, self.clock)
+        finally:
+            if gc_was_enabled:
+                gc.enable()
+        self.timed_s += elapsed
+        self.sampling_s += elapsed
+        self.samples.append(elapsed / self.loops)
+        return self.samples[-1]
+
+    def done(self) -> bool:
+        if len(self.samples) < self.settings.min_samples:
+            return False
+        if relative_ci_half_width(sorted(self.samples)) <= self.settings.target_rel_ci:
+            self.converged = True
+            return True
+        return self.sampling_s >= self.settings.budget_s or len(self.samples) >= self.settings.max_samples
+
+    def measurement(self) -> Measurement:
+        return Measurement(first_call_s=self.first_call_s, samples_s=self.samples, n_loops=self.loops,
+                           warmup_calls=self.warmup_calls, converged=self.converged, timed_s=self.timed_s,
+                           output=self.output)
+
+
 def measure(
     call: Callable[[], Any],
     sync: Callable[[Any], None],
@@ -139,44 +224,73 @@ def measure(
     clock: Callable[[], float] = time.perf_counter,
 ) -> Measurement:
     """Time ``call`` (which takes no arguments); see the module docstring."""
-    first_call_s, output = _run(call, sync, 1, clock)
-    timed = first_call_s
+    sampler = Sampler(call, sync, settings, clock)
+    sampler.start()
+    while True:
+        sampler.sample()
+        if sampler.done():
+            return sampler.measurement()
 
-    warmup_times = []
-    warmup_start = clock()
-    while len(warmup_times) < settings.min_warmup_calls or clock() - warmup_start < settings.warmup_s:
-        elapsed, output = _run(call, sync, 1, clock)
-        warmup_times.append(elapsed)
-        timed += elapsed
-        if len(warmup_times) >= 1000:
-            break
-    loops = choose_loops(min(warmup_times), settings.min_sample_s)
 
-    samples: list[float] = []
-    converged = False
-    gc_was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        sampling_start = clock()
-        while True:
+@dataclass
+class TimeitMeasurement:
+    """IPython ``%timeit``: ``repeats`` timings of ``loops`` calls each, the best reported.
+
+    No warm-up and no separate first call: with ``loops`` given (``-n5``) the
+    compile lands in the first loop of the first repeat; without, the
+    auto-ranging calls (1, 10, 100, ... until 0.2 s) absorb it.  Either way
+    best-of-N hides it, which is the point of reproducing the method.
+    """
+
+    per_loop_s: list[float]
+    loops: int
+    repeats: int
+    autoranged: bool
+    output: Any = field(repr=False, default=None)
+
+    @property
+    def best_s(self) -> float:
+        return min(self.per_loop_s)
+
+
+IPYTHON_AUTORANGE_S = 0.2
+
+
+def measure_timeit(call: Callable[[], Any], sync: Callable[[Any], None], repeats: int = 5,
+                   loops: int | None = None, clock: Callable[[], float] = time.perf_counter) -> TimeitMeasurement:
+    """Time like IPython's ``%timeit [-n loops] [-r repeats]``, the statement ending in ``sync``."""
+    autoranged = loops is None
+    output = None
+    if loops is None:
+        for power in range(10):
+            loops = 10**power
             elapsed, output = _run(call, sync, loops, clock)
-            timed += elapsed
-            samples.append(elapsed / loops)
-            if len(samples) >= settings.min_samples:
-                if relative_ci_half_width(sorted(samples)) <= settings.target_rel_ci:
-                    converged = True
-                    break
-                if clock() - sampling_start >= settings.budget_s or len(samples) >= settings.max_samples:
-                    break
-    finally:
-        if gc_was_enabled:
-            gc.enable()
-    return Measurement(
-        first_call_s=first_call_s,
-        samples_s=samples,
-        n_loops=loops,
-        warmup_calls=len(warmup_times),
-        converged=converged,
-        timed_s=timed,
-        output=output,
-    )
+            if elapsed >= IPYTHON_AUTORANGE_S:
+                break
+    per_loop = []
+    for _ in range(repeats):
+        elapsed, output = _run(call, sync, loops, clock)
+        per_loop.append(elapsed / loops)
+    return TimeitMeasurement(per_loop, loops, repeats, autoranged, output)
+
+
+NOISY_REL_CI = 0.05
+NOISY_REL_IQR = 0.10
+
+
+def noise_flags(record: dict[str, Any]) -> list[str]:
+    """Why a measured cell's figure deserves suspicion (empty when it looks steady)."""
+    if record.get("status") not in ("ok", "mismatch") or not record.get("median_s"):
+        return []
+    flags = []
+    if record.get("converged") is False:
+        flags.append("did not converge")
+    rel_ci = record.get("rel_ci95")
+    if rel_ci is not None and rel_ci > NOISY_REL_CI:
+        flags.append(f"95% CI ±{rel_ci:.0%}")
+    iqr = record.get("iqr_s")
+    if iqr is not None and iqr / record["median_s"] > NOISY_REL_IQR:
+        flags.append(f"IQR {iqr / record['median_s']:.0%} of the median")
+    if record.get("n_outliers"):
+        flags.append(f"{record['n_outliers']} outlier samples (MAD rule)")
+    return flags

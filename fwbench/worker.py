@@ -23,18 +23,22 @@ import gc
 import hashlib
 import json
 import os
+import signal
 import sys
 import time
 import traceback
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, TextIO
 
 from fwbench.adapters.base import DeviceUnavailable, get_adapter
+from fwbench.memory import PeakHostMemory
 from fwbench.results import add_measurement, base_record
 from fwbench.spec.loader import Workload
-from fwbench.timing import TimerSettings, measure
+from fwbench.timing import Sampler, TimerSettings, measure_timeit, summarize
 
 MAX_REASON_CHARS = 500
+REFERENCE_CACHE_MIN_S = 0.5  # cache references that took longer than this to compute
 
 
 def _protocol_stream() -> TextIO:
@@ -42,6 +46,28 @@ def _protocol_stream() -> TextIO:
     os.dup2(2, 1)
     sys.stdout = sys.stderr
     return os.fdopen(protocol_fd, "w", buffering=1, encoding="utf-8")
+
+
+def _die_with_parent() -> None:
+    """Ask Linux to SIGKILL this worker when its parent dies, even by SIGKILL: no orphans."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        pr_set_pdeathsig = 1
+        libc.prctl(pr_set_pdeathsig, signal.SIGKILL)
+        if os.getppid() == 1:  # the parent died before the request took effect
+            os._exit(1)
+    except (OSError, AttributeError):
+        pass
+
+
+def _limit_memory(limit_bytes: int | None) -> None:
+    """Cap this worker's address space (``--memory-limit``): allocations past it fail in this cell only."""
+    if limit_bytes:
+        import resource
+
+        resource.setrlimit(resource.RLIMIT_AS, (limit_bytes, limit_bytes))
 
 
 def _pin_threads(num_threads: int) -> list[int]:
@@ -101,6 +127,7 @@ class CellRunner:
         self.timer = TimerSettings(**config["timer"])
         self.workloads = {name: Workload.from_dict(data) for name, data in config["workloads"].items()}
         self.kinds = {name: get_kind_class(w.kind)(w) for name, w in self.workloads.items()}
+        self.sync = adapter.sync if adapter.sync_needed() else None
         self.cache_key: tuple | None = None
         self.cache: dict[str, Any] = {}
         self.settings = {
@@ -108,7 +135,7 @@ class CellRunner:
             "timer": self.timer.to_dict(),
             "sync_method": adapter.SYNC_METHOD,
             "sync_in_timed_region": True,
-            "sync_every_call": True,
+            "sync_every_call": adapter.sync_needed(),
             "async_dispatch": adapter.ASYNC_DISPATCH,
             "first_call_timed_apart": True,
             "inputs_on_device_before_timing": True,
@@ -132,47 +159,96 @@ class CellRunner:
             started = time.perf_counter()
             inputs = kind.make_inputs(params, workload.seed)
             made = time.perf_counter()
-            reference = kind.reference(params, inputs)
+            reference = self._reference(kind, workload, params, inputs)
             self.cache = {"inputs": inputs, "reference": reference, "inputs_sha256": inputs_digest(inputs),
                           "inputs_s": made - started, "reference_s": time.perf_counter() - made}
             self.cache_key = key
         return self.cache
 
-    def run(self, cell: dict[str, Any]) -> dict[str, Any]:
+    def _reference(self, kind: Any, workload: Workload, params: dict[str, int], inputs: list[Any]) -> Any:
+        """The float64 reference, computed once per run: later workers load what the first one saved."""
+        from fwbench.kinds.base import Reference
+
+        directory = self.config.get("cache_dir")
+        if not directory:
+            return kind.reference(params, inputs)
+        import numpy
+
+        key = hashlib.sha256(json.dumps([workload.spec_hash, workload.name, workload.seed, sorted(params.items())])
+                             .encode()).hexdigest()[:32]
+        value_path = os.path.join(directory, f"{key}.npy")
+        scale_path = os.path.join(directory, f"{key}.json")
+        if os.path.exists(value_path) and os.path.exists(scale_path):
+            with open(scale_path, encoding="utf-8") as handle:
+                scale = json.load(handle)["scale"]
+            return Reference(numpy.load(value_path), scale)
         started = time.perf_counter()
+        reference = kind.reference(params, inputs)
+        if time.perf_counter() - started > REFERENCE_CACHE_MIN_S:
+            os.makedirs(directory, exist_ok=True)
+            numpy.save(value_path + ".tmp.npy", reference.value)
+            os.replace(value_path + ".tmp.npy", value_path)
+            with open(scale_path + ".tmp", "w", encoding="utf-8") as handle:
+                json.dump({"scale": reference.scale}, handle)
+            os.replace(scale_path + ".tmp", scale_path)
+        return reference
+
+    def begin(self, cell: dict[str, Any]) -> "CellState | dict[str, Any]":
+        """Prepare a cell up to its first call and warm-up; a finished record if it cannot go on."""
+        state = CellState(cell=cell, started=time.perf_counter())
         workload = self.workloads[cell["workload"]]
-        kind = self.kinds[cell["workload"]]
-        record = base_record(cell, workload.to_dict(), self.config["run"])
-        record.update({
-            "framework_version": self.info["version"],
-            "device_name": self.device.get("name"),
-            "dtype": kind.dtype,
-            "settings": self.settings,
-        })
-        params = cell["params"]
-        device_inputs: list[Any] = []
+        state.kind = kind = self.kinds[cell["workload"]]
+        state.params = params = cell["params"]
+        state.record = record = base_record(cell, workload.to_dict(), self.config["run"])
+        record.update({"framework_version": self.info["version"], "device_name": self.device.get("name"),
+                       "settings": self.settings})
         try:
+            record.update(dtype=kind.dtype, description=kind.describe(params))
             reason = kind.skip(params, cell["framework"], cell["mode"], cell["device"])
             if reason:
                 record.update(status="skipped", reason=reason)
-                return record
-            prepared = self._prepare(kind, workload, params)
-            record["inputs_s"] = prepared["inputs_s"]
-            record["reference_s"] = prepared["reference_s"]
-            record["inputs_sha256"] = prepared["inputs_sha256"]
-            device_inputs = [self.adapter.to_device(array) for array in prepared["inputs"]]
-            call = kind.build(params, cell["framework"], cell["mode"], self.adapter, device_inputs)
-            measurement = measure(call, self.adapter.sync, self.timer)
-            check = kind.check(params, self.adapter, call, measurement.output, prepared["reference"])
-            record.update(kind.extra_fields(params, call))
-            add_measurement(
-                record, measurement.statistics(), measurement.samples_s,
-                first_call_s=measurement.first_call_s, n_loops=measurement.n_loops,
-                warmup_calls=measurement.warmup_calls, converged=measurement.converged,
-                timed_s=measurement.timed_s,
-            )
-            record.update(max_abs_err=check.max_abs_err, max_rel_err=check.max_rel_err,
-                          tolerance=check.tolerance)
+                return self._stamp(state)
+            state.prepared = prepared = self._prepare(kind, workload, params)
+            state.memory.start()
+            self.adapter.reset_device_memory_peak()
+            record.update(inputs_s=prepared["inputs_s"], reference_s=prepared["reference_s"],
+                          inputs_sha256=prepared["inputs_sha256"])
+            state.device_inputs = [self.adapter.to_device(array) for array in prepared["inputs"]]
+            state.call = kind.build(params, cell["framework"], cell["mode"], self.adapter, state.device_inputs)
+            if cell.get("method") == "timeit":
+                return self.conclude(state)
+            state.sampler = Sampler(state.call, self.sync, self.timer)
+            state.sampler.start()
+            return state
+        except Exception as error:  # noqa: BLE001 - one cell's failure must not end the run
+            return self.fail(state, error)
+
+    def conclude(self, state: "CellState") -> dict[str, Any]:
+        """Finish the timing if needed, check the result, and return the record."""
+        kind, params, record, cell = state.kind, state.params, state.record, state.cell
+        try:
+            if cell.get("method") == "timeit":
+                timed = measure_timeit(state.call, self.adapter.sync, cell.get("timeit_repeats") or 5,
+                                       cell.get("timeit_loops"))
+                check = kind.check(params, self.adapter, state.call, timed.output, state.prepared["reference"])
+                add_measurement(record, summarize(timed.per_loop_s), timed.per_loop_s, first_call_s=None,
+                                n_loops=timed.loops, converged=None, timeit_best_s=timed.best_s,
+                                timeit_loops=timed.loops, timeit_repeats=timed.repeats,
+                                timeit_autoranged=timed.autoranged)
+                record["method"] = "timeit"
+            else:
+                measurement = state.sampler.measurement()
+                check = kind.check(params, self.adapter, state.call, measurement.output, state.prepared["reference"])
+                add_measurement(record, measurement.statistics(), measurement.samples_s,
+                                first_call_s=measurement.first_call_s, n_loops=measurement.n_loops,
+                                warmup_calls=measurement.warmup_calls, converged=measurement.converged,
+                                timed_s=measurement.timed_s)
+                record["method"] = "fwbench"
+            record.update(kind.extra_fields(params, state.call))
+            peak, at_start = state.memory.stop()
+            record.update(peak_host_bytes=peak, host_bytes_at_start=at_start,
+                          peak_device_bytes=self.adapter.device_memory_peak_bytes(),
+                          max_abs_err=check.max_abs_err, max_rel_err=check.max_rel_err, tolerance=check.tolerance)
             samples = kind.samples_per_call(params)
             if samples and record.get("median_s"):
                 record["samples_per_s"] = samples / record["median_s"]
@@ -182,19 +258,83 @@ class CellRunner:
                 record["status"] = "mismatch"
                 record["reason"] = check.detail or (
                     f"max relative error {check.max_rel_err:.3g} exceeds the tolerance {check.tolerance:.3g}")
-        except Exception as error:  # noqa: BLE001 - one cell's failure must not end the run
-            record.update(status="error", reason=_short(error),
-                          traceback=traceback.format_exc(limit=20)[-4000:])
-        finally:
-            del device_inputs
-            record["cell_wall_s"] = time.perf_counter() - started
-            record["timestamp"] = datetime.now(timezone.utc).isoformat()
-        return record
+        except Exception as error:  # noqa: BLE001
+            return self.fail(state, error)
+        return self._stamp(state)
+
+    def fail(self, state: "CellState", error: BaseException) -> dict[str, Any]:
+        state.record.update(status="error", reason=_short(error), traceback=traceback.format_exc(limit=20)[-4000:])
+        return self._stamp(state)
+
+    def _stamp(self, state: "CellState") -> dict[str, Any]:
+        state.device_inputs = []
+        state.call = state.sampler = None
+        state.record["cell_wall_s"] = time.perf_counter() - state.started
+        state.record["timestamp"] = datetime.now(timezone.utc).isoformat()
+        return state.record
+
+    def run(self, cell: dict[str, Any]) -> dict[str, Any]:
+        """One cell from start to record: prepare, sample until the stopping rule, check."""
+        state = self.begin(cell)
+        if isinstance(state, dict):
+            return state
+        try:
+            while True:
+                state.sampler.sample()
+                if state.sampler.done():
+                    break
+        except Exception as error:  # noqa: BLE001
+            return self.fail(state, error)
+        return self.conclude(state)
+
+
+@dataclass
+class CellState:
+    """A cell between ``begin`` and ``conclude`` (kept across turns when interleaving)."""
+
+    cell: dict[str, Any]
+    started: float
+    kind: Any = None
+    params: dict[str, int] = field(default_factory=dict)
+    record: dict[str, Any] = field(default_factory=dict)
+    prepared: dict[str, Any] = field(default_factory=dict)
+    device_inputs: list[Any] = field(default_factory=list)
+    call: Any = None
+    sampler: Sampler | None = None
+    memory: PeakHostMemory = field(default_factory=PeakHostMemory)
+
+
+def serve_interleaved(runner: CellRunner, cells: dict[str, dict[str, Any]], commands: TextIO, emit) -> None:
+    """Obey the parent's commands one line at a time: prepare, sample, finish (``--interleave``)."""
+    states: dict[str, CellState] = {}
+    for line in commands:
+        command = json.loads(line)
+        action, cell_id = command.get("cmd"), command.get("cell_id")
+        if action == "exit":
+            break
+        if action == "prepare":
+            emit({"event": "start", "cell_id": cell_id})
+            state = runner.begin(cells[cell_id])
+            if isinstance(state, dict):
+                emit({"event": "result", "record": state})
+            else:
+                states[cell_id] = state
+                emit({"event": "prepared", "cell_id": cell_id})
+        elif action == "sample":
+            state = states[cell_id]
+            try:
+                state.sampler.sample()
+                emit({"event": "sampled", "cell_id": cell_id, "done": state.sampler.done()})
+            except Exception as error:  # noqa: BLE001
+                emit({"event": "result", "record": runner.fail(states.pop(cell_id), error)})
+        elif action == "finish":
+            emit({"event": "result", "record": runner.conclude(states.pop(cell_id))})
 
 
 def serve(config: dict[str, Any], emit) -> None:
     framework, device_kind = config["framework"], config["device"]
     affinity = _pin_threads(config["num_threads"])
+    _limit_memory(config.get("memory_limit_bytes"))
     adapter = get_adapter(framework)
     started = time.perf_counter()
     try:
@@ -212,6 +352,10 @@ def serve(config: dict[str, Any], emit) -> None:
     emit({"event": "hello", "available": True, "version": info["version"], "settings": info["settings"],
           "device": device, "import_s": import_s, "pid": os.getpid(), "cpu_affinity": affinity})
     runner = CellRunner(adapter, config, info, device, affinity)
+    if config.get("interleave"):
+        serve_interleaved(runner, {cell["cell_id"]: cell for cell in config["cells"]}, sys.stdin, emit)
+        emit({"event": "done"})
+        return
     for cell in config["cells"]:
         emit({"event": "start", "cell_id": cell["cell_id"]})
         emit({"event": "result", "record": runner.run(cell)})
@@ -226,6 +370,7 @@ def main(argv: list[str] | None = None) -> int:
         stream.write(json.dumps(probe(argv[1], threads)) + "\n")
         stream.flush()
         return 0
+    _die_with_parent()
     stream = _protocol_stream()
 
     def emit(message: dict[str, Any]) -> None:

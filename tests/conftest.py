@@ -19,6 +19,14 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 REQUIRE_ALL = os.environ.get("FWBENCH_REQUIRE_ALL_FRAMEWORKS") == "1"
 
 
+def pytest_configure(config):
+    # Calibrations made by tests stay out of the user's ~/.cache.
+    if "FWBENCH_CACHE_DIR" not in os.environ:
+        import tempfile
+
+        os.environ["FWBENCH_CACHE_DIR"] = tempfile.mkdtemp(prefix="fwbench-test-cache-")
+
+
 def require_framework(name: str) -> None:
     if importlib.util.find_spec(name) is None:
         message = f"{name} is not installed"
@@ -57,3 +65,31 @@ workloads:
       x: {shape: [n, n], dtype: float32, init: normal}
     sweep: {n: [64, 128]}
 """
+
+
+def run_in_process(spec_path, framework: str, modes=None, quick: bool = True) -> list[dict]:
+    """Run every cell of ``spec_path`` for ``framework`` through the worker's CellRunner, in this process."""
+    from fwbench.adapters import get_adapter
+    from fwbench.plan import Selection, plan_cells
+    from fwbench.spec.loader import load_specs
+    from fwbench.timing import TimerSettings
+    from fwbench.worker import CellRunner
+
+    require_framework(framework)
+    cells = plan_cells(load_specs([spec_path]), Selection(frameworks=[framework], devices=["cpu"],
+                                                          modes=modes, quick=quick))
+    adapter = get_adapter(framework)
+    info = adapter.load(2)
+    device = adapter.select_device("cpu")
+    config = {
+        "framework": framework, "device": "cpu", "num_threads": 2,
+        "timer": TimerSettings(min_samples=3, budget_s=0.05, min_sample_s=0.001, warmup_s=0.0).to_dict(),
+        "run": {"run_id": "test", "num_threads": 2, "host": {}},
+        "workloads": {c.workload.name: c.workload.to_dict() for c in cells},
+    }
+    runner = CellRunner(adapter, config, info, device, [])
+    records = []
+    for cell in cells:
+        assert cell.skip_reason is None, cell.skip_reason
+        records.append(runner.run(cell.to_dict()))
+    return records

@@ -123,3 +123,43 @@ print('LOADED', loaded)
     output = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert "LOADED []" in output
     assert {r["status"] for r in read_records(tmp_path / "out")} == {"ok"}
+
+
+def test_every_torch_compile_cell_really_compiles(write_spec, tmp_path):
+    """Dynamo falls back to eager after 8 recompiles of one code object; fwbench must not let it."""
+    require_framework("torch")
+    expressions = ["x + 1", "x * 2", "x - 3", "exp(x)", "x * x", "x + x*x", "sin(x)", "cos(x)", "tanh(x)", "x / 2"]
+    workloads = "".join(f"""
+  - name: w{index}
+    kind: expression
+    expr: "{text}"
+    inputs:
+      x: {{shape: [64, 64]}}
+""" for index, text in enumerate(expressions))
+    spec = write_spec("version: 1\nworkloads:" + workloads)
+    run_spec(spec, tmp_path, frameworks=["torch"], modes=["compile"])
+    records = read_records(tmp_path / "out")
+    assert len(records) == len(expressions)
+    for record in records:
+        assert record["status"] == "ok"
+        # Inductor compiles take far longer than a 64x64 element-wise call.
+        assert record["first_call_s"] > 20 * record["median_s"], record["cell_id"]
+
+
+def test_interleave_gives_the_same_cells_with_turns_taken(write_spec, tmp_path):
+    require_framework("jax")
+    spec = write_spec(SMALL_SPEC)
+    options = RunOptions(out_dir=tmp_path / "interleaved", interleave=True, timer=QUICK,
+                         selection=Selection(devices=["cpu"], frameworks=["numpy", "jax"]))
+    run(load_specs([spec]), options)
+    interleaved = read_records(tmp_path / "interleaved")
+    plain = run_spec(spec, tmp_path, frameworks=["numpy", "jax"])
+    assert sorted(r["cell_id"] for r in interleaved) == sorted(r["cell_id"] for r in read_records(tmp_path / "out"))
+    assert all(r["status"] == "ok" for r in interleaved)
+    # cells of one size finish before the next size starts, across both frameworks: turns were taken
+    sizes = [r["params"]["n"] for r in interleaved]
+    assert sizes == sorted(sizes)
+    frameworks_first_size = {r["framework"] for r in interleaved if r["params"]["n"] == 64}
+    assert frameworks_first_size == {"numpy", "jax"}
+    manifest = json.loads((tmp_path / "interleaved" / "run.json").read_text())
+    assert manifest["interleave"] is True and len(manifest["workers"]) == 2

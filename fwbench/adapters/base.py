@@ -19,8 +19,11 @@ and these functions, called in this order inside a worker process::
     to_device(host_array)            copies to the selected device, waits
     to_host(value) -> numpy.ndarray
     sync(value)                      returns only when value is computed
+    sync_needed() -> bool            False where calls return finished results
+                                     (the timer then skips the sync call)
     compile(function, mode)          the callable to time for that mode
     ops()                            the namespace the expression builder uses
+    reset_device_memory_peak(), device_memory_peak_bytes() -> int | None
 """
 
 from __future__ import annotations

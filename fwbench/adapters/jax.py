@@ -80,8 +80,11 @@ def select_device(kind: str) -> dict[str, Any]:
     except RuntimeError as error:
         raise DeviceUnavailable(f"JAX sees no {kind} device ({str(error).splitlines()[0]})") from None
     _device = candidates[0]
-    return {"kind": kind, "name": getattr(_device, "device_kind", str(_device)),
-            "id": f"{_device.platform}:{_device.id}"}
+    info = {"kind": kind, "name": getattr(_device, "device_kind", str(_device)), "id": f"{_device.platform}:{_device.id}"}
+    stats = _device.memory_stats()
+    if stats and "bytes_limit" in stats:
+        info["memory_bytes"] = int(stats["bytes_limit"])
+    return info
 
 
 def to_device(array: Any) -> Any:
@@ -96,6 +99,10 @@ def to_host(value: Any) -> Any:
     return numpy.asarray(value)
 
 
+def sync_needed() -> bool:
+    return True  # asynchronous dispatch on every backend
+
+
 def sync(value: Any) -> None:
     jax.block_until_ready(value)
 
@@ -106,6 +113,16 @@ def compile(function: Callable[..., Any], mode: str) -> Callable[..., Any]:  # n
     if mode == "jit":
         return jax.jit(function)
     raise ValueError(f"JAX has no mode {mode!r}")
+
+
+def reset_device_memory_peak() -> None:
+    return None  # JAX keeps one peak per device for the process; it cannot be reset
+
+
+def device_memory_peak_bytes() -> int | None:
+    """The device allocator's peak (GPU, TPU); None on the CPU, which reports no stats."""
+    stats = _device.memory_stats() if _device is not None else None
+    return int(stats["peak_bytes_in_use"]) if stats and "peak_bytes_in_use" in stats else None
 
 
 def ops() -> Namespace:

@@ -59,6 +59,10 @@ def to_host(value: Any) -> Any:
     return np.asarray(value)
 
 
+def sync_needed() -> bool:
+    return False
+
+
 def sync(value: Any) -> None:
     return None
 
@@ -67,6 +71,14 @@ def compile(function: Callable[..., Any], mode: str) -> Callable[..., Any]:  # n
     if mode != "eager":
         raise ValueError(f"NumPy has no mode {mode!r}")
     return function
+
+
+def reset_device_memory_peak() -> None:
+    return None
+
+
+def device_memory_peak_bytes() -> int | None:
+    return None  # host memory only; the worker measures it for every framework
 
 
 def ops() -> Namespace:

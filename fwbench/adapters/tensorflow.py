@@ -96,6 +96,10 @@ def to_host(value: Any) -> Any:
     return host
 
 
+def sync_needed() -> bool:
+    return True
+
+
 def sync(value: Any) -> None:
     _sync_devices()
 
@@ -118,6 +122,18 @@ def compile(function: Callable[..., Any], mode: str) -> Callable[..., Any]:  # n
             return compiled(*arguments)
 
     return on_device
+
+
+def reset_device_memory_peak() -> None:
+    if _device_name != "/CPU:0":
+        tf.config.experimental.reset_memory_stats(_device_name.strip("/"))
+
+
+def device_memory_peak_bytes() -> int | None:
+    """``tf.config.experimental.get_memory_info(...)['peak']`` on a GPU; None on the CPU."""
+    if _device_name == "/CPU:0":
+        return None
+    return int(tf.config.experimental.get_memory_info(_device_name.strip("/"))["peak"])
 
 
 def ops() -> Namespace:

@@ -75,7 +75,10 @@ def select_device(kind: str) -> dict[str, Any]:
             raise DeviceUnavailable(f"PyTorch cannot use a GPU here ({build})")
         _device = torch.device("cuda:0")
         _synchronize = torch.cuda.synchronize
-        return {"kind": "gpu", "name": torch.cuda.get_device_name(0), "id": "cuda:0"}
+        properties = torch.cuda.get_device_properties(0)
+        return {"kind": "gpu", "name": torch.cuda.get_device_name(0), "id": "cuda:0",
+                "memory_bytes": int(properties.total_memory), "cuda": torch.version.cuda,
+                "capability": f"{properties.major}.{properties.minor}"}
     raise DeviceUnavailable(f"fwbench runs PyTorch on cpu and gpu only, not {kind} (torch_xla is not supported)")
 
 
@@ -99,6 +102,10 @@ def to_host(value: Any) -> Any:
     return value.numpy()
 
 
+def sync_needed() -> bool:
+    return _synchronize is not None  # CUDA kernels run asynchronously; CPU ops do not
+
+
 def sync(value: Any) -> None:
     if _synchronize is not None:
         _synchronize()
@@ -108,15 +115,29 @@ def compile(function: Callable[..., Any], mode: str) -> Callable[..., Any]:  # n
     if mode == "eager":
         return function
     if mode == "compile":
+        # Every cell compiles afresh: Dynamo caches per code object, and after its recompile limit
+        # it silently runs eager, which would report eager times as compiled ones.
+        torch._dynamo.reset()
         # Specialise on the shapes of each cell, as jax.jit and XLA do.
         return torch.compile(function, dynamic=False)
     raise ValueError(f"PyTorch has no mode {mode!r}")
 
 
+def reset_device_memory_peak() -> None:
+    if _synchronize is not None:
+        torch.cuda.reset_peak_memory_stats(_device)
+
+
+def device_memory_peak_bytes() -> int | None:
+    """``torch.cuda.max_memory_allocated`` on a GPU; None on the CPU."""
+    return int(torch.cuda.max_memory_allocated(_device)) if _synchronize is not None else None
+
+
 def ops() -> Namespace:
     return Namespace(
         exp=torch.exp, log=torch.log, sqrt=torch.sqrt, tanh=torch.tanh, sin=torch.sin, cos=torch.cos,
-        abs=torch.abs, relu=torch.relu, maximum=_maximum, minimum=_minimum,
+        abs=torch.abs, relu=torch.relu, maximum=_extremum("maximum", "min"),
+        minimum=_extremum("minimum", "max"),
         sum=lambda x, axis, keepdims: torch.sum(x, dim=axis, keepdim=keepdims) if axis is not None
         else _keep(torch.sum(x), x, keepdims),
         mean=lambda x, axis, keepdims: torch.mean(x, dim=axis, keepdim=keepdims) if axis is not None
@@ -128,21 +149,16 @@ def ops() -> Namespace:
     )
 
 
-def _maximum(a: Any, b: Any) -> Any:
-    # torch.maximum takes tensors only; a Python number is a clamp.
-    if not torch.is_tensor(b):
-        return torch.clamp(a, min=b)
-    if not torch.is_tensor(a):
-        return torch.clamp(b, min=a)
-    return torch.maximum(a, b)
+def _extremum(name: str, bound: str) -> Callable[[Any, Any], Any]:
+    # torch.maximum/minimum take tensors only; with a Python number it is a clamp.
+    def extremum(a: Any, b: Any) -> Any:
+        if not torch.is_tensor(b):
+            return torch.clamp(a, **{bound: b})
+        if not torch.is_tensor(a):
+            return torch.clamp(b, **{bound: a})
+        return getattr(torch, name)(a, b)
 
-
-def _minimum(a: Any, b: Any) -> Any:
-    if not torch.is_tensor(b):
-        return torch.clamp(a, max=b)
-    if not torch.is_tensor(a):
-        return torch.clamp(b, max=a)
-    return torch.minimum(a, b)
+    return extremum
 
 
 def _keep(result: Any, source: Any, keepdims: bool) -> Any:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import typer
 
-from fwbench.cli import env_command, list_command, run_command
+from fwbench.cli import (calibrate_command, compare_command, env_command, list_command, report_command, reproduce_command,
+                         run_command)
 
 app = typer.Typer(
     name="fwbench",
@@ -23,6 +24,10 @@ app = typer.Typer(
 app.command("run")(run_command.run)
 app.command("list")(list_command.list_cells)
 app.command("env")(env_command.env)
+app.command("report")(report_command.report)
+app.command("compare")(compare_command.compare)
+app.command("reproduce")(reproduce_command.reproduce)
+app.command("calibrate")(calibrate_command.calibrate)
 
 
 def main() -> None:

@@ -12,6 +12,7 @@ import typer
 from rich.console import Console
 
 from fwbench.errors import UserError
+from fwbench.units import format_seconds  # noqa: F401 - re-exported for the commands
 
 DEFAULT_SPEC_DIR = Path("workloads")
 # Logs and CI pages are wider than the 80 columns rich assumes off a terminal.
@@ -40,19 +41,6 @@ def spec_paths(specs: Optional[list[Path]]) -> list[Path]:
         raise UserError("no spec given and there is no ./workloads directory",
                         hint="pass spec files or directories, e.g. 'fwbench run workloads/'")
     return [DEFAULT_SPEC_DIR]
-
-
-def format_seconds(value: Any) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "-"
-    value = float(value)
-    if value >= 1:
-        return f"{value:.3g} s"
-    if value >= 1e-3:
-        return f"{value * 1e3:.3g} ms"
-    if value >= 1e-6:
-        return f"{value * 1e6:.3g} µs"
-    return f"{value * 1e9:.3g} ns"
 
 
 def format_number(value: Any, digits: int = 3) -> str:

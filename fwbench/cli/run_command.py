@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import sys
 from datetime import datetime
 from pathlib import Path
@@ -13,14 +14,21 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich import box
 from rich.table import Table
 
+from fwbench.cli.common import error_console
 from fwbench.cli.common import (DEVICE_OPTION, FILTER_OPTION, FRAMEWORK_OPTION, MODE_OPTION, QUICK_OPTION,
                                 SPECS_ARGUMENT, console, format_number, format_seconds, spec_paths,
                                 user_errors)
 from fwbench.errors import UserError
 from fwbench.plan import Cell, Selection, params_text
-from fwbench.runner import DEFAULT_CELL_TIMEOUT_S, Progress as RunProgress, RunOptions, run as run_cells
+from fwbench.runner import DEFAULT_CELL_TIMEOUT_S, Progress as RunProgress, RunOptions, check_out_dir, default_threads
+from fwbench.runner import run as run_cells
 from fwbench.spec.loader import load_specs
-from fwbench.timing import TimerSettings
+from fwbench.timing import NOISY_REL_CI, NOISY_REL_IQR, TimerSettings, noise_flags
+
+
+def _interrupt(signum: int, frame: Any) -> None:
+    """SIGTERM stops a run the way Ctrl-C does: workers ended, finished cells kept."""
+    raise KeyboardInterrupt
 
 
 class BarProgress(RunProgress):
@@ -29,12 +37,14 @@ class BarProgress(RunProgress):
     def __init__(self) -> None:
         self.bar = Progress(
             TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-            console=console, transient=False,
+            console=error_console, transient=False,
         )
         self.task = None
         self.failures = 0
+        self.started = False
 
     def begin(self, total: int) -> None:
+        self.started = True
         self.bar.start()
         self.task = self.bar.add_task("starting", total=total)
 
@@ -53,7 +63,9 @@ class BarProgress(RunProgress):
         self.bar.advance(self.task)
 
     def stop(self) -> None:
-        self.bar.stop()
+        if self.started:
+            self.bar.stop()
+            self.started = False
 
 
 @user_errors
@@ -70,13 +82,24 @@ def run(
                                           help="Threads for every framework (default: the usable cores)."),
     budget: Optional[float] = typer.Option(None, "--budget", min=0.0,
                                            help="Seconds of sampling per cell before giving up on the CI "
-                                                "target (default 2, quick 0.2)."),
+                                                "target (default 1, quick 0.2), as pytest-benchmark's max_time."),
     target_ci: Optional[float] = typer.Option(None, "--target-ci", min=0.0,
                                               help="Stop sampling once the 95%% CI half-width of the median "
                                                    "is within this fraction of it (default 0.01)."),
     timeout: float = typer.Option(DEFAULT_CELL_TIMEOUT_S, "--timeout", min=1.0,
                                   help="Seconds one cell may take before its worker is killed."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace results already in --out."),
+    interleave: bool = typer.Option(False, "--interleave",
+                                    help="Frameworks take turns sample by sample, so slow drift of the machine "
+                                         "spreads over all of them (every worker stays alive: more memory)."),
+    resume: Optional[Path] = typer.Option(None, "--resume", help="Finish the interrupted run in this directory: "
+                                          "only its missing cells, with the specs, selection, threads and timer it "
+                                          "started with (refused if the machine or a framework changed)."),
+    memory_limit: Optional[float] = typer.Option(None, "--memory-limit", min=0.1,
+                                                 help="GiB of address space each worker may use (RLIMIT_AS)."),
+    calibrate: bool = typer.Option(True, "--calibrate/--no-calibrate",
+                                   help="Use this machine's measured peaks (measured once on first use, about "
+                                        "a minute, then reused) to give every cell % of peak and its bound."),
 ) -> None:
     """Run the benchmark matrix and write DIR/results.jsonl, DIR/results.csv and DIR/run.json.
 
@@ -88,8 +111,20 @@ def run(
     within --target-ci or --budget runs out; the output is then compared with
     a NumPy float64 reference.
     """
+    selection = Selection(frameworks=framework or None, devices=device or None, modes=mode or None,
+                          filter_text=filter_text, quick=quick)
+    if resume is not None:
+        from fwbench.resume import load_manifest
+
+        manifest = load_manifest(resume)
+        specs = specs or [Path(path) for path in manifest["specs"]]
+        selection = Selection(**manifest.get("selection", {}))
+        threads, out, overwrite = manifest["num_threads"], resume, False
+        interleave = bool(manifest.get("interleave"))
     loaded = load_specs(spec_paths(specs))
     timer = TimerSettings.quick() if quick else TimerSettings()
+    if resume is not None:
+        timer = TimerSettings(**manifest["timer"])
     overrides = {}
     if budget is not None:
         overrides["budget_s"] = budget
@@ -100,25 +135,50 @@ def run(
     out_dir = out or Path("results") / datetime.now().strftime("run-%Y%m%d-%H%M%S")
     options = RunOptions(
         out_dir=out_dir,
-        selection=Selection(frameworks=framework or None, devices=device or None, modes=mode or None,
-                            filter_text=filter_text, quick=quick),
+        selection=selection,
         num_threads=threads,
         timer=timer,
         cell_timeout_s=timeout,
         overwrite=overwrite,
         command=["fwbench", *sys.argv[1:]],
+        interleave=interleave,
+        resume=resume is not None,
+        memory_limit_bytes=int(memory_limit * 2**30) if memory_limit else None,
     )
+    if resume is None:
+        check_out_dir(out_dir, overwrite)
+    if calibrate:
+        options.calibration = ensure_calibration(threads or default_threads())
     progress = BarProgress()
+    previous = signal.signal(signal.SIGTERM, _interrupt)
     try:
         outcome = run_cells(loaded, options, progress)
     except KeyboardInterrupt:
         progress.stop()
-        raise UserError(f"interrupted; every finished cell is in {out_dir}/results.jsonl") from None
+        print(f"fwbench: interrupted; every finished cell is in {out_dir}/results.jsonl. "
+              f"Finish the run with: fwbench run --resume {out_dir}", file=sys.stderr)
+        raise typer.Exit(130) from None
     finally:
+        signal.signal(signal.SIGTERM, previous)
         progress.stop()
     print_summary(outcome.records)
     console.print(f"Results: {outcome.out_dir}/results.jsonl and {outcome.out_dir}/results.csv "
                   f"({outcome.wall_s:.0f} s)")
+
+
+def ensure_calibration(num_threads: int) -> dict[str, Any]:
+    from fwbench.calibrate import calibrate, load_calibration
+
+    stored = load_calibration(num_threads)
+    if stored is not None:
+        return stored
+    console.print("No calibration for this machine yet: measuring its bandwidth and GEMM peaks once "
+                  "(fwbench calibrate; --no-calibrate skips this).", markup=False)
+    progress = BarProgress()
+    try:
+        return calibrate(num_threads, progress)
+    finally:
+        progress.stop()
 
 
 def print_summary(records: list[dict[str, Any]]) -> None:
@@ -145,6 +205,14 @@ def print_summary(records: list[dict[str, Any]]) -> None:
                       format_seconds(median), ci, format_seconds(record.get("first_call_s")),
                       format_number(record.get("gbytes_per_s")), f"[{style}]{status}[/{style}]")
     console.print(table)
+    noisy = [(r, noise_flags(r)) for r in measured]
+    noisy = [(r, flags) for r, flags in noisy if any(not f.endswith("(MAD rule)") for f in flags)]
+    if noisy:
+        console.print(f"Noise warning: {len(noisy)} of {len(measured)} cells are noisy (did not converge, 95% CI "
+                      f"over ±{NOISY_REL_CI:.0%} or IQR over {NOISY_REL_IQR:.0%} of the median). Close other "
+                      "programs, raise --budget, or use --interleave. Noisiest:", markup=False)
+        for record, flags in sorted(noisy, key=lambda item: -(item[0].get("rel_ci95") or 0))[:8]:
+            console.print(f"  {record['cell_id']}: {', '.join(flags)}", markup=False)
     problems = [r for r in measured if r["status"] != "ok"]
     for record in problems:
         console.print(f"{record['status']}: {record['cell_id']}: {record.get('reason')}", markup=False)

@@ -15,6 +15,7 @@ _KINDS = {
     "expression": "fwbench.kinds.expression:ExpressionKind",
     "matrix_power": "fwbench.kinds.matrix_power:MatrixPowerKind",
     "mlp_train": "fwbench.kinds.mlp_train:MLPTrainKind",
+    "stream": "fwbench.kinds.stream:StreamKind",
 }
 # Kinds that exist only to test fwbench itself (wrong results, crashes).
 _TEST_KINDS = {

@@ -89,7 +89,8 @@ class ExpressionKind(Kind):
             for params in _all_parameter_sets(sweep):
                 expr_module.analyse(tree, _shapes(inputs, params), ITEMSIZES[next(iter(dtypes))])
         except expr_module.ExpressionError as error:
-            raise reader.error("expr", f"{error} in {text!r}") from None
+            shown = text if len(text) <= 80 else text[:60] + "..."
+            raise reader.error("expr", f"{error} in {shown!r}") from None
         return {"expr": text, "inputs": inputs}
 
     # ------------------------------------------------------------------ cost

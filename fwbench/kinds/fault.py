@@ -7,7 +7,9 @@ picks the misbehaviour; ``fault_frameworks`` limits it to some frameworks
 * ``wrong_result``: the output is scaled by 1.01 (a subtle numerical bug);
 * ``raise``: the implementation raises RuntimeError;
 * ``segfault``: the worker kills itself with SIGSEGV;
-* ``sleep``: the implementation sleeps ``fault_seconds`` per call.
+* ``sleep``: the implementation sleeps ``fault_seconds`` per call;
+* ``allocate``: each call allocates ``fault_bytes`` more and keeps them (a leak
+  that meets the worker's memory limit).
 """
 
 from __future__ import annotations
@@ -20,12 +22,12 @@ from typing import Any, Callable
 from fwbench.kinds.expression import ExpressionKind
 from fwbench.spec.fields import FieldReader
 
-FAULTS = ("wrong_result", "raise", "segfault", "sleep")
+FAULTS = ("wrong_result", "raise", "segfault", "sleep", "allocate")
 
 
 class FaultKind(ExpressionKind):
     NAME = "fault"
-    FIELDS = ("expr", "inputs", "fault", "fault_frameworks", "fault_seconds")
+    FIELDS = ("expr", "inputs", "fault", "fault_frameworks", "fault_seconds", "fault_bytes")
     REQUIRED_FIELDS = ("expr", "inputs", "fault")
 
     @classmethod
@@ -35,6 +37,7 @@ class FaultKind(ExpressionKind):
         options["fault_frameworks"] = reader.take_list_of_choices(
             "fault_frameworks", ("numpy", "jax", "torch", "tensorflow"), None)
         options["fault_seconds"] = reader.take_float("fault_seconds", 1.0)
+        options["fault_bytes"] = reader.take_int("fault_bytes", 2**30, minimum=1)
         return options
 
     def implementation(self, params: dict[str, int], framework: str, adapter: Any) -> Callable[..., Any]:
@@ -53,6 +56,15 @@ class FaultKind(ExpressionKind):
             def crash(*arrays: Any) -> Any:
                 os.kill(os.getpid(), signal.SIGSEGV)
             return crash
+        if fault == "allocate":
+            import numpy
+
+            kept: list = []
+
+            def leak(*arrays: Any) -> Any:
+                kept.append(numpy.ones(self.options["fault_bytes"], dtype=numpy.uint8))
+                return function(*arrays)
+            return leak
         seconds = self.options["fault_seconds"]
 
         def slow(*arrays: Any) -> Any:

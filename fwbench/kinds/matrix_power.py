@@ -23,7 +23,7 @@ from __future__ import annotations
 from typing import Any, Callable
 
 from fwbench.kinds.base import ITEMSIZES, Cost, Kind, Reference
-from fwbench.spec.fields import FieldReader
+from fwbench.spec.fields import FieldReader, check_sweep_used, take_size
 
 MAX_POWER = 64
 
@@ -40,16 +40,8 @@ class MatrixPowerKind(Kind):
     @classmethod
     def parse_options(cls, reader: FieldReader, sweep: dict[str, list[int]]) -> dict[str, Any]:
         power = reader.take_int("power", minimum=1, maximum=MAX_POWER)
-        size = reader.raw("size")
-        if isinstance(size, str):
-            if size not in sweep:
-                raise reader.error("size", f"the symbol '{size}' is not defined in the sweep",
-                                   f"add 'sweep: {{{size}: [...]}}' or give a number")
-        elif isinstance(size, bool) or not isinstance(size, int) or size < 1:
-            raise reader.error("size", f"got {size!r}, expected a positive integer or a sweep symbol")
-        unused = [symbol for symbol in sweep if symbol != size]
-        if unused:
-            raise reader.error("sweep", f"the symbol '{unused[0]}' is not used by 'size'")
+        size = take_size(reader, "size", sweep)
+        check_sweep_used(reader, sweep, {size}, "'size'")
         return {"power": power, "size": size, "dtype": reader.take_choice("dtype", tuple(ITEMSIZES), "float32")}
 
     @property

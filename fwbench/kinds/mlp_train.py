@@ -39,7 +39,7 @@ import math
 from typing import Any, Callable
 
 from fwbench.kinds.base import ITEMSIZES, Cost, Kind, Reference, Verification
-from fwbench.spec.fields import FieldReader
+from fwbench.spec.fields import FieldReader, check_sweep_used, take_size
 
 ACTIVATIONS = ("relu", "tanh")
 TASKS = ("classification", "regression")
@@ -62,18 +62,11 @@ class MLPTrainKind(Kind):
         if not isinstance(layers, list) or len(layers) < 2:
             raise reader.error("layers", f"got {layers!r}, expected a list of at least two widths "
                                          "(input, ..., output)")
-        used: set[str] = set()
-        for field, values in (("layers", layers), ("batch", [reader.raw("batch")])):
-            for width in values:
-                if isinstance(width, str):
-                    if width not in sweep:
-                        raise reader.error(field, f"the symbol '{width}' is not defined in the sweep")
-                    used.add(width)
-                elif isinstance(width, bool) or not isinstance(width, int) or width < 1:
-                    raise reader.error(field, f"got {width!r}, expected a positive integer or a sweep symbol")
-        unused = [symbol for symbol in sweep if symbol not in used]
-        if unused:
-            raise reader.error("sweep", f"the symbol '{unused[0]}' is not used by 'layers' or 'batch'")
+        used = {take_size(reader, "batch", sweep)}
+        for width in layers:
+            used.add(take_size(FieldReader({"layers": width}, file=reader.file, workload=reader.workload),
+                               "layers", sweep))
+        check_sweep_used(reader, sweep, used, "'layers' or 'batch'")
         return {
             "layers": layers,
             "batch": reader.raw("batch"),
@@ -362,6 +355,7 @@ def _torch_step(options: dict[str, Any], mode: str, adapter: Any, arrays: list[A
         optimizer = torch.optim.SGD(model.parameters(), lr=options["learning_rate"])
     forward, optimizer_step = model, optimizer.step
     if mode == "compile":
+        torch._dynamo.reset()
         forward = torch.compile(model)
         optimizer_step = torch.compile(optimizer.step)
     counter = {"step": 0}

@@ -54,25 +54,25 @@ BINARY_OPERATORS = {
     ast.MatMult: "@",
 }
 _NODE_NAMES = {
-    ast.Attribute: "attribute access",
-    ast.Subscript: "subscripts",
-    ast.Lambda: "lambdas",
-    ast.ListComp: "comprehensions",
-    ast.SetComp: "comprehensions",
-    ast.DictComp: "comprehensions",
-    ast.GeneratorExp: "comprehensions",
-    ast.JoinedStr: "f-strings",
-    ast.NamedExpr: "assignment expressions (:=)",
-    ast.Compare: "comparisons",
-    ast.BoolOp: "boolean operators",
-    ast.IfExp: "conditional expressions",
-    ast.Starred: "star arguments",
-    ast.List: "lists",
-    ast.Tuple: "tuples",
-    ast.Dict: "dicts",
-    ast.Set: "sets",
-    ast.Await: "await",
-    ast.Yield: "yield",
+    ast.Attribute: "attribute access is",
+    ast.Subscript: "subscripts are",
+    ast.Lambda: "lambdas are",
+    ast.ListComp: "comprehensions are",
+    ast.SetComp: "comprehensions are",
+    ast.DictComp: "comprehensions are",
+    ast.GeneratorExp: "comprehensions are",
+    ast.JoinedStr: "f-strings are",
+    ast.NamedExpr: "assignment expressions (:=) are",
+    ast.Compare: "comparisons are",
+    ast.BoolOp: "boolean operators are",
+    ast.IfExp: "conditional expressions are",
+    ast.Starred: "star arguments are",
+    ast.List: "lists are",
+    ast.Tuple: "tuples are",
+    ast.Dict: "dicts are",
+    ast.Set: "sets are",
+    ast.Await: "await is",
+    ast.Yield: "yield is",
 }
 
 
@@ -215,8 +215,8 @@ class _Converter:
             )
         if isinstance(node, ast.Call):
             return self._call(node, depth)
-        construct = _NODE_NAMES.get(type(node), type(node).__name__)
-        raise ExpressionError(f"{construct} are not allowed; allowed are {allowed_summary()}")
+        construct = _NODE_NAMES.get(type(node), f"{type(node).__name__} is")
+        raise ExpressionError(f"{construct} not allowed; allowed are {allowed_summary()}")
 
     def _call(self, node: ast.Call, depth: int) -> Node:
         if not isinstance(node.func, ast.Name):
@@ -325,6 +325,9 @@ def analyse(node: Node, shapes: Mapping[str, tuple[int, ...]], itemsize: int) ->
             operands = [visit(argument) for argument in current.arguments]
             present = [shape for shape in operands if shape is not None]
             if not present:
+                if current.function in REDUCTIONS and current.axis is not None:
+                    raise ExpressionError(f"{current.function}(..., axis={current.axis}) of a constant has no axis; "
+                                          "reduce an array")
                 return None
             if current.function in ELEMENTWISE_FUNCTIONS:
                 result = present[0] if len(present) == 1 else _broadcast(*present)

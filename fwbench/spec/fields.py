@@ -149,3 +149,23 @@ def check_int(value: Any, minimum: int | None, maximum: int | None, make_error) 
     if maximum is not None and value > maximum:
         raise make_error(f"got {value}, expected an integer <= {maximum}")
     return value
+
+
+def take_size(reader: FieldReader, key: str, sweep: dict[str, list[int]]) -> int | str:
+    """A size given as a positive integer or as a symbol of the sweep."""
+    value = reader.raw(key)
+    if isinstance(value, str):
+        if value not in sweep:
+            raise reader.error(key, f"the symbol '{value}' is not defined in the sweep",
+                               f"add 'sweep: {{{value}: [...]}}' or give a number")
+        return value
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise reader.error(key, f"got {describe(value)}, expected a positive integer or a sweep symbol")
+    return value
+
+
+def check_sweep_used(reader: FieldReader, sweep: dict[str, list[int]], used: set, by: str) -> None:
+    unused = [symbol for symbol in sweep if symbol not in used]
+    if unused:
+        raise reader.error("sweep", f"the symbol '{unused[0]}' is not used by {by}",
+                           "remove it from the sweep or use it")

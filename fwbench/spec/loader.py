@@ -72,6 +72,7 @@ class Workload:
     tolerance: float | None = None
     spec_file: str = ""
     spec_hash: str = ""
+    spec_git_commit: str | None = None  # HEAD of the repository holding the spec, "+dirty" if it has edits
 
     def parameter_sets(self, quick: bool = False) -> list[dict[str, int]]:
         """The cartesian product of the sweep; ``quick`` keeps each symbol's smallest value."""
@@ -96,6 +97,7 @@ class Workload:
             "tolerance": self.tolerance,
             "spec_file": self.spec_file,
             "spec_hash": self.spec_hash,
+            "spec_git_commit": self.spec_git_commit,
         }
 
     @classmethod
@@ -110,6 +112,7 @@ class Spec:
     sha256: str
     description: str
     workloads: list[Workload]
+    document: dict[str, Any] = field(default_factory=dict, repr=False)  # the parsed YAML, for extensions
 
 
 def find_spec_files(paths: list[str | Path]) -> list[Path]:
@@ -150,7 +153,8 @@ def load_specs(paths: list[str | Path]) -> list[Spec]:
     return specs
 
 
-def load_spec(path: str | Path) -> Spec:
+def load_spec(path: str | Path, extra_keys: tuple[str, ...] = ()) -> Spec:
+    """Load one spec file; ``extra_keys`` are further top-level keys a caller validates (``claim``)."""
     path = Path(path)
     file = str(path)
     try:
@@ -166,15 +170,41 @@ def load_spec(path: str | Path) -> Spec:
             file=file,
             hint="save the file as UTF-8",
         ) from None
-    return parse_spec_text(text, file=file, sha256=hashlib.sha256(data).hexdigest())
+    spec = parse_spec_text(text, file=file, sha256=hashlib.sha256(data).hexdigest(), extra_keys=extra_keys)
+    commit = git_commit(path)
+    for workload in spec.workloads:
+        workload.spec_git_commit = commit
+    return spec
 
 
-def parse_spec_text(text: str, *, file: str, sha256: str | None = None) -> Spec:
+def git_commit(path: Path) -> str | None:
+    """The commit of the repository holding ``path`` (with "+dirty" if the file has changes), or None."""
+    import subprocess
+
+    try:
+        directory = str(path.resolve().parent)
+        head = subprocess.run(["git", "-C", directory, "rev-parse", "HEAD"], capture_output=True, text=True,
+                              timeout=10)
+        if head.returncode != 0:
+            return None
+        status = subprocess.run(["git", "-C", directory, "status", "--porcelain", "--", path.name],
+                                capture_output=True, text=True, timeout=10)
+        return head.stdout.strip() + ("+dirty" if status.stdout.strip() else "")
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def parse_spec_text(text: str, *, file: str, sha256: str | None = None, extra_keys: tuple[str, ...] = ()) -> Spec:
     """Validate a spec given as text; ``file`` is used in error messages."""
     if sha256 is None:
         sha256 = hashlib.sha256(text.encode("utf-8")).hexdigest()
     try:
         document = yaml.safe_load(text)
+    except yaml.constructor.ConstructorError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise SpecError(f"a YAML tag that builds objects{where} is not allowed ({error.problem}); spec files are "
+                        "plain data", file=file, hint="remove the !!tag") from None
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -187,7 +217,7 @@ def parse_spec_text(text: str, *, file: str, sha256: str | None = None) -> Spec:
         raise SpecError("the file is empty", file=file,
                         hint="start with 'version: 1' and a 'workloads:' list")
     top = FieldReader(document, file=file, what="the top level of a spec file")
-    top.check_keys(TOP_LEVEL_KEYS, required=("version", "workloads"))
+    top.check_keys([*TOP_LEVEL_KEYS, *extra_keys], required=("version", "workloads", *extra_keys))
     version = top.raw("version")
     if version not in SUPPORTED_VERSIONS or isinstance(version, bool):
         raise top.error(
@@ -208,7 +238,8 @@ def parse_spec_text(text: str, *, file: str, sha256: str | None = None) -> Spec:
                             workload=workload.name, field="name", hint="give each workload a unique name")
         names.add(workload.name)
         workloads.append(workload)
-    return Spec(path=file, version=version, sha256=sha256, description=description, workloads=workloads)
+    return Spec(path=file, version=version, sha256=sha256, description=description, workloads=workloads,
+                document=dict(document))
 
 
 def _parse_workload(item: Any, index: int, file: str, sha256: str) -> Workload:

@@ -59,7 +59,7 @@ def test_subprocess_run_writes_csv_with_every_column(write_spec, tmp_path):
     require_framework("jax")
     out = tmp_path / "run"
     result = fwbench("run", str(write_spec(SMALL_SPEC)), "--quick", "-f", "numpy", "-f", "jax",
-                     "--out", str(out))
+                     "--out", str(out), "--no-calibrate")
     assert result.returncode == 0, result.stderr
     assert "Median time per call" in result.stdout
     with open(out / "results.csv", newline="") as handle:
@@ -70,7 +70,7 @@ def test_subprocess_run_writes_csv_with_every_column(write_spec, tmp_path):
     for row in rows:
         assert float(row["median_s"]) > 0 and row["params"] == "n=64"
     # the same --out again is refused rather than overwritten
-    again = fwbench("run", str(write_spec(SMALL_SPEC)), "--quick", "-f", "numpy", "--out", str(out))
+    again = fwbench("run", str(write_spec(SMALL_SPEC)), "--quick", "-f", "numpy", "--out", str(out), "--no-calibrate")
     assert again.returncode == 2
     assert "holds results of an earlier run" in again.stderr
 
@@ -120,7 +120,8 @@ def test_broken_framework_is_unavailable_and_the_others_still_run(write_spec, tm
 
     out = tmp_path / "run"
     result = subprocess.run(
-        [sys.executable, "-m", "fwbench", "run", str(write_spec(SMALL_SPEC)), "--quick", "--out", str(out)],
+        [sys.executable, "-m", "fwbench", "run", str(write_spec(SMALL_SPEC)), "--quick", "--out", str(out),
+         "--no-calibrate"],
         capture_output=True, text=True, env=dict(os.environ, **environment), cwd=REPO_ROOT)
     assert result.returncode == 0, result.stderr
     with open(out / "results.csv", newline="") as handle:

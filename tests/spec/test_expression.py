@@ -9,7 +9,7 @@ from fwbench.spec.expression import ExpressionError, analyse, build, parse
     "text, message",
     [
         ("__import__('os').system('x')", "only calls of the whitelisted functions by name"),
-        ("x.T", "attribute access are not allowed"),
+        ("x.T", "attribute access is not allowed"),
         ("(lambda: x)()", "only calls of the whitelisted functions"),
         ("lambda: x", "lambdas are not allowed"),
         ("[v for v in x]", "comprehensions are not allowed"),
@@ -66,6 +66,11 @@ def test_whitelisted_expression_matches_numpy():
                 + np.tanh(x) + np.sin(y) + np.cos(x) + np.maximum(x, y) + np.minimum(x, y)
                 + x.mean(axis=1, keepdims=True) + y.max() + x.sum(axis=0))
     np.testing.assert_allclose(function(x, y), expected)
+
+
+def test_reducing_a_constant_along_an_axis_is_refused():
+    with pytest.raises(ExpressionError, match="of a constant has no axis"):
+        analyse(parse("x + mean(1.5, axis=0)", ["x"]), {"x": (3,)}, itemsize=8)
 
 
 def test_matmul_flops_and_shapes():

@@ -1,0 +1,160 @@
+"""A benchmark of fwbench itself: accuracy, overhead, efficiency and precision, with targets.
+
+    python bench/harness.py [--run DIR] [--skip-suite]
+
+* accuracy: for a NumPy element-wise op, a JAX jitted op, a torch op and a TF
+  op at sizes from microseconds to ~100 ms, fwbench's median divided by an
+  independent ``timeit`` median (sync inside the statement) taken in the same
+  process, the two alternating.  Target: 0.95 to 1.05.
+* overhead: for adding two 8-element NumPy arrays, fwbench's per-call time
+  divided by timeit's.  Target: at most 1.1.
+* efficiency: for the default suite (``make bench``), seconds inside timed
+  regions divided by the run's wall seconds, and where the rest went.
+  Target: at least 0.70.
+* precision: the median relative CI95 half-width over cells of 1 ms or more.
+  Target: at most 1%.
+
+Prints each figure with its target and exits 1 if any misses.  ``--run DIR``
+reads an existing run of the default suite instead of running it (10 min).
+These targets live here, not in the unit tests, which would flake on shared
+machines.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import timeit
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from fwbench.adapters import get_adapter  # noqa: E402
+from fwbench.results import read_records  # noqa: E402
+from fwbench.timing import TimerSettings, measure  # noqa: E402
+
+ROUNDS = 5
+
+
+def timeit_median(call, sync, per_call_estimate: float) -> float:
+    """Independent per-call median: timeit with the sync in the statement, ~10 ms per repeat."""
+    number = max(1, int(0.01 / max(per_call_estimate, 1e-9)))
+    if sync is None:
+        statement = call
+    else:
+        def statement():
+            sync(call())
+    times = timeit.Timer(statement).repeat(repeat=15, number=number)
+    return statistics.median(times) / number
+
+
+def fwbench_median(call, sync) -> float:
+    return statistics.median(measure(call, sync, TimerSettings(budget_s=0.3, target_rel_ci=0.005)).samples_s)
+
+
+def compare(call, sync) -> float:
+    """Median over alternating rounds of fwbench median / timeit median."""
+    for _ in range(3):  # warm-up, compiles included
+        output = call()
+        if sync is not None:
+            sync(output)
+    estimate = fwbench_median(call, sync)
+    ratios = []
+    for _ in range(ROUNDS):
+        ours = fwbench_median(call, sync)
+        theirs = timeit_median(call, sync, estimate)
+        ratios.append(ours / theirs)
+    return statistics.median(ratios)
+
+
+def accuracy_cases():
+    """(name, call, sync) for four frameworks at sizes from microseconds to ~100 ms."""
+    rng = np.random.default_rng(0)
+    cases = []
+    for framework, modes in (("numpy", "eager"), ("jax", "jit"), ("torch", "eager"), ("tensorflow", "function")):
+        adapter = get_adapter(framework)
+        adapter.load(len(__import__("os").sched_getaffinity(0)))
+        adapter.select_device("cpu")
+        sync = adapter.sync if adapter.sync_needed() else None
+        for elements in (1_000, 1_000_000, 25_000_000):
+            x = adapter.to_device(rng.standard_normal(elements, dtype=np.float32))
+            function = adapter.compile(lambda a: a + a * a + a * a * a, modes)
+            cases.append((f"{framework}/{modes} power_sum n={elements:,}", (lambda f=function, x=x: f(x)), sync))
+    return cases
+
+
+def suite_figures(run_dir: Path) -> dict:
+    records = read_records(run_dir)
+    manifest = json.loads((run_dir / "run.json").read_text())
+    wall = manifest["wall_s"]
+    timed = sum(r.get("timed_s") or 0 for r in records)
+    cell_wall = sum(r.get("cell_wall_s") or 0 for r in records)
+    inputs = sum(r.get("inputs_s") or 0 for r in records)
+    reference = sum(r.get("reference_s") or 0 for r in records)
+    first_calls = sum(r.get("first_call_s") or 0 for r in records)
+    imports = sum(w.get("import_s") or 0 for w in manifest.get("workers", []))
+    precise = [r["rel_ci95"] for r in records if r.get("status") == "ok" and (r.get("median_s") or 0) >= 1e-3
+               and r.get("method", "fwbench") == "fwbench"]
+    return {
+        "efficiency": timed / wall, "wall_s": wall, "timed_s": timed, "first_calls_s": first_calls,
+        "outside_cells_s": wall - cell_wall, "imports_s": imports, "inputs_s": inputs, "reference_s": reference,
+        "cell_overhead_s": cell_wall - timed,
+        "precision": statistics.median(precise) if precise else float("nan"), "precision_cells": len(precise),
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--run", type=Path, help="an existing run of the default suite to read")
+    parser.add_argument("--skip-suite", action="store_true", help="only accuracy and overhead")
+    arguments = parser.parse_args()
+    results = []  # (name, value, target text, ok)
+
+    print("accuracy: fwbench median / timeit median (target 0.95-1.05)")
+    for name, call, sync in accuracy_cases():
+        ratio = compare(call, sync)
+        ok = 0.95 <= ratio <= 1.05
+        results.append((f"accuracy {name}", ratio, "0.95-1.05", ok))
+        print(f"  {name:45s} {ratio:6.3f}  {'ok' if ok else 'MISS'}")
+
+    a, b = np.ones(8), np.ones(8)
+    overhead = compare(lambda: a + b, None)
+    results.append(("overhead (8-element NumPy add)", overhead, "<= 1.1", overhead <= 1.1))
+    print(f"overhead: fwbench per-call / timeit per-call for a + b (8 elements): {overhead:.3f} (target <= 1.1)")
+
+    if not arguments.skip_suite:
+        run_dir = arguments.run
+        if run_dir is None:
+            run_dir = ROOT / "results" / "harness"
+            command = [sys.executable, "-m", "fwbench", "run", str(ROOT / "workloads"), "--out", str(run_dir),
+                       "--overwrite", "--no-calibrate"]
+            print("running the default suite:", " ".join(command), flush=True)
+            subprocess.run(command, check=True, cwd=ROOT)
+        figures = suite_figures(run_dir)
+        efficiency_ok = figures["efficiency"] >= 0.70
+        results.append(("efficiency (timed / wall)", figures["efficiency"], ">= 0.70", efficiency_ok))
+        print(f"efficiency: {figures['timed_s']:.0f} s timed of {figures['wall_s']:.0f} s wall = "
+              f"{figures['efficiency']:.2f} (target >= 0.70)")
+        print(f"  the rest: worker imports {figures['imports_s']:.0f} s, input generation {figures['inputs_s']:.0f} s, "
+              f"float64 references {figures['reference_s']:.0f} s, other per-cell work (transfers, builds, "
+              f"verification) {figures['cell_overhead_s'] - figures['inputs_s'] - figures['reference_s']:.0f} s, "
+              f"outside cells {figures['outside_cells_s']:.0f} s; first calls (compiles) inside timed: "
+              f"{figures['first_calls_s']:.0f} s")
+        precision_ok = figures["precision"] <= 0.01
+        results.append(("precision (median rel CI95, cells >= 1 ms)", figures["precision"], "<= 0.01", precision_ok))
+        print(f"precision: median relative CI95 half-width over {figures['precision_cells']} cells of 1 ms or more: "
+              f"{figures['precision']:.4f} (target <= 0.01)")
+
+    missed = [name for name, _value, _target, ok in results if not ok]
+    print("all targets met" if not missed else f"missed: {', '.join(missed)}")
+    return 1 if missed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,76 @@
+"""``fwbench report``: aggregate runs into HTML, Markdown, CSV and github-action-benchmark JSON."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from fwbench.cli.common import console, user_errors
+from fwbench.errors import UserError
+from fwbench.report import render
+from fwbench.report.aggregate import DEFAULT_BASELINE
+from fwbench.results import write_csv
+
+
+def write_atomic(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(path.name + ".tmp")
+    temporary.write_text(text, encoding="utf-8")
+    os.replace(temporary, path)
+
+
+@user_errors
+def report(
+    runs: list[Path] = typer.Argument(..., help="Run directories (or results.jsonl files) to aggregate."),
+    html: Optional[Path] = typer.Option(None, "--html", help="Write the HTML report here "
+                                                            "(default: RUN/report.html of the first run)."),
+    md: Optional[Path] = typer.Option(None, "--md", help="Write the Markdown report here "
+                                                        "(default: RUN/report.md of the first run)."),
+    csv: Optional[Path] = typer.Option(None, "--csv", help="Write the combined flat table here."),
+    github_action_benchmark: Optional[Path] = typer.Option(
+        None, "--github-action-benchmark",
+        help="Write JSON for the github-action-benchmark action (tool: customSmallerIsBetter)."),
+    baseline: str = typer.Option(DEFAULT_BASELINE, "--baseline",
+                                 help="framework/mode that speedups are measured against."),
+) -> None:
+    """Aggregate one or more runs: per-workload tables with CIs and speedups, a leaderboard,
+    scaling slopes and crossovers, the environment, and charts (time vs size, speedups,
+    first call vs steady state, bytes per second).
+
+    The HTML file is self-contained (inline SVG, no network). With no output
+    option, report.html and report.md are written into the first run directory.
+    """
+    if "/" not in baseline:
+        raise UserError(f"--baseline: got '{baseline}', expected framework/mode such as numpy/eager")
+    frame, manifests = render.load_runs(list(runs))
+    if frame.empty:
+        raise UserError(f"{runs[0]}: the results hold no cells", hint="run 'fwbench run' first")
+    result = render.build_report(frame, manifests, baseline)
+    first = runs[0] if runs[0].is_dir() else runs[0].parent
+    if not any([html, md, csv, github_action_benchmark]):
+        html, md = first / "report.html", first / "report.md"
+    from fwbench.report.roofline import bandwidth_bounds
+
+    written = []
+    if html:
+        write_atomic(html, render.to_html(result, bandwidth_bounds(manifests)))
+        written.append(html)
+    if md:
+        write_atomic(md, render.to_markdown(result))
+        written.append(md)
+    if csv:
+        from fwbench.results import read_records
+
+        records = []
+        for run in runs:
+            records.extend(read_records(run))
+        write_csv(records, csv)
+        written.append(csv)
+    if github_action_benchmark:
+        write_atomic(github_action_benchmark, json.dumps(render.to_github_action_benchmark(result), indent=1) + "\n")
+        written.append(github_action_benchmark)
+    console.print("Wrote " + ", ".join(str(path) for path in written), markup=False)

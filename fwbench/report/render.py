@@ -1,0 +1,445 @@
+"""Reports from one or more runs: Markdown, a self-contained HTML page, github-action-benchmark JSON.
+
+The HTML page loads nothing: styles and the table-sorting script are inline
+and the charts are inline SVG.  Every string that comes from a spec or a
+result (workload names, expressions, reasons) is escaped.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from html import escape
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from fwbench.report import aggregate, charts
+from fwbench.results import MANIFEST_FILE, RESULTS_FILE, read_records, records_to_frame
+
+
+@dataclass
+class Report:
+    frame: pd.DataFrame
+    manifests: list[dict[str, Any]]
+    baseline: str
+    leaderboard: pd.DataFrame
+    geomeans: pd.DataFrame
+    slopes: pd.DataFrame
+    crossings: pd.DataFrame
+    sections: list[str] = field(default_factory=list)  # extra HTML sections (e.g. claims)
+    markdown_sections: list[str] = field(default_factory=list)
+
+
+def load_runs(paths: list[str | Path]) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
+    """Records and run manifests; a claim summary (claim.json) rides along in its run's manifest."""
+    from fwbench.reproduce import load_claim_summary
+
+    records, manifests = [], []
+    for path in paths:
+        path = Path(path)
+        directory = path if path.is_dir() else path.parent
+        records.extend(read_records(directory / RESULTS_FILE if path.is_dir() else path))
+        manifest = directory / MANIFEST_FILE
+        if manifest.is_file():
+            data = json.loads(manifest.read_text(encoding="utf-8"))
+            data["claim_summary"] = load_claim_summary(directory)
+            manifests.append(data)
+    return records_to_frame(records), manifests
+
+
+def build_report(frame: pd.DataFrame, manifests: list[dict[str, Any]],
+                 baseline: str = aggregate.DEFAULT_BASELINE) -> Report:
+    from fwbench.report import claim_section
+
+    frame = aggregate.with_speedups(aggregate.prepare(frame), baseline)
+    summaries = [m["claim_summary"] for m in manifests if m.get("claim_summary")]
+    return Report(
+        sections=[claim_section.to_html(summary) for summary in summaries],
+        markdown_sections=[claim_section.to_markdown(summary) for summary in summaries],
+        frame=frame,
+        manifests=manifests,
+        baseline=baseline,
+        leaderboard=aggregate.leaderboard(frame),
+        geomeans=aggregate.geometric_mean_speedups(frame),
+        slopes=aggregate.scaling(frame),
+        crossings=aggregate.crossovers(frame),
+    )
+
+
+# ---------------------------------------------------------------------- shared pieces
+
+
+def _fmt_time(value: Any) -> str:
+    return "-" if value is None or pd.isna(value) else charts.format_seconds(float(value))
+
+
+def _fmt(value: Any, digits: int = 3) -> str:
+    return "-" if value is None or pd.isna(value) else f"{float(value):.{digits}g}"
+
+
+def _or_dash(value: Any) -> str:
+    return "-" if value is None or (isinstance(value, float) and math.isnan(value)) else str(value)
+
+
+def _cell_text(row: pd.Series) -> str:
+    if row["status"] == "skipped":
+        return "skipped"
+    if row["status"] != "ok":
+        return f"{row['status'].upper()}"
+    text = f"{_fmt_time(row['median_s'])} ±{row['rel_ci95'] * 100:.1f}%" if not pd.isna(row.get("rel_ci95")) \
+        else _fmt_time(row["median_s"])
+    if not pd.isna(row.get("speedup")):
+        text += f" ({row['speedup']:.2f}x)"
+    return text
+
+
+def workload_rows(report: Report, workload: str) -> tuple[list[str], list[str], pd.DataFrame]:
+    group = report.frame[report.frame["workload"] == workload]
+    sizes = group.drop_duplicates("size_label").sort_values("size")["size_label"].tolist()
+    series = aggregate.series_order(group)
+    return sizes, series, group
+
+
+def environment_rows(report: Report) -> list[tuple[str, str]]:
+    rows: list[tuple[str, str]] = []
+    for manifest in report.manifests:
+        host = manifest.get("host", {})
+        memory = host.get("memory_total_bytes")
+        rows += [
+            ("run", f"{manifest.get('run_id')} ({manifest.get('started', '')[:19]})"),
+            ("machine", f"{host.get('cpu_model')}, {host.get('physical_cores')} physical / "
+                        f"{host.get('logical_cores')} logical cores"
+                        + (f", {memory / 2**30:.1f} GiB" if memory else "")),
+            ("system", f"{host.get('os')} {host.get('os_release')}, Python {host.get('python')}, "
+                       f"host {host.get('hostname')}"),
+            ("devices found", ", ".join(host.get("device_kinds", []))),
+            ("threads per framework", str(manifest.get("num_threads"))),
+            ("timer", ", ".join(f"{k}={v}" for k, v in (manifest.get("timer") or {}).items())),
+            ("fwbench", str(manifest.get("fwbench_version"))),
+        ]
+        for worker in manifest.get("workers", []):
+            if not worker.get("available"):
+                rows.append((f"{worker['framework']} on {worker['device']}", f"unavailable: {worker.get('reason')}"))
+                continue
+            settings = ", ".join(f"{k}={v}" for k, v in (worker.get("settings") or {}).items())
+            device = worker.get("device_info") or {}
+            rows.append((f"{worker['framework']} {worker.get('version')} on {worker['device']}",
+                         f"{device.get('name', '')}; import {worker.get('import_s', 0):.1f} s; {settings}"))
+    ok = report.frame[report.frame["status"] == "ok"]
+    if not ok.empty and isinstance(ok.iloc[0].get("settings"), dict):
+        settings = ok.iloc[0]["settings"]
+        fairness = [f"{key}={settings[key]}" for key in (
+            "sync_in_timed_region", "sync_every_call", "first_call_timed_apart", "inputs_on_device_before_timing",
+            "inputs_generated_on_host_from_seed", "gc_disabled_while_sampling", "verified_against", "clock")
+            if key in settings]
+        rows.append(("fairness", ", ".join(fairness)))
+        rows.append(("dtypes", ", ".join(sorted(ok["dtype"].dropna().unique()))))
+    return rows
+
+
+def noise_rows(report: Report) -> list[list[str]]:
+    from fwbench.timing import noise_flags
+
+    rows = []
+    for record in report.frame.to_dict("records"):
+        flags = noise_flags({k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in record.items()})
+        if flags:
+            rows.append([record["cell_id"], _fmt_time(record["median_s"]), ", ".join(flags)])
+    return rows
+
+
+def status_counts(report: Report) -> str:
+    counts = report.frame["status"].value_counts()
+    return ", ".join(f"{counts.get(status, 0)} {status}" for status in ("ok", "mismatch", "error", "skipped"))
+
+
+# ---------------------------------------------------------------------- Markdown
+
+
+def _md_escape(text: Any) -> str:
+    """Markdown table text: no raw HTML (GitHub renders tags), no column breaks, no newlines."""
+    text = str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def _md_table(header: list[str], rows: list[list[Any]]) -> str:
+    lines = ["| " + " | ".join(_md_escape(h) for h in header) + " |",
+             "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(_md_escape(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def to_markdown(report: Report) -> str:
+    parts = ["# fwbench report", "",
+             f"Cells: {status_counts(report)}. Times are medians per call with the relative half-width of their "
+             f"95% CI; (Nx) is the speedup against `{report.baseline}` (higher is faster).", ""]
+    parts += ["## Environment", "", _md_table(["what", "value"], [list(r) for r in environment_rows(report)]), ""]
+    if not report.leaderboard.empty:
+        parts += ["## Leaderboard", "", _md_table(
+            ["workload", "params", "fastest", "median", "runner-up", "margin"],
+            [[r.workload, r.params, r.fastest, _fmt_time(r.median_s), _or_dash(r.runner_up),
+              f"{r.margin:.2f}x" if not pd.isna(r.margin) else "-"] for r in report.leaderboard.itertuples()]), ""]
+    for workload in report.frame["workload"].drop_duplicates():
+        sizes, series, group = workload_rows(report, workload)
+        first = group.iloc[0]
+        parts += [f"## {_md_escape(workload)}", ""]
+        rows = []
+        for name in series:
+            row = [name]
+            for size in sizes:
+                match = group[(group["series"] == name) & (group["size_label"] == size)]
+                row.append(_cell_text(match.iloc[0]) if not match.empty else "")
+            geomean = report.geomeans[(report.geomeans["workload"] == workload) & (report.geomeans["series"] == name)]
+            row.append(f"{geomean.iloc[0]['geomean_speedup']:.2f}x" if not geomean.empty else "-")
+            rows.append(row)
+        description = first.get("description")
+        if isinstance(description, str) and description:
+            parts += [_md_escape(description), ""]
+        parts += [f"kind `{first['kind']}`, dtype {first.get('dtype') or '-'}", "",
+                  _md_table(["series", *sizes, "geomean speedup"], rows), ""]
+    if not report.slopes.empty:
+        parts += ["## Scaling (slope of log time against log size)", "", _md_table(
+            ["workload", "series", "slope", "sizes"],
+            [[r.workload, r.series, f"{r.slope:.2f}", f"{r.smallest}..{r.largest}"] for r in report.slopes.itertuples()]),
+            ""]
+    if not report.crossings.empty:
+        parts += ["## Crossovers", "", _md_table(
+            ["workload", "faster above", "slower above", "between sizes", "estimate"],
+            [[r.workload, r.faster_above, r.slower_above, r.between, f"{r.size_estimate:.3g}"]
+             for r in report.crossings.itertuples()]), ""]
+    noisy = noise_rows(report)
+    if noisy:
+        parts += ["## Noise", "", _md_table(["cell", "median", "flags"], noisy), ""]
+    problems = report.frame[report.frame["status"] != "ok"]
+    if not problems.empty:
+        parts += ["## Not ok", "", _md_table(["cell", "status", "reason"],
+                                             [[r.cell_id, r.status, r.reason] for r in problems.itertuples()]), ""]
+    parts += report.markdown_sections
+    return "\n".join(parts) + "\n"
+
+
+# ---------------------------------------------------------------------- HTML
+
+_STYLE = """
+body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:24px;color:#222;max-width:1280px}
+h1{margin-bottom:4px} h2{border-bottom:1px solid #ddd;padding-bottom:4px;margin-top:32px}
+table{border-collapse:collapse;margin:8px 0 16px;font-size:13px}
+th,td{border:1px solid #ddd;padding:4px 8px;text-align:right;white-space:nowrap}
+th{background:#f4f4f4;cursor:pointer;user-select:none} th:first-child,td:first-child{text-align:left}
+td.bad{background:#fde2e2} td.skip{color:#999}
+table.kv td{text-align:left;white-space:normal;max-width:1000px}
+.charts{display:flex;flex-wrap:wrap;gap:12px}
+svg.chart{background:#fff;border:1px solid #eee;font-size:11px}
+svg .title{font-weight:600;font-size:12px} svg .grid{stroke:#eee} svg .legend{font-size:11px}
+.note{color:#555;font-size:13px} code{background:#f4f4f4;padding:1px 4px}
+"""
+
+_SORT_SCRIPT = """
+document.querySelectorAll('table.sortable').forEach(function (table) {
+  table.querySelectorAll('th').forEach(function (header, column) {
+    header.addEventListener('click', function () {
+      var body = table.tBodies[0];
+      var rows = Array.prototype.slice.call(body.rows);
+      var ascending = header.getAttribute('data-order') !== 'asc';
+      rows.sort(function (a, b) {
+        var x = a.cells[column].getAttribute('data-sort') || a.cells[column].textContent;
+        var y = b.cells[column].getAttribute('data-sort') || b.cells[column].textContent;
+        var nx = parseFloat(x), ny = parseFloat(y);
+        var result = (!isNaN(nx) && !isNaN(ny)) ? nx - ny : x.localeCompare(y);
+        return ascending ? result : -result;
+      });
+      rows.forEach(function (row) { body.appendChild(row); });
+      header.setAttribute('data-order', ascending ? 'asc' : 'desc');
+    });
+  });
+});
+"""
+
+
+def _html_table(header: list[str], rows: list[list[Any]], sortable: bool = True) -> str:
+    """Rows hold plain values or (text, sort_key, css_class) tuples; all text is escaped."""
+    parts = [f'<table class="{"sortable" if sortable else "kv"}"><thead><tr>']
+    parts += [f"<th>{escape(str(h))}</th>" for h in header]
+    parts.append("</tr></thead><tbody>")
+    for row in rows:
+        parts.append("<tr>")
+        for cell in row:
+            text, key, css = (cell if isinstance(cell, tuple) else (cell, None, ""))
+            attributes = f' data-sort="{escape(str(key))}"' if key is not None else ""
+            attributes += f' class="{css}"' if css else ""
+            parts.append(f"<td{attributes}>{escape(str(text))}</td>")
+        parts.append("</tr>")
+    parts.append("</tbody></table>")
+    return "".join(parts)
+
+
+def _workload_html(report: Report, workload: str, bound_gbytes_per_s: dict[str, float]) -> str:
+    sizes, series, group = workload_rows(report, workload)
+    first = group.iloc[0]
+    rows = []
+    for name in series:
+        row: list[Any] = [name]
+        for size in sizes:
+            match = group[(group["series"] == name) & (group["size_label"] == size)]
+            if match.empty:
+                row.append("")
+                continue
+            record = match.iloc[0]
+            css = "" if record["status"] == "ok" else ("skip" if record["status"] == "skipped" else "bad")
+            key = record["median_s"] if record["status"] == "ok" else 1e99
+            row.append((_cell_text(record), key, css))
+        rows.append(row)
+    ok = group[group["status"] == "ok"]
+    description = first.get("description")
+    parts = [f'<section class="workload"><h2 id="w-{escape(workload)}">{escape(workload)}</h2>',
+             f'<p>{escape(str(description))}</p>' if isinstance(description, str) and description else "",
+             f'<p class="note">kind <code>{escape(str(first["kind"]))}</code>, dtype {escape(str(first.get("dtype")))}; '
+             f'cells show the median per call ±95% CI and the speedup against {escape(report.baseline)}.</p>',
+             _html_table(["series", *sizes], rows)]
+    detail = []
+    for record in ok.sort_values(["framework_rank", "series", "size"]).to_dict("records"):
+        detail.append([record["series"], record["size_label"], (_fmt_time(record["median_s"]), record["median_s"], ""),
+                       (_fmt_time(record["first_call_s"]), record["first_call_s"], ""), _fmt(record["gflops_per_s"]),
+                       _fmt(record["gbytes_per_s"]), _fmt(record.get("pct_of_bandwidth_peak"), 2),
+                       _fmt(record.get("pct_of_compute_peak"), 2), _or_dash(record.get("bound")),
+                       _fmt(record.get("peak_host_bytes", float("nan")) / 2**20, 4)
+                       if record.get("peak_host_bytes") else "-",
+                       _fmt(record["max_rel_err"], 2), int(record["n_samples"]),
+                       "yes" if record["converged"] else "no"])
+    parts.append("<details open><summary>every cell</summary>" + _html_table(
+        ["series", "params", "median", "first call", "GFLOP/s", "GB/s", "% BW peak", "% compute peak", "bound",
+         "peak host MiB", "max rel err", "samples", "converged"], detail) + "</details>")
+    charts_html = []
+    if not ok.empty:
+        points: dict[str, list] = {}
+        for record in ok.sort_values("size").itertuples():
+            points.setdefault(record.series, []).append((float(record.size), record.median_s, record.ci95_low_s,
+                                                         record.ci95_high_s))
+        ordered = {name: points[name] for name in series if name in points}
+        charts_html.append(charts.time_vs_size(f"{workload}: time per call", "size (product of sweep values)",
+                                               ordered))
+        largest = ok[ok["size"] == ok["size"].max()]
+        label = largest.iloc[0]["size_label"]
+        speed = [(r.series, r.speedup, r.speedup_low, r.speedup_high) for r in largest.itertuples()
+                 if not pd.isna(r.speedup)]
+        if speed:
+            charts_html.append(charts.horizontal_bars(
+                f"speedup against {report.baseline} at {label}", "speedup (x, log scale)", speed,
+                formatter=lambda v: f"{v:.3g}x", reference=1.0, reference_label="1x"))
+        compile_bars = []
+        for r in largest.itertuples():
+            compile_bars.append((f"{r.series} first", r.first_call_s, None, None))
+            compile_bars.append((f"{r.series} steady", r.median_s, r.ci95_low_s, r.ci95_high_s))
+        charts_html.append(charts.horizontal_bars(f"first call (compile) vs steady state at {label}",
+                                                  "seconds (log scale)", compile_bars, formatter=charts.format_seconds))
+        bandwidth = [(r.series, r.gbytes_per_s, None, None) for r in largest.itertuples()
+                     if not pd.isna(r.gbytes_per_s)]
+        device = largest.iloc[0]["device"]
+        bound = bound_gbytes_per_s.get(device)
+        if bandwidth:
+            charts_html.append(charts.horizontal_bars(
+                f"fused bytes per second at {label}", "GB/s (log scale)", bandwidth, reference=bound,
+                reference_label=f"memory bound {bound:.3g} GB/s" if bound else ""))
+    parts.append('<div class="charts">' + "".join(charts_html) + "</div>")
+    if not any(bound_gbytes_per_s.values()):
+        parts.append('<p class="note">Memory bound unknown for this run: no bandwidth calibration was recorded.</p>')
+    parts.append("</section>")
+    return "\n".join(parts)
+
+
+def _roofline_html(report: Report) -> list[str]:
+    """One roofline per device with a calibration: every ok cell against the measured ceilings."""
+    parts = []
+    for manifest in report.manifests:
+        devices = (manifest.get("calibration") or {}).get("devices") or {}
+        for device, peaks in devices.items():
+            bandwidth = peaks.get("copy_gbytes_per_s")
+            compute = (peaks.get("gemm_gflops_per_s") or {}).get("float32")
+            cells = report.frame[(report.frame["status"] == "ok") & (report.frame["device"] == device)]
+            points = [(r["series"], r["flops"] / r["fused_bytes"], r["gflops_per_s"], f"{r['workload']}[{r['size_label']}]")
+                      for r in cells.to_dict("records")
+                      if r.get("flops") and r.get("fused_bytes") and r.get("gflops_per_s")]
+            if bandwidth and compute and points:
+                parts += [f"<h2>Roofline ({escape(device)})</h2>",
+                          '<p class="note">Each point is a cell: achieved GFLOP/s against FLOPs per byte a fused '
+                          'kernel must move. Under the sloped line a cell is memory-bound, under the flat one '
+                          'compute-bound; the ceilings were measured by <code>fwbench calibrate</code>.</p>',
+                          charts.roofline(f"roofline on {device}", points, bandwidth, compute)]
+        if parts:
+            break
+    return parts
+
+
+def to_html(report: Report, bound_gbytes_per_s: dict[str, float] | None = None) -> str:
+    bound_gbytes_per_s = bound_gbytes_per_s or {}
+    workloads = list(report.frame["workload"].drop_duplicates())
+    body = [
+        "<h1>fwbench report</h1>",
+        f'<p class="note">Cells: {escape(status_counts(report))}. Baseline for speedups: '
+        f'<code>{escape(report.baseline)}</code>. Click a column header to sort.</p>',
+        "<nav>" + " · ".join(f'<a href="#w-{escape(w)}">{escape(w)}</a>' for w in workloads) + "</nav>",
+        "<h2>Environment</h2>",
+        _html_table(["what", "value"], [list(r) for r in environment_rows(report)], sortable=False),
+    ]
+    body += report.sections
+    if not report.leaderboard.empty:
+        body += ["<h2>Leaderboard</h2>", _html_table(
+            ["workload", "params", "fastest", "median", "runner-up", "margin"],
+            [[r.workload, (r.params, r.size, ""), r.fastest, (_fmt_time(r.median_s), r.median_s, ""),
+              _or_dash(r.runner_up), (f"{r.margin:.2f}x" if not pd.isna(r.margin) else "-",
+                                   r.margin if not pd.isna(r.margin) else 0, "")]
+             for r in report.leaderboard.itertuples()])]
+    if not report.geomeans.empty:
+        body += ["<h2>Geometric-mean speedup across sizes</h2>", _html_table(
+            ["workload", "series", "sizes", f"geomean speedup vs {report.baseline}"],
+            [[r.workload, r.series, r.sizes, (f"{r.geomean_speedup:.2f}x", r.geomean_speedup, "")]
+             for r in report.geomeans.itertuples()])]
+    body += _roofline_html(report)
+    body += [_workload_html(report, workload, bound_gbytes_per_s) for workload in workloads]
+    if not report.slopes.empty:
+        body += ["<h2>Scaling</h2>", '<p class="note">Slope of log(time) against log(size): 2 means time grows '
+                 'with n² (n×n element-wise work), 3 with n³ (matrix products); well below that, fixed overhead '
+                 'dominates.</p>', _html_table(
+                     ["workload", "series", "slope", "sizes"],
+                     [[r.workload, r.series, (f"{r.slope:.2f}", r.slope, ""), f"{r.smallest}..{r.largest}"]
+                      for r in report.slopes.itertuples()])]
+    if not report.crossings.empty:
+        body += ["<h2>Crossovers</h2>", _html_table(
+            ["workload", "faster above", "slower above", "between sizes", "estimate"],
+            [[r.workload, r.faster_above, r.slower_above, r.between, (f"{r.size_estimate:.3g}", r.size_estimate, "")]
+             for r in report.crossings.itertuples()])]
+    noisy = noise_rows(report)
+    if noisy:
+        body += ["<h2>Noise</h2>", '<p class="note">Cells whose figure deserves suspicion: not converged to the '
+                 'CI target, a wide CI or IQR, or outlier samples by the MAD rule.</p>',
+                 _html_table(["cell", "median", "flags"], noisy)]
+    problems = report.frame[report.frame["status"] != "ok"]
+    if not problems.empty:
+        body += ["<h2>Cells not ok</h2>", _html_table(
+            ["cell", "status", "reason"], [[r.cell_id, r.status, r.reason or ""] for r in problems.itertuples()])]
+    return ("<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">"
+            "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
+            f"<title>fwbench report</title><style>{_STYLE}</style></head><body>"
+            + "\n".join(body) + f"<script>{_SORT_SCRIPT}</script></body></html>\n")
+
+
+# ---------------------------------------------------------------------- github-action-benchmark
+
+
+def to_github_action_benchmark(report: Report) -> list[dict[str, Any]]:
+    """Entries for github-action-benchmark's ``customSmallerIsBetter`` tool (seconds per call)."""
+    entries = []
+    for record in report.frame[report.frame["status"] == "ok"].itertuples():
+        half = (record.ci95_high_s - record.ci95_low_s) / 2 if not pd.isna(record.ci95_high_s) else math.nan
+        entries.append({
+            "name": f"{record.workload}[{record.size_label}] {record.series}",
+            "unit": "s",
+            "value": float(record.median_s),
+            "range": f"± {half:.3g}" if not math.isnan(half) else "",
+            "extra": f"dtype={record.dtype} device={record.device} samples={int(record.n_samples)} "
+                     f"first_call_s={record.first_call_s:.3g}",
+        })
+    return entries

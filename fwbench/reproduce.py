@@ -1,0 +1,76 @@
+"""Re-running published claims: plan their cells (both timing methods), run them, judge, record.
+
+For a claim, every workload of its spec runs on every device this host has,
+with fwbench's method (first call apart, median with CI).  For a ``speedup``
+claim, the baseline and subject series also run with the source's own method
+(IPython ``%timeit`` best-of-N, compile hidden), so the two methods sit side
+by side.  The verdict and its explanation go to ``DIR/<claim>/claim.json``,
+which ``fwbench report`` turns into a section.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+from typing import Any
+
+from fwbench.claims import Claim, Verdict, collect, judge
+from fwbench.envinfo import host_device_kinds
+from fwbench.plan import Cell, Selection, plan_cells
+from fwbench.results import read_records, write_json_atomic
+from fwbench.runner import Progress, RunOptions, run
+from fwbench.timing import TimerSettings
+
+CLAIM_FILE = "claim.json"
+
+
+def claim_cells(claim: Claim, selection: Selection) -> list[Cell]:
+    cells = plan_cells([claim.spec], selection)
+    if claim.evaluation != "speedup":
+        return cells
+    wanted = {claim.baseline["series"], claim.subject["series"]}
+    extra = []
+    for cell in cells:
+        series = f"{cell.framework}/{cell.mode}"
+        if cell.workload.name == claim.workload and series in wanted:
+            loops = (claim.timeit.get("loops") or {}).get(series)
+            extra.append(dataclasses.replace(cell, method="timeit", timeit_loops=loops,
+                                             timeit_repeats=int(claim.timeit.get("repeats", 5))))
+    # Group by framework so each worker starts once: the timeit cells follow their framework's cells.
+    order = {name: index for index, name in enumerate(dict.fromkeys(c.framework for c in cells))}
+    return sorted(cells + extra, key=lambda c: (order[c.framework], c.device))
+
+
+def reproduce_claim(claim: Claim, out_dir: Path, timer: TimerSettings, num_threads: int | None,
+                    progress: Progress | None = None, overwrite: bool = True) -> tuple[Verdict, dict[str, Any]]:
+    selection = Selection()
+    options = RunOptions(out_dir=out_dir, selection=selection, num_threads=num_threads, timer=timer,
+                         overwrite=overwrite, command=["fwbench", "reproduce", claim.id])
+    outcome = run([claim.spec], options, progress, cells=claim_cells(claim, selection))
+    records = read_records(out_dir)
+    measured = collect(claim, records, list(host_device_kinds()))
+    verdict = judge(claim, measured)
+    summary = claim_summary(claim, verdict, outcome.run_id)
+    write_json_atomic(summary, out_dir / CLAIM_FILE)
+    return verdict, summary
+
+
+def claim_summary(claim: Claim, verdict: Verdict, run_id: str) -> dict[str, Any]:
+    return {
+        "version": 1,
+        "run_id": run_id,
+        "claim": {"id": claim.id, "statement": claim.statement, "source": claim.source,
+                  "evaluation": claim.evaluation, "baseline": claim.baseline, "subject": claim.subject,
+                  "ratio": claim.ratio, "tolerance": claim.tolerance, "setup": claim.setup},
+        "verdict": verdict.verdict,
+        "explanation": verdict.explanation,
+        "numbers": verdict.numbers,
+    }
+
+
+def load_claim_summary(run_dir: Path) -> dict[str, Any] | None:
+    path = Path(run_dir) / CLAIM_FILE
+    if not path.is_file():
+        return None
+    return json.loads(path.read_text(encoding="utf-8"))

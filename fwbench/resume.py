@@ -1,0 +1,74 @@
+"""``fwbench run --resume DIR``: finish an interrupted run without measuring any cell twice.
+
+A cell is done when DIR's results.jsonl has a record with its id (workload,
+params, framework, mode, device, method) for the same spec hash.  Resuming
+is refused, with the reason, when the merge would be unfair: another host or
+CPU, another thread count or timer, another framework version, or a spec file
+that changed since the run began.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from fwbench.adapters import find_installed
+from fwbench.envinfo import host_info
+from fwbench.errors import UserError
+from fwbench.plan import Cell
+from fwbench.results import MANIFEST_FILE, RESULTS_FILE, read_records
+
+HOST_KEYS = ("hostname", "cpu_model", "logical_cores", "usable_cores")
+
+
+def load_manifest(out_dir: Path) -> dict[str, Any]:
+    if not (out_dir / RESULTS_FILE).is_file() or not (out_dir / MANIFEST_FILE).is_file():
+        raise UserError(f"{out_dir}: there is no run to resume here (no results.jsonl and run.json)",
+                        hint="pass the --out directory of the interrupted run")
+    return json.loads((out_dir / MANIFEST_FILE).read_text(encoding="utf-8"))
+
+
+def unfair_changes(manifest: dict[str, Any], records: list[dict[str, Any]], cells: list[Cell], num_threads: int,
+                   timer: dict[str, Any]) -> list[str]:
+    """Why merging new measurements into this run would compare unlike with unlike (empty: fair)."""
+    reasons = []
+    now = host_info()
+    for key in HOST_KEYS:
+        if manifest.get("host", {}).get(key) != now.get(key):
+            reasons.append(f"the {key} changed ({manifest.get('host', {}).get(key)} then, {now.get(key)} now)")
+    if manifest.get("num_threads") != num_threads:
+        reasons.append(f"the thread count changed ({manifest.get('num_threads')} then, {num_threads} now)")
+    if manifest.get("timer") != timer:
+        reasons.append("the timer settings changed (budget, CI target or sample counts)")
+    versions: dict[str, set] = {}
+    for record in records:
+        if record.get("framework_version"):
+            versions.setdefault(record["framework"], set()).add(record["framework_version"])
+    for framework, seen in sorted(versions.items()):
+        installed = find_installed(framework)[1]
+        if installed and installed not in seen:
+            reasons.append(f"{framework} changed ({', '.join(sorted(seen))} then, {installed} now)")
+    hashes = {record["spec_file"]: record["spec_hash"] for record in records if record.get("spec_file")}
+    for cell in cells:
+        old = hashes.get(cell.workload.spec_file)
+        if old and old != cell.workload.spec_hash:
+            reasons.append(f"{cell.workload.spec_file} changed since the run began")
+            break
+    return reasons
+
+
+def remaining_cells(out_dir: Path, cells: list[Cell], num_threads: int,
+                    timer: dict[str, Any]) -> tuple[dict[str, Any], list[Cell], int]:
+    """The manifest to continue, the cells still missing, and how many are already done."""
+    manifest = load_manifest(out_dir)
+    records = read_records(out_dir)
+    reasons = unfair_changes(manifest, records, cells, num_threads, timer)
+    if reasons:
+        raise UserError(f"{out_dir}: cannot resume fairly: {'; '.join(reasons)}",
+                        hint="start a new run with another --out")
+    done = {(record["cell_id"], record.get("spec_hash")) for record in records}
+    missing = [cell for cell in cells if (cell.cell_id, cell.workload.spec_hash) not in done]
+    manifest.setdefault("resumed", []).append(datetime.now(timezone.utc).isoformat())
+    return manifest, missing, len(cells) - len(missing)

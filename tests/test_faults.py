@@ -1,0 +1,155 @@
+"""Faults injected for real: a hang past the timeout, a leak past the memory limit, SIGINT then --resume,
+and SIGKILL of the parent. (A segfault is in test_runner.py.)"""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+from fwbench.plan import Selection
+from fwbench.results import read_records
+from fwbench.runner import RunOptions, run
+from fwbench.spec.loader import load_specs
+from fwbench.timing import TimerSettings
+from tests.conftest import REPO_ROOT
+
+QUICK = TimerSettings.quick()
+
+
+def cell(name, kind="expression", extra=""):
+    return f"""
+  - name: {name}
+    kind: {kind}{extra}
+    expr: "x * 2"
+    inputs:
+      x: {{shape: [8]}}
+"""
+
+
+def run_numpy(spec, out, **options):
+    run(load_specs([spec]), RunOptions(out_dir=out, selection=Selection(frameworks=["numpy"], devices=["cpu"]),
+                                       timer=QUICK, **options))
+    return {r["workload"]: r for r in read_records(out)}
+
+
+def test_a_hang_past_the_timeout_fails_one_cell(write_spec, tmp_path, test_kinds):
+    spec = write_spec("version: 1\nworkloads:" + cell("a_before") + cell(
+        "b_hang", "fault", "\n    fault: sleep\n    fault_seconds: 30") + cell("c_after"))
+    started = time.perf_counter()
+    records = run_numpy(spec, tmp_path / "out", cell_timeout_s=2)
+    assert time.perf_counter() - started < 25
+    assert records["a_before"]["status"] == "ok" and records["c_after"]["status"] == "ok"
+    assert records["b_hang"]["status"] == "error"
+    assert records["b_hang"]["reason"].startswith("timed out after 2 s (cell b_hang[-]/numpy/eager/cpu)")
+
+
+def test_a_leak_past_the_memory_limit_fails_one_cell(write_spec, tmp_path, test_kinds):
+    spec = write_spec("version: 1\nworkloads:" + cell(
+        "a_leak", "fault", "\n    fault: allocate\n    fault_bytes: 300000000") + cell("b_after"))
+    records = run_numpy(spec, tmp_path / "out", memory_limit_bytes=int(1.5 * 2**30))
+    assert records["a_leak"]["status"] == "error"
+    assert "MemoryError" in records["a_leak"]["reason"]
+    assert records["b_after"]["status"] == "ok"
+
+
+def worker_processes(marker: str) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if marker.encode() in (entry / "environ").read_bytes():
+                found.append(int(entry.name))
+        except OSError:
+            continue
+    return found
+
+
+def start_run(spec, out, marker, *extra):
+    environment = dict(os.environ, PYTHONPATH=str(REPO_ROOT), FWBENCH_ENABLE_TEST_KINDS="1",
+                       FWBENCH_TEST_MARKER=marker)
+    return subprocess.Popen([sys.executable, "-m", "fwbench", "run", str(spec), "--out", str(out), "-f", "numpy",
+                             "--no-calibrate", "--quick", *extra], env=environment, cwd=REPO_ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def wait_for_lines(path: Path, count: int, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if path.exists() and len(path.read_text().splitlines()) >= count:
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"{path} never reached {count} lines")
+
+
+SLOW_SPEC = "version: 1\nworkloads:" + "".join(
+    cell(f"slow{index}", "fault", "\n    fault: sleep\n    fault_seconds: 0.05") for index in range(8))
+
+
+def test_sigint_stops_cleanly_and_resume_finishes_without_measuring_twice(write_spec, tmp_path):
+    spec, out, marker = write_spec(SLOW_SPEC), tmp_path / "out", uuid.uuid4().hex
+    process = start_run(spec, out, marker)
+    wait_for_lines(out / "results.jsonl", 2)
+    process.send_signal(signal.SIGINT)
+    _stdout, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130
+    assert f"Finish the run with: fwbench run --resume {out}" in stderr
+    time.sleep(0.5)
+    assert worker_processes(marker) == []  # no orphans
+    before = read_records(out)
+    assert 2 <= len(before) < 8 and all(r["status"] == "ok" for r in before)
+    assert json.loads((out / "run.json").read_text())["interrupted"]
+
+    resumed = start_run(spec, out, uuid.uuid4().hex, "--resume", str(out))
+    resumed.communicate(timeout=120)
+    assert resumed.returncode == 0
+    after = read_records(out)
+    ids = [r["cell_id"] for r in after]
+    assert len(ids) == 8 and len(set(ids)) == 8  # every cell once
+    assert [r for r in after if r["cell_id"] in {b["cell_id"] for b in before}] == before  # untouched
+    assert {r["run_id"] for r in after} == {before[0]["run_id"]}
+    assert all(r["status"] == "ok" for r in after)
+
+
+def test_sigterm_behaves_like_sigint(write_spec, tmp_path):
+    spec, out, marker = write_spec(SLOW_SPEC), tmp_path / "out", uuid.uuid4().hex
+    process = start_run(spec, out, marker)
+    wait_for_lines(out / "results.jsonl", 1)
+    process.send_signal(signal.SIGTERM)
+    _stdout, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130 and "--resume" in stderr
+    time.sleep(0.5)
+    assert worker_processes(marker) == []
+
+
+def test_resume_is_refused_when_the_run_is_not_comparable(write_spec, tmp_path):
+    spec, out = write_spec(SLOW_SPEC), tmp_path / "out"
+    process = start_run(spec, out, uuid.uuid4().hex)
+    process.communicate(timeout=120)
+    manifest = json.loads((out / "run.json").read_text())
+    manifest["host"]["cpu_model"] = "Another CPU 9000"  # as if the directory came from another machine
+    (out / "run.json").write_text(json.dumps(manifest))
+    refused = start_run(spec, out, uuid.uuid4().hex, "--resume", str(out))
+    _stdout, stderr = refused.communicate(timeout=60)
+    assert refused.returncode == 2
+    assert "cannot resume fairly: the cpu_model changed (Another CPU 9000 then" in stderr
+
+
+def test_sigkill_of_the_parent_leaves_a_complete_results_file(write_spec, tmp_path):
+    spec, out, marker = write_spec(SLOW_SPEC), tmp_path / "out", uuid.uuid4().hex
+    process = start_run(spec, out, marker)
+    wait_for_lines(out / "results.jsonl", 3)
+    process.kill()
+    process.wait()
+    lines = (out / "results.jsonl").read_text().splitlines()
+    assert len(lines) >= 3
+    for line in lines:
+        assert json.loads(line)["version"] == 1  # every line complete
+    deadline = time.monotonic() + 5
+    while worker_processes(marker) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert worker_processes(marker) == []  # the worker died with its parent
