@@ -10,6 +10,9 @@ STAMP := $(VENV)/.installed
 CONSTRAINTS := constraints-cpu.txt
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 OUT ?= results/latest
+# 0.5 s of sampling per cell keeps the default suite (about 340 cells) within 10 minutes on 2 cores;
+# 'fwbench run' itself samples 1 s per cell.
+BENCH_ARGS ?= --budget 0.5
 
 .PHONY: setup chromium bench bench-quick bench-harness test clean
 
@@ -18,7 +21,7 @@ setup: $(STAMP)
 $(STAMP): pyproject.toml $(CONSTRAINTS)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -c $(CONSTRAINTS) -e '.[all,test]'
+	$(BIN)/python -m pip install --quiet -c $(CONSTRAINTS) -e '.[all,ray,test]'
 	touch $(STAMP)
 
 # Debian's Chromium renders the HTML report in the tests (Playwright drives it; no browser download).
@@ -26,12 +29,12 @@ chromium:
 	@command -v chromium >/dev/null 2>&1 || { $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q chromium; }
 
 bench: $(STAMP)
-	$(BIN)/fwbench run workloads/ --out $(OUT) --overwrite $(FWBENCH_ARGS)
+	$(BIN)/fwbench run workloads/ --out $(OUT) --overwrite $(BENCH_ARGS)
 	$(BIN)/fwbench report $(OUT) --html $(OUT)/report.html --md $(OUT)/report.md --csv $(OUT)/results.csv
 	@echo "Results written to $(OUT)/: results.csv, results.jsonl, report.html, report.md"
 
 bench-quick: $(STAMP)
-	$(MAKE) bench OUT=results/quick FWBENCH_ARGS=--quick
+	$(MAKE) bench OUT=results/quick BENCH_ARGS=--quick
 
 test: $(STAMP) chromium
 	FWBENCH_REQUIRE_ALL_FRAMEWORKS=1 $(BIN)/python -m pytest -q

@@ -2,7 +2,8 @@
 
 ``calibrate()`` runs a small built-in suite through the normal runner (so the
 same workers, timer and verification apply): STREAM scale and triad on
-400 MB arrays, and square GEMMs in float32 and float64, in every framework.
+200 MB arrays (far beyond any cache), and square GEMMs in float32 and
+float64, in every framework; it takes about half a minute on 2 cores.
 The best figure over frameworks is the peak for that device.  Results are
 stored per machine, keyed on a fingerprint of the hardware and the framework
 versions, in ``$FWBENCH_CACHE_DIR`` (default ``~/.cache/fwbench``), and
@@ -39,13 +40,13 @@ workloads:
     kind: stream
     operation: scale
     elements: n
-    sweep: {n: [100000000]}
+    sweep: {n: [50000000]}
     modes: [numpy/eager, jax/jit, torch/eager, tensorflow/xla]
   - name: calibrate_triad
     kind: stream
     operation: triad
     elements: n
-    sweep: {n: [100000000]}
+    sweep: {n: [50000000]}
     modes: [numpy/eager, jax/jit, torch/eager, tensorflow/xla]
   - name: calibrate_gemm_float32
     kind: expression
@@ -62,7 +63,7 @@ workloads:
     inputs:
       A: {shape: [n, n], dtype: float64}
       B: {shape: [n, n], dtype: float64}
-    sweep: {n: [1536]}
+    sweep: {n: [1024]}
     devices: [cpu]
     modes: [numpy/eager, jax/jit, torch/eager, tensorflow/function]
   - name: calibrate_gemm_float32_accelerator
@@ -160,7 +161,7 @@ def calibrate(num_threads: int, progress: Any = None, force: bool = False) -> di
     scratch = Path(tempfile.mkdtemp(prefix="fwbench-calibrate-"))
     try:
         run([spec], RunOptions(out_dir=scratch, selection=Selection(), num_threads=num_threads,
-                               timer=TimerSettings(budget_s=1.0), overwrite=True,
+                               timer=TimerSettings(budget_s=0.5), overwrite=True,
                                command=["fwbench", "calibrate"]), progress)
         records = read_records(scratch)
     finally:

@@ -69,6 +69,7 @@ class Selection:
     modes: list[str] | None = None
     filter_text: str | None = None
     quick: bool = False
+    shard: tuple[int, int] | None = None  # (K, N): only shard K of N (fwbench.shard)
 
     def validate(self) -> None:
         for name in self.frameworks or []:
@@ -120,6 +121,10 @@ def plan_cells(specs: Iterable[Spec], selection: Selection) -> list[Cell]:
                                                  host_kinds, installed[framework], available_memory))
     if selection.filter_text:
         cells = [cell for cell in cells if selection.filter_text in cell.cell_id]
+    if selection.shard:
+        from fwbench.shard import select
+
+        cells = select(cells, *selection.shard)
     return cells
 
 

@@ -30,16 +30,16 @@ def claim_cells(claim: Claim, selection: Selection) -> list[Cell]:
     if claim.evaluation != "speedup":
         return cells
     wanted = {claim.baseline["series"], claim.subject["series"]}
-    extra = []
+    ordered = []
     for cell in cells:
+        ordered.append(cell)
         series = f"{cell.framework}/{cell.mode}"
         if cell.workload.name == claim.workload and series in wanted:
+            # Right after its twin: the worker reuses the inputs and the reference it already holds.
             loops = (claim.timeit.get("loops") or {}).get(series)
-            extra.append(dataclasses.replace(cell, method="timeit", timeit_loops=loops,
-                                             timeit_repeats=int(claim.timeit.get("repeats", 5))))
-    # Group by framework so each worker starts once: the timeit cells follow their framework's cells.
-    order = {name: index for index, name in enumerate(dict.fromkeys(c.framework for c in cells))}
-    return sorted(cells + extra, key=lambda c: (order[c.framework], c.device))
+            ordered.append(dataclasses.replace(cell, method="timeit", timeit_loops=loops,
+                                               timeit_repeats=int(claim.timeit.get("repeats", 5))))
+    return ordered
 
 
 def reproduce_claim(claim: Claim, out_dir: Path, timer: TimerSettings, num_threads: int | None,

@@ -62,6 +62,8 @@ class RunOptions:
     interleave: bool = False  # frameworks take turns sample by sample (fwbench.interleave)
     memory_limit_bytes: int | None = None  # RLIMIT_AS for each worker
     resume: bool = False  # continue the run in out_dir: only its missing cells (fwbench.resume)
+    executor: str = "local"  # or "ray" (fwbench.executors.ray_executor)
+    ray_address: str | None = None
 
 
 @dataclass
@@ -129,9 +131,11 @@ def _new_manifest(specs: list[Spec], options: RunOptions, run_info: dict[str, An
         "started": datetime.now(timezone.utc).isoformat(),
         "num_threads": run_info["num_threads"],
         "selection": {"frameworks": selection.frameworks, "devices": selection.devices, "modes": selection.modes,
-                      "filter_text": selection.filter_text, "quick": selection.quick},
+                      "filter_text": selection.filter_text, "quick": selection.quick,
+                      "shard": list(selection.shard) if selection.shard else None},
         "timer": options.timer.to_dict(),
         "interleave": options.interleave,
+        "executor": options.executor,
         "specs": sorted({w.spec_file for s in specs for w in s.workloads}),
         "host": run_info["host"],
         "workers": [],
@@ -153,13 +157,19 @@ def _execute(cells: list[Cell], options: RunOptions, progress: Progress, run_inf
                     records.append(record)
             supervisors = [_WorkerGroup(framework, device, group, run_info, options, writer, progress)
                            for (framework, device), group in _groups(runnable)]
-            if options.interleave:
+            if options.executor == "ray":
+                from fwbench.executors.ray_executor import run_on_ray
+
+                records.extend(run_on_ray(supervisors, options, options.ray_address))
+                for supervisor in supervisors:
+                    manifest.setdefault("workers", []).extend(supervisor.hellos)
+            elif options.interleave:
                 from fwbench.interleave import run_interleaved
 
                 records.extend(run_interleaved(supervisors, options.cell_timeout_s))
                 for supervisor in supervisors:
                     manifest.setdefault("workers", []).extend(supervisor.hellos)
-            for supervisor in [] if options.interleave else supervisors:
+            for supervisor in [] if options.interleave or options.executor != "local" else supervisors:
                 records.extend(supervisor.run())
                 manifest.setdefault("workers", []).extend(supervisor.hellos)
                 write_json_atomic(manifest, options.out_dir / MANIFEST_FILE)

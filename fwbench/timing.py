@@ -9,7 +9,8 @@ For one cell, :func:`measure`
 3. takes samples of ``n_loops`` calls, each call followed by ``sync`` inside
    the timed region, until the 95% confidence interval of the median is within
    ``target_rel_ci`` of it (relative half-width) or the time budget is spent,
-   but never fewer than ``min_samples``;
+   but never fewer than ``min_samples`` (3 for calls so slow that
+   ``min_samples`` of them would take more than twice the budget);
 4. summarises the per-call times (sample time / n_loops).
 
 The garbage collector is off while sampling, as in ``timeit``.  The budget
@@ -127,17 +128,24 @@ def summarize(samples: list[float]) -> dict[str, float]:
 
 def _run(call: Callable[[], Any], sync: Callable[[Any], None] | None, loops: int,
          clock: Callable[[], float]) -> tuple[float, Any]:
-    """Time ``loops`` calls, each followed by ``sync`` (None: the calls are synchronous already)."""
-    output = None
+    """Time ``loops`` calls, each followed by ``sync`` (None: the calls are synchronous already).
+
+    Only the last call's result is kept (for verification): holding each
+    result until the next call returns would keep two outputs alive at once
+    and defeat the allocator's reuse of the freed block, making every call
+    pay for fresh pages, which user code that drops its results does not.
+    """
     if sync is None:
         start = clock()
-        for _ in range(loops):
-            output = call()
+        for _ in range(loops - 1):
+            call()
+        output = call()
         return clock() - start, output
     start = clock()
-    for _ in range(loops):
-        output = call()
-        sync(output)
+    for _ in range(loops - 1):
+        sync(call())
+    output = call()
+    sync(output)
     return clock() - start, output
 
 
@@ -182,6 +190,7 @@ class Sampler:
         warmup_start = self.clock()
         while (len(warmup_times) < self.settings.min_warmup_calls
                or self.clock() - warmup_start < self.settings.warmup_s):
+            self.output = None  # see _run: no result outlives the next call
             elapsed, self.output = _run(self.call, self.sync, 1, self.clock)
             warmup_times.append(elapsed)
             self.timed_s += elapsed
@@ -193,6 +202,7 @@ class Sampler:
     def sample(self) -> float:
         gc_was_enabled = gc.isenabled()
         gc.disable()
+        self.output = None  # see _run: no result outlives the next call
         try:
             elapsed, self.output = _run(self.call, self.sync, self.loops, self.clock)
         finally:
@@ -203,8 +213,15 @@ class Sampler:
         self.samples.append(elapsed / self.loops)
         return self.samples[-1]
 
+    def minimum_samples(self) -> int:
+        """``min_samples``, or 3 when that many samples would take more than twice the budget."""
+        wanted = self.settings.min_samples
+        if wanted > 3 and self.samples and self.samples[0] * self.loops * wanted > 2 * self.settings.budget_s:
+            return 3
+        return wanted
+
     def done(self) -> bool:
-        if len(self.samples) < self.settings.min_samples:
+        if len(self.samples) < self.minimum_samples():
             return False
         if relative_ci_half_width(sorted(self.samples)) <= self.settings.target_rel_ci:
             self.converged = True
@@ -264,11 +281,13 @@ def measure_timeit(call: Callable[[], Any], sync: Callable[[Any], None], repeats
     if loops is None:
         for power in range(10):
             loops = 10**power
+            output = None
             elapsed, output = _run(call, sync, loops, clock)
             if elapsed >= IPYTHON_AUTORANGE_S:
                 break
     per_loop = []
     for _ in range(repeats):
+        output = None
         elapsed, output = _run(call, sync, loops, clock)
         per_loop.append(elapsed / loops)
     return TimeitMeasurement(per_loop, loops, repeats, autoranged, output)

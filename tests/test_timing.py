@@ -92,8 +92,22 @@ def test_min_samples_even_past_budget():
     clock = FakeClock()
 
     def call():
-        clock.now += 1.0
+        clock.now += 0.03  # five samples (0.15 s) overrun the 0.1 s budget but not twice it
         return None
 
-    result = measure(call, lambda _: None, TimerSettings(budget_s=0.1, min_samples=5), clock=clock)
+    result = measure(call, lambda _: None, TimerSettings(budget_s=0.1, min_samples=5, min_sample_s=0.0), clock=clock)
     assert len(result.samples_s) == 5
+
+
+def test_very_slow_calls_stop_at_three_samples():
+    clock = FakeClock()
+
+    def call():
+        clock.now += 1.0  # five of these would take five times the 0.5 s budget
+        return None
+
+    result = measure(call, None, TimerSettings(budget_s=0.5, min_samples=5), clock=clock)
+    assert len(result.samples_s) == 3
+    quick = measure(lambda: setattr(clock, "now", clock.now + 0.01), None,
+                    TimerSettings(budget_s=0.5, min_samples=5, target_rel_ci=0.0), clock=clock)
+    assert len(quick.samples_s) >= 5

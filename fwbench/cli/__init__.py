@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from fwbench.cli import (calibrate_command, compare_command, env_command, list_command, report_command, reproduce_command,
+from fwbench.cli import (calibrate_command, compare_command, env_command, merge_command, list_command, report_command, reproduce_command,
                          run_command)
 
 app = typer.Typer(
@@ -28,6 +28,7 @@ app.command("report")(report_command.report)
 app.command("compare")(compare_command.compare)
 app.command("reproduce")(reproduce_command.reproduce)
 app.command("calibrate")(calibrate_command.calibrate)
+app.command("merge")(merge_command.merge)
 
 
 def main() -> None:

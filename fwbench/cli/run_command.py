@@ -20,6 +20,7 @@ from fwbench.cli.common import (DEVICE_OPTION, FILTER_OPTION, FRAMEWORK_OPTION, 
                                 user_errors)
 from fwbench.errors import UserError
 from fwbench.plan import Cell, Selection, params_text
+from fwbench.shard import parse_shard
 from fwbench.runner import DEFAULT_CELL_TIMEOUT_S, Progress as RunProgress, RunOptions, check_out_dir, default_threads
 from fwbench.runner import run as run_cells
 from fwbench.spec.loader import load_specs
@@ -92,6 +93,14 @@ def run(
     interleave: bool = typer.Option(False, "--interleave",
                                     help="Frameworks take turns sample by sample, so slow drift of the machine "
                                          "spreads over all of them (every worker stays alive: more memory)."),
+    executor: str = typer.Option("local", "--executor",
+                                 help="local (default): workers on this machine, one after another. ray: each "
+                                      "(framework, device) group as a Ray task with whole-node CPU, whole-GPU or "
+                                      "TPU requests (pip install 'fwbench[ray]')."),
+    address: Optional[str] = typer.Option(None, "--address", help="Ray cluster address (default: start a local one "
+                                                                   "or use RAY_ADDRESS)."),
+    shard: Optional[str] = typer.Option(None, "--shard", help="Run only shard K of N (e.g. 2/3): a deterministic, "
+                                        "cost-balanced share of the cells; 'fwbench merge' joins the shards."),
     resume: Optional[Path] = typer.Option(None, "--resume", help="Finish the interrupted run in this directory: "
                                           "only its missing cells, with the specs, selection, threads and timer it "
                                           "started with (refused if the machine or a framework changed)."),
@@ -112,13 +121,16 @@ def run(
     a NumPy float64 reference.
     """
     selection = Selection(frameworks=framework or None, devices=device or None, modes=mode or None,
-                          filter_text=filter_text, quick=quick)
+                          filter_text=filter_text, quick=quick,
+                          shard=parse_shard(shard) if shard else None)
     if resume is not None:
         from fwbench.resume import load_manifest
 
         manifest = load_manifest(resume)
         specs = specs or [Path(path) for path in manifest["specs"]]
-        selection = Selection(**manifest.get("selection", {}))
+        recorded = dict(manifest.get("selection", {}))
+        recorded["shard"] = tuple(recorded["shard"]) if recorded.get("shard") else None
+        selection = Selection(**recorded)
         threads, out, overwrite = manifest["num_threads"], resume, False
         interleave = bool(manifest.get("interleave"))
     loaded = load_specs(spec_paths(specs))
@@ -143,8 +155,16 @@ def run(
         command=["fwbench", *sys.argv[1:]],
         interleave=interleave,
         resume=resume is not None,
+        executor=executor,
+        ray_address=address,
         memory_limit_bytes=int(memory_limit * 2**30) if memory_limit else None,
     )
+    if executor not in ("local", "ray"):
+        raise UserError(f"--executor: got '{executor}', expected local or ray")
+    if executor == "ray":
+        from fwbench.executors.ray_executor import import_ray
+
+        import_ray()  # a clear error now, before anything is measured, if Ray is missing
     if resume is None:
         check_out_dir(out_dir, overwrite)
     if calibrate:

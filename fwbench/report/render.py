@@ -132,10 +132,15 @@ def environment_rows(report: Report) -> list[tuple[str, str]]:
     if not ok.empty and isinstance(ok.iloc[0].get("settings"), dict):
         settings = ok.iloc[0]["settings"]
         fairness = [f"{key}={settings[key]}" for key in (
-            "sync_in_timed_region", "sync_every_call", "first_call_timed_apart", "inputs_on_device_before_timing",
+            "sync_in_timed_region", "first_call_timed_apart", "inputs_on_device_before_timing",
             "inputs_generated_on_host_from_seed", "gc_disabled_while_sampling", "verified_against", "clock")
             if key in settings]
         rows.append(("fairness", ", ".join(fairness)))
+        for framework, group in ok.groupby("framework", sort=False):
+            first_settings = group.iloc[0].get("settings")
+            if isinstance(first_settings, dict):
+                every_call = "after every call" if first_settings.get("sync_every_call") else "not needed"
+                rows.append((f"sync ({framework})", f"{first_settings.get('sync_method')}: {every_call}"))
         rows.append(("dtypes", ", ".join(sorted(ok["dtype"].dropna().unique()))))
     return rows
 

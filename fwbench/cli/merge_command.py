@@ -1,0 +1,26 @@
+"""``fwbench merge``: combine the shards of a CI matrix into one run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from fwbench.cli.common import console, user_errors
+
+
+@user_errors
+def merge(
+    runs: list[Path] = typer.Argument(..., help="The shard run directories."),
+    out: Path = typer.Option(..., "--out", "-o", help="The merged run directory to write."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace results already in --out."),
+) -> None:
+    """Combine runs made with --shard K/N into one run that 'fwbench report' and 'compare' read.
+
+    Refuses a cell present in two runs, and a spec file whose content differs between runs.
+    """
+    from fwbench.shard import merge as merge_runs
+
+    summary = merge_runs(list(runs), out, overwrite)
+    console.print(f"Merged {summary['cells']} cells from {summary['directories']} runs into {summary['out_dir']}",
+                  markup=False)

@@ -1,0 +1,1 @@
+"""Executors other than the local one (which lives in fwbench.runner): Ray."""
