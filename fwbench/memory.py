@@ -8,7 +8,6 @@ one cell can be read exactly.  Elsewhere a sampling thread is the fallback.
 from __future__ import annotations
 
 import threading
-from typing import Callable
 
 STATUS = "/proc/self/status"
 CLEAR_REFS = "/proc/self/clear_refs"
@@ -66,10 +65,3 @@ class PeakHostMemory:
             self._thread.join()
         return (self._peak or None), self.start_bytes
 
-
-def measure_peak(function: Callable[[], object]) -> tuple[object, int | None]:
-    tracker = PeakHostMemory()
-    tracker.start()
-    result = function()
-    peak, _ = tracker.stop()
-    return result, peak

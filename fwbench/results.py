@@ -148,8 +148,6 @@ def _count_lines(path: Path) -> int:
 
 def load_results(*paths: str | Path):
     """Read one or more results files or run directories into a pandas DataFrame."""
-    import pandas as pd
-
     records: list[dict[str, Any]] = []
     for path in paths:
         records.extend(read_records(path))

@@ -80,6 +80,29 @@ def _pin_threads(num_threads: int) -> list[int]:
     return chosen
 
 
+def _cache_save(stem: str, arrays: list[Any], meta: dict[str, Any]) -> None:
+    """Save arrays as STEM<i>.npy, then STEM.json last: a reader that finds the JSON finds every array."""
+    import numpy
+
+    os.makedirs(os.path.dirname(stem), exist_ok=True)
+    for index, array in enumerate(arrays):
+        numpy.save(f"{stem}{index}.tmp.npy", array)
+        os.replace(f"{stem}{index}.tmp.npy", f"{stem}{index}.npy")
+    with open(stem + ".json.tmp", "w", encoding="utf-8") as handle:
+        json.dump({**meta, "count": len(arrays)}, handle)
+    os.replace(stem + ".json.tmp", stem + ".json")
+
+
+def _cache_load(stem: str) -> tuple[list[Any], dict[str, Any]] | None:
+    import numpy
+
+    if not os.path.exists(stem + ".json"):
+        return None
+    with open(stem + ".json", encoding="utf-8") as handle:
+        meta = json.load(handle)
+    return [numpy.load(f"{stem}{index}.npy") for index in range(meta["count"])], meta
+
+
 def inputs_digest(arrays: list[Any]) -> str:
     """SHA-256 over the host inputs' dtypes, shapes and bytes: proof that every framework got the same data."""
     digest = hashlib.sha256()
@@ -171,28 +194,18 @@ class CellRunner:
 
     def _inputs(self, kind: Any, workload: Workload, params: dict[str, int]) -> list[Any]:
         """The host inputs; ones slow to generate are saved once per run for the next workers."""
-        import numpy
-
         directory = self.config.get("cache_dir")
         if not directory:
             return kind.make_inputs(params, workload.seed)
         stem = os.path.join(directory, self._cache_key(workload, params) + "-input")
-        count_path = stem + ".json"
-        if os.path.exists(count_path):
-            with open(count_path, encoding="utf-8") as handle:
-                count = json.load(handle)["count"]
-            return [numpy.load(f"{stem}{index}.npy") for index in range(count)]
+        cached = _cache_load(stem)
+        if cached is not None:
+            return cached[0]
         started = time.perf_counter()
         inputs = kind.make_inputs(params, workload.seed)
         standard = all(array.dtype.kind in "fiub" and array.dtype.name != "bfloat16" for array in inputs)
         if standard and time.perf_counter() - started > REFERENCE_CACHE_MIN_S:
-            os.makedirs(directory, exist_ok=True)
-            for index, array in enumerate(inputs):
-                numpy.save(f"{stem}{index}.tmp.npy", array)
-                os.replace(f"{stem}{index}.tmp.npy", f"{stem}{index}.npy")
-            with open(count_path + ".tmp", "w", encoding="utf-8") as handle:
-                json.dump({"count": len(inputs)}, handle)
-            os.replace(count_path + ".tmp", count_path)
+            _cache_save(stem, inputs, {})
         return inputs
 
     def _reference(self, kind: Any, workload: Workload, params: dict[str, int], inputs: list[Any]) -> Any:
@@ -202,24 +215,15 @@ class CellRunner:
         directory = self.config.get("cache_dir")
         if not directory:
             return kind.reference(params, inputs)
-        import numpy
-
-        key = self._cache_key(workload, params)
-        value_path = os.path.join(directory, f"{key}.npy")
-        scale_path = os.path.join(directory, f"{key}.json")
-        if os.path.exists(value_path) and os.path.exists(scale_path):
-            with open(scale_path, encoding="utf-8") as handle:
-                scale = json.load(handle)["scale"]
-            return Reference(numpy.load(value_path), scale)
+        stem = os.path.join(directory, self._cache_key(workload, params) + "-reference")
+        cached = _cache_load(stem)
+        if cached is not None:
+            (value,), meta = cached
+            return Reference(value, meta["scale"])
         started = time.perf_counter()
         reference = kind.reference(params, inputs)
         if time.perf_counter() - started > REFERENCE_CACHE_MIN_S:
-            os.makedirs(directory, exist_ok=True)
-            numpy.save(value_path + ".tmp.npy", reference.value)
-            os.replace(value_path + ".tmp.npy", value_path)
-            with open(scale_path + ".tmp", "w", encoding="utf-8") as handle:
-                json.dump({"scale": reference.scale}, handle)
-            os.replace(scale_path + ".tmp", scale_path)
+            _cache_save(stem, [reference.value], {"scale": reference.scale})
         return reference
 
     def begin(self, cell: dict[str, Any]) -> "CellState | dict[str, Any]":

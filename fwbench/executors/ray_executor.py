@@ -23,7 +23,6 @@ on, and ``--resume`` finishes it.
 
 from __future__ import annotations
 
-import os
 import queue
 import threading
 from typing import Any, Iterator
@@ -150,6 +149,3 @@ def run_on_ray(groups: list[Any], options: Any, address: str | None) -> list[dic
                     cell, group.run_info, "error", cause or "the Ray task ended without this cell", group.version)))
     return records
 
-
-def environment_note() -> str:
-    return os.environ.get("RAY_ADDRESS", "")

@@ -1,7 +1,6 @@
 """Property-based tests: the loader and the parser raise nothing but their own errors, and valid
 generated expressions compute what NumPy computes."""
 
-import math
 import re
 
 import numpy as np
@@ -104,4 +103,5 @@ def test_valid_expressions_match_numpy(text):
     with np.errstate(over="ignore", invalid="ignore"):
         if np.all(np.isfinite(expected)):
             np.testing.assert_allclose(ours, expected, rtol=1e-12, atol=1e-12)
-    assert not math.isnan(float(np.sum(np.isfinite(ours))))
+    # where NumPy itself overflows, the builder overflows in the same places
+    np.testing.assert_array_equal(np.isfinite(ours), np.isfinite(expected))
