@@ -142,8 +142,10 @@ def test_every_torch_compile_cell_really_compiles(write_spec, tmp_path):
     assert len(records) == len(expressions)
     for record in records:
         assert record["status"] == "ok"
-        # Inductor compiles take far longer than a 64x64 element-wise call.
-        assert record["first_call_s"] > 20 * record["median_s"], record["cell_id"]
+        # An Inductor compile takes 75 ms or more even from its cache; Dynamo's silent eager fallback
+        # returns in under 1 ms.  Steady calls can reach several ms on a loaded machine (the compiled
+        # kernel's OpenMP barrier waits for a descheduled thread), hence the fastest sample, not the median.
+        assert record["first_call_s"] > max(0.03, 5 * min(record["samples_s"])), record["cell_id"]
 
 
 def test_interleave_gives_the_same_cells_with_turns_taken(write_spec, tmp_path):
