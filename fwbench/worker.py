@@ -93,14 +93,17 @@ def _cache_save(stem: str, arrays: list[Any], meta: dict[str, Any]) -> None:
     os.replace(stem + ".json.tmp", stem + ".json")
 
 
-def _cache_load(stem: str) -> tuple[list[Any], dict[str, Any]] | None:
+def _cache_load(stem: str, read_only: bool = False) -> tuple[list[Any], dict[str, Any]] | None:
+    """The arrays and metadata that :func:`_cache_save` wrote, or None.  ``read_only`` maps the files
+    instead of reading them (instant, for arrays that are only ever read, such as references)."""
     import numpy
 
     if not os.path.exists(stem + ".json"):
         return None
     with open(stem + ".json", encoding="utf-8") as handle:
         meta = json.load(handle)
-    return [numpy.load(f"{stem}{index}.npy") for index in range(meta["count"])], meta
+    mode = "r" if read_only else None
+    return [numpy.load(f"{stem}{index}.npy", mmap_mode=mode) for index in range(meta["count"])], meta
 
 
 def inputs_digest(arrays: list[Any]) -> str:
@@ -216,7 +219,7 @@ class CellRunner:
         if not directory:
             return kind.reference(params, inputs)
         stem = os.path.join(directory, self._cache_key(workload, params) + "-reference")
-        cached = _cache_load(stem)
+        cached = _cache_load(stem, read_only=True)
         if cached is not None:
             (value,), meta = cached
             return Reference(value, meta["scale"])

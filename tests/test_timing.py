@@ -2,7 +2,7 @@ import statistics
 
 import pytest
 
-from fwbench.timing import TimerSettings, choose_loops, measure, median_ci, summarize
+from fwbench.timing import TimerSettings, choose_loops, measure, measure_timeit, median_ci, summarize
 
 
 class FakeClock:
@@ -70,6 +70,37 @@ def test_sync_time_is_counted():
 
     result = measure(call, sync, TimerSettings(), clock=clock)
     assert statistics.median(result.samples_s) == pytest.approx(5e-3)
+
+
+class SlowToFree:
+    """A result whose release costs 3 ms of the fake clock, as unmapping a large array does."""
+
+    def __init__(self, clock):
+        self.clock = clock
+
+    def __del__(self):
+        self.clock.now += 3e-3
+
+
+@pytest.mark.parametrize("method", ["fwbench", "timeit"])
+def test_each_result_is_released_inside_a_timed_region(method):
+    clock = FakeClock()
+
+    def call():
+        clock.now += 1e-3
+        return SlowToFree(clock)
+
+    if method == "fwbench":
+        result = measure(call, lambda _: None, TimerSettings(), clock=clock)
+        per_call = result.samples_s
+        assert result.n_loops > 1
+    else:
+        result = measure_timeit(call, lambda _: None, repeats=5, clock=clock)
+        per_call = result.per_loop_s
+    # 1 ms of work and 3 ms to free its result: a timer that drops the kept result outside its
+    # timed regions would report 3.4 ms for 5 loops, or 1 ms for single-call samples.
+    assert per_call == pytest.approx([4e-3] * len(per_call))
+    assert isinstance(result.output, SlowToFree)  # the last result is kept for verification
 
 
 def test_stops_when_budget_spent_and_not_converged():

@@ -26,7 +26,7 @@ def reproduce(
     out: Path = typer.Option(Path("results") / "claims", "--out", "-o", help="Each claim writes DIR/<claim id>/."),
     list_claims: bool = typer.Option(False, "--list", help="List the known claims and exit."),
     threads: Optional[int] = typer.Option(None, "--threads", min=1, help="Threads for every framework."),
-    budget: float = typer.Option(1.0, "--budget", min=0.0, help="Seconds of sampling per cell."),
+    budget: float = typer.Option(0.5, "--budget", min=0.0, help="Seconds of sampling per cell (at least 3 samples)."),
 ) -> None:
     """Re-run a published claim on every device here and give a verdict with its reasons.
 
