@@ -32,6 +32,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import statistics
 import subprocess
 import sys
@@ -121,7 +122,7 @@ def accuracy_cases():
     cases = []
     for framework, modes in (("numpy", "eager"), ("jax", "jit"), ("torch", "eager"), ("tensorflow", "function")):
         adapter = get_adapter(framework)
-        adapter.load(len(__import__("os").sched_getaffinity(0)))
+        adapter.load(len(os.sched_getaffinity(0)))
         adapter.select_device("cpu")
         sync = adapter.sync if adapter.sync_needed() else None
         for elements in (1_000, 1_000_000, 25_000_000):

@@ -155,6 +155,18 @@ def _run(call: Callable[[], Any], sync: Callable[[Any], None] | None, loops: int
     return clock() - start, output
 
 
+class _Kept:
+    """The result the last timed region kept; :meth:`take` hands over the only reference, for
+    :func:`_run` to release inside the next timed region."""
+
+    def __init__(self) -> None:
+        self.value: Any = None
+
+    def take(self) -> Any:
+        value, self.value = self.value, None
+        return value
+
+
 def choose_loops(per_call_s: float, min_sample_s: float) -> int:
     """Smallest of 1, 2, 5, 10, 20, 50, ... calls that lasts at least ``min_sample_s``."""
     if per_call_s <= 0:
@@ -187,16 +199,16 @@ class Sampler:
         self.sampling_s = 0.0
         self.timed_s = 0.0
         self.converged = False
-        self.output: Any = None
+        self.kept = _Kept()
 
     def start(self) -> None:
-        self.first_call_s, self.output = _run(self.call, self.sync, 1, self.clock)
+        self.first_call_s, self.kept.value = _run(self.call, self.sync, 1, self.clock)
         self.timed_s = self.first_call_s
         warmup_times = []
         warmup_start = self.clock()
         while (len(warmup_times) < self.settings.min_warmup_calls
                or self.clock() - warmup_start < self.settings.warmup_s):
-            elapsed, self.output = _run(self.call, self.sync, 1, self.clock, self._take_output())
+            elapsed, self.kept.value = _run(self.call, self.sync, 1, self.clock, self.kept.take())
             warmup_times.append(elapsed)
             self.timed_s += elapsed
             if len(warmup_times) >= 1000:
@@ -208,7 +220,7 @@ class Sampler:
         gc_was_enabled = gc.isenabled()
         gc.disable()
         try:
-            elapsed, self.output = _run(self.call, self.sync, self.loops, self.clock, self._take_output())
+            elapsed, self.kept.value = _run(self.call, self.sync, self.loops, self.clock, self.kept.take())
         finally:
             if gc_was_enabled:
                 gc.enable()
@@ -216,11 +228,6 @@ class Sampler:
         self.sampling_s += elapsed
         self.samples.append(elapsed / self.loops)
         return self.samples[-1]
-
-    def _take_output(self) -> Any:
-        """The kept result, no longer referenced here, for :func:`_run` to release inside its timed region."""
-        output, self.output = self.output, None
-        return output
 
     def minimum_samples(self) -> int:
         """``min_samples``, or 3 when that many samples would take more than twice the budget."""
@@ -240,7 +247,7 @@ class Sampler:
     def measurement(self) -> Measurement:
         return Measurement(first_call_s=self.first_call_s, samples_s=self.samples, n_loops=self.loops,
                            warmup_calls=self.warmup_calls, converged=self.converged, timed_s=self.timed_s,
-                           output=self.output)
+                           output=self.kept.value)
 
 
 def measure(
@@ -286,23 +293,18 @@ def measure_timeit(call: Callable[[], Any], sync: Callable[[Any], None], repeats
                    loops: int | None = None, clock: Callable[[], float] = time.perf_counter) -> TimeitMeasurement:
     """Time like IPython's ``%timeit [-n loops] [-r repeats]``, the statement ending in ``sync``."""
     autoranged = loops is None
-    kept: list[Any] = [None]  # the last result; popped so that _run holds its only reference
+    kept = _Kept()
     if loops is None:
         for power in range(10):
             loops = 10**power
-            elapsed, output = _run(call, sync, loops, clock, kept.pop())
-            kept.append(output)
-            del output
+            elapsed, kept.value = _run(call, sync, loops, clock, kept.take())
             if elapsed >= IPYTHON_AUTORANGE_S:
                 break
     per_loop = []
     for _ in range(repeats):
-        elapsed, output = _run(call, sync, loops, clock, kept.pop())
-        kept.append(output)
-        del output
+        elapsed, kept.value = _run(call, sync, loops, clock, kept.take())
         per_loop.append(elapsed / loops)
-    output = kept.pop()
-    return TimeitMeasurement(per_loop, loops, repeats, autoranged, output)
+    return TimeitMeasurement(per_loop, loops, repeats, autoranged, kept.value)
 
 
 NOISY_REL_CI = 0.05

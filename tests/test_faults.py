@@ -90,16 +90,23 @@ SLOW_SPEC = "version: 1\nworkloads:" + "".join(
     cell(f"slow{index}", "fault", "\n    fault: sleep\n    fault_seconds: 0.05") for index in range(8))
 
 
-def test_sigint_stops_cleanly_and_resume_finishes_without_measuring_twice(write_spec, tmp_path):
-    spec, out, marker = write_spec(SLOW_SPEC), tmp_path / "out", uuid.uuid4().hex
+def stop_after(signal_number: int, spec: Path, out: Path, lines: int) -> tuple[int, str, list]:
+    """Start a run, send ``signal_number`` once ``lines`` cells are on disk: (exit code, stderr, workers left)."""
+    marker = uuid.uuid4().hex
     process = start_run(spec, out, marker)
-    wait_for_lines(out / "results.jsonl", 2)
-    process.send_signal(signal.SIGINT)
+    wait_for_lines(out / "results.jsonl", lines)
+    process.send_signal(signal_number)
     _stdout, stderr = process.communicate(timeout=60)
-    assert process.returncode == 130
-    assert f"Finish the run with: fwbench run --resume {out}" in stderr
     time.sleep(0.5)
-    assert worker_processes(marker) == []  # no orphans
+    return process.returncode, stderr, worker_processes(marker)
+
+
+def test_sigint_stops_cleanly_and_resume_finishes_without_measuring_twice(write_spec, tmp_path):
+    spec, out = write_spec(SLOW_SPEC), tmp_path / "out"
+    returncode, stderr, orphans = stop_after(signal.SIGINT, spec, out, lines=2)
+    assert returncode == 130
+    assert f"Finish the run with: fwbench run --resume {out}" in stderr
+    assert orphans == []
     before = read_records(out)
     assert 2 <= len(before) < 8 and all(r["status"] == "ok" for r in before)
     assert json.loads((out / "run.json").read_text())["interrupted"]
@@ -116,14 +123,9 @@ def test_sigint_stops_cleanly_and_resume_finishes_without_measuring_twice(write_
 
 
 def test_sigterm_behaves_like_sigint(write_spec, tmp_path):
-    spec, out, marker = write_spec(SLOW_SPEC), tmp_path / "out", uuid.uuid4().hex
-    process = start_run(spec, out, marker)
-    wait_for_lines(out / "results.jsonl", 1)
-    process.send_signal(signal.SIGTERM)
-    _stdout, stderr = process.communicate(timeout=60)
-    assert process.returncode == 130 and "--resume" in stderr
-    time.sleep(0.5)
-    assert worker_processes(marker) == []
+    returncode, stderr, orphans = stop_after(signal.SIGTERM, write_spec(SLOW_SPEC), tmp_path / "out", lines=1)
+    assert returncode == 130 and "--resume" in stderr
+    assert orphans == []
 
 
 def test_resume_is_refused_when_the_run_is_not_comparable(write_spec, tmp_path):

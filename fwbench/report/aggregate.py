@@ -119,10 +119,15 @@ def with_speedups(frame: pd.DataFrame, baseline: str = DEFAULT_BASELINE) -> pd.D
 # ---------------------------------------------------------------------- leaderboard
 
 
+def _ok_rows(frame: pd.DataFrame) -> pd.DataFrame:
+    """The ``ok`` rows of ``frame``, prepared (series, size and labels) if it is not already."""
+    frame = prepare(frame) if "series" not in frame else frame
+    return frame[frame["status"] == "ok"]
+
+
 def leaderboard(frame: pd.DataFrame) -> pd.DataFrame:
     """For each workload and size: the fastest series, the runner-up, and by how much."""
-    frame = prepare(frame) if "series" not in frame else frame
-    ok = frame[frame["status"] == "ok"]
+    ok = _ok_rows(frame)
     rows = []
     for (workload, size_label), group in ok.groupby(["workload", "size_label"], sort=False):
         ranked = group.sort_values("median_s")
@@ -157,8 +162,7 @@ def geometric_mean_speedups(frame: pd.DataFrame) -> pd.DataFrame:
 
 def scaling(frame: pd.DataFrame) -> pd.DataFrame:
     """Per workload and series: the least-squares slope of log(median) against log(size)."""
-    frame = prepare(frame) if "series" not in frame else frame
-    ok = frame[frame["status"] == "ok"]
+    ok = _ok_rows(frame)
     rows = []
     for (workload, series), group in ok.groupby(["workload", "series"], sort=False):
         group = group.sort_values("size")
@@ -172,8 +176,7 @@ def scaling(frame: pd.DataFrame) -> pd.DataFrame:
 
 def crossovers(frame: pd.DataFrame) -> pd.DataFrame:
     """Sizes where one series overtakes another, interpolated in log-log space between two sweep points."""
-    frame = prepare(frame) if "series" not in frame else frame
-    ok = frame[frame["status"] == "ok"]
+    ok = _ok_rows(frame)
     rows = []
     for workload, group in ok.groupby("workload", sort=False):
         table = group.pivot_table(index="size", columns="series", values="median_s", aggfunc="median").sort_index()
