@@ -129,8 +129,5 @@ def ops() -> Namespace:
     return Namespace(
         exp=jnp.exp, log=jnp.log, sqrt=jnp.sqrt, tanh=jnp.tanh, sin=jnp.sin, cos=jnp.cos,
         abs=jnp.abs, relu=jax.nn.relu, maximum=jnp.maximum, minimum=jnp.minimum,
-        sum=lambda x, axis, keepdims: jnp.sum(x, axis=axis, keepdims=keepdims),
-        mean=lambda x, axis, keepdims: jnp.mean(x, axis=axis, keepdims=keepdims),
-        max=lambda x, axis, keepdims: jnp.max(x, axis=axis, keepdims=keepdims),
-        min=lambda x, axis, keepdims: jnp.min(x, axis=axis, keepdims=keepdims),
+        sum=jnp.sum, mean=jnp.mean, max=jnp.max, min=jnp.min,
     )

@@ -96,10 +96,7 @@ class _LazyNumpyOps:
             "sin": numpy.sin, "cos": numpy.cos, "abs": numpy.abs,
             "relu": lambda x: numpy.maximum(x, 0),
             "maximum": numpy.maximum, "minimum": numpy.minimum,
-            "sum": lambda x, axis, keepdims: numpy.sum(x, axis=axis, keepdims=keepdims),
-            "mean": lambda x, axis, keepdims: numpy.mean(x, axis=axis, keepdims=keepdims),
-            "max": lambda x, axis, keepdims: numpy.max(x, axis=axis, keepdims=keepdims),
-            "min": lambda x, axis, keepdims: numpy.min(x, axis=axis, keepdims=keepdims),
+            "sum": numpy.sum, "mean": numpy.mean, "max": numpy.max, "min": numpy.min,
         }
         if name not in table:
             raise AttributeError(name)

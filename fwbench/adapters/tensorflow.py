@@ -140,8 +140,5 @@ def ops() -> Namespace:
     return Namespace(
         exp=tf.math.exp, log=tf.math.log, sqrt=tf.math.sqrt, tanh=tf.math.tanh, sin=tf.math.sin,
         cos=tf.math.cos, abs=tf.math.abs, relu=tf.nn.relu, maximum=tf.math.maximum, minimum=tf.math.minimum,
-        sum=lambda x, axis, keepdims: tf.math.reduce_sum(x, axis=axis, keepdims=keepdims),
-        mean=lambda x, axis, keepdims: tf.math.reduce_mean(x, axis=axis, keepdims=keepdims),
-        max=lambda x, axis, keepdims: tf.math.reduce_max(x, axis=axis, keepdims=keepdims),
-        min=lambda x, axis, keepdims: tf.math.reduce_min(x, axis=axis, keepdims=keepdims),
+        sum=tf.math.reduce_sum, mean=tf.math.reduce_mean, max=tf.math.reduce_max, min=tf.math.reduce_min,
     )

@@ -138,15 +138,21 @@ def ops() -> Namespace:
         exp=torch.exp, log=torch.log, sqrt=torch.sqrt, tanh=torch.tanh, sin=torch.sin, cos=torch.cos,
         abs=torch.abs, relu=torch.relu, maximum=_extremum("maximum", "min"),
         minimum=_extremum("minimum", "max"),
-        sum=lambda x, axis, keepdims: torch.sum(x, dim=axis, keepdim=keepdims) if axis is not None
-        else _keep(torch.sum(x), x, keepdims),
-        mean=lambda x, axis, keepdims: torch.mean(x, dim=axis, keepdim=keepdims) if axis is not None
-        else _keep(torch.mean(x), x, keepdims),
-        max=lambda x, axis, keepdims: torch.amax(x, dim=axis, keepdim=keepdims) if axis is not None
-        else _keep(torch.amax(x), x, keepdims),
-        min=lambda x, axis, keepdims: torch.amin(x, dim=axis, keepdim=keepdims) if axis is not None
-        else _keep(torch.amin(x), x, keepdims),
+        sum=_reduction("sum"), mean=_reduction("mean"), max=_reduction("amax"), min=_reduction("amin"),
     )
+
+
+def _reduction(name: str) -> Callable[..., Any]:
+    """``torch.<name>`` called as the array API does: ``axis=`` and ``keepdims=``, all axes when none."""
+    function = getattr(torch, name)
+
+    def reduction(x: Any, axis: int | None = None, keepdims: bool = False) -> Any:
+        if axis is not None:
+            return function(x, dim=axis, keepdim=keepdims)
+        result = function(x)
+        return result.reshape((1,) * x.dim()) if keepdims else result
+
+    return reduction
 
 
 def _extremum(name: str, bound: str) -> Callable[[Any, Any], Any]:
@@ -160,6 +166,3 @@ def _extremum(name: str, bound: str) -> Callable[[Any, Any], Any]:
 
     return extremum
 
-
-def _keep(result: Any, source: Any, keepdims: bool) -> Any:
-    return result.reshape((1,) * source.dim()) if keepdims else result

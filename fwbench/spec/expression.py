@@ -6,7 +6,14 @@ a small tree of :class:`Node` objects that can be
 
 * analysed for a concrete set of input shapes (output shape, FLOPs, the bytes
   an unfused and a fused evaluation must move), and
-* turned into a plain Python callable that uses one framework's own ops.
+* turned into a plain Python function that uses one framework's own ops.
+
+The function is generated from the validated tree (never from the spec's
+text) as the code a user would write: ``x + x*x + x*x*x`` becomes
+``def expression_function(x): return x + x * x + x * x * x``, compiled by
+Python.  Each temporary is freed when its last use has passed, exactly as in
+hand-written code, so NumPy's temporary elision and the allocator's reuse of
+freed blocks behave as they do for the user.
 
 Allowed: input names, numeric constants, ``+ - * / ** @``, unary ``-``/``+``,
 the functions in :data:`ELEMENTWISE_FUNCTIONS` and the reductions in
@@ -17,8 +24,9 @@ may bind names before the final expression, as an expert writes softmax::
     e = exp(x - m)
     e / sum(e, axis=-1, keepdims=True)
 
-A bound name is computed once per call: the tree is a DAG whose shared nodes
-are the same object, and both evaluation and byte counting visit them once.
+A bound name is computed once per call and kept until the call returns, as a
+local variable is: the tree is a DAG whose shared nodes are one :class:`Bound`
+object, and both evaluation and byte counting visit them once.
 """
 
 from __future__ import annotations
@@ -113,6 +121,15 @@ class Binary(Node):
     right: Node
 
 
+@dataclass(frozen=True, eq=False)
+class Bound(Node):
+    """``name = value`` on an earlier line; every use of ``name`` is this one object."""
+
+    name: str
+    value: Node
+    position: int  # the line's index among the bindings: the order they are computed in
+
+
 @dataclass(frozen=True)
 class Call(Node):
     function: str
@@ -178,7 +195,7 @@ class _Converter:
             raise ExpressionError(f"the name '{name}' is already an input or bound; choose another")
         if name in ELEMENTWISE_FUNCTIONS or name in REDUCTIONS:
             raise ExpressionError(f"the name '{name}' is a function; choose another")
-        self.bindings[name] = self.convert(statement.value, depth=0)
+        self.bindings[name] = Bound(name, self.convert(statement.value, depth=0), len(self.bindings))
 
     def convert(self, node: ast.AST, depth: int) -> Node:
         if depth > MAX_DEPTH:
@@ -302,6 +319,8 @@ def analyse(node: Node, shapes: Mapping[str, tuple[int, ...]], itemsize: int) ->
             return tuple(shapes[current.name])
         if isinstance(current, Constant):
             return None
+        if isinstance(current, Bound):
+            return visit(current.value)
         if isinstance(current, Unary):
             operand = visit(current.operand)
             if operand is None:
@@ -407,6 +426,8 @@ def _reduce_shape(shape: tuple[int, ...], axis: int | None, keepdims: bool, name
 
 
 def _children(node: Node) -> tuple[Node, ...]:
+    if isinstance(node, Bound):
+        return (node.value,)
     if isinstance(node, Unary):
         return (node.operand,)
     if isinstance(node, Binary):
@@ -416,23 +437,24 @@ def _children(node: Node) -> tuple[Node, ...]:
     return ()
 
 
-def _any_node(node: Node, predicate: Callable[[Node], bool]) -> bool:
+def _walk(node: Node):
+    """Every distinct node of the DAG once (a bound value is reached once however often it is used)."""
     stack, seen = [node], set()
     while stack:
         current = stack.pop()
         if id(current) in seen:
             continue
         seen.add(id(current))
-        if predicate(current):
-            return True
+        yield current
         stack.extend(_children(current))
-    return False
+
+
+def _any_node(node: Node, predicate: Callable[[Node], bool]) -> bool:
+    return any(predicate(current) for current in _walk(node))
 
 
 def input_names_used(node: Node) -> set[str]:
-    names: set[str] = set()
-    _any_node(node, lambda current: isinstance(current, Input) and bool(names.add(current.name)))
-    return names
+    return {current.name for current in _walk(node) if isinstance(current, Input)}
 
 
 def has_reduction_or_matmul(node: Node) -> bool:
@@ -441,86 +463,99 @@ def has_reduction_or_matmul(node: Node) -> bool:
                      or (isinstance(current, Binary) and current.operator == "@"))
 
 
-def build(node: Node, ops: Any, input_names: Sequence[str], magnitude: bool = False) -> Callable[..., Any]:
-    """Return ``f(*arrays)`` evaluating the tree with ``ops``.
+OPERATOR_NODES = {symbol: node_type for node_type, symbol in BINARY_OPERATORS.items()}
+FUNCTION_NAME = "expression_function"
+_OPS_PREFIX = "__fwbench_"  # the generated function reaches the framework's ops as these globals
 
-    ``ops`` provides the functions by name (``ops.exp``, ``ops.sum(x, axis,
-    keepdims)``, ...); operators use the arrays' own ``+ - * / ** @``, which is
-    how each framework's users write such code.  Shared (bound) nodes are
-    evaluated once per call.
+
+def source(node: Node, input_names: Sequence[str], magnitude: bool = False) -> str:
+    """The Python source of the function :func:`build` compiles (for reading and for tests)."""
+    return ast.unparse(ast.fix_missing_locations(_function_definition(node, input_names, magnitude)))
+
+
+def build(node: Node, ops: Any, input_names: Sequence[str], magnitude: bool = False) -> Callable[..., Any]:
+    """Return ``f(*arrays)``: the tree as a Python function written with ``ops``.
+
+    ``ops`` provides the functions by name (``ops.exp``, ``ops.sum(x,
+    axis=..., keepdims=...)``, ...); operators use the arrays' own
+    ``+ - * / ** @``, which is how each framework's users write such code.
+    Bindings become local variables computed in the order of their lines;
+    everything else is one Python expression, so intermediates die at their
+    last use and ``jit``/``torch.compile``/XLA trace an ordinary function.
 
     With ``magnitude=True`` the tree is evaluated on absolute values with
     subtractions turned into additions and function results made absolute:
     the sum of the magnitudes of the terms, which bounds rounding error.
     """
-    positions = {name: index for index, name in enumerate(input_names)}
-    steps: list[Callable[[list], Any]] = []
-    slots: dict[int, int] = {}
-    absolute = getattr(ops, "abs", None)
-
-    def slot_of(current: Node) -> int:
-        key = id(current)
-        if key not in slots:
-            steps.append(_step(current, ops, positions, slot_of, magnitude, absolute))
-            slots[key] = len(steps) - 1
-        return slots[key]
-
-    result = slot_of(node)
-    count = len(steps)
-
-    def expression_function(*arrays: Any) -> Any:
-        values: list[Any] = [None] * count
-        values.append(arrays)
-        for index in range(count):
-            values[index] = steps[index](values)
-        return values[result]
-
-    return expression_function
+    definition = _function_definition(node, input_names, magnitude)
+    module = ast.fix_missing_locations(ast.Module(body=[definition], type_ignores=[]))
+    namespace: dict[str, Any] = {"__builtins__": {}}
+    for name in _functions_used(node, magnitude):
+        namespace[_OPS_PREFIX + name] = getattr(ops, name)
+    # Runs one def statement generated from the whitelisted tree: nothing of the spec's text is executed.
+    exec(compile(module, "<fwbench expression>", "exec"), namespace)  # noqa: S102
+    return namespace[FUNCTION_NAME]
 
 
-_BINARY = {
-    "+": lambda a, b: a + b,
-    "-": lambda a, b: a - b,
-    "*": lambda a, b: a * b,
-    "/": lambda a, b: a / b,
-    "**": lambda a, b: a**b,
-    "@": lambda a, b: a @ b,
-}
+def _bindings(node: Node) -> list[Bound]:
+    return sorted((current for current in _walk(node) if isinstance(current, Bound)),
+                  key=lambda bound: bound.position)
 
 
-def _step(node: Node, ops: Any, positions: Mapping[str, int], slot_of: Callable[[Node], int],
-          magnitude: bool, absolute: Callable[[Any], Any] | None) -> Callable[[list], Any]:
-    """One straight-line step: compute ``node`` from the slots of its operands (arrays are in values[-1])."""
-    if isinstance(node, Input):
-        index = positions[node.name]
-        if magnitude:
-            return lambda values: absolute(values[-1][index])
-        return lambda values: values[-1][index]
+def _functions_used(node: Node, magnitude: bool) -> set[str]:
+    names = {current.function for current in _walk(node) if isinstance(current, Call)}
+    return names | {"abs"} if magnitude else names
+
+
+def _function_definition(node: Node, input_names: Sequence[str], magnitude: bool) -> ast.FunctionDef:
+    bindings = _bindings(node)
+    taken = [*input_names, *(bound.name for bound in bindings)]
+    clashing = [name for name in taken if name.startswith(_OPS_PREFIX) or name == FUNCTION_NAME]
+    if clashing:
+        raise ExpressionError(f"the name '{clashing[0]}' is reserved; choose another")
+    body: list[ast.stmt] = []
+    if magnitude:
+        for name in input_names:
+            body.append(ast.Assign(targets=[ast.Name(name, ast.Store())],
+                                   value=_call_ast("abs", [ast.Name(name, ast.Load())])))
+    for bound in bindings:
+        body.append(ast.Assign(targets=[ast.Name(bound.name, ast.Store())],
+                               value=_expression_ast(bound.value, magnitude)))
+    body.append(ast.Return(_expression_ast(node, magnitude)))
+    arguments = ast.arguments(posonlyargs=[], args=[ast.arg(name) for name in input_names], vararg=None,
+                              kwonlyargs=[], kw_defaults=[], kwarg=None, defaults=[])
+    definition = ast.FunctionDef(name=FUNCTION_NAME, args=arguments, body=body, decorator_list=[], returns=None)
+    if "type_params" in ast.FunctionDef._fields:  # Python 3.12+
+        definition.type_params = []
+    return definition
+
+
+def _call_ast(function: str, arguments: list[ast.expr], keywords: Sequence[ast.keyword] = ()) -> ast.Call:
+    return ast.Call(func=ast.Name(_OPS_PREFIX + function, ast.Load()), args=arguments, keywords=list(keywords))
+
+
+def _expression_ast(node: Node, magnitude: bool) -> ast.expr:
+    """The Python expression for ``node``; a bound value is referred to by its name."""
+    if isinstance(node, (Input, Bound)):
+        return ast.Name(node.name, ast.Load())
     if isinstance(node, Constant):
-        value = abs(node.value) if magnitude else node.value
-        return lambda values: value
+        return ast.Constant(abs(node.value) if magnitude else node.value)
     if isinstance(node, Unary):
-        operand = slot_of(node.operand)
-        if magnitude:
-            return lambda values: values[operand]
-        return lambda values: -values[operand]
+        operand = _expression_ast(node.operand, magnitude)
+        return operand if magnitude else ast.UnaryOp(ast.USub(), operand)
     if isinstance(node, Binary):
-        left, right = slot_of(node.left), slot_of(node.right)
         operator = "+" if magnitude and node.operator == "-" else node.operator
-        function = _BINARY[operator]
-        return lambda values: function(values[left], values[right])
+        return ast.BinOp(_expression_ast(node.left, magnitude), OPERATOR_NODES[operator](),
+                         _expression_ast(node.right, magnitude))
     if isinstance(node, Call):
-        arguments = [slot_of(argument) for argument in node.arguments]
-        function = getattr(ops, node.function)
+        arguments = [_expression_ast(argument, magnitude) for argument in node.arguments]
         if node.function in REDUCTIONS:
-            (operand,) = arguments
-            axis, keepdims = node.axis, node.keepdims
-            return lambda values: function(values[operand], axis, keepdims)
-        if len(arguments) == 1:
-            (operand,) = arguments
-            if magnitude:
-                return lambda values: absolute(function(values[operand]))
-            return lambda values: function(values[operand])
-        first, second = arguments
-        return lambda values: function(values[first], values[second])
+            keywords = []
+            if node.axis is not None:
+                keywords.append(ast.keyword("axis", ast.Constant(node.axis)))
+            if node.keepdims:
+                keywords.append(ast.keyword("keepdims", ast.Constant(True)))
+            return _call_ast(node.function, arguments, keywords)
+        call = _call_ast(node.function, arguments)
+        return _call_ast("abs", [call]) if magnitude else call
     raise ExpressionError(f"unknown node {node!r}")
