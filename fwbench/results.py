@@ -88,7 +88,7 @@ class ResultsWriter:
         self._handle = open(self.path, "a", encoding="utf-8")
 
     def write(self, record: dict[str, Any]) -> None:
-        self._handle.write(json.dumps(_json_safe(record), sort_keys=False) + "\n")
+        self._handle.write(json.dumps(json_safe(record), sort_keys=False) + "\n")
         self._handle.flush()
         os.fsync(self._handle.fileno())
 
@@ -102,13 +102,13 @@ class ResultsWriter:
         self.close()
 
 
-def _json_safe(value: Any) -> Any:
+def json_safe(value: Any) -> Any:
     if isinstance(value, float) and not math.isfinite(value):
         return None if math.isnan(value) else ("inf" if value > 0 else "-inf")
     if isinstance(value, dict):
-        return {key: _json_safe(item) for key, item in value.items()}
+        return {key: json_safe(item) for key, item in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_json_safe(item) for item in value]
+        return [json_safe(item) for item in value]
     return value
 
 
@@ -182,5 +182,5 @@ def write_csv(records: list[dict[str, Any]], path: str | Path) -> Path:
 def write_json_atomic(data: Any, path: str | Path) -> None:
     path = Path(path)
     temporary = path.with_name(path.name + ".tmp")
-    temporary.write_text(json.dumps(_json_safe(data), indent=2) + "\n", encoding="utf-8")
+    temporary.write_text(json.dumps(json_safe(data), indent=2) + "\n", encoding="utf-8")
     os.replace(temporary, path)

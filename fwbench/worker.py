@@ -13,13 +13,23 @@ its private copy of stdout::
 File descriptor 1 is pointed at stderr before any framework loads, so
 whatever native libraries print cannot corrupt the protocol.
 
+Every cell runs in its own child process, forked from the worker after the
+import and before anything else (device selection included, so the
+framework's thread pools start in the child): each cell begins in the state
+of a fresh script that has just imported the framework.  That state matters
+because glibc's malloc raises its mmap and trim thresholds for the rest of a
+process's life whenever a large block is freed; a long-lived worker would
+time every cell in whatever state earlier cells left (8x apart for a NumPy
+power sum at n=1000, see bench/allocator.py).  The child makes the inputs,
+times the calls, and only then computes (or loads) the float64 reference and
+verifies.  A child that crashes fails its own cell only.
+
 ``python -m fwbench.worker --probe FRAMEWORK`` prints one JSON object with
 the framework's availability, version, settings and devices (``fwbench env``).
 """
 
 from __future__ import annotations
 
-import gc
 import hashlib
 import json
 import os
@@ -29,11 +39,11 @@ import time
 import traceback
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, TextIO
+from typing import Any, Callable, TextIO
 
 from fwbench.adapters.base import DeviceUnavailable, get_adapter
 from fwbench.memory import PeakHostMemory
-from fwbench.results import add_measurement, base_record
+from fwbench.results import add_measurement, base_record, json_safe
 from fwbench.spec.loader import Workload
 from fwbench.timing import Sampler, TimerSettings, measure_timeit, summarize
 
@@ -154,9 +164,7 @@ class CellRunner:
         self.workloads = {name: Workload.from_dict(data) for name, data in config["workloads"].items()}
         self.kinds = {name: get_kind_class(w.kind)(w) for name, w in self.workloads.items()}
         self.sync = adapter.sync if adapter.sync_needed() else None
-        self.cache_key: tuple | None = None
-        self.cache: dict[str, Any] = {}
-        self.settings = {
+        self.settings: dict[str, Any] = {
             "clock": "time.perf_counter",
             "timer": self.timer.to_dict(),
             "sync_method": adapter.SYNC_METHOD,
@@ -173,23 +181,15 @@ class CellRunner:
             "thread_environment": {k: v for k, v in os.environ.items()
                                    if k.endswith("_THREADS") or k in ("XLA_FLAGS", "JAX_PLATFORMS",
                                                                       "CUDA_VISIBLE_DEVICES")},
+            "allocator": allocator_state(),
             "framework": info["settings"],
         }
 
-    def _prepare(self, kind: Any, workload: Workload, params: dict[str, int]) -> dict[str, Any]:
-        key = (workload.name, tuple(sorted(params.items())))
-        if key != self.cache_key:
-            self.cache = {}
-            self.cache_key = None
-            gc.collect()
-            started = time.perf_counter()
-            inputs = self._inputs(kind, workload, params)
-            made = time.perf_counter()
-            reference = self._reference(kind, workload, params, inputs)
-            self.cache = {"inputs": inputs, "reference": reference, "inputs_sha256": inputs_digest(inputs),
-                          "inputs_s": made - started, "reference_s": time.perf_counter() - made}
-            self.cache_key = key
-        return self.cache
+    def select_device(self) -> None:
+        """Select the configured device in this process; whether calls need a sync depends on it."""
+        self.device = self.adapter.select_device(self.config["device"])
+        self.sync = self.adapter.sync if self.adapter.sync_needed() else None
+        self.settings["sync_every_call"] = self.sync is not None
 
     def _cache_key(self, workload: Workload, params: dict[str, int]) -> str:
         return hashlib.sha256(json.dumps([workload.spec_hash, workload.name, workload.seed, sorted(params.items())])
@@ -230,43 +230,45 @@ class CellRunner:
         return reference
 
     def begin(self, cell: dict[str, Any]) -> "CellState | dict[str, Any]":
-        """Prepare a cell up to its first call and warm-up; a finished record if it cannot go on."""
+        """Make the inputs, move them to the device, build, first call and warm-up; a finished record if
+        the cell cannot go on.  Nothing else happens before the timing: the reference comes after it."""
         state = CellState(cell=cell, started=time.perf_counter())
         workload = self.workloads[cell["workload"]]
         state.kind = kind = self.kinds[cell["workload"]]
         state.params = params = cell["params"]
         state.record = record = base_record(cell, workload.to_dict(), self.config["run"])
         record.update({"framework_version": self.info["version"], "device_name": self.device.get("name"),
-                       "settings": self.settings})
+                       "settings": self.settings, "process_id": os.getpid()})
         try:
             record.update(dtype=kind.dtype, description=kind.describe(params))
             reason = kind.skip(params, cell["framework"], cell["mode"], cell["device"])
             if reason:
                 record.update(status="skipped", reason=reason)
                 return self._stamp(state)
-            state.prepared = prepared = self._prepare(kind, workload, params)
+            started = time.perf_counter()
+            state.inputs = self._inputs(kind, workload, params)
+            record["inputs_s"] = time.perf_counter() - started
             state.memory.start()
             self.adapter.reset_device_memory_peak()
-            record.update(inputs_s=prepared["inputs_s"], reference_s=prepared["reference_s"],
-                          inputs_sha256=prepared["inputs_sha256"])
-            state.device_inputs = [self.adapter.to_device(array) for array in prepared["inputs"]]
+            state.device_inputs = [self.adapter.to_device(array) for array in state.inputs]
             state.call = kind.build(params, cell["framework"], cell["mode"], self.adapter, state.device_inputs)
             if cell.get("method") == "timeit":
                 return self.conclude(state)
             state.sampler = Sampler(state.call, self.sync, self.timer)
             state.sampler.start()
+            state.faults_at_start = minor_page_faults()
             return state
         except Exception as error:  # noqa: BLE001 - one cell's failure must not end the run
             return self.fail(state, error)
 
     def conclude(self, state: "CellState") -> dict[str, Any]:
-        """Finish the timing if needed, check the result, and return the record."""
+        """Finish the timing if needed, then make the reference, check the result, and return the record."""
         kind, params, record, cell = state.kind, state.params, state.record, state.cell
         try:
             if cell.get("method") == "timeit":
                 timed = measure_timeit(state.call, self.adapter.sync, cell.get("timeit_repeats") or 5,
                                        cell.get("timeit_loops"))
-                check = kind.check(params, self.adapter, state.call, timed.output, state.prepared["reference"])
+                output = timed.output
                 add_measurement(record, summarize(timed.per_loop_s), timed.per_loop_s, first_call_s=None,
                                 n_loops=timed.loops, converged=None, timeit_best_s=timed.best_s,
                                 timeit_loops=timed.loops, timeit_repeats=timed.repeats,
@@ -274,14 +276,21 @@ class CellRunner:
                 record["method"] = "timeit"
             else:
                 measurement = state.sampler.measurement()
-                check = kind.check(params, self.adapter, state.call, measurement.output, state.prepared["reference"])
+                sampled_calls = len(measurement.samples_s) * measurement.n_loops
+                output = measurement.output
                 add_measurement(record, measurement.statistics(), measurement.samples_s,
                                 first_call_s=measurement.first_call_s, n_loops=measurement.n_loops,
                                 warmup_calls=measurement.warmup_calls, converged=measurement.converged,
-                                timed_s=measurement.timed_s)
+                                timed_s=measurement.timed_s,
+                                page_faults_per_call=(minor_page_faults() - state.faults_at_start) / sampled_calls)
                 record["method"] = "fwbench"
-            record.update(kind.extra_fields(params, state.call))
             peak, at_start = state.memory.stop()
+            started = time.perf_counter()
+            workload = self.workloads[cell["workload"]]
+            reference = self._reference(kind, workload, params, state.inputs)
+            record.update(reference_s=time.perf_counter() - started, inputs_sha256=inputs_digest(state.inputs))
+            check = kind.check(params, self.adapter, state.call, output, reference)
+            record.update(kind.extra_fields(params, state.call))
             record.update(peak_host_bytes=peak, host_bytes_at_start=at_start,
                           peak_device_bytes=self.adapter.device_memory_peak_bytes(),
                           max_abs_err=check.max_abs_err, max_rel_err=check.max_rel_err, tolerance=check.tolerance)
@@ -298,12 +307,20 @@ class CellRunner:
             return self.fail(state, error)
         return self._stamp(state)
 
+    def failed_outside(self, cell: dict[str, Any], cause: str) -> dict[str, Any]:
+        """The record of a cell whose process died before it could report."""
+        state = CellState(cell=cell, started=time.perf_counter())
+        state.record = base_record(cell, self.workloads[cell["workload"]].to_dict(), self.config["run"])
+        state.record.update(framework_version=self.info["version"], status="error", reason=cause,
+                            settings=self.settings)
+        return self._stamp(state)
+
     def fail(self, state: "CellState", error: BaseException) -> dict[str, Any]:
         state.record.update(status="error", reason=_short(error), traceback=traceback.format_exc(limit=20)[-4000:])
         return self._stamp(state)
 
     def _stamp(self, state: "CellState") -> dict[str, Any]:
-        state.device_inputs = []
+        state.device_inputs = state.inputs = []
         state.call = state.sampler = None
         state.record["cell_wall_s"] = time.perf_counter() - state.started
         state.record["timestamp"] = datetime.now(timezone.utc).isoformat()
@@ -333,16 +350,145 @@ class CellState:
     kind: Any = None
     params: dict[str, int] = field(default_factory=dict)
     record: dict[str, Any] = field(default_factory=dict)
-    prepared: dict[str, Any] = field(default_factory=dict)
+    inputs: list[Any] = field(default_factory=list)
     device_inputs: list[Any] = field(default_factory=list)
+    faults_at_start: int = 0
     call: Any = None
     sampler: Sampler | None = None
     memory: PeakHostMemory = field(default_factory=PeakHostMemory)
 
 
+class CellChild:
+    """One cell's process: a fork of the worker, which has imported its framework and done nothing else.
+
+    ``body(emit, commands)`` runs in the child; ``emit`` sends a message to
+    the parent through a pipe and ``commands`` reads the lines the parent
+    :meth:`send` s (``--interleave``).  The parent relays the child's messages
+    to the protocol stream, so it alone writes there, and it sees the child's
+    end: :meth:`receive` returns None once the child has exited.
+    """
+
+    def __init__(self, body: Callable[[Callable[[dict], None], TextIO], None]) -> None:
+        messages_read, messages_write = os.pipe()
+        commands_read, commands_write = os.pipe()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        self.pid = os.fork()
+        if self.pid == 0:
+            os.close(messages_read)
+            os.close(commands_write)
+            _run_child(body, os.fdopen(messages_write, "w", buffering=1, encoding="utf-8"),
+                       os.fdopen(commands_read, encoding="utf-8"))
+        os.close(messages_write)
+        os.close(commands_read)
+        self.messages = os.fdopen(messages_read, encoding="utf-8")
+        self.commands = os.fdopen(commands_write, "w", buffering=1, encoding="utf-8")
+
+    def send(self, command: dict[str, Any]) -> None:
+        try:
+            self.commands.write(json.dumps(command) + "\n")
+        except BrokenPipeError:
+            pass  # the child has gone; receive() reports it
+
+    def receive(self) -> dict[str, Any] | None:
+        line = self.messages.readline()
+        return json.loads(line) if line else None
+
+    def end(self) -> str | None:
+        """Wait for the child; None if it exited normally, else how it died."""
+        for stream in (self.commands, self.messages):
+            try:
+                stream.close()
+            except OSError:
+                pass
+        _, status = os.waitpid(self.pid, 0)
+        code = os.waitstatus_to_exitcode(status)
+        if code == 0:
+            return None
+        if code < 0:
+            try:
+                return f"the cell's process was killed by signal {signal.Signals(-code).name}"
+            except ValueError:
+                return f"the cell's process was killed by signal {-code}"
+        return f"the cell's process exited with code {code}"
+
+
+def _run_child(body: Callable[[Callable[[dict], None], TextIO], None], messages: TextIO, commands: TextIO) -> None:
+    code = 1
+    try:
+        _die_with_parent()
+
+        def emit(message: dict[str, Any]) -> None:
+            messages.write(json.dumps(json_safe(message)) + "\n")
+
+        body(emit, commands)
+        code = 0
+    except BaseException:  # noqa: BLE001 - reported through the exit code and stderr
+        traceback.print_exc()
+    finally:
+        try:
+            messages.flush()
+            sys.stderr.flush()
+        finally:
+            os._exit(code)
+
+
+def _cell_child(runner: CellRunner, cell: dict[str, Any], interleaved: bool) -> CellChild:
+    def body(emit, commands) -> None:
+        runner.select_device()
+        if interleaved:
+            serve_cell_commands(runner, cell, emit, commands)
+        else:
+            emit({"event": "result", "record": runner.run(cell)})
+
+    return CellChild(body)
+
+
+def _relay(runner: CellRunner, cell: dict[str, Any], child: CellChild, emit) -> bool:
+    """Pass the child's next message on; True once the cell is finished (its result sent, the child ended).
+
+    A child that ends without a result gets one: an error naming how it died."""
+    message = child.receive()
+    if message is not None:
+        emit(message)
+        if message.get("event") != "result":
+            return False
+    cause = child.end()
+    if message is None:
+        emit({"event": "result", "record": runner.failed_outside(
+            cell, cause or "the cell's process ended without a result")})
+    return True
+
+
+def serve_cell_commands(runner: CellRunner, cell: dict[str, Any], emit, commands: TextIO) -> None:
+    """In a cell's child under ``--interleave``: prepare, then one sample per command, then finish."""
+    state = runner.begin(cell)
+    if isinstance(state, dict):
+        emit({"event": "result", "record": state})
+        return
+    emit({"event": "prepared", "cell_id": cell["cell_id"]})
+    for line in commands:
+        action = json.loads(line).get("cmd")
+        if action == "sample":
+            try:
+                state.sampler.sample()
+            except Exception as error:  # noqa: BLE001
+                emit({"event": "result", "record": runner.fail(state, error)})
+                return
+            emit({"event": "sampled", "cell_id": cell["cell_id"], "done": state.sampler.done()})
+        elif action == "finish":
+            emit({"event": "result", "record": runner.conclude(state)})
+            return
+        else:
+            return
+
+
 def serve_interleaved(runner: CellRunner, cells: dict[str, dict[str, Any]], commands: TextIO, emit) -> None:
-    """Obey the parent's commands one line at a time: prepare, sample, finish (``--interleave``)."""
-    states: dict[str, CellState] = {}
+    """Obey the parent's commands one line at a time: prepare, sample, finish (``--interleave``).
+
+    ``prepare`` forks the cell's child; later commands for that cell go to
+    it, and each command gets exactly one reply."""
+    children: dict[str, CellChild] = {}
     for line in commands:
         command = json.loads(line)
         action, cell_id = command.get("cmd"), command.get("cell_id")
@@ -350,21 +496,33 @@ def serve_interleaved(runner: CellRunner, cells: dict[str, dict[str, Any]], comm
             break
         if action == "prepare":
             emit({"event": "start", "cell_id": cell_id})
-            state = runner.begin(cells[cell_id])
-            if isinstance(state, dict):
-                emit({"event": "result", "record": state})
-            else:
-                states[cell_id] = state
-                emit({"event": "prepared", "cell_id": cell_id})
-        elif action == "sample":
-            state = states[cell_id]
-            try:
-                state.sampler.sample()
-                emit({"event": "sampled", "cell_id": cell_id, "done": state.sampler.done()})
-            except Exception as error:  # noqa: BLE001
-                emit({"event": "result", "record": runner.fail(states.pop(cell_id), error)})
-        elif action == "finish":
-            emit({"event": "result", "record": runner.conclude(states.pop(cell_id))})
+            children[cell_id] = _cell_child(runner, cells[cell_id], interleaved=True)
+        elif cell_id in children:
+            children[cell_id].send(command)
+        else:
+            continue
+        if _relay(runner, cells[cell_id], children[cell_id], emit):
+            del children[cell_id]
+    for child in children.values():
+        child.send({"cmd": "exit"})
+        child.end()
+
+
+def _select_device_in_child(adapter: Any, device_kind: str) -> tuple[dict[str, Any] | None, str | None]:
+    """Select the device in a throwaway child (backends start threads, which must not exist before a fork)."""
+
+    def body(emit, _commands) -> None:
+        try:
+            emit({"event": "device", "device": adapter.select_device(device_kind)})
+        except DeviceUnavailable as error:
+            emit({"event": "device", "reason": str(error)})
+
+    child = CellChild(body)
+    message = child.receive()
+    cause = child.end()
+    if message is None:
+        return None, f"device selection failed: {cause}"
+    return message.get("device"), message.get("reason")
 
 
 def serve(config: dict[str, Any], emit) -> None:
@@ -379,11 +537,10 @@ def serve(config: dict[str, Any], emit) -> None:
         emit({"event": "hello", "available": False, "reason": f"unavailable: {_short(error)}"})
         return
     import_s = time.perf_counter() - started
-    try:
-        device = adapter.select_device(device_kind)
-    except DeviceUnavailable as error:
+    device, reason = _select_device_in_child(adapter, device_kind)
+    if device is None:
         emit({"event": "hello", "available": False, "version": info["version"],
-              "reason": f"device unavailable: {error}"})
+              "reason": f"device unavailable: {reason}"})
         return
     emit({"event": "hello", "available": True, "version": info["version"], "settings": info["settings"],
           "device": device, "import_s": import_s, "pid": os.getpid(), "cpu_affinity": affinity})
@@ -394,8 +551,30 @@ def serve(config: dict[str, Any], emit) -> None:
         return
     for cell in config["cells"]:
         emit({"event": "start", "cell_id": cell["cell_id"]})
-        emit({"event": "result", "record": runner.run(cell)})
+        child = _cell_child(runner, cell, interleaved=False)
+        while not _relay(runner, cell, child, emit):
+            pass
     emit({"event": "done"})
+
+
+def minor_page_faults() -> int:
+    """Page faults of this process so far that needed no disk read: fresh pages the allocator touched."""
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+
+
+def allocator_state() -> dict[str, Any]:
+    """How the host allocator starts every cell, recorded in each row."""
+    return {
+        "process": "one child per cell, forked from the worker after the framework import and nothing else",
+        "malloc": "glibc" if sys.platform.startswith("linux") else sys.platform,
+        "thresholds": "glibc's dynamic mmap/trim thresholds, as a fresh process has them",
+        "reference_made": "after timing",
+        "environment": {name: os.environ[name] for name in ("GLIBC_TUNABLES", "MALLOC_ARENA_MAX",
+                                                             "MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_",
+                                                             "LD_PRELOAD") if name in os.environ},
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -410,9 +589,7 @@ def main(argv: list[str] | None = None) -> int:
     stream = _protocol_stream()
 
     def emit(message: dict[str, Any]) -> None:
-        from fwbench.results import _json_safe
-
-        stream.write(json.dumps(_json_safe(message)) + "\n")
+        stream.write(json.dumps(json_safe(message)) + "\n")
         stream.flush()
 
     config = json.loads(sys.stdin.readline())

@@ -95,6 +95,20 @@ workloads:
     assert records["b_fine"]["status"] == "ok"
 
 
+def test_every_cell_runs_in_its_own_process_forked_from_the_worker(write_spec, tmp_path):
+    # glibc raises its mmap and trim thresholds for good when a large block is freed: a cell that ran after
+    # another in the same process would start in an allocator state no fresh script has.
+    run_spec(write_spec(SMALL_SPEC), tmp_path, frameworks=["numpy"])
+    records = read_records(tmp_path / "out")
+    worker_pid = json.loads((tmp_path / "out" / "run.json").read_text())["workers"][0]["pid"]
+    process_ids = [record["process_id"] for record in records]
+    assert len(set(process_ids)) == len(records) == 2
+    assert worker_pid not in process_ids
+    allocator = records[0]["settings"]["allocator"]
+    assert allocator["reference_made"] == "after timing"
+    assert records[0]["page_faults_per_call"] >= 0
+
+
 def test_jax_first_call_includes_compile(write_spec, tmp_path):
     require_framework("jax")
     run_spec(write_spec(SMALL_SPEC), tmp_path, frameworks=["jax"], modes=["jit"])

@@ -52,7 +52,6 @@ def load(num_threads: int) -> dict[str, Any]:
             "jaxlib": getattr(jaxlib, "__version__", "unknown"),
             "jax_enable_x64": True,
             "jax_default_matmul_precision": str(jax.config.jax_default_matmul_precision),
-            "default_backend": jax.default_backend(),
         },
     }
 
@@ -80,7 +79,8 @@ def select_device(kind: str) -> dict[str, Any]:
     except RuntimeError as error:
         raise DeviceUnavailable(f"JAX sees no {kind} device ({str(error).splitlines()[0]})") from None
     _device = candidates[0]
-    info = {"kind": kind, "name": getattr(_device, "device_kind", str(_device)), "id": f"{_device.platform}:{_device.id}"}
+    info = {"kind": kind, "name": getattr(_device, "device_kind", str(_device)), "id": f"{_device.platform}:{_device.id}",
+            "default_backend": jax.default_backend()}
     stats = _device.memory_stats()
     if stats and "bytes_limit" in stats:
         info["memory_bytes"] = int(stats["bytes_limit"])

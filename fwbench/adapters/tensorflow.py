@@ -2,7 +2,10 @@
 
 TensorFlow is imported once per worker.  :func:`sync` calls
 ``tf.test.experimental.sync_devices()``, which waits for every device to
-finish queued work (eager ops on the CPU are already synchronous).
+finish queued work.  On the CPU, with TensorFlow's default synchronous
+execution, a call returns its finished result, so no sync is needed there:
+it would add about 12 microseconds to every call (measured on the 2-core
+machine, against 16 for adding two 8-element tensors).
 """
 
 from __future__ import annotations
@@ -19,7 +22,8 @@ MODES = ("eager", "function", "xla")
 DEVICE_KINDS = ("cpu", "gpu")
 SUPPORTS_JIT = True
 ASYNC_DISPATCH = True  # on GPUs
-SYNC_METHOD = "tf.test.experimental.sync_devices()"
+SYNC_METHOD = ("tf.test.experimental.sync_devices() on a GPU or under asynchronous execution; nothing on the "
+               "CPU, where calls return finished results")
 
 tf: Any = None
 _device_name = "/CPU:0"
@@ -97,7 +101,8 @@ def to_host(value: Any) -> Any:
 
 
 def sync_needed() -> bool:
-    return True
+    """A GPU runs kernels asynchronously; the CPU does too only if asynchronous execution was switched on."""
+    return _device_name != "/CPU:0" or not tf.config.experimental.get_synchronous_execution()
 
 
 def sync(value: Any) -> None:

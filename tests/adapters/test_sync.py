@@ -83,3 +83,16 @@ def test_tensorflow_sync_is_inside_the_timed_region():
         check_sync_matters(adapter, function, [x], lambda result: result.numpy().sum())
     finally:
         tf.config.experimental.set_synchronous_execution(True)
+
+
+def test_tensorflow_syncs_only_where_calls_can_return_unfinished():
+    require_framework("tensorflow")
+    adapter = get_adapter("tensorflow")
+    adapter.load(2)
+    adapter.select_device("cpu")
+    assert adapter.sync_needed() is False  # synchronous CPU execution: a sync would only add ~12 us per call
+    adapter.tf.config.experimental.set_synchronous_execution(False)
+    try:
+        assert adapter.sync_needed() is True
+    finally:
+        adapter.tf.config.experimental.set_synchronous_execution(True)
