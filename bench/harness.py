@@ -1,14 +1,27 @@
 """A benchmark of fwbench itself: accuracy, overhead, efficiency and precision, with targets.
 
-    python bench/harness.py [--run DIR] [--skip-suite]
+    python bench/harness.py [--rounds R] [--framework F] [--run DIR] [--skip-suite] [--skip-whole-path]
 
-* accuracy: for a NumPy element-wise op, a JAX jitted op, a torch op and a TF
-  op at sizes from microseconds to ~100 ms, fwbench's median divided by an
-  independent ``timeit`` median (sync inside the statement) taken in the same
-  process, the two alternating round by round (21 to 81 rounds, until the
-  ratio's 95% interval is within 2%); the estimate is the trimmed geometric
-  mean of the rounds' ratios.  Target: 0.95 to 1.05.  A figure outside the
+* whole-path accuracy: for every framework and mode, at sizes from
+  microseconds to ~100 ms, ``fwbench run`` of a spec (worker process,
+  generated code, thread settings, sync, allocator state) divided by
+  ``timeit`` of the plain script a user of that framework writes
+  (bench/natural.py: import the framework, make the input, call), run in a
+  separate Python process with the same thread settings.  The two alternate
+  process by process for ``--rounds`` rounds (who goes first alternates too);
+  the estimate is the geometric mean of the rounds' ratios and its 95%
+  interval a t interval over rounds, so it carries process-to-process
+  variation.  Workloads: the power sum ``x + x*x + x*x*x`` (NumPy at
+  1000x1000 and above, where the allocator matters), A**4
+  (``linalg.matrix_power``) and an Adam training step of the small and the
+  MNIST-sized MLP (``n`` is then the batch).  Target: 0.95 to 1.05.  A figure outside the
   target whose interval still reaches into it is printed 'unresolved'.
+* timer overhead (same callable): for a NumPy element-wise op, a JAX jitted
+  op, a torch op and a TF op, fwbench's timer divided by ``timeit`` on the
+  same callable in the same process, alternating (21 to 81 rounds, until the
+  ratio's 95% interval is within 2%; trimmed geometric mean).  It sees a
+  bias of the timer only, never one of the callable: that is the whole-path
+  figure's job.  Target: 0.95 to 1.05.
 * overhead: for adding two 8-element NumPy arrays, fwbench's per-call time
   divided by timeit's.  Target: at most 1.1.
 * efficiency: for the default suite (``make bench``), seconds inside timed
@@ -40,11 +53,16 @@ import time
 import timeit
 from pathlib import Path
 
+import tempfile
+
 import numpy as np
+from scipy import stats
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
 
+import natural  # noqa: E402
 from fwbench.adapters import get_adapter  # noqa: E402
 from fwbench.results import read_records  # noqa: E402
 from fwbench.timing import Z_95, TimerSettings, measure, relative_ci_half_width  # noqa: E402
@@ -132,6 +150,126 @@ def accuracy_cases():
     return cases
 
 
+# Sizes per workload: microseconds, milliseconds and ~50-200 ms for the power sum (n=1000 and 5000 are where
+# NumPy's allocator state matters); microseconds and tens of ms for A**4.
+WHOLE_PATH_SIZES = {"power_sum": (16, 1000, 5000), "matrix_power": (64, 1024), "mlp_small": (16,),
+                    "mlp_medium": (256,)}
+_MLP_SPEC = """
+  - name: {name}
+    kind: mlp_train
+    layers: {layers}
+    activation: relu
+    task: classification
+    optimizer: adam
+    learning_rate: 0.001
+    batch: b
+    sweep: {{b: {sizes}}}"""
+WHOLE_PATH_WORKLOADS = {
+    "power_sum": """
+  - name: power_sum
+    kind: expression
+    expr: "x + x*x + x*x*x"
+    inputs:
+      x: {{shape: [n, n], dtype: float32, init: normal}}
+    sweep: {{n: {sizes}}}""",
+    "matrix_power": """
+  - name: matrix_power
+    kind: matrix_power
+    power: 4
+    size: n
+    dtype: float32
+    sweep: {{n: {sizes}}}""",
+    "mlp_small": _MLP_SPEC.replace("{name}", "mlp_small").replace("{layers}", "[64, 128, 128, 10]"),
+    "mlp_medium": _MLP_SPEC.replace("{name}", "mlp_medium").replace("{layers}", "[784, 1024, 1024, 10]"),
+}
+
+
+def whole_path_spec() -> str:
+    """The spec fwbench runs: every selected workload at its sizes."""
+    return "version: 1\nworkloads:" + "".join(
+        WHOLE_PATH_WORKLOADS[name].format(sizes=list(sizes)) for name, sizes in WHOLE_PATH_SIZES.items()) + "\n"
+
+
+def fwbench_process(framework: str, spec: Path, out: Path, num_threads: int) -> dict:
+    """One ``fwbench run`` of every cell of ``framework`` in a fresh process: {(workload, mode, n): median_s}."""
+    command = [sys.executable, "-m", "fwbench", "run", str(spec), "--framework", framework, "--device", "cpu",
+               "--threads", str(num_threads), "--budget", "0.5", "--no-calibrate", "--out", str(out), "--overwrite"]
+    subprocess.run(command, check=True, cwd=ROOT, capture_output=True)
+    medians = {}
+    for record in read_records(out):
+        if record.get("status") == "ok":
+            size = next(iter(record["params"].values()))  # n, or the batch of an MLP
+            medians[(record["workload"], record["mode"], size)] = record["median_s"]
+    return medians
+
+
+def natural_processes(framework: str, num_threads: int) -> dict:
+    """Every (workload, mode, n) of ``framework`` timed by its natural script, one fresh process each."""
+    medians = {}
+    for workload, sizes in WHOLE_PATH_SIZES.items():
+        for mode in get_adapter(framework).MODES:
+            for n in sizes:
+                medians[(workload, mode, n)] = natural.run(framework, mode, n, num_threads, workload)["median_s"]
+    return medians
+
+
+def whole_path_accuracy(frameworks: list[str], rounds: int, num_threads: int,
+                        medians: dict | None = None) -> list[tuple]:
+    """Rows (framework, workload, mode, n, estimate, low, high, verdict), printed as they come.
+
+    ``medians``, if given, receives {(framework, workload, mode, n): (fwbench, natural)} geometric means
+    over the rounds, for :func:`speedup_agreement`."""
+    rows = []
+    if medians is None:
+        medians = {}
+    with tempfile.TemporaryDirectory() as directory:
+        spec = Path(directory) / "whole_path.yaml"
+        spec.write_text(whole_path_spec())
+        for framework in frameworks:
+            log_ratios: dict[tuple, list[float]] = {}
+            log_medians: dict[tuple, list[tuple[float, float]]] = {}
+            for round_index in range(rounds):
+                print(f"  {framework}: round {round_index + 1} of {rounds}", flush=True)
+                if round_index % 2 == 0:
+                    ours = fwbench_process(framework, spec, Path(directory) / "run", num_threads)
+                    theirs = natural_processes(framework, num_threads)
+                else:
+                    theirs = natural_processes(framework, num_threads)
+                    ours = fwbench_process(framework, spec, Path(directory) / "run", num_threads)
+                for key, median in theirs.items():
+                    if key in ours:
+                        log_ratios.setdefault(key, []).append(math.log(ours[key] / median))
+                        log_medians.setdefault(key, []).append((math.log(ours[key]), math.log(median)))
+            for key, pairs in log_medians.items():
+                medians[(framework, *key)] = (math.exp(statistics.fmean(p[0] for p in pairs)),
+                                              math.exp(statistics.fmean(p[1] for p in pairs)))
+            for (workload, mode, n), values in sorted(log_ratios.items()):
+                centre = statistics.fmean(values)
+                if len(values) > 1:
+                    half = stats.t.ppf(0.975, len(values) - 1) * statistics.stdev(values) / math.sqrt(len(values))
+                else:
+                    half = math.inf
+                estimate, low, high = math.exp(centre), math.exp(centre - half), math.exp(centre + half)
+                verdict = judge(estimate, low, high, 0.95, 1.05)
+                rows.append((framework, workload, mode, n, estimate, low, high, verdict))
+                print(f"  {framework + '/' + mode:20s} {workload:13s} n={n:<5d} {estimate:6.3f}  "
+                      f"[{low:.3f}, {high:.3f}]  {len(values)} rounds  {verdict}", flush=True)
+    return rows
+
+
+def speedup_agreement(medians: dict) -> list[tuple]:
+    """For each series and size, (series, workload, n, fwbench's speedup over numpy/eager, the natural scripts'
+    speedup, their ratio): a bias on either side of a speedup shows as a ratio away from 1."""
+    rows = []
+    for (framework, workload, mode, n), (ours, theirs) in sorted(medians.items()):
+        baseline = medians.get(("numpy", workload, "eager", n))
+        if baseline is None or framework == "numpy":
+            continue
+        ours_speedup, theirs_speedup = baseline[0] / ours, baseline[1] / theirs
+        rows.append((f"{framework}/{mode}", workload, n, ours_speedup, theirs_speedup, ours_speedup / theirs_speedup))
+    return rows
+
+
 def noise_floor(call, budget_s: float, windows: int = 9) -> float:
     """Median over ``windows`` of the relative CI95 half-width that a plain loop of ``call`` reaches in ``budget_s``.
 
@@ -189,14 +327,41 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--run", type=Path, help="an existing run of the default suite to read")
     parser.add_argument("--skip-suite", action="store_true", help="only accuracy and overhead")
+    parser.add_argument("--skip-whole-path", action="store_true", help="skip the whole-path accuracy table")
+    parser.add_argument("--rounds", type=int, default=3, help="whole-path rounds (process pairs) per framework")
+    parser.add_argument("--framework", action="append", help="whole-path accuracy for this framework only")
+    parser.add_argument("--workload", action="append", choices=sorted(WHOLE_PATH_SIZES),
+                        help="whole-path accuracy for this workload only")
     arguments = parser.parse_args()
     results = []  # (name, value, target text, ok)
+    num_threads = len(os.sched_getaffinity(0))
 
-    print("accuracy: fwbench median / timeit median (target 0.95-1.05), with the estimate's 95% interval")
+    if arguments.workload:
+        for name in list(WHOLE_PATH_SIZES):
+            if name not in arguments.workload:
+                del WHOLE_PATH_SIZES[name]
+    if not arguments.skip_whole_path:
+        print("whole-path accuracy: fwbench run / timeit of a natural script in its own process "
+              f"(target 0.95-1.05; {num_threads} threads), geometric mean over rounds with its 95% interval")
+        medians: dict = {}
+        for framework, workload, mode, n, estimate, low, high, verdict in whole_path_accuracy(
+                arguments.framework or ["numpy", "jax", "torch", "tensorflow"], arguments.rounds, num_threads,
+                medians):
+            results.append((f"whole path {framework}/{mode} {workload} n={n}", estimate, "0.95-1.05",
+                            verdict != "MISS"))
+        agreement = speedup_agreement(medians)
+        if agreement:
+            print("speedups over numpy/eager: fwbench's against the natural scripts' (geometric means over rounds)")
+            for series, workload, n, ours, theirs, ratio in agreement:
+                print(f"  {series:20s} {workload:13s} n={n:<5d} fwbench {ours:7.2f}x  natural {theirs:7.2f}x  "
+                      f"ratio {ratio:.3f}")
+
+    print("timer overhead (same callable): fwbench's timer / timeit on one callable in one process "
+          "(target 0.95-1.05), with the estimate's 95% interval")
     for name, call, sync in accuracy_cases():
         ratio, low, high, rounds = compare(call, sync)
         verdict = judge(ratio, low, high, 0.95, 1.05)
-        results.append((f"accuracy {name}", ratio, "0.95-1.05", verdict == "ok"))
+        results.append((f"timer overhead {name}", ratio, "0.95-1.05", verdict == "ok"))
         print(f"  {name:45s} {ratio:6.3f}  [{low:.3f}, {high:.3f}] {rounds:3d} rounds  {verdict}")
         if verdict == "unresolved":
             print("    (outside the target, but the interval reaches into it: this machine's noise leaves it open)")

@@ -150,26 +150,25 @@ def probe(framework: str, num_threads: int) -> dict[str, Any]:
 
 
 class CellRunner:
-    """Runs cells for one adapter, caching inputs and the reference per (workload, params)."""
+    """Runs cells for one adapter.  :meth:`select_device` comes first, in the process that runs the cells
+    (the cell's child): the device, and whether calls need a sync, are decided there."""
 
-    def __init__(self, adapter: Any, config: dict[str, Any], info: dict[str, Any], device: dict[str, Any],
-                 affinity: list[int]) -> None:
+    def __init__(self, adapter: Any, config: dict[str, Any], info: dict[str, Any], affinity: list[int]) -> None:
         from fwbench.kinds import get_kind_class
 
         self.adapter = adapter
         self.config = config
         self.info = info
-        self.device = device
+        self.device: dict[str, Any] = {}
         self.timer = TimerSettings(**config["timer"])
         self.workloads = {name: Workload.from_dict(data) for name, data in config["workloads"].items()}
         self.kinds = {name: get_kind_class(w.kind)(w) for name, w in self.workloads.items()}
-        self.sync = adapter.sync if adapter.sync_needed() else None
+        self.sync: Callable[[Any], None] | None = None
         self.settings: dict[str, Any] = {
             "clock": "time.perf_counter",
             "timer": self.timer.to_dict(),
             "sync_method": adapter.SYNC_METHOD,
             "sync_in_timed_region": True,
-            "sync_every_call": adapter.sync_needed(),
             "async_dispatch": adapter.ASYNC_DISPATCH,
             "first_call_timed_apart": True,
             "inputs_on_device_before_timing": True,
@@ -544,7 +543,7 @@ def serve(config: dict[str, Any], emit) -> None:
         return
     emit({"event": "hello", "available": True, "version": info["version"], "settings": info["settings"],
           "device": device, "import_s": import_s, "pid": os.getpid(), "cpu_affinity": affinity})
-    runner = CellRunner(adapter, config, info, device, affinity)
+    runner = CellRunner(adapter, config, info, affinity)
     if config.get("interleave"):
         serve_interleaved(runner, {cell["cell_id"]: cell for cell in config["cells"]}, sys.stdin, emit)
         emit({"event": "done"})

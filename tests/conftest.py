@@ -80,14 +80,14 @@ def run_in_process(spec_path, framework: str, modes=None, quick: bool = True) ->
                                                           modes=modes, quick=quick))
     adapter = get_adapter(framework)
     info = adapter.load(2)
-    device = adapter.select_device("cpu")
     config = {
         "framework": framework, "device": "cpu", "num_threads": 2,
         "timer": TimerSettings(min_samples=3, budget_s=0.05, min_sample_s=0.001, warmup_s=0.0).to_dict(),
         "run": {"run_id": "test", "num_threads": 2, "host": {}},
         "workloads": {c.workload.name: c.workload.to_dict() for c in cells},
     }
-    runner = CellRunner(adapter, config, info, device, [])
+    runner = CellRunner(adapter, config, info, [])
+    runner.select_device()
     records = []
     for cell in cells:
         assert cell.skip_reason is None, cell.skip_reason
