@@ -64,7 +64,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 import natural  # noqa: E402
 from fwbench.adapters import get_adapter  # noqa: E402
-from fwbench.results import read_records  # noqa: E402
+from fwbench.results import read_cells  # noqa: E402
 from fwbench.timing import Z_95, TimerSettings, measure, relative_ci_half_width  # noqa: E402
 
 # Rounds alternate fwbench and timeit.  This VM's speed drifts by 10-30% within a second, so one
@@ -196,7 +196,7 @@ def fwbench_process(framework: str, spec: Path, out: Path, num_threads: int) -> 
                "--threads", str(num_threads), "--budget", "0.5", "--no-calibrate", "--out", str(out), "--overwrite"]
     subprocess.run(command, check=True, cwd=ROOT, capture_output=True)
     medians = {}
-    for record in read_records(out):
+    for record in read_cells(out):
         if record.get("status") == "ok":
             size = next(iter(record["params"].values()))  # n, or the batch of an MLP
             medians[(record["workload"], record["mode"], size)] = record["median_s"]
@@ -303,7 +303,7 @@ def floor_cases():
 
 
 def suite_figures(run_dir: Path) -> dict:
-    records = read_records(run_dir)
+    records = read_cells(run_dir)
     manifest = json.loads((run_dir / "run.json").read_text())
     wall = manifest["wall_s"]
     timed = sum(r.get("timed_s") or 0 for r in records)

@@ -28,7 +28,7 @@ from typing import Any
 
 from fwbench.adapters import FRAMEWORKS, find_installed
 from fwbench.envinfo import host_device_kinds, host_info
-from fwbench.results import read_records, write_json_atomic
+from fwbench.results import read_cells, write_json_atomic
 from fwbench.spec.loader import parse_spec_text
 
 CALIBRATION_VERSION = 1
@@ -163,7 +163,7 @@ def calibrate(num_threads: int, progress: Any = None, force: bool = False) -> di
         run([spec], RunOptions(out_dir=scratch, selection=Selection(), num_threads=num_threads,
                                timer=TimerSettings(budget_s=0.5), overwrite=True,
                                command=["fwbench", "calibrate"]), progress)
-        records = read_records(scratch)
+        records = read_cells(scratch)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     data = {
@@ -181,23 +181,3 @@ def calibrate(num_threads: int, progress: Any = None, force: bool = False) -> di
     data["file"] = str(path)
     data["reused"] = False
     return data
-
-
-def roofline_fields(record: dict[str, Any], calibration: dict[str, Any] | None) -> dict[str, Any]:
-    """% of the measured peaks and the roofline bound for one result record."""
-    if not calibration or record.get("status") != "ok":
-        return {}
-    device = (calibration.get("devices") or {}).get(record.get("device"), {})
-    bandwidth = device.get("copy_gbytes_per_s")
-    gemm = (device.get("gemm_gflops_per_s") or {})
-    compute = gemm.get(record.get("dtype")) or gemm.get("float32")
-    fields: dict[str, Any] = {}
-    if bandwidth and record.get("gbytes_per_s") is not None:
-        fields["pct_of_bandwidth_peak"] = 100 * record["gbytes_per_s"] / bandwidth
-    if compute and record.get("gflops_per_s") is not None:
-        fields["pct_of_compute_peak"] = 100 * record["gflops_per_s"] / compute
-    if bandwidth and compute and record.get("flops") and record.get("fused_bytes"):
-        intensity = record["flops"] / record["fused_bytes"]
-        fields["arithmetic_intensity"] = intensity
-        fields["bound"] = "memory" if intensity < compute / bandwidth else "compute"
-    return fields

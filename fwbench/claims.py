@@ -16,6 +16,7 @@ them.  Nothing here imports a framework.
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -346,3 +347,26 @@ def judge_fusion(claim: Claim, measured: Measurements) -> Verdict:
     else:
         verdict = "not reproduced"
     return Verdict(verdict, " ".join(sentences), numbers)
+
+
+CLAIM_FILE = "claim.json"  # what 'fwbench reproduce' writes beside the run's results
+
+
+def claim_summary(claim: Claim, verdict: Verdict, run_id: str) -> dict[str, Any]:
+    return {
+        "version": 1,
+        "run_id": run_id,
+        "claim": {"id": claim.id, "statement": claim.statement, "source": claim.source,
+                  "evaluation": claim.evaluation, "baseline": claim.baseline, "subject": claim.subject,
+                  "ratio": claim.ratio, "tolerance": claim.tolerance, "setup": claim.setup},
+        "verdict": verdict.verdict,
+        "explanation": verdict.explanation,
+        "numbers": verdict.numbers,
+    }
+
+
+def load_claim_summary(run_dir: Path) -> dict[str, Any] | None:
+    path = Path(run_dir) / CLAIM_FILE
+    if not path.is_file():
+        return None
+    return json.loads(path.read_text(encoding="utf-8"))

@@ -105,3 +105,45 @@ def host_info() -> dict[str, Any]:
         "memory_available_bytes": memory["available"],
         "device_kinds": list(host_device_kinds()),
     }
+
+
+BUSY_LOAD_PER_CORE = 0.5
+
+
+def machine_busy_reasons() -> list[str]:
+    """Why this machine looks busy right now (empty if it looks quiet): load, and other fwbench runs."""
+    reasons = []
+    try:
+        load = os.getloadavg()[0]
+    except OSError:
+        load = 0.0
+    cores = logical_cores()
+    if load > BUSY_LOAD_PER_CORE * cores:
+        reasons.append(f"the 1-minute load average is {load:.2f} on {cores} cores")
+    others = _other_fwbench_processes()
+    if others:
+        shown = ", ".join(f"{pid} ({command[:60]})" for pid, command in others[:3])
+        reasons.append(f"{len(others)} other fwbench process(es) are running: {shown}")
+    return reasons
+
+
+def _other_fwbench_processes() -> list[tuple[int, str]]:
+    """(pid, command line) of fwbench runs and workers other than this process and its own children."""
+    own = os.getpid()
+    found = []
+    for entry in glob.glob("/proc/[0-9]*/cmdline"):
+        pid = int(entry.split("/")[2])
+        if pid == own:
+            continue
+        try:
+            with open(entry, "rb") as handle:
+                words = handle.read().decode(errors="replace").split("\0")
+            with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as handle:
+                parent = int(handle.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        command = " ".join(word for word in words if word)
+        is_run = any(word.endswith("fwbench") for word in words[:2]) and "run" in words[1:3]
+        if (is_run or "fwbench.worker" in words) and parent != own:
+            found.append((pid, command))
+    return found

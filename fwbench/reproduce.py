@@ -15,14 +15,13 @@ import json
 from pathlib import Path
 from typing import Any
 
-from fwbench.claims import Claim, Verdict, collect, judge
+from fwbench.claims import CLAIM_FILE, Claim, claim_summary, collect, judge
 from fwbench.envinfo import host_device_kinds
 from fwbench.plan import Cell, Selection, plan_cells
-from fwbench.results import read_records, write_json_atomic
+from fwbench.results import read_cells, write_json_atomic
 from fwbench.runner import Progress, RunOptions, run
 from fwbench.timing import TimerSettings
 
-CLAIM_FILE = "claim.json"
 
 
 def claim_cells(claim: Claim, selection: Selection) -> list[Cell]:
@@ -48,29 +47,9 @@ def reproduce_claim(claim: Claim, out_dir: Path, timer: TimerSettings, num_threa
     options = RunOptions(out_dir=out_dir, selection=selection, num_threads=num_threads, timer=timer,
                          overwrite=overwrite, command=["fwbench", "reproduce", claim.id])
     outcome = run([claim.spec], options, progress, cells=claim_cells(claim, selection))
-    records = read_records(out_dir)
+    records = read_cells(out_dir)
     measured = collect(claim, records, list(host_device_kinds()))
     verdict = judge(claim, measured)
     summary = claim_summary(claim, verdict, outcome.run_id)
     write_json_atomic(summary, out_dir / CLAIM_FILE)
     return verdict, summary
-
-
-def claim_summary(claim: Claim, verdict: Verdict, run_id: str) -> dict[str, Any]:
-    return {
-        "version": 1,
-        "run_id": run_id,
-        "claim": {"id": claim.id, "statement": claim.statement, "source": claim.source,
-                  "evaluation": claim.evaluation, "baseline": claim.baseline, "subject": claim.subject,
-                  "ratio": claim.ratio, "tolerance": claim.tolerance, "setup": claim.setup},
-        "verdict": verdict.verdict,
-        "explanation": verdict.explanation,
-        "numbers": verdict.numbers,
-    }
-
-
-def load_claim_summary(run_dir: Path) -> dict[str, Any] | None:
-    path = Path(run_dir) / CLAIM_FILE
-    if not path.is_file():
-        return None
-    return json.loads(path.read_text(encoding="utf-8"))

@@ -146,12 +146,91 @@ def _count_lines(path: Path) -> int:
         return sum(1 for _ in handle)
 
 
+def read_cells(path: str | Path) -> list[dict[str, Any]]:
+    """One record per cell of a run: its rounds combined (:func:`combine_rounds`)."""
+    return combine_rounds(read_records(path))
+
+
 def load_results(*paths: str | Path):
-    """Read one or more results files or run directories into a pandas DataFrame."""
+    """Read one or more results files or run directories into a pandas DataFrame, one row per cell."""
     records: list[dict[str, Any]] = []
     for path in paths:
-        records.extend(read_records(path))
+        records.extend(read_cells(path))
     return records_to_frame(records)
+
+
+_SEVERITY = {"error": 3, "mismatch": 2, "ok": 1, "skipped": 0}
+_PER_ROUND_SUMS = ("timed_s", "cell_wall_s", "inputs_s", "reference_s")
+
+
+def combine_rounds(records: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One record per cell from the per-round lines of ``results.jsonl``, in first-seen order.
+
+    A cell measured in R >= 2 rounds gets: every round's samples
+    (``samples_s``, with ``samples_round`` saying which round each came
+    from), the per-round medians (``round_medians_s``), the median of all
+    samples (``median_s``), and a 95% interval of the median over rounds
+    (``ci95_low_s``/``ci95_high_s``: a t interval on the logarithms of the
+    round medians, see :mod:`fwbench.intervals`, widened to hold
+    ``median_s``); ``first_call_s`` is the first round's.  Its status is the
+    worst of its rounds (a mismatch or an error in any round is the cell's).
+    A cell with one round is returned as it is.
+    """
+    by_cell: dict[str, list[dict[str, Any]]] = {}
+    for record in records:
+        by_cell.setdefault(record["cell_id"], []).append(record)
+    return [_combine(sorted(rounds, key=lambda r: r.get("round") or 1)) for rounds in by_cell.values()]
+
+
+def _combine(rounds: list[dict[str, Any]]) -> dict[str, Any]:
+    import statistics
+
+    from fwbench.intervals import rounds_interval
+
+    if len(rounds) == 1:
+        return dict(rounds[0], n_rounds=1)
+    worst = max(rounds, key=lambda r: _SEVERITY.get(r.get("status"), 3))
+    combined = dict(worst if worst.get("status") != "ok" else rounds[0])
+    combined["n_rounds"] = len(rounds)
+    combined["round"] = None
+    measured = [r for r in rounds if r.get("samples_s") and r.get("median_s")]
+    for key in _PER_ROUND_SUMS:
+        values = [r.get(key) for r in rounds if r.get(key) is not None]
+        combined[key] = sum(values) if values else None
+    combined["first_call_s"] = rounds[0].get("first_call_s")
+    combined["first_call_s_by_round"] = [r.get("first_call_s") for r in rounds]
+    combined["process_ids"] = [r.get("process_id") for r in rounds]
+    if not measured:
+        return combined
+    samples = [value for r in measured for value in r["samples_s"]]
+    combined["samples_s"] = samples
+    combined["samples_round"] = [r.get("round") for r in measured for _ in r["samples_s"]]
+    combined["round_medians_s"] = [r["median_s"] for r in measured]
+    ordered = sorted(samples)
+    median = statistics.median(ordered)
+    combined.update(min_s=ordered[0], max_s=ordered[-1], median_s=median, mean_s=statistics.fmean(ordered),
+                    stdev_s=statistics.stdev(ordered) if len(ordered) > 1 else 0.0, n_samples=len(samples),
+                    n_outliers=sum(r.get("n_outliers") or 0 for r in measured))
+    if len(ordered) >= 2:
+        quartiles = statistics.quantiles(ordered, n=4, method="inclusive")
+        combined["iqr_s"] = quartiles[2] - quartiles[0]
+    if len(measured) >= 2:
+        interval = rounds_interval(combined["round_medians_s"])
+        low, high = min(interval.low, median), max(interval.high, median)
+        combined.update(ci95_low_s=low, ci95_high_s=high, ci_level=interval.level, ci_method=interval.method)
+    else:
+        combined.update(ci95_low_s=measured[0].get("ci95_low_s"), ci95_high_s=measured[0].get("ci95_high_s"),
+                        ci_level=measured[0].get("ci_level"), ci_method=measured[0].get("ci_method"))
+    if combined.get("ci95_low_s") is not None and median > 0:
+        combined["rel_ci95"] = (combined["ci95_high_s"] - combined["ci95_low_s"]) / 2 / median
+        target = ((combined.get("settings") or {}).get("timer") or {}).get("target_rel_ci")
+        if target is not None:
+            combined["converged"] = combined["rel_ci95"] <= target
+    scale = measured[0]["median_s"] / median  # per-second figures and % of peak follow the median
+    for key in ("gflops_per_s", "gbytes_per_s", "pct_of_bandwidth_peak", "pct_of_compute_peak", "samples_per_s"):
+        if measured[0].get(key) is not None:
+            combined[key] = measured[0][key] * scale
+    return combined
 
 
 def records_to_frame(records: Iterable[dict[str, Any]]):
@@ -184,3 +263,18 @@ def write_json_atomic(data: Any, path: str | Path) -> None:
     temporary = path.with_name(path.name + ".tmp")
     temporary.write_text(json.dumps(json_safe(data), indent=2) + "\n", encoding="utf-8")
     os.replace(temporary, path)
+
+
+def check_out_dir(out_dir: Path, overwrite: bool) -> None:
+    """Refuse to replace an earlier run's results unless asked to."""
+    if (Path(out_dir) / RESULTS_FILE).exists() and not overwrite:
+        raise UserError(f"{out_dir}: holds results of an earlier run",
+                        hint="pass --overwrite to replace them, or choose another --out")
+
+
+def prepare_out_dir(out_dir: Path, overwrite: bool) -> None:
+    check_out_dir(out_dir, overwrite)
+    Path(out_dir).mkdir(parents=True, exist_ok=True)
+    if overwrite:
+        for name in (RESULTS_FILE, CSV_FILE, MANIFEST_FILE):
+            (Path(out_dir) / name).unlink(missing_ok=True)

@@ -1,7 +1,9 @@
 """``fwbench run --resume DIR``: finish an interrupted run without measuring any cell twice.
 
-A cell is done when DIR's results.jsonl has a record with its id (workload,
-params, framework, mode, device, method) for the same spec hash.  Resuming
+A cell's round is done when DIR's results.jsonl has a record with its id
+(workload, params, framework, mode, device, method), that round, and the
+same spec hash; resuming runs only the missing (cell, round) pairs, round by
+round, with the run's own number of rounds.  Resuming
 is refused, with the reason, when the merge would be unfair: another host or
 CPU, another thread count or timer, another framework version, or a spec file
 that changed since the run began.
@@ -59,16 +61,19 @@ def unfair_changes(manifest: dict[str, Any], records: list[dict[str, Any]], cell
     return reasons
 
 
-def remaining_cells(out_dir: Path, cells: list[Cell], num_threads: int,
-                    timer: dict[str, Any]) -> tuple[dict[str, Any], list[Cell], int]:
-    """The manifest to continue, the cells still missing, and how many are already done."""
+def remaining_rounds(out_dir: Path, cells: list[Cell], num_threads: int,
+                     timer: dict[str, Any]) -> tuple[dict[str, Any], dict[int, list[Cell]]]:
+    """The manifest to continue and, per round, the cells that round still lacks."""
     manifest = load_manifest(out_dir)
     records = read_records(out_dir)
     reasons = unfair_changes(manifest, records, cells, num_threads, timer)
     if reasons:
         raise UserError(f"{out_dir}: cannot resume fairly: {'; '.join(reasons)}",
                         hint="start a new run with another --out")
-    done = {(record["cell_id"], record.get("spec_hash")) for record in records}
-    missing = [cell for cell in cells if (cell.cell_id, cell.workload.spec_hash) not in done]
+    done = {(record["cell_id"], record.get("spec_hash"), record.get("round") or 1) for record in records}
+    rounds = manifest.get("rounds_planned", 1)
+    pending = {round_index: [cell for cell in cells
+                             if (cell.cell_id, cell.workload.spec_hash, round_index) not in done]
+               for round_index in range(1, rounds + 1)}
     manifest.setdefault("resumed", []).append(datetime.now(timezone.utc).isoformat())
-    return manifest, missing, len(cells) - len(missing)
+    return manifest, pending

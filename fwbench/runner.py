@@ -1,52 +1,49 @@
-"""The parent side of a run: plan, start one worker per (framework, device), collect.
+"""The parent side of a run: plan, lock the run directory, run rounds of workers, collect.
 
-Workers run one after another, never side by side, so no two timings share
-the CPU.  Each finished cell is written to ``results.jsonl`` (flushed and
-fsynced) as soon as its line arrives.  A worker that dies or hangs fails
-only its in-flight cell, with the cause; a fresh worker takes the rest.
-The parent imports no framework.
+A run is ``--rounds`` rounds.  Each round starts a fresh worker process per
+(framework, device) group, so every cell is measured in several independent
+processes (memory layout, allocator state and the machine's drift differ
+between them); the groups' order rotates from round to round, so slow drift
+falls on every framework alike, and each round samples for its share of the
+per-cell budget.  Every finished cell of every round is written to
+``results.jsonl`` (one line per cell and round, flushed and fsynced) as soon
+as it arrives; readers combine a cell's rounds into one row whose interval
+covers the round-to-round variation (:func:`fwbench.results.combine_rounds`).
+Between rounds the parent times a fixed pure-Python probe, so a reader can
+tell machine noise from framework noise.  The parent imports no framework.
 """
 
 from __future__ import annotations
 
-import json
-import os
-import queue
+import dataclasses
 import shutil
-import signal
-import subprocess
-import sys
-import threading
+import statistics
 import time
 import uuid
-from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, Iterable
 
 from fwbench import __version__
-from fwbench.adapters import get_adapter
-from fwbench.envinfo import host_info, usable_cores
+from fwbench.envinfo import host_info, machine_busy_reasons, usable_cores
 from fwbench.errors import UserError
+from fwbench.execution import make_executor, rotated
+from fwbench.execution.groups import (CACHE_DIRECTORY, GroupSettings, Progress, WorkerGroup,
+                                      finished_without_running)
+from fwbench.execution.lock import RunDirectoryLock
 from fwbench.plan import Cell, Selection, plan_cells
-from fwbench.results import (CSV_FILE, MANIFEST_FILE, RESULTS_FILE, ResultsWriter, base_record,
-                             read_records, write_csv, write_json_atomic)
+from fwbench.results import (CSV_FILE, MANIFEST_FILE, ResultsWriter, prepare_out_dir, read_cells, write_csv,
+                             write_json_atomic)
+from fwbench.roofline import roofline_fields
 from fwbench.spec.loader import Spec
 from fwbench.timing import TimerSettings
 
 DEFAULT_CELL_TIMEOUT_S = 900.0
-CACHE_DIRECTORY = "cache"  # float64 references shared by the run's workers, removed at the end
-STDERR_TAIL_LINES = 15
+MIN_SAMPLES_PER_ROUND = 3
 
-
-class Progress:
-    """Callbacks the CLI implements with a progress bar; the defaults do nothing."""
-
-    def begin(self, total: int) -> None: ...
-    def worker(self, framework: str, device: str, message: str) -> None: ...
-    def cell_started(self, cell: Cell) -> None: ...
-    def cell_finished(self, cell: Cell, record: dict[str, Any]) -> None: ...
+__all__ = ["DEFAULT_CELL_TIMEOUT_S", "Progress", "RunOptions", "RunOutcome", "default_threads", "run",
+           "round_timer"]
 
 
 @dataclass
@@ -54,15 +51,16 @@ class RunOptions:
     out_dir: Path
     selection: Selection = field(default_factory=Selection)
     num_threads: int | None = None
-    timer: TimerSettings = field(default_factory=TimerSettings)
+    timer: TimerSettings = field(default_factory=TimerSettings)  # budget_s: per cell, over all rounds
+    rounds: int = 1  # fresh worker processes per cell ('fwbench run' defaults to 3)
     cell_timeout_s: float = DEFAULT_CELL_TIMEOUT_S
     overwrite: bool = False
     command: list[str] = field(default_factory=list)
     calibration: dict[str, Any] | None = None  # machine peaks (fwbench.calibrate); rows get % of peak
-    interleave: bool = False  # frameworks take turns sample by sample (fwbench.interleave)
+    interleave: bool = False  # frameworks take turns sample by sample (fwbench.execution.interleave)
     memory_limit_bytes: int | None = None  # RLIMIT_AS for each worker
-    resume: bool = False  # continue the run in out_dir: only its missing cells (fwbench.resume)
-    executor: str = "local"  # or "ray" (fwbench.executors.ray_executor)
+    resume: bool = False  # continue the run in out_dir: only its missing cells and rounds (fwbench.resume)
+    executor: str = "local"  # or "ray" (fwbench.execution.ray_executor)
     ray_address: str | None = None
 
 
@@ -70,7 +68,7 @@ class RunOptions:
 class RunOutcome:
     run_id: str
     out_dir: Path
-    records: list[dict[str, Any]]
+    records: list[dict[str, Any]]  # one per cell, its rounds combined
     wall_s: float
 
 
@@ -78,19 +76,12 @@ def default_threads() -> int:
     return len(usable_cores())
 
 
-def check_out_dir(out_dir: Path, overwrite: bool) -> None:
-    """Refuse to replace an earlier run's results unless asked to."""
-    if (out_dir / RESULTS_FILE).exists() and not overwrite:
-        raise UserError(f"{out_dir}: holds results of an earlier run",
-                        hint="pass --overwrite to replace them, or choose another --out")
-
-
-def prepare_out_dir(out_dir: Path, overwrite: bool) -> None:
-    check_out_dir(out_dir, overwrite)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    if overwrite:
-        for name in (RESULTS_FILE, CSV_FILE, MANIFEST_FILE):
-            (out_dir / name).unlink(missing_ok=True)
+def round_timer(timer: TimerSettings, rounds: int) -> TimerSettings:
+    """Each round's share of the per-cell budget, and at least three samples a round (the round's median)."""
+    if rounds <= 1:
+        return timer
+    return dataclasses.replace(timer, budget_s=timer.budget_s / rounds,
+                               min_samples=min(timer.min_samples, MIN_SAMPLES_PER_ROUND))
 
 
 def run(specs: list[Spec], options: RunOptions, progress: Progress | None = None,
@@ -103,22 +94,25 @@ def run(specs: list[Spec], options: RunOptions, progress: Progress | None = None
         cells = plan_cells(specs, options.selection)
     if not cells:
         raise UserError("no cells match the selection", hint="check --framework/--device/--mode/--filter")
-    if options.resume:
-        from fwbench.resume import remaining_cells
+    with RunDirectoryLock(options.out_dir, options.command):
+        if options.resume:
+            from fwbench.resume import remaining_rounds
 
-        manifest, cells, _done = remaining_cells(options.out_dir, cells, num_threads, options.timer.to_dict())
-        run_info = {"run_id": manifest["run_id"], "num_threads": num_threads, "host": host_info()}
-        options.calibration = options.calibration or manifest.get("calibration")
-    else:
-        prepare_out_dir(options.out_dir, options.overwrite)
-        run_info = {
-            "run_id": datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ-") + uuid.uuid4().hex[:6],
-            "num_threads": num_threads,
-            "host": host_info(),
-        }
-        manifest = _new_manifest(specs, options, run_info)
-    write_json_atomic(manifest, options.out_dir / MANIFEST_FILE)
-    return _execute(cells, options, progress, run_info, manifest, started)
+            manifest, pending = remaining_rounds(options.out_dir, cells, num_threads, options.timer.to_dict())
+            options.rounds = manifest.get("rounds_planned", 1)
+            run_info = {"run_id": manifest["run_id"], "num_threads": num_threads, "host": host_info()}
+            options.calibration = options.calibration or manifest.get("calibration")
+        else:
+            prepare_out_dir(options.out_dir, options.overwrite)
+            run_info = {
+                "run_id": datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ-") + uuid.uuid4().hex[:6],
+                "num_threads": num_threads,
+                "host": host_info(),
+            }
+            manifest = _new_manifest(specs, options, run_info)
+            pending = {round_index: list(cells) for round_index in range(1, options.rounds + 1)}
+        write_json_atomic(manifest, options.out_dir / MANIFEST_FILE)
+        return _execute(cells, pending, options, progress, run_info, manifest, started)
 
 
 def _new_manifest(specs: list[Spec], options: RunOptions, run_info: dict[str, Any]) -> dict[str, Any]:
@@ -134,45 +128,75 @@ def _new_manifest(specs: list[Spec], options: RunOptions, run_info: dict[str, An
                       "filter_text": selection.filter_text, "quick": selection.quick,
                       "shard": list(selection.shard) if selection.shard else None},
         "timer": options.timer.to_dict(),
+        "rounds_planned": options.rounds,
+        "round_timer": round_timer(options.timer, options.rounds).to_dict(),
         "interleave": options.interleave,
         "executor": options.executor,
         "specs": sorted({w.spec_file for s in specs for w in s.workloads}),
         "host": run_info["host"],
         "workers": [],
+        "rounds": [],
         "calibration": _calibration_summary(options.calibration),
     }
 
 
-def _execute(cells: list[Cell], options: RunOptions, progress: Progress, run_info: dict[str, Any],
-             manifest: dict[str, Any], started: float) -> RunOutcome:
-    records: list[dict[str, Any]] = []
-    runnable = [cell for cell in cells if cell.skip_reason is None]
-    progress.begin(len(runnable))
+PROBE_REPEATS = 5
+
+
+def machine_probe_s() -> float:
+    """The fastest of a few timings of a fixed pure-Python loop (~20 ms): the machine's speed right now."""
+    times = []
+    for _ in range(PROBE_REPEATS):
+        start = time.perf_counter()
+        total = 0
+        for value in range(400_000):
+            total += value
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def _execute(cells: list[Cell], pending: dict[int, list[Cell]], options: RunOptions, progress: Progress,
+             run_info: dict[str, Any], manifest: dict[str, Any], started: float) -> RunOutcome:
+    runnable_ids = {cell.cell_id for cell in cells if cell.skip_reason is None}
+    manifest["busy_at_start"] = machine_busy_reasons()
+    for reason in manifest["busy_at_start"]:
+        progress.warn(f"{reason}; timings will be noisier than this machine allows")
+    progress.begin(sum(1 for todo in pending.values() for cell in todo if cell.cell_id in runnable_ids))
+    executor = make_executor(options.executor, options.interleave, options.cell_timeout_s, options.ray_address)
     try:
         with ResultsWriter(options.out_dir) as writer:
-            for cell in cells:
+            for cell in pending.get(1, []):
                 if cell.skip_reason is not None:
-                    record = _finished_without_running(cell, run_info, "skipped", cell.skip_reason)
+                    record = finished_without_running(cell, run_info, "skipped", cell.skip_reason)
+                    record["round"] = 1
                     writer.write(record)
-                    records.append(record)
-            supervisors = [_WorkerGroup(framework, device, group, run_info, options, writer, progress)
-                           for (framework, device), group in _groups(runnable)]
-            if options.executor == "ray":
-                from fwbench.executors.ray_executor import run_on_ray
 
-                records.extend(run_on_ray(supervisors, options, options.ray_address))
-                for supervisor in supervisors:
-                    manifest.setdefault("workers", []).extend(supervisor.hellos)
-            elif options.interleave:
-                from fwbench.interleave import run_interleaved
+            def finish(cell: Cell, record: dict[str, Any]) -> dict[str, Any]:
+                record.update(roofline_fields(record, options.calibration))
+                writer.write(record)
+                progress.cell_finished(cell, record)
+                return record
 
-                records.extend(run_interleaved(supervisors, options.cell_timeout_s))
-                for supervisor in supervisors:
-                    manifest.setdefault("workers", []).extend(supervisor.hellos)
-            for supervisor in [] if options.interleave or options.executor != "local" else supervisors:
-                records.extend(supervisor.run())
-                manifest.setdefault("workers", []).extend(supervisor.hellos)
+            for round_index in sorted(pending):
+                todo = [cell for cell in pending[round_index] if cell.cell_id in runnable_ids]
+                if not todo:
+                    continue
+                settings = GroupSettings(out_dir=options.out_dir, run_info=run_info,
+                                         timer=round_timer(options.timer, options.rounds),
+                                         cell_timeout_s=options.cell_timeout_s,
+                                         memory_limit_bytes=options.memory_limit_bytes, round_index=round_index,
+                                         interleave=options.interleave)
+                groups = rotated([WorkerGroup(framework, device, group_cells, settings, finish, progress)
+                                  for (framework, device), group_cells in _groups(todo)], round_index)
+                manifest["rounds"].append({
+                    "round": round_index, "started": datetime.now(timezone.utc).isoformat(),
+                    "order": [f"{group.framework}@{group.device}" for group in groups],
+                    "machine_probe_s": machine_probe_s()})
+                executor.run_round(groups)
+                for group in groups:
+                    manifest["workers"].extend(group.hellos)
                 write_json_atomic(manifest, options.out_dir / MANIFEST_FILE)
+            manifest["machine_noise"] = _machine_noise(manifest["rounds"])
     except BaseException:
         manifest["interrupted"] = datetime.now(timezone.utc).isoformat()
         write_json_atomic(manifest, options.out_dir / MANIFEST_FILE)
@@ -183,8 +207,19 @@ def _execute(cells: list[Cell], options: RunOptions, progress: Progress, run_inf
     manifest["wall_s"] = manifest.get("wall_s", 0.0) + time.perf_counter() - started if options.resume \
         else time.perf_counter() - started
     write_json_atomic(manifest, options.out_dir / MANIFEST_FILE)
-    write_csv(read_records(options.out_dir), options.out_dir / CSV_FILE)
-    return RunOutcome(run_info["run_id"], options.out_dir, records, time.perf_counter() - started)
+    combined = read_cells(options.out_dir)
+    write_csv(combined, options.out_dir / CSV_FILE)
+    return RunOutcome(run_info["run_id"], options.out_dir, combined, time.perf_counter() - started)
+
+
+def _machine_noise(rounds: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """How much the fixed probe's time moved between rounds: the machine's own share of the noise."""
+    probes = [entry["machine_probe_s"] for entry in rounds if entry.get("machine_probe_s")]
+    if not probes:
+        return None
+    return {"probe": "the fastest of 5 runs of a 400,000-step pure-Python loop, before each round",
+            "probe_median_s": statistics.median(probes),
+            "probe_spread": max(probes) / min(probes) - 1}
 
 
 def _calibration_summary(calibration: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -198,184 +233,3 @@ def _groups(cells: Iterable[Cell]) -> list[tuple[tuple[str, str], list[Cell]]]:
     for cell in cells:
         groups.setdefault((cell.framework, cell.device), []).append(cell)
     return list(groups.items())
-
-
-def _finished_without_running(cell: Cell, run_info: dict[str, Any], status: str, reason: str,
-                              version: str | None = None) -> dict[str, Any]:
-    record = base_record(cell.to_dict(), cell.workload.to_dict(), run_info)
-    record.update(status=status, reason=reason, framework_version=version,
-                  timestamp=datetime.now(timezone.utc).isoformat())
-    return record
-
-
-class _WorkerGroup:
-    """Runs one (framework, device) group, restarting the worker after a crash."""
-
-    def __init__(self, framework: str, device: str, cells: list[Cell], run_info: dict[str, Any],
-                 options: RunOptions, writer: ResultsWriter, progress: Progress) -> None:
-        self.framework = framework
-        self.device = device
-        self.cells = cells
-        self.run_info = run_info
-        self.options = options
-        self.writer = writer
-        self.progress = progress
-        self.hellos: list[dict[str, Any]] = []
-        self.version: str | None = None
-        log_dir = options.out_dir / "logs"
-        log_dir.mkdir(exist_ok=True)
-        self.log_path = log_dir / f"worker-{framework}-{device}.log"
-
-    def _finish(self, cell: Cell, record: dict[str, Any]) -> dict[str, Any]:
-        from fwbench.calibrate import roofline_fields
-
-        record.update(roofline_fields(record, self.options.calibration))
-        self.writer.write(record)
-        self.progress.cell_finished(cell, record)
-        return record
-
-    def run(self) -> list[dict[str, Any]]:
-        pending = deque(self.cells)
-        records = []
-        while pending:
-            finished, crashed_cell, cause = self._run_worker(list(pending))
-            for cell, record in finished:
-                records.append(record)
-                pending.remove(cell)
-            if cause is None:
-                break
-            if cause.startswith("unavailable") or cause.startswith("device unavailable"):
-                for cell in list(pending):
-                    records.append(self._finish(cell, _finished_without_running(
-                        cell, self.run_info, "skipped", cause, self.version)))
-                break
-            if crashed_cell is None:
-                # It died before starting a cell: retrying would fail the same way.
-                for cell in list(pending):
-                    records.append(self._finish(cell, _finished_without_running(
-                        cell, self.run_info, "error", cause, self.version)))
-                break
-            records.append(self._finish(crashed_cell, _finished_without_running(
-                crashed_cell, self.run_info, "error", cause, self.version)))
-            pending.remove(crashed_cell)
-        return records
-
-    def _environment(self, num_threads: int) -> dict[str, str]:
-        environment = dict(os.environ)
-        environment.update(get_adapter(self.framework).thread_environment(num_threads, self.device))
-        environment["PYTHONUNBUFFERED"] = "1"
-        package_root = str(Path(__file__).resolve().parent.parent)
-        environment["PYTHONPATH"] = os.pathsep.join(
-            [package_root, *filter(None, [environment.get("PYTHONPATH")])])
-        return environment
-
-    def config(self, cells: list[Cell]) -> dict[str, Any]:
-        """The worker's configuration: its framework, device, threads, timer and cells."""
-        return {
-            "framework": self.framework,
-            "device": self.device,
-            "num_threads": self.run_info["num_threads"],
-            "timer": self.options.timer.to_dict(),
-            "run": self.run_info,
-            "workloads": {cell.workload.name: cell.workload.to_dict() for cell in cells},
-            "cells": [cell.to_dict() for cell in cells],
-            "cache_dir": str(self.options.out_dir / CACHE_DIRECTORY),
-            "memory_limit_bytes": self.options.memory_limit_bytes,
-        }
-
-    def _run_worker(self, cells: list[Cell]) -> tuple[list[tuple[Cell, dict]], Cell | None, str | None]:
-        num_threads = self.run_info["num_threads"]
-        by_id = {cell.cell_id: cell for cell in cells}
-        config = self.config(cells)
-        self.progress.worker(self.framework, self.device, "starting")
-        with open(self.log_path, "ab") as log:
-            process = subprocess.Popen(
-                [sys.executable, "-m", "fwbench.worker"],
-                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log,
-                env=self._environment(num_threads), start_new_session=True,
-            )
-        lines: queue.Queue = queue.Queue()
-        reader = threading.Thread(target=_read_lines, args=(process.stdout, lines), daemon=True)
-        reader.start()
-        try:
-            process.stdin.write((json.dumps(config) + "\n").encode("utf-8"))
-            process.stdin.close()
-        except BrokenPipeError:
-            pass
-        finished: list[tuple[Cell, dict]] = []
-        current: Cell | None = None
-        deadline = time.monotonic() + self.options.cell_timeout_s + 120  # the import counts too
-        try:
-            while True:
-                try:
-                    line = lines.get(timeout=max(0.0, deadline - time.monotonic()))
-                except queue.Empty:
-                    _kill(process)
-                    what = f"cell {current.cell_id}" if current else "the worker start"
-                    return finished, current, (f"timed out after {self.options.cell_timeout_s:.0f} s "
-                                               f"({what}); {self._stderr_tail()}")
-                if line is None:
-                    break
-                try:
-                    message = json.loads(line)
-                except json.JSONDecodeError:
-                    continue
-                event = message.get("event")
-                if event == "hello":
-                    hello = {key: value for key, value in message.items() if key not in ("event", "device")}
-                    self.hellos.append({"framework": self.framework, "device": self.device,
-                                        "device_info": message.get("device"), **hello})
-                    self.version = message.get("version")
-                    if not message.get("available"):
-                        process.wait()
-                        return finished, None, message.get("reason", "unavailable")
-                    self.progress.worker(self.framework, self.device, "running")
-                elif event == "start":
-                    current = by_id[message["cell_id"]]
-                    deadline = time.monotonic() + self.options.cell_timeout_s
-                    self.progress.cell_started(current)
-                elif event == "result":
-                    record = message["record"]
-                    cell = by_id[record["cell_id"]]
-                    finished.append((cell, self._finish(cell, record)))
-                    current = None
-                elif event == "done":
-                    process.wait()
-                    return finished, None, None
-        except BaseException:
-            _kill(process)
-            raise
-        code = process.wait()
-        return finished, current, f"worker {_describe_exit(code)}; {self._stderr_tail()}"
-
-    def _stderr_tail(self) -> str:
-        try:
-            lines = self.log_path.read_text(encoding="utf-8", errors="replace").splitlines()
-        except OSError:
-            return "no worker log"
-        tail = [line for line in lines if line.strip()][-STDERR_TAIL_LINES:]
-        return "last worker output: " + " | ".join(tail)[-1500:] if tail else "the worker printed nothing"
-
-
-def _read_lines(stream, lines: queue.Queue) -> None:
-    for raw in stream:
-        lines.put(raw.decode("utf-8", errors="replace"))
-    lines.put(None)
-
-
-def _kill(process: subprocess.Popen) -> None:
-    if process.poll() is None:
-        try:
-            os.killpg(process.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            process.kill()
-    process.wait()
-
-
-def _describe_exit(code: int) -> str:
-    if code < 0:
-        try:
-            return f"killed by signal {signal.Signals(-code).name}"
-        except ValueError:
-            return f"killed by signal {-code}"
-    return f"exited with code {code}"

@@ -12,11 +12,13 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fwbench.errors import UserError
-from fwbench.plan import Cell
-from fwbench.results import CSV_FILE, MANIFEST_FILE, ResultsWriter, read_records, write_csv, write_json_atomic
+if TYPE_CHECKING:
+    from fwbench.plan import Cell
+from fwbench.results import (CSV_FILE, MANIFEST_FILE, ResultsWriter, check_out_dir, combine_rounds, read_records,
+                             write_csv, write_json_atomic)
 
 ASSUMED_FLOPS_PER_S = 5e10
 ASSUMED_BYTES_PER_S = 5e9
@@ -57,12 +59,10 @@ def select(cells: list[Cell], index: int, count: int) -> list[Cell]:
 
 def merge(directories: list[Path], out_dir: Path, overwrite: bool = False) -> dict[str, Any]:
     """Combine shard runs into one run directory; refuse duplicate cells and differing specs."""
-    from fwbench.runner import check_out_dir
-
     if len(directories) < 1:
         raise UserError("merge needs at least one run directory")
     check_out_dir(out_dir, overwrite)
-    seen: dict[str, Path] = {}
+    seen: dict[tuple[str, int], Path] = {}
     spec_hashes: dict[str, tuple[str, Path]] = {}
     all_records: list[dict[str, Any]] = []
     manifests = []
@@ -70,9 +70,9 @@ def merge(directories: list[Path], out_dir: Path, overwrite: bool = False) -> di
         manifest_path = Path(directory) / MANIFEST_FILE
         manifests.append(json.loads(manifest_path.read_text(encoding="utf-8")) if manifest_path.is_file() else {})
         for record in read_records(directory):
-            key = record["cell_id"]
+            key = (record["cell_id"], record.get("round") or 1)
             if key in seen:
-                raise UserError(f"{directory}: the cell {key} is also in {seen[key]}",
+                raise UserError(f"{directory}: the cell {key[0]} (round {key[1]}) is also in {seen[key]}",
                                 hint="merge each shard once; shards of one --shard K/N set never overlap")
             seen[key] = Path(directory)
             known = spec_hashes.get(record["spec_file"])
@@ -92,7 +92,7 @@ def merge(directories: list[Path], out_dir: Path, overwrite: bool = False) -> di
     first = manifests[0]
     merged = {
         **{key: first.get(key) for key in ("version", "fwbench_version", "num_threads", "timer", "specs", "host",
-                                           "calibration", "selection", "interleave")},
+                                           "calibration", "selection", "interleave", "rounds_planned")},
         "run_id": "merged-" + "+".join(sorted({m.get("run_id", "?") for m in manifests})),
         "merged_from": [{"directory": str(d), "run_id": m.get("run_id"), "host": (m.get("host") or {}).get("hostname"),
                          "command": m.get("command")} for d, m in zip(directories, manifests)],
@@ -101,5 +101,6 @@ def merge(directories: list[Path], out_dir: Path, overwrite: bool = False) -> di
         "wall_s": sum(m.get("wall_s") or 0 for m in manifests),
     }
     write_json_atomic(merged, out_dir / MANIFEST_FILE)
-    write_csv(all_records, out_dir / CSV_FILE)
-    return {"cells": len(all_records), "directories": len(directories), "out_dir": str(out_dir)}
+    cells = combine_rounds(all_records)
+    write_csv(cells, out_dir / CSV_FILE)
+    return {"cells": len(cells), "directories": len(directories), "out_dir": str(out_dir)}

@@ -26,6 +26,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from fwbench.intervals import median_interval
+
 Z_95 = 1.959963984540054
 
 
@@ -62,19 +64,16 @@ class Measurement:
         return summarize(self.samples_s)
 
 
-def median_ci(sorted_samples: list[float], z: float = Z_95) -> tuple[float, float]:
-    """Distribution-free confidence interval of the median from order statistics.
+def median_ci(sorted_samples: list[float]) -> tuple[float, float]:
+    """Distribution-free interval of the median from order statistics at exact binomial ranks.
 
-    The ranks n/2 -/+ z*sqrt(n)/2 (normal approximation to the binomial) are
-    rounded outwards, so the interval is conservative for small n.
+    At least 95% where six or more samples allow it; below that it is
+    [min, max] at the lower level :func:`fwbench.intervals.median_ranks` states.
     """
-    n = len(sorted_samples)
-    if n == 0:
+    if not sorted_samples:
         return math.nan, math.nan
-    half_width = z * math.sqrt(n) / 2
-    low_rank = max(1, math.floor(n / 2 - half_width))
-    high_rank = min(n, math.ceil(n / 2 + 1 + half_width))
-    return sorted_samples[low_rank - 1], sorted_samples[high_rank - 1]
+    interval = median_interval(sorted_samples)
+    return interval.low, interval.high
 
 
 def relative_ci_half_width(sorted_samples: list[float]) -> float:
@@ -104,7 +103,8 @@ def summarize(samples: list[float]) -> dict[str, float]:
     n = len(ordered)
     if n == 0:
         return {}
-    low, high = median_ci(ordered)
+    interval = median_interval(ordered)
+    low, high = interval.low, interval.high
     if n >= 2:
         quartiles = statistics.quantiles(ordered, n=4, method="inclusive")
         iqr = quartiles[2] - quartiles[0]
@@ -122,6 +122,8 @@ def summarize(samples: list[float]) -> dict[str, float]:
         "ci95_low_s": low,
         "ci95_high_s": high,
         "rel_ci95": (high - low) / 2 / median if median > 0 else math.inf,
+        "ci_level": interval.level,
+        "ci_method": interval.method,
         "n_outliers": len(mad_outliers(ordered)),
     }
 

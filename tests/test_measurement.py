@@ -8,7 +8,8 @@ import time
 
 import pytest
 
-from fwbench.calibrate import load_calibration, roofline_fields, summarise
+from fwbench.calibrate import load_calibration, summarise
+from fwbench.roofline import roofline_fields
 from fwbench.plan import Selection
 from fwbench.results import read_records
 from fwbench.runner import RunOptions, run

@@ -63,11 +63,11 @@ def report(
         write_atomic(md, render.to_markdown(result))
         written.append(md)
     if csv:
-        from fwbench.results import read_records
+        from fwbench.results import read_cells
 
         records = []
         for run in runs:
-            records.extend(read_records(run))
+            records.extend(read_cells(run))
         write_csv(records, csv)
         written.append(csv)
     if github_action_benchmark:

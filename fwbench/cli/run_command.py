@@ -21,7 +21,8 @@ from fwbench.cli.common import (DEVICE_OPTION, FILTER_OPTION, FRAMEWORK_OPTION, 
 from fwbench.errors import UserError
 from fwbench.plan import Cell, Selection, params_text
 from fwbench.shard import parse_shard
-from fwbench.runner import DEFAULT_CELL_TIMEOUT_S, Progress as RunProgress, RunOptions, check_out_dir, default_threads
+from fwbench.results import check_out_dir
+from fwbench.runner import DEFAULT_CELL_TIMEOUT_S, Progress as RunProgress, RunOptions, default_threads
 from fwbench.runner import run as run_cells
 from fwbench.spec.loader import load_specs
 from fwbench.timing import NOISY_REL_CI, NOISY_REL_IQR, TimerSettings, noise_flags
@@ -49,6 +50,9 @@ class BarProgress(RunProgress):
         self.bar.start()
         self.task = self.bar.add_task("starting", total=total)
 
+    def warn(self, message: str) -> None:
+        error_console.print(f"Warning: {message}", markup=False)
+
     def worker(self, framework: str, device: str, message: str) -> None:
         if message == "starting":
             self.bar.update(self.task, description=f"{framework} on {device}: importing")
@@ -69,6 +73,9 @@ class BarProgress(RunProgress):
             self.started = False
 
 
+DEFAULT_ROUNDS = 3
+
+
 @user_errors
 def run(
     specs: Optional[list[Path]] = SPECS_ARGUMENT,
@@ -87,6 +94,11 @@ def run(
     target_ci: Optional[float] = typer.Option(None, "--target-ci", min=0.0,
                                               help="Stop sampling once the 95%% CI half-width of the median "
                                                    "is within this fraction of it (default 0.01)."),
+    rounds: Optional[int] = typer.Option(None, "--rounds", min=1,
+                                         help="Fresh worker processes per cell (default 3, quick 1): each round "
+                                              "starts every framework anew, in an order that rotates, and samples "
+                                              "for its share of --budget; the 95% CI covers the variation between "
+                                              "rounds, so it is a promise about the next run."),
     timeout: float = typer.Option(DEFAULT_CELL_TIMEOUT_S, "--timeout", min=1.0,
                                   help="Seconds one cell may take before its worker is killed."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace results already in --out."),
@@ -112,13 +124,15 @@ def run(
 ) -> None:
     """Run the benchmark matrix and write DIR/results.jsonl, DIR/results.csv and DIR/run.json.
 
-    Each framework runs in its own worker process with the same thread count.
-    For every cell: inputs are made on the host from the spec's seed and moved
-    to the device before timing; the first call (trace + compile + run) is
-    timed apart; after warm-up, samples are taken, each call synchronised
-    inside the timed region, until the median's 95% confidence interval is
-    within --target-ci or --budget runs out; the output is then compared with
-    a NumPy float64 reference.
+    Each framework runs in its own worker process with the same thread count,
+    and every cell in a process of its own forked from it.  For every cell:
+    inputs are made on the host from the spec's seed and moved to the device
+    before timing; the first call (trace + compile + run) is timed apart;
+    after warm-up, samples are taken, each call synchronised inside the timed
+    region, until the median's 95% confidence interval is within --target-ci
+    or the round's share of --budget runs out; the output is then compared
+    with a NumPy float64 reference.  All of it --rounds times, in fresh
+    workers.
     """
     selection = Selection(frameworks=framework or None, devices=device or None, modes=mode or None,
                           filter_text=filter_text, quick=quick,
@@ -133,6 +147,7 @@ def run(
         selection = Selection(**recorded)
         threads, out, overwrite = manifest["num_threads"], resume, False
         interleave = bool(manifest.get("interleave"))
+        rounds = manifest.get("rounds_planned", 1)
     loaded = load_specs(spec_paths(specs))
     timer = TimerSettings.quick() if quick else TimerSettings()
     if resume is not None:
@@ -154,6 +169,7 @@ def run(
         overwrite=overwrite,
         command=["fwbench", *sys.argv[1:]],
         interleave=interleave,
+        rounds=rounds or (1 if quick else DEFAULT_ROUNDS),
         resume=resume is not None,
         executor=executor,
         ray_address=address,
@@ -162,7 +178,7 @@ def run(
     if executor not in ("local", "ray"):
         raise UserError(f"--executor: got '{executor}', expected local or ray")
     if executor == "ray":
-        from fwbench.executors.ray_executor import import_ray
+        from fwbench.execution.ray_executor import import_ray
 
         import_ray()  # a clear error now, before anything is measured, if Ray is missing
     if resume is None:

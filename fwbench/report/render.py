@@ -17,7 +17,7 @@ from typing import Any
 import pandas as pd
 
 from fwbench.report import aggregate, charts
-from fwbench.results import MANIFEST_FILE, RESULTS_FILE, read_records, records_to_frame
+from fwbench.results import MANIFEST_FILE, RESULTS_FILE, read_cells, records_to_frame
 
 
 @dataclass
@@ -35,13 +35,13 @@ class Report:
 
 def load_runs(paths: list[str | Path]) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
     """Records and run manifests; a claim summary (claim.json) rides along in its run's manifest."""
-    from fwbench.reproduce import load_claim_summary
+    from fwbench.claims import load_claim_summary
 
     records, manifests = [], []
     for path in paths:
         path = Path(path)
         directory = path if path.is_dir() else path.parent
-        records.extend(read_records(directory / RESULTS_FILE if path.is_dir() else path))
+        records.extend(read_cells(directory / RESULTS_FILE if path.is_dir() else path))
         manifest = directory / MANIFEST_FILE
         if manifest.is_file():
             data = json.loads(manifest.read_text(encoding="utf-8"))

@@ -28,6 +28,7 @@ import threading
 from typing import Any, Iterator
 
 from fwbench.errors import UserError
+from fwbench.execution.groups import WorkerGroup
 
 EXTRA_HINT = "pip install 'fwbench[ray]'"
 
@@ -74,27 +75,27 @@ def resources_for(ray: Any, device: str) -> dict[str, Any]:
 
 def _run_group_on_node(framework: str, device: str, state: dict[str, Any]) -> Iterator[dict[str, Any]]:
     """Runs on the Ray node: the local supervisor (with restarts), yielding each finished record."""
+    import tempfile
     from pathlib import Path
 
     from fwbench.envinfo import host_info
-    from fwbench.runner import Progress, RunOptions, _WorkerGroup
+    from fwbench.execution.groups import GroupSettings, WorkerGroup
     from fwbench.timing import TimerSettings
 
-    import tempfile
-
     scratch = Path(tempfile.mkdtemp(prefix="fwbench-ray-"))
-    options = RunOptions(out_dir=scratch, timer=TimerSettings(**state["timer"]), cell_timeout_s=state["timeout"],
-                         memory_limit_bytes=state.get("memory_limit_bytes"))
     run_info = dict(state["run_info"], host=host_info())  # the node's own machine facts on every row
+    settings = GroupSettings(out_dir=scratch, run_info=run_info, timer=TimerSettings(**state["timer"]),
+                             cell_timeout_s=state["timeout"], memory_limit_bytes=state.get("memory_limit_bytes"),
+                             round_index=state["round"])
     records: queue.Queue = queue.Queue()
 
-    class StreamingWriter:
-        def write(self, record: dict[str, Any]) -> None:
-            record["executor"] = "ray"
-            record["node"] = run_info["host"]["hostname"]
-            records.put(("record", record))
+    def stream(cell: Any, record: dict[str, Any]) -> dict[str, Any]:
+        record["executor"] = "ray"
+        record["node"] = run_info["host"]["hostname"]
+        records.put(("record", record))
+        return record
 
-    group = _WorkerGroup(framework, device, state["cells"], run_info, options, StreamingWriter(), Progress())
+    group = WorkerGroup(framework, device, state["cells"], settings, stream)
 
     def work() -> None:
         try:
@@ -112,16 +113,16 @@ def _run_group_on_node(framework: str, device: str, state: dict[str, Any]) -> It
         yield {"kind": kind, "payload": payload}
 
 
-def run_on_ray(groups: list[Any], options: Any, address: str | None) -> list[dict[str, Any]]:
+def run_on_ray(groups: list[WorkerGroup], address: str | None) -> list[dict[str, Any]]:
     """Submit every group as a task, write records as they stream in; lost tasks fail their cells."""
-    from fwbench.runner import _finished_without_running
-
     ray = connect(address)
     remote = ray.remote(_run_group_on_node)
     streams = []
     for group in groups:
-        state = {"cells": group.cells, "timer": options.timer.to_dict(), "timeout": options.cell_timeout_s,
-                 "run_info": group.run_info, "memory_limit_bytes": options.memory_limit_bytes}
+        settings = group.settings
+        state = {"cells": group.cells, "timer": settings.timer.to_dict(), "timeout": settings.cell_timeout_s,
+                 "run_info": group.run_info, "memory_limit_bytes": settings.memory_limit_bytes,
+                 "round": settings.round_index}
         request = resources_for(ray, group.device)
         group.progress.worker(group.framework, group.device, "starting")
         streams.append((group, remote.options(max_retries=0, **request).remote(group.framework, group.device, state)))
@@ -135,7 +136,7 @@ def run_on_ray(groups: list[Any], options: Any, address: str | None) -> list[dic
                 if message["kind"] == "record":
                     record = message["payload"]
                     cell = next(c for c in group.cells if c.cell_id == record["cell_id"])
-                    records.append(group._finish(cell, record))
+                    records.append(group.finish(cell, record))
                     finished.add(cell.cell_id)
                 elif message["kind"] == "hellos":
                     group.hellos.extend(message["payload"])
@@ -145,7 +146,6 @@ def run_on_ray(groups: list[Any], options: Any, address: str | None) -> list[dic
             cause = f"the Ray task or its node was lost: {type(error).__name__}: {str(error).splitlines()[0]}"
         for cell in group.cells:
             if cell.cell_id not in finished:
-                records.append(group._finish(cell, _finished_without_running(
-                    cell, group.run_info, "error", cause or "the Ray task ended without this cell", group.version)))
+                records.append(group.fail(cell, cause or "the Ray task ended without this cell"))
     return records
 

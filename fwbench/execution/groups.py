@@ -1,0 +1,174 @@
+"""A (framework, device) group of cells and the worker processes that run it.
+
+:class:`WorkerGroup` is what every executor hands work to: the sequential
+executor calls :meth:`WorkerGroup.run`, which starts a :class:`WorkerProcess`
+and, if it dies mid-cell, fails that cell with the cause and starts a fresh
+one for the rest; ``--interleave`` and Ray drive the same group's worker
+themselves.  What to do with a finished record (roofline fields, writing,
+progress) is the caller's ``finish`` callback, so this package never imports
+the runner.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable
+
+from fwbench.adapters import get_adapter
+from fwbench.execution.worker_process import WorkerProcess, worker_environment
+from fwbench.plan import Cell
+from fwbench.results import base_record
+from fwbench.timing import TimerSettings
+
+CACHE_DIRECTORY = "cache"  # inputs and float64 references shared by a run's workers, removed at the end
+UNAVAILABLE_PREFIXES = ("unavailable", "device unavailable")
+
+
+class Progress:
+    """Callbacks the CLI implements with a progress bar; the defaults do nothing."""
+
+    def begin(self, total: int) -> None: ...
+    def warn(self, message: str) -> None: ...
+    def worker(self, framework: str, device: str, message: str) -> None: ...
+    def cell_started(self, cell: Cell) -> None: ...
+    def cell_finished(self, cell: Cell, record: dict[str, Any]) -> None: ...
+
+
+@dataclass
+class GroupSettings:
+    """What a worker needs to know besides its cells."""
+
+    out_dir: Path
+    run_info: dict[str, Any]
+    timer: TimerSettings = field(default_factory=TimerSettings)
+    cell_timeout_s: float = 900.0
+    memory_limit_bytes: int | None = None
+    round_index: int = 1
+    interleave: bool = False
+
+
+def finished_without_running(cell: Cell, run_info: dict[str, Any], status: str, reason: str,
+                             version: str | None = None) -> dict[str, Any]:
+    """The record of a cell that never ran (skipped, or failed with its worker)."""
+    record = base_record(cell.to_dict(), cell.workload.to_dict(), run_info)
+    record.update(status=status, reason=reason, framework_version=version,
+                  timestamp=datetime.now(timezone.utc).isoformat())
+    return record
+
+
+class WorkerGroup:
+    """Runs one (framework, device) group, restarting the worker after a crash."""
+
+    def __init__(self, framework: str, device: str, cells: list[Cell], settings: GroupSettings,
+                 finish: Callable[[Cell, dict[str, Any]], dict[str, Any]], progress: Progress | None = None) -> None:
+        self.framework = framework
+        self.device = device
+        self.cells = cells
+        self.settings = settings
+        self.run_info = settings.run_info
+        self._finish_callback = finish
+        self.progress = progress or Progress()
+        self.hellos: list[dict[str, Any]] = []
+        self.version: str | None = None
+        self.log_path = settings.out_dir / "logs" / f"worker-{framework}-{device}.log"
+
+    def finish(self, cell: Cell, record: dict[str, Any]) -> dict[str, Any]:
+        """Hand a finished record (stamped with its round) to the caller."""
+        record["round"] = self.settings.round_index
+        return self._finish_callback(cell, record)
+
+    def fail(self, cell: Cell, cause: str) -> dict[str, Any]:
+        """Finish ``cell`` without running it: skipped if the framework or device is unavailable, else error."""
+        status = "skipped" if cause.startswith(UNAVAILABLE_PREFIXES) else "error"
+        return self.finish(cell, finished_without_running(cell, self.run_info, status, cause, self.version))
+
+    def start_worker(self, cells: list[Cell]) -> WorkerProcess:
+        """A fresh worker for ``cells``, its configuration sent."""
+        environment = worker_environment(get_adapter(self.framework).thread_environment(
+            self.run_info["num_threads"], self.device))
+        self.progress.worker(self.framework, self.device, "starting")
+        worker = WorkerProcess(environment, self.log_path)
+        worker.send(self.config(cells))
+        if not self.settings.interleave:
+            worker.close_input()
+        return worker
+
+    def record_hello(self, message: dict[str, Any]) -> None:
+        hello = {key: value for key, value in message.items() if key not in ("event", "device")}
+        self.hellos.append({"framework": self.framework, "device": self.device, "round": self.settings.round_index,
+                            "device_info": message.get("device"), **hello})
+        self.version = message.get("version")
+
+    def config(self, cells: list[Cell]) -> dict[str, Any]:
+        """The worker's configuration: its framework, device, threads, timer and cells."""
+        return {
+            "framework": self.framework,
+            "device": self.device,
+            "num_threads": self.run_info["num_threads"],
+            "timer": self.settings.timer.to_dict(),
+            "run": self.run_info,
+            "workloads": {cell.workload.name: cell.workload.to_dict() for cell in cells},
+            "cells": [cell.to_dict() for cell in cells],
+            "cache_dir": str(self.settings.out_dir / CACHE_DIRECTORY),
+            "memory_limit_bytes": self.settings.memory_limit_bytes,
+            "interleave": self.settings.interleave,
+        }
+
+    def run(self) -> list[dict[str, Any]]:
+        """Every cell of the group, one worker after another until each cell has a record."""
+        pending = deque(self.cells)
+        records = []
+        while pending:
+            finished, crashed_cell, cause = self._run_worker(list(pending))
+            for cell, record in finished:
+                records.append(record)
+                pending.remove(cell)
+            if cause is None:
+                break
+            if cause.startswith(UNAVAILABLE_PREFIXES) or crashed_cell is None:
+                # Unavailable, or it died before starting a cell: retrying would fail the same way.
+                records.extend(self.fail(cell, cause) for cell in list(pending))
+                break
+            records.append(self.fail(crashed_cell, cause))
+            pending.remove(crashed_cell)
+        return records
+
+    def _run_worker(self, cells: list[Cell]) -> tuple[list[tuple[Cell, dict]], Cell | None, str | None]:
+        by_id = {cell.cell_id: cell for cell in cells}
+        worker = self.start_worker(cells)
+        finished: list[tuple[Cell, dict]] = []
+        current: Cell | None = None
+        timeout_s = self.settings.cell_timeout_s + 120  # the import counts too
+        try:
+            while True:
+                message = worker.receive(timeout_s)
+                if message is None:
+                    if worker.cause.startswith("timed out"):
+                        what = f"cell {current.cell_id}" if current else "the worker start"
+                        return finished, current, f"{worker.cause} ({what}); {worker.stderr_tail()}"
+                    return finished, current, f"{worker.cause}; {worker.stderr_tail()}"
+                event = message.get("event")
+                if event == "hello":
+                    self.record_hello(message)
+                    if not message.get("available"):
+                        worker.wait()
+                        return finished, None, message.get("reason", "unavailable")
+                    self.progress.worker(self.framework, self.device, "running")
+                elif event == "start":
+                    current = by_id[message["cell_id"]]
+                    timeout_s = self.settings.cell_timeout_s
+                    self.progress.cell_started(current)
+                elif event == "result":
+                    record = message["record"]
+                    cell = by_id[record["cell_id"]]
+                    finished.append((cell, self.finish(cell, record)))
+                    current = None
+                elif event == "done":
+                    worker.wait()
+                    return finished, None, None
+        except BaseException:
+            worker.kill()
+            raise

@@ -1,0 +1,138 @@
+"""The one way the parent starts and talks to a worker (``python -m fwbench.worker``).
+
+Every executor (sequential rounds, ``--interleave``, Ray) uses
+:class:`WorkerProcess`: it spawns the worker in its own session with the
+framework's thread environment, sends JSON lines to its stdin, reads JSON
+lines from its stdout on a reader thread (so a read can time out), keeps its
+stderr in a log file whose tail explains a death, and kills its whole
+process group (the worker and the cell it forked) when asked or when a read
+times out.  The parent imports no framework: everything framework-specific
+happens in the worker.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+STDERR_TAIL_LINES = 15
+
+
+def describe_exit(code: int) -> str:
+    """``exited with code 3`` or ``killed by signal SIGSEGV``."""
+    if code < 0:
+        try:
+            return f"killed by signal {signal.Signals(-code).name}"
+        except ValueError:
+            return f"killed by signal {-code}"
+    return f"exited with code {code}"
+
+
+def worker_environment(thread_environment: dict[str, str]) -> dict[str, str]:
+    """This process's environment plus the framework's thread settings, with fwbench importable."""
+    environment = dict(os.environ)
+    environment.update(thread_environment)
+    environment["PYTHONUNBUFFERED"] = "1"
+    package_root = str(Path(__file__).resolve().parent.parent.parent)
+    environment["PYTHONPATH"] = os.pathsep.join([package_root, *filter(None, [environment.get("PYTHONPATH")])])
+    return environment
+
+
+class WorkerProcess:
+    """A running worker: :meth:`send` a message, :meth:`receive` the next one (or None once it has gone).
+
+    After ``receive`` returns None, :attr:`cause` says why in a few words (a
+    timeout, after which the worker was killed, or how it exited), and
+    :meth:`stderr_tail` gives the last lines it printed.
+    """
+
+    def __init__(self, environment: dict[str, str], log_path: Path) -> None:
+        self.log_path = Path(log_path)
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.log_path, "ab") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "fwbench.worker"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                stderr=log, env=environment, start_new_session=True)
+        self.lines: queue.Queue = queue.Queue()
+        self.cause: str | None = None
+        threading.Thread(target=self._read, daemon=True).start()
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def _read(self) -> None:
+        for raw in self.process.stdout:
+            self.lines.put(raw.decode("utf-8", errors="replace"))
+        self.lines.put(None)
+
+    def send(self, message: dict[str, Any]) -> bool:
+        """Write one line to the worker; False if it can no longer read."""
+        try:
+            self.process.stdin.write((json.dumps(message) + "\n").encode("utf-8"))
+            self.process.stdin.flush()
+            return True
+        except (BrokenPipeError, ValueError, OSError):
+            return False
+
+    def close_input(self) -> None:
+        try:
+            self.process.stdin.close()
+        except (BrokenPipeError, ValueError, OSError):
+            pass
+
+    def receive(self, timeout_s: float) -> dict[str, Any] | None:
+        """The next protocol message; None when the worker has ended or did not answer in ``timeout_s``."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            try:
+                line = self.lines.get(timeout=max(0.0, deadline - time.monotonic()))
+            except queue.Empty:
+                self.kill()
+                self.cause = f"timed out after {timeout_s:.0f} s"
+                return None
+            if line is None:
+                self.cause = f"worker {describe_exit(self.process.wait())}"
+                return None
+            try:
+                return json.loads(line)
+            except json.JSONDecodeError:
+                continue  # not a protocol line
+
+    def stop(self, timeout_s: float = 60) -> None:
+        """Ask the worker to exit (``{"cmd": "exit"}``, end of input); kill it if it does not."""
+        if self.process.poll() is None:
+            self.send({"cmd": "exit"})
+            self.close_input()
+            try:
+                self.process.wait(timeout=timeout_s)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+    def kill(self) -> None:
+        """SIGKILL the worker's process group (the worker and any cell process it forked)."""
+        if self.process.poll() is None:
+            try:
+                os.killpg(self.process.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                self.process.kill()
+        self.process.wait()
+
+    def wait(self) -> int:
+        return self.process.wait()
+
+    def stderr_tail(self) -> str:
+        try:
+            lines = self.log_path.read_text(encoding="utf-8", errors="replace").splitlines()
+        except OSError:
+            return "no worker log"
+        tail = [line for line in lines if line.strip()][-STDERR_TAIL_LINES:]
+        return "last worker output: " + " | ".join(tail)[-1500:] if tail else "the worker printed nothing"

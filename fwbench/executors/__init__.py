@@ -1,1 +1,0 @@
-"""Executors other than the local one (which lives in fwbench.runner): Ray."""

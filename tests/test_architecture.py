@@ -1,0 +1,108 @@
+"""The import rules of ../shared/architecture.md, checked on the source.
+
+Imports inside functions count (they run too); ``if TYPE_CHECKING:`` blocks
+do not.  A package's own ``__init__`` being loaded when one of its modules is
+imported is Python's doing, not an import, and is not an edge.
+"""
+
+import ast
+from pathlib import Path
+
+PACKAGE_ROOT = Path(__file__).resolve().parent.parent / "fwbench"
+EXECUTION = ("fwbench.execution", "fwbench.runner", "fwbench.worker", "fwbench.reproduce", "fwbench.calibrate")
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(PACKAGE_ROOT.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+MODULES = {module_name(path): path for path in PACKAGE_ROOT.rglob("*.py")}
+
+
+def _runtime_nodes(tree: ast.AST):
+    """Every node except those under ``if TYPE_CHECKING:``."""
+    stack = [tree]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            stack.extend(node.orelse)
+            continue
+        yield node
+        stack.extend(ast.iter_child_nodes(node))
+
+
+def imports_of(name: str) -> list[tuple[str, list[str]]]:
+    """(imported fwbench module, names taken from it) for each runtime import in module ``name``."""
+    found = []
+    for node in _runtime_nodes(ast.parse(MODULES[name].read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            found.extend((alias.name, []) for alias in node.names if alias.name.startswith("fwbench"))
+        elif isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("fwbench") and not node.level:
+            for alias in node.names:
+                submodule = f"{node.module}.{alias.name}"
+                found.append((submodule, []) if submodule in MODULES else (node.module, [alias.name]))
+    return found
+
+
+def graph() -> dict[str, set[str]]:
+    return {name: {target for target, _ in imports_of(name) if target in MODULES and target != name}
+            for name in MODULES}
+
+
+def cycles(edges: dict[str, set[str]]) -> list[list[str]]:
+    """Strongly connected components of more than one module (Tarjan)."""
+    index, low, stack, on_stack, found, counter = {}, {}, [], set(), [], [0]
+
+    def visit(node: str) -> None:
+        index[node] = low[node] = counter[0]
+        counter[0] += 1
+        stack.append(node)
+        on_stack.add(node)
+        for target in edges[node]:
+            if target not in index:
+                visit(target)
+                low[node] = min(low[node], low[target])
+            elif target in on_stack:
+                low[node] = min(low[node], index[target])
+        if low[node] == index[node]:
+            component = []
+            while True:
+                member = stack.pop()
+                on_stack.discard(member)
+                component.append(member)
+                if member == node:
+                    break
+            if len(component) > 1:
+                found.append(sorted(component))
+
+    for node in edges:
+        if node not in index:
+            visit(node)
+    return found
+
+
+def test_no_import_cycle_among_fwbench_modules():
+    assert cycles(graph()) == []
+
+
+def test_the_cycle_check_finds_a_cycle():
+    assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+
+
+def test_no_module_imports_another_modules_private_names():
+    offences = [f"{name} imports {target}.{taken}" for name in MODULES for target, names in imports_of(name)
+                for taken in names if taken.startswith("_") and not taken.startswith("__")]
+    assert offences == []
+
+
+def test_the_report_package_reaches_no_execution_module():
+    edges = graph()
+    reached, frontier = set(), [name for name in MODULES if name.startswith("fwbench.report")]
+    while frontier:
+        name = frontier.pop()
+        if name in reached:
+            continue
+        reached.add(name)
+        frontier.extend(edges[name])
+    assert sorted(name for name in reached if name.startswith(EXECUTION)) == []

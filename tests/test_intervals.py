@@ -1,0 +1,90 @@
+"""Intervals that hold: exact ranks for small samples, and an interval over rounds that covers shifts."""
+
+import math
+import random
+import statistics
+
+import pytest
+
+from fwbench.intervals import (binomial_cdf, median_interval, median_ranks, rounds_interval, t_quantile_975)
+
+
+def test_binomial_cdf_matches_direct_sums():
+    assert binomial_cdf(0, 3) == pytest.approx(1 / 8)
+    assert binomial_cdf(1, 5) == pytest.approx(6 / 32)
+    assert binomial_cdf(5, 5) == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("n, ranks, level", [
+    (3, (1, 3), 0.75),  # [min, max] covers the median 75% of the time, not 95%
+    (5, (1, 5), 0.9375),
+    (6, (1, 6), 0.96875),  # the first n at which [min, max] reaches 95%
+    (10, (2, 9), 1 - 2 * 11 / 1024),
+    (20, (6, 15), 1 - 2 * binomial_cdf(5, 20)),
+])
+def test_exact_ranks_and_the_level_they_give(n, ranks, level):
+    low, high, achieved = median_ranks(n)
+    assert (low, high) == ranks
+    assert achieved == pytest.approx(level)
+    assert (achieved >= 0.95) == (n >= 6)
+
+
+def test_exact_rank_intervals_cover_the_median_as_stated():
+    generator = random.Random(1)
+    for n in (3, 5, 9):
+        hits = 0
+        trials = 4000
+        for _ in range(trials):
+            samples = sorted(generator.expovariate(1.0) for _ in range(n))
+            interval = median_interval(samples)
+            hits += interval.low <= math.log(2) <= interval.high  # the exponential's median
+        assert hits / trials == pytest.approx(median_ranks(n)[2], abs=0.03)
+
+
+def test_t_quantiles():
+    assert t_quantile_975(2) == pytest.approx(4.303)
+    assert t_quantile_975(1000) == pytest.approx(1.96, abs=0.01)
+
+
+def _simulated_run(generator, true_median, round_sigma, sample_sigma, rounds, samples_per_round):
+    """Per-round medians and all samples of one run: each round (process) is shifted by a log-normal factor."""
+    round_medians, everything = [], []
+    for _ in range(rounds):
+        shift = generator.gauss(0.0, round_sigma)
+        samples = [true_median * math.exp(shift + generator.gauss(0.0, sample_sigma)) for _ in range(samples_per_round)]
+        round_medians.append(statistics.median(samples))
+        everything.extend(samples)
+    return round_medians, everything
+
+
+def test_the_interval_over_rounds_covers_round_to_round_shifts_and_one_round_does_not():
+    # Processes differ by ~10% (the machine's measured spread is larger); samples within one are tight.
+    generator = random.Random(7)
+    true_median, trials = 1.0, 600
+    ours = one_round = 0
+    for _ in range(trials):
+        round_medians, _ = _simulated_run(generator, true_median, 0.10, 0.02, rounds=3, samples_per_round=20)
+        interval = rounds_interval(round_medians)
+        ours += interval.low <= true_median <= interval.high
+        _, first_round = _simulated_run(generator, true_median, 0.10, 0.02, rounds=1, samples_per_round=20)
+        single = median_interval(sorted(first_round))
+        one_round += single.low <= true_median <= single.high
+    assert ours / trials >= 0.92
+    assert one_round / trials < 0.5
+
+
+def test_the_interval_over_rounds_mostly_holds_the_next_runs_median():
+    # The promise a reader takes from it: another run's median lands inside (about 90% with three rounds).
+    generator = random.Random(11)
+    hits, trials = 0, 600
+    for _ in range(trials):
+        first, _ = _simulated_run(generator, 1.0, 0.10, 0.02, rounds=3, samples_per_round=20)
+        second, _ = _simulated_run(generator, 1.0, 0.10, 0.02, rounds=3, samples_per_round=20)
+        interval = rounds_interval(first)
+        hits += interval.low <= math.exp(statistics.fmean(math.log(m) for m in second)) <= interval.high
+    assert hits / trials >= 0.85
+
+
+def test_rounds_interval_needs_two_rounds():
+    with pytest.raises(ValueError):
+        rounds_interval([1.0])

@@ -1,0 +1,108 @@
+"""Rounds of fresh workers (order rotating, intervals over rounds) and one writer per run directory."""
+
+import json
+import subprocess
+import sys
+import time
+
+import pytest
+
+from fwbench.errors import UserError
+from fwbench.execution import rotated
+from fwbench.execution.lock import RunDirectoryLock
+from fwbench.plan import Selection
+from fwbench.results import RESULTS_FILE, read_cells, read_records
+from fwbench.runner import RunOptions, round_timer, run
+from fwbench.spec.loader import load_specs
+from fwbench.timing import TimerSettings
+from tests.conftest import SMALL_SPEC, require_framework
+
+
+def test_the_order_rotates_so_every_group_takes_every_turn():
+    groups = ["numpy", "jax", "torch"]
+    orders = [rotated(groups, round_index) for round_index in (1, 2, 3)]
+    assert orders == [["numpy", "jax", "torch"], ["jax", "torch", "numpy"], ["torch", "numpy", "jax"]]
+    assert [order[0] for order in orders] == groups  # each group goes first once
+
+
+def test_each_round_samples_its_share_of_the_budget():
+    timer = TimerSettings(budget_s=1.5, min_samples=5)
+    assert round_timer(timer, 3).budget_s == pytest.approx(0.5)
+    assert round_timer(timer, 3).min_samples == 3
+    assert round_timer(timer, 1) == timer
+
+
+def test_a_run_of_three_rounds_writes_a_line_per_round_and_combines_them(write_spec, tmp_path):
+    require_framework("jax")
+    options = RunOptions(out_dir=tmp_path / "out", rounds=3, timer=TimerSettings.quick(),
+                         selection=Selection(devices=["cpu"], frameworks=["numpy", "jax"], modes=["numpy/eager", "jax/jit"]))
+    outcome = run(load_specs([write_spec(SMALL_SPEC)]), options)
+    lines = read_records(tmp_path / "out")
+    assert sorted({line["round"] for line in lines}) == [1, 2, 3]
+    assert len(lines) == 3 * len(outcome.records) == 3 * 4
+    manifest = json.loads((tmp_path / "out" / "run.json").read_text())
+    orders = [entry["order"] for entry in manifest["rounds"]]
+    assert orders[0] != orders[1] and sorted(orders[0]) == sorted(orders[1])  # the order changed, not the set
+    assert all(entry["machine_probe_s"] > 0 for entry in manifest["rounds"])
+    assert manifest["machine_noise"]["probe_spread"] >= 0
+    for cell in read_cells(tmp_path / "out"):
+        assert cell["status"] == "ok" and cell["n_rounds"] == 3
+        assert sorted(set(cell["samples_round"])) == [1, 2, 3]
+        assert len(cell["round_medians_s"]) == 3
+        assert cell["ci_method"] == "t over rounds"
+        assert cell["ci95_low_s"] <= cell["median_s"] <= cell["ci95_high_s"]
+        assert len(set(cell["process_ids"])) == 3  # three processes
+
+
+def test_a_mismatch_in_any_round_is_the_cells_status():
+    base = {"cell_id": "c", "status": "ok", "samples_s": [1.0, 1.1, 0.9], "median_s": 1.0}
+    from fwbench.results import combine_rounds
+
+    (cell,) = combine_rounds([dict(base, round=1), dict(base, round=2, status="mismatch", reason="off"),
+                              dict(base, round=3)])
+    assert cell["status"] == "mismatch" and cell["reason"] == "off"
+
+
+def test_a_second_writer_is_refused_and_names_the_first(tmp_path):
+    with RunDirectoryLock(tmp_path / "run", ["fwbench", "run", "--out", "run"]):
+        with pytest.raises(UserError, match=r"being written by another fwbench run \(process \d+"):
+            RunDirectoryLock(tmp_path / "run").acquire()
+    with RunDirectoryLock(tmp_path / "run"):  # released: the next run may write
+        pass
+
+
+def test_a_concurrent_fwbench_run_exits_2_and_adds_no_records(write_spec, tmp_path):
+    spec = write_spec(SMALL_SPEC.replace("[64, 128]", "[64, 128, 256, 512]"))
+    out = tmp_path / "out"
+    command = [sys.executable, "-m", "fwbench", "run", str(spec), "--framework", "numpy", "--device", "cpu",
+               "--no-calibrate", "--rounds", "2", "--budget", "2", "--out", str(out)]
+    first = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while not (out / RESULTS_FILE).exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    second = subprocess.run(command[:-1] + [str(out), "--overwrite"], capture_output=True, text=True, timeout=120)
+    assert second.returncode == 2, second.stderr
+    assert f"process {first.pid}" in second.stderr
+    first.communicate(timeout=300)
+    assert first.returncode == 0
+    lines = read_records(out)
+    assert len(lines) == len({(line["cell_id"], line["round"]) for line in lines}) == 4 * 2
+
+
+def test_another_fwbench_process_makes_the_machine_busy():
+    from fwbench.envinfo import machine_busy_reasons
+
+    # A stand-in named like a worker, whose parent is not this process (as another run's worker would be).
+    stand_in = subprocess.Popen(["bash", "-c", "(exec -a fwbench.worker sleep 30) & wait"])
+    try:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            reasons = machine_busy_reasons()
+            if any("other fwbench process" in reason for reason in reasons):
+                break
+            time.sleep(0.05)
+        assert any("other fwbench process" in reason for reason in reasons), reasons
+    finally:
+        subprocess.run(["pkill", "-f", "^fwbench.worker 30"], check=False)
+        stand_in.wait(timeout=10)
+    assert not any("other fwbench process" in reason for reason in machine_busy_reasons())
