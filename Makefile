@@ -10,11 +10,12 @@ STAMP := $(VENV)/.installed
 CONSTRAINTS := constraints-cpu.txt
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 OUT ?= results/latest
-# 0.5 s of sampling per cell keeps the default suite (about 340 cells) within 10 minutes on 2 cores;
-# 'fwbench run' itself samples 1 s per cell.
+# 0.5 s of sampling per cell (over 3 rounds of fresh workers) keeps the default suite (208 cells)
+# within 12 minutes on 2 cores; 'fwbench run' itself samples 1 s per cell.  bench-full adds every
+# workload's full_sweep (343 cells).
 BENCH_ARGS ?= --budget 0.5
 
-.PHONY: setup chromium bench bench-quick bench-harness test clean
+.PHONY: setup chromium bench bench-full bench-quick bench-harness bench-reproducibility test clean
 
 setup: $(STAMP)
 
@@ -33,6 +34,9 @@ bench: $(STAMP)
 	$(BIN)/fwbench report $(OUT) --html $(OUT)/report.html --md $(OUT)/report.md --csv $(OUT)/results.csv
 	@echo "Results written to $(OUT)/: results.csv, results.jsonl, report.html, report.md"
 
+bench-full: $(STAMP)
+	$(MAKE) bench OUT=results/full BENCH_ARGS="--budget 0.5 --full"
+
 bench-quick: $(STAMP)
 	$(MAKE) bench OUT=results/quick BENCH_ARGS=--quick
 
@@ -44,3 +48,6 @@ clean:
 
 bench-harness: $(STAMP)
 	$(BIN)/python bench/harness.py
+
+bench-reproducibility: $(STAMP)
+	$(BIN)/python bench/reproducibility.py

@@ -69,6 +69,7 @@ class Selection:
     modes: list[str] | None = None
     filter_text: str | None = None
     quick: bool = False
+    full: bool = False  # add each workload's full_sweep
     shard: tuple[int, int] | None = None  # (K, N): only shard K of N (fwbench.shard)
 
     def validate(self) -> None:
@@ -142,7 +143,7 @@ def _workload_cells(workload: Workload, framework: str, adapter: Any, device: st
                    if m not in adapter.MODES]
     cells = []
     total_memory = memory_bytes()["total"]
-    for params in workload.parameter_sets(quick=selection.quick):
+    for params in workload.parameter_sets(quick=selection.quick, full=selection.full):
         cost = kind.cost(params)
         if total_memory and cost.memory_bytes > ABSURD_MEMORY_FACTOR * total_memory:
             raise SpecError(

@@ -15,7 +15,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from fwbench.claims import CLAIM_FILE, Claim, claim_summary, collect, judge
+from fwbench.claims import CLAIM_FILE, Claim, Verdict, claim_summary, collect, judge
 from fwbench.envinfo import host_device_kinds
 from fwbench.plan import Cell, Selection, plan_cells
 from fwbench.results import read_cells, write_json_atomic
@@ -42,10 +42,11 @@ def claim_cells(claim: Claim, selection: Selection) -> list[Cell]:
 
 
 def reproduce_claim(claim: Claim, out_dir: Path, timer: TimerSettings, num_threads: int | None,
-                    progress: Progress | None = None, overwrite: bool = True) -> tuple[Verdict, dict[str, Any]]:
+                    progress: Progress | None = None, overwrite: bool = True,
+                    rounds: int = 1) -> tuple[Verdict, dict[str, Any]]:
     selection = Selection()
     options = RunOptions(out_dir=out_dir, selection=selection, num_threads=num_threads, timer=timer,
-                         overwrite=overwrite, command=["fwbench", "reproduce", claim.id])
+                         rounds=rounds, overwrite=overwrite, command=["fwbench", "reproduce", claim.id])
     outcome = run([claim.spec], options, progress, cells=claim_cells(claim, selection))
     records = read_cells(out_dir)
     measured = collect(claim, records, list(host_device_kinds()))

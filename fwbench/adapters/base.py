@@ -12,6 +12,8 @@ Each ``fwbench/adapters/<framework>.py`` defines these constants::
 and these functions, called in this order inside a worker process::
 
     thread_environment(num_threads, device_kind) -> dict  (before import)
+    compile_cache_environment(directory) -> dict  compile caches kept across
+                                     a run's rounds (before import)
     load(num_threads) -> dict        imports the framework, applies threads; starts no
                                      thread pool or backend (the worker forks after it)
     devices() -> list[dict]          every device the framework sees

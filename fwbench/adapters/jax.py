@@ -36,6 +36,13 @@ def thread_environment(num_threads: int, device_kind: str) -> dict[str, str]:
     return environment
 
 
+def compile_cache_environment(directory: str) -> dict[str, str]:
+    """XLA's persistent compilation cache in the run's cache directory: the first round compiles (its
+    first_call_s is the cold one), later rounds load the executables."""
+    return {"JAX_COMPILATION_CACHE_DIR": f"{directory}/jax", "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0",
+            "JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES": "0"}
+
+
 def load(num_threads: int) -> dict[str, Any]:
     global jax, jnp
     import jax as jax_module

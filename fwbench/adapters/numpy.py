@@ -23,6 +23,10 @@ def thread_environment(num_threads: int, device_kind: str) -> dict[str, str]:
     return blas_thread_environment(num_threads)
 
 
+def compile_cache_environment(directory: str) -> dict[str, str]:
+    return {}  # nothing is compiled
+
+
 def load(num_threads: int) -> dict[str, Any]:
     global np
     import numpy

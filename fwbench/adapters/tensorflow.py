@@ -40,6 +40,12 @@ def thread_environment(num_threads: int, device_kind: str) -> dict[str, str]:
     return environment
 
 
+def compile_cache_environment(directory: str) -> dict[str, str]:
+    # TensorFlow's XLA has no persistent cache that its public flags keep across processes on the CPU; a later
+    # round traces and compiles again, inside first_call_s and outside the samples.
+    return {}
+
+
 def load(num_threads: int) -> dict[str, Any]:
     global tf, _sync_devices
     import tensorflow as tf_module

@@ -29,12 +29,21 @@ def thread_environment(num_threads: int, device_kind: str) -> dict[str, str]:
     return blas_thread_environment(num_threads)
 
 
+def compile_cache_environment(directory: str) -> dict[str, str]:
+    """Inductor's FX graph cache (on disk, in TORCHINDUCTOR_CACHE_DIR, default a per-user directory), so
+    later rounds, and later runs, reuse compiled kernels."""
+    return {"TORCHINDUCTOR_FX_GRAPH_CACHE": "1"}
+
+
 def load(num_threads: int) -> dict[str, Any]:
     global torch
     import torch as torch_module
 
     torch = torch_module
     torch.set_num_threads(num_threads)
+    # torch.compile's modules load here, once per worker, not in every cell's forked process (2 s each).
+    import torch._dynamo  # noqa: F401
+    import torch._inductor.compile_fx  # noqa: F401
     settings = {
         "num_threads": torch.get_num_threads(),
         "num_interop_threads": torch.get_num_interop_threads(),

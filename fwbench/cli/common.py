@@ -61,5 +61,8 @@ FILTER_OPTION = typer.Option(None, "--filter", "-k",
                              help="Only cells whose id contains this text, e.g. 'power_sum[n=1000]'.")
 QUICK_OPTION = typer.Option(False, "--quick",
                             help="Smallest size of every sweep and a short time budget: a smoke run.")
+FULL_OPTION = typer.Option(False, "--full",
+                           help="Also each workload's full_sweep: the widest sizes (and the variants that have "
+                                "only those), which make the default suite take several times longer.")
 SPECS_ARGUMENT = typer.Argument(None, help="Spec files or directories (default: ./workloads).",
                                 show_default=False)

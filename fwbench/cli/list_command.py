@@ -9,7 +9,7 @@ from rich.markup import escape
 from rich import box
 from rich.table import Table
 
-from fwbench.cli.common import (DEVICE_OPTION, FILTER_OPTION, FRAMEWORK_OPTION, MODE_OPTION, QUICK_OPTION,
+from fwbench.cli.common import (DEVICE_OPTION, FILTER_OPTION, FRAMEWORK_OPTION, FULL_OPTION, MODE_OPTION, QUICK_OPTION,
                                 SPECS_ARGUMENT, console, spec_paths, user_errors)
 from fwbench.plan import Selection, params_text, plan_cells
 from fwbench.spec.loader import load_specs
@@ -23,6 +23,7 @@ def list_cells(
     mode: Optional[list[str]] = MODE_OPTION,
     filter_text: Optional[str] = FILTER_OPTION,
     quick: bool = QUICK_OPTION,
+    full: bool = FULL_OPTION,
 ) -> None:
     """List the cells (workload x size x framework x mode x device) a run would execute.
 
@@ -32,7 +33,7 @@ def list_cells(
     """
     loaded = load_specs(spec_paths(specs))
     selection = Selection(frameworks=framework or None, devices=device or None, modes=mode or None,
-                          filter_text=filter_text, quick=quick)
+                          filter_text=filter_text, quick=quick, full=full)
     cells = plan_cells(loaded, selection)
     table = Table(title="Cells", box=box.SIMPLE_HEAD)
     table.add_column(escape("workload[params]"), no_wrap=True)

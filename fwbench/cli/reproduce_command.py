@@ -27,6 +27,7 @@ def reproduce(
     list_claims: bool = typer.Option(False, "--list", help="List the known claims and exit."),
     threads: Optional[int] = typer.Option(None, "--threads", min=1, help="Threads for every framework."),
     budget: float = typer.Option(0.5, "--budget", min=0.0, help="Seconds of sampling per cell (at least 3 samples)."),
+    rounds: int = typer.Option(3, "--rounds", min=1, help="Fresh worker processes per cell, as for 'fwbench run'."),
 ) -> None:
     """Re-run a published claim on every device here and give a verdict with its reasons.
 
@@ -61,7 +62,7 @@ def reproduce(
         try:
             # Single calls here take up to a second: three samples, not five, keep a claim near a minute.
             timer = TimerSettings(budget_s=budget, min_samples=3)
-            verdict, summary = reproduce_claim(claim, directory, timer, threads, progress)
+            verdict, summary = reproduce_claim(claim, directory, timer, threads, progress, rounds=rounds)
         finally:
             progress.stop()
         table = Table(title=f"{claim.id}", box=box.SIMPLE_HEAD)

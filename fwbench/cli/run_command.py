@@ -15,7 +15,7 @@ from rich import box
 from rich.table import Table
 
 from fwbench.cli.common import error_console
-from fwbench.cli.common import (DEVICE_OPTION, FILTER_OPTION, FRAMEWORK_OPTION, MODE_OPTION, QUICK_OPTION,
+from fwbench.cli.common import (DEVICE_OPTION, FILTER_OPTION, FRAMEWORK_OPTION, FULL_OPTION, MODE_OPTION, QUICK_OPTION,
                                 SPECS_ARGUMENT, console, format_number, format_seconds, spec_paths,
                                 user_errors)
 from fwbench.errors import UserError
@@ -86,6 +86,7 @@ def run(
     mode: Optional[list[str]] = MODE_OPTION,
     filter_text: Optional[str] = FILTER_OPTION,
     quick: bool = QUICK_OPTION,
+    full: bool = FULL_OPTION,
     threads: Optional[int] = typer.Option(None, "--threads", min=1,
                                           help="Threads for every framework (default: the usable cores)."),
     budget: Optional[float] = typer.Option(None, "--budget", min=0.0,
@@ -135,7 +136,7 @@ def run(
     workers.
     """
     selection = Selection(frameworks=framework or None, devices=device or None, modes=mode or None,
-                          filter_text=filter_text, quick=quick,
+                          filter_text=filter_text, quick=quick, full=full,
                           shard=parse_shard(shard) if shard else None)
     if resume is not None:
         from fwbench.resume import load_manifest

@@ -87,8 +87,10 @@ class WorkerGroup:
 
     def start_worker(self, cells: list[Cell]) -> WorkerProcess:
         """A fresh worker for ``cells``, its configuration sent."""
-        environment = worker_environment(get_adapter(self.framework).thread_environment(
-            self.run_info["num_threads"], self.device))
+        adapter = get_adapter(self.framework)
+        environment = worker_environment({
+            **adapter.compile_cache_environment(str(self.settings.out_dir / CACHE_DIRECTORY)),
+            **adapter.thread_environment(self.run_info["num_threads"], self.device)})
         self.progress.worker(self.framework, self.device, "starting")
         worker = WorkerProcess(environment, self.log_path)
         worker.send(self.config(cells))

@@ -47,6 +47,7 @@ COMMON_WORKLOAD_KEYS = (
     "kind",
     "description",
     "sweep",
+    "full_sweep",
     "frameworks",
     "modes",
     "devices",
@@ -64,6 +65,7 @@ class Workload:
     kind: str
     options: dict[str, Any]
     sweep: dict[str, list[int]] = field(default_factory=dict)
+    full_sweep: dict[str, list[int]] = field(default_factory=dict)  # more values, used with --full
     description: str = ""
     frameworks: list[str] | None = None
     modes: list[str] | None = None
@@ -74,13 +76,18 @@ class Workload:
     spec_hash: str = ""
     spec_git_commit: str | None = None  # HEAD of the repository holding the spec, "+dirty" if it has edits
 
-    def parameter_sets(self, quick: bool = False) -> list[dict[str, int]]:
-        """The cartesian product of the sweep; ``quick`` keeps each symbol's smallest value."""
-        symbols = list(self.sweep)
+    def parameter_sets(self, quick: bool = False, full: bool = False) -> list[dict[str, int]]:
+        """The cartesian product of the sweep (with ``full``, of the sweep and ``full_sweep`` together);
+        ``quick`` keeps each symbol's smallest value.  A workload with a symbol that only ``full_sweep``
+        gives has no cells without ``full``."""
+        if not full and any(symbol not in self.sweep for symbol in self.full_sweep):
+            return []
+        merged = merge_sweeps(self.sweep, self.full_sweep) if full else self.sweep
+        symbols = list(merged)
         if quick:
-            values = [[min(self.sweep[symbol])] for symbol in symbols]
+            values = [[min(merged[symbol])] for symbol in symbols]
         else:
-            values = [self.sweep[symbol] for symbol in symbols]
+            values = [merged[symbol] for symbol in symbols]
         return [dict(zip(symbols, combination)) for combination in itertools.product(*values)]
 
     def to_dict(self) -> dict[str, Any]:
@@ -89,6 +96,7 @@ class Workload:
             "kind": self.kind,
             "options": self.options,
             "sweep": self.sweep,
+            "full_sweep": self.full_sweep,
             "description": self.description,
             "frameworks": self.frameworks,
             "modes": self.modes,
@@ -257,12 +265,14 @@ def _parse_workload(item: Any, index: int, file: str, sha256: str) -> Workload:
     kind_class = get_kind_class(kind)
     reader.check_keys([*COMMON_WORKLOAD_KEYS, *kind_class.FIELDS],
                       required=["name", "kind", *kind_class.REQUIRED_FIELDS])
-    sweep = _parse_sweep(reader)
+    sweep = _parse_sweep(reader, "sweep")
+    full_sweep = _parse_sweep(reader, "full_sweep")
     workload = Workload(
         name=name,
         kind=kind,
         options={},
         sweep=sweep,
+        full_sweep=full_sweep,
         description=reader.take_str("description", ""),
         frameworks=reader.take_list_of_choices("frameworks", FRAMEWORK_NAMES, None),
         modes=_parse_modes(reader),
@@ -272,17 +282,23 @@ def _parse_workload(item: Any, index: int, file: str, sha256: str) -> Workload:
         spec_file=file,
         spec_hash=sha256,
     )
-    workload.options = kind_class.parse_options(reader, sweep)
+    # The kind checks every size either sweep can give (shapes, memory), so --full never meets a bad one.
+    workload.options = kind_class.parse_options(reader, merge_sweeps(sweep, full_sweep))
     return workload
 
 
-def _parse_sweep(reader: FieldReader) -> dict[str, list[int]]:
-    raw = reader.raw("sweep", {})
-    sweep_reader = reader.child("sweep", raw, "the sweep (symbol: [values])")
+def merge_sweeps(sweep: dict[str, list[int]], extra: dict[str, list[int]]) -> dict[str, list[int]]:
+    """Each symbol's values from both, ascending, once each."""
+    return {symbol: sorted({*sweep.get(symbol, []), *extra.get(symbol, [])}) for symbol in {**sweep, **extra}}
+
+
+def _parse_sweep(reader: FieldReader, key: str) -> dict[str, list[int]]:
+    raw = reader.raw(key, {})
+    sweep_reader = reader.child(key, raw, f"the {key.replace('_', ' ')} (symbol: [values])")
     sweep: dict[str, list[int]] = {}
     for symbol, values in sweep_reader.mapping.items():
         if not isinstance(symbol, str) or not symbol.isidentifier():
-            raise reader.error("sweep", f"got the symbol {describe(symbol)}, expected a name like n")
+            raise reader.error(key, f"got the symbol {describe(symbol)}, expected a name like n")
         if isinstance(values, int) and not isinstance(values, bool):
             values = [values]
         if not isinstance(values, list) or not values:

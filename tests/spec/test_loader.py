@@ -94,6 +94,53 @@ def test_default_workloads_are_valid():
     assert "power_sum" in names
     power_sum = next(w for s in specs for w in s.workloads if w.name == "power_sum")
     assert power_sum.options["expr"] == "x + x*x + x*x*x"
-    assert 10000 in power_sum.sweep["n"]  # the claim's 10000 x 10000 array
+    assert 10000 in power_sum.full_sweep["n"]  # the claim's 10000 x 10000 array, with --full
+    assert 10000 not in power_sum.sweep["n"] and 1000 in power_sum.sweep["n"]
     kinds = {w.kind for s in specs for w in s.workloads}
     assert kinds == {"expression", "matrix_power", "mlp_train"}
+
+
+def test_full_sweep_adds_sizes_only_when_asked(write_spec):
+    spec = write_spec("""
+version: 1
+workloads:
+  - name: wide
+    kind: expression
+    expr: "x * 2"
+    inputs:
+      x: {shape: [n]}
+    sweep: {n: [8, 64]}
+    full_sweep: {n: [4096, 16]}
+  - name: variant
+    kind: expression
+    expr: "x * 3"
+    inputs:
+      x: {shape: [n]}
+    full_sweep: {n: [32]}
+""")
+    wide, variant = load_specs([spec])[0].workloads
+    assert [p["n"] for p in wide.parameter_sets()] == [8, 64]
+    assert [p["n"] for p in wide.parameter_sets(full=True)] == [8, 16, 64, 4096]
+    assert [p["n"] for p in wide.parameter_sets(quick=True, full=True)] == [8]
+    assert variant.parameter_sets() == []  # its only size is a full one
+    assert variant.parameter_sets(full=True) == [{"n": 32}]
+
+
+def test_a_full_size_that_cannot_fit_is_refused_when_full_plans_it(write_spec):
+    from fwbench.plan import Selection, plan_cells
+
+    spec = write_spec("""
+version: 1
+workloads:
+  - name: w
+    kind: expression
+    expr: "x * 2"
+    inputs:
+      x: {shape: [n, n]}
+    sweep: {n: [8]}
+    full_sweep: {n: [100000000]}
+""")
+    specs = load_specs([spec])
+    assert len(plan_cells(specs, Selection(frameworks=["numpy"], devices=["cpu"]))) == 1
+    with pytest.raises(SpecError, match="the sizes n=100000000 need about"):
+        plan_cells(specs, Selection(frameworks=["numpy"], devices=["cpu"], full=True))
