@@ -168,11 +168,12 @@ def combine_rounds(records: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
 
     A cell measured in R >= 2 rounds gets: every round's samples
     (``samples_s``, with ``samples_round`` saying which round each came
-    from), the per-round medians (``round_medians_s``), the median of all
-    samples (``median_s``), and a 95% interval of the median over rounds
-    (``ci95_low_s``/``ci95_high_s``: a t interval on the logarithms of the
-    round medians, see :mod:`fwbench.intervals`, widened to hold
-    ``median_s``); ``first_call_s`` is the first round's.  Its status is the
+    from), the per-round medians (``round_medians_s``), the cell's median
+    (``median_s``: the geometric mean of the round medians, each process
+    counting once; ``pooled_median_s`` is the median of all samples), and the
+    95% interval of the next run's median (``ci95_low_s``/``ci95_high_s``: a
+    t prediction interval on the logarithms of the round medians, see
+    :mod:`fwbench.intervals`); ``first_call_s`` is the first round's.  Its status is the
     worst of its rounds (a mismatch or an error in any round is the cell's).
     A cell with one round is returned as it is.
     """
@@ -215,9 +216,9 @@ def _combine(rounds: list[dict[str, Any]]) -> dict[str, Any]:
         quartiles = statistics.quantiles(ordered, n=4, method="inclusive")
         combined["iqr_s"] = quartiles[2] - quartiles[0]
     if len(measured) >= 2:
-        interval = rounds_interval(combined["round_medians_s"])
-        low, high = min(interval.low, median), max(interval.high, median)
-        combined.update(ci95_low_s=low, ci95_high_s=high, ci_level=interval.level, ci_method=interval.method)
+        interval = rounds_interval(combined["round_medians_s"], median)
+        combined.update(ci95_low_s=interval.low, ci95_high_s=interval.high, ci_level=interval.level,
+                        ci_method=interval.method)
     else:
         combined.update(ci95_low_s=measured[0].get("ci95_low_s"), ci95_high_s=measured[0].get("ci95_high_s"),
                         ci_level=measured[0].get("ci_level"), ci_method=measured[0].get("ci_method"))

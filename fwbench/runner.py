@@ -125,7 +125,7 @@ def _new_manifest(specs: list[Spec], options: RunOptions, run_info: dict[str, An
         "started": datetime.now(timezone.utc).isoformat(),
         "num_threads": run_info["num_threads"],
         "selection": {"frameworks": selection.frameworks, "devices": selection.devices, "modes": selection.modes,
-                      "filter_text": selection.filter_text, "quick": selection.quick,
+                      "filter_text": selection.filter_text, "quick": selection.quick, "full": selection.full,
                       "shard": list(selection.shard) if selection.shard else None},
         "timer": options.timer.to_dict(),
         "rounds_planned": options.rounds,

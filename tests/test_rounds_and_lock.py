@@ -49,7 +49,7 @@ def test_a_run_of_three_rounds_writes_a_line_per_round_and_combines_them(write_s
         assert cell["status"] == "ok" and cell["n_rounds"] == 3
         assert sorted(set(cell["samples_round"])) == [1, 2, 3]
         assert len(cell["round_medians_s"]) == 3
-        assert cell["ci_method"] == "t over rounds"
+        assert cell["ci_method"] == "t prediction over rounds"
         assert cell["ci95_low_s"] <= cell["median_s"] <= cell["ci95_high_s"]
         assert len(set(cell["process_ids"])) == 3  # three processes
 
