@@ -35,11 +35,13 @@ def compare(
                                 help="Significance level of the Mann-Whitney U test."),
     md: Optional[Path] = typer.Option(None, "--md", help="Also write the comparison as Markdown here."),
 ) -> None:
-    """Compare two runs cell by cell and exit 1 if any cell regressed.
+    """Compare two runs cell by cell and exit 1 if any cell regressed or broke.
 
     A cell regresses when NEW/BASE exceeds 1 + threshold AND the Mann-Whitney U
     test on the raw samples is significant. The ratio's 95% interval comes from a
-    bootstrap of the samples. Exit codes: 0 no regression, 1 regression, 2 bad input.
+    bootstrap of the samples. A cell that was ok in BASE and is mismatch, error,
+    skipped or absent in NEW is broken, listed first with the reason. Exit codes:
+    0 no regression and nothing broken, 1 otherwise, 2 bad input.
     """
     limit = parse_threshold(threshold)
     result = compare_module.compare_frames(load_results(base), load_results(new), limit, alpha)
@@ -48,10 +50,16 @@ def compare(
     table = Table(title=f"NEW/BASE (threshold {limit:.0%}, p < {alpha})", box=box.SIMPLE_HEAD)
     for column in ("cell", "base", "new", "ratio", "95% CI", "p", "verdict"):
         table.add_column(column, no_wrap=column != "cell")
-    styles = {"slower": "red", "faster": "green"}
-    for row in result.table.sort_values(["verdict", "workload"]).to_dict("records"):
+    styles = {"slower": "red", "faster": "green", "broken": "red"}
+    first = {"broken": 0, "slower": 1}
+    ordered = result.table.assign(_order=result.table["verdict"].map(lambda v: first.get(v, 2)))
+    for row in ordered.sort_values(["_order", "verdict", "workload"]).to_dict("records"):
         cell = f"{row['workload']}[{row['params']}] {row['framework']}/{row['mode']} {row['device']}"
-        if row["verdict"] in ("new", "missing"):
+        if row["verdict"] == "broken":
+            table.add_row(cell, "ok", row["new_status"], "", "", "", f"broken: {row['reason']}"[:200],
+                          style=styles["broken"])
+            continue
+        if row["verdict"] == "new":
             table.add_row(cell, "", "", "", "", "", row["verdict"])
             continue
         table.add_row(cell, f"{row['base_median_s']:.4g} s", f"{row['new_median_s']:.4g} s", f"{row['ratio']:.3f}",
@@ -59,9 +67,9 @@ def compare(
                       style=styles.get(row["verdict"]))
     console.print(table)
     counts = result.table["verdict"].value_counts()
-    console.print(", ".join(f"{counts.get(v, 0)} {v}" for v in ("slower", "faster", "same", "new", "missing"))
+    console.print(", ".join(f"{counts.get(v, 0)} {v}" for v in ("broken", "slower", "faster", "same", "new"))
                   + f"; geometric-mean ratio {result.geometric_mean_ratio():.3f}", markup=False)
     if md:
         write_atomic(md, compare_module.to_markdown(result))
-    if len(result.regressions):
+    if len(result.regressions) or len(result.broken):
         raise typer.Exit(1)

@@ -5,8 +5,10 @@ For each pair: the ratio NEW/BASE of the medians with a 95% bootstrap
 interval from the raw samples, and a two-sided Mann-Whitney U test of the two
 sample sets.  A cell is a **regression** only if it is both slower than the
 threshold (ratio > 1 + threshold) and significant (p < alpha); likewise
-**faster**.  Anything else is **same**.  Cells in only one run are **new** or
-**missing**.
+**faster**.  Anything else is **same**.  A cell that was ``ok`` in BASE and is
+not ``ok`` in NEW (``mismatch``, ``error``, ``skipped``, or absent) is
+**broken**, with NEW's status and reason: a gate must never pass a wrong
+result.  Cells only in NEW are **new**.
 """
 
 from __future__ import annotations
@@ -35,6 +37,10 @@ class Comparison:
     @property
     def regressions(self) -> pd.DataFrame:
         return self.table[self.table["verdict"] == "slower"]
+
+    @property
+    def broken(self) -> pd.DataFrame:
+        return self.table[self.table["verdict"] == "broken"]
 
     def geometric_mean_ratio(self) -> float:
         ratios = self.table["ratio"].dropna()
@@ -68,12 +74,20 @@ def compare_frames(base: pd.DataFrame, new: pd.DataFrame, threshold: float = DEF
     base, new = _with_method(base), _with_method(new)
     base_ok = base[base["status"] == "ok"].drop_duplicates(KEY, keep="last").set_index(KEY)
     new_ok = new[new["status"] == "ok"].drop_duplicates(KEY, keep="last").set_index(KEY)
+    new_any = new.drop_duplicates(KEY, keep="last").set_index(KEY)
     rows = []
     for key in base_ok.index.union(new_ok.index):
         in_base, in_new = key in base_ok.index, key in new_ok.index
         entry = dict(zip(KEY, key))
-        if not (in_base and in_new):
-            entry.update(verdict="new" if in_new else "missing")
+        if not in_base:
+            entry.update(verdict="new")
+            rows.append(entry)
+            continue
+        if not in_new:
+            now = new_any.loc[key] if key in new_any.index else None
+            status = "absent" if now is None else str(now["status"])
+            reason = "not in the new run" if now is None else str(now.get("reason") or "")
+            entry.update(verdict="broken", new_status=status, reason=reason)
             rows.append(entry)
             continue
         old_row, new_row = base_ok.loc[key], new_ok.loc[key]
@@ -93,7 +107,8 @@ def compare_frames(base: pd.DataFrame, new: pd.DataFrame, threshold: float = DEF
                      ratio=ratio.value, ratio_low=ratio.low, ratio_high=ratio.high, p_value=p_value,
                      verdict=verdict)
         rows.append(entry)
-    columns = [*KEY, "base_median_s", "new_median_s", "ratio", "ratio_low", "ratio_high", "p_value", "verdict"]
+    columns = [*KEY, "base_median_s", "new_median_s", "ratio", "ratio_low", "ratio_high", "p_value", "verdict",
+               "new_status", "reason"]
     table = pd.DataFrame(rows, columns=columns)
     return Comparison(table, environment_warnings(base, new), threshold, alpha)
 
@@ -129,19 +144,23 @@ def to_markdown(comparison: Comparison) -> str:
     counts = table["verdict"].value_counts() if not table.empty else {}
     lines = ["# fwbench compare", "",
              f"Threshold {comparison.threshold:.0%}, significance p < {comparison.alpha} (Mann-Whitney U). "
-             + ", ".join(f"{counts.get(v, 0)} {v}" for v in ("slower", "faster", "same", "new", "missing"))
+             + ", ".join(f"{counts.get(v, 0)} {v}" for v in ("broken", "slower", "faster", "same", "new"))
              + f". Geometric-mean ratio NEW/BASE: {comparison.geometric_mean_ratio():.3f}.", ""]
     for warning in comparison.warnings:
         lines.append(f"> Warning: {warning}")
     if comparison.warnings:
         lines.append("")
     lines += ["| cell | base | new | ratio (95% CI) | p | verdict |", "|---|---:|---:|---:|---:|---|"]
-    order = {"slower": 0, "faster": 1, "new": 2, "missing": 3, "same": 4}
+    order = {"broken": 0, "slower": 1, "faster": 2, "new": 3, "same": 4}
     for row in sorted(table.to_dict("records"), key=lambda r: (order.get(r["verdict"], 9), r["workload"])):
         cell = f"{row['workload']}[{row['params']}] {row['framework']}/{row['mode']} {row['device']} {row['dtype']}"
         cell = cell.replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;")
-        if row["verdict"] in ("new", "missing"):
-            lines.append(f"| {cell} | | | | | {row['verdict']} |")
+        if row["verdict"] == "broken":
+            reason = str(row["reason"]).replace("|", "\\|")[:200]
+            lines.append(f"| {cell} | ok | {row['new_status']} | | | broken: {reason} |")
+            continue
+        if row["verdict"] == "new":
+            lines.append(f"| {cell} | | | | | new |")
             continue
         lines.append(f"| {cell} | {row['base_median_s']:.4g} s | {row['new_median_s']:.4g} s | "
                      f"{row['ratio']:.3f} ({row['ratio_low']:.3f}-{row['ratio_high']:.3f}) | "

@@ -86,12 +86,14 @@ def test_slower_but_not_significant_is_not_a_regression():
     assert result.table["verdict"].tolist() == ["same"]
 
 
-def test_new_missing_and_environment_warnings():
+def test_new_absent_and_environment_warnings():
     base = records_to_frame([cell([1.0] * 5, host={"hostname": "a", "cpu_model": "X"})])
     other = cell([1.0] * 5, host={"hostname": "b", "cpu_model": "X"}, framework_version="2.1")
     other["workload"] = "w2"
     result = compare_frames(base, records_to_frame([other]))
-    assert sorted(result.table["verdict"]) == ["missing", "new"]
+    assert sorted(result.table["verdict"]) == ["broken", "new"]  # the ok cell of BASE is absent from NEW
+    broken = result.broken.iloc[0]
+    assert (broken["workload"], broken["new_status"]) == (base["workload"].iloc[0], "absent")
     assert any("different host" in warning for warning in result.warnings)
     assert any("different numpy version" in warning for warning in result.warnings)
 
@@ -100,3 +102,25 @@ def test_bad_threshold_is_exit_2(tmp_path):
     result = runner.invoke(app, ["compare", str(tmp_path), str(tmp_path), "--threshold", "lots"])
     assert result.exit_code == 2
     assert "--threshold: got 'lots'" in result.output
+
+
+def test_an_ok_cell_that_became_a_mismatch_fails_the_gate_and_comes_first(tmp_path):
+    import json
+
+    def write(directory, records):
+        directory.mkdir()
+        with open(directory / "results.jsonl", "w", encoding="utf-8") as handle:
+            for record in records:
+                handle.write(json.dumps(record) + "\n")
+
+    good = cell([1.0] * 5, version=1, cell_id="w[n=1]/numpy/eager/cpu")
+    other = dict(cell([2.0] * 5, version=1), workload="w2", cell_id="w2[n=1]/numpy/eager/cpu")
+    broken = dict(good, status="mismatch", reason="max relative error 0.5 exceeds the tolerance 0.0001")
+    write(tmp_path / "base", [good, other])
+    write(tmp_path / "new", [broken, other])
+    result = runner.invoke(app, ["compare", str(tmp_path / "base"), str(tmp_path / "new"),
+                                 "--md", str(tmp_path / "out.md")])
+    assert result.exit_code == 1, result.output
+    assert "1 broken" in result.output
+    table_rows = [line for line in (tmp_path / "out.md").read_text().splitlines() if line.startswith("| w")]
+    assert "broken: max relative error 0.5" in table_rows[0] and "| mismatch |" in table_rows[0]
