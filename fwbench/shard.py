@@ -15,10 +15,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from fwbench.errors import UserError
+from fwbench.results import (CSV_FILE, MANIFEST_FILE, ResultsWriter, check_out_dir, combine_rounds, prepare_out_dir,
+                             read_records, write_csv, write_json_atomic)
+
 if TYPE_CHECKING:
     from fwbench.plan import Cell
-from fwbench.results import (CSV_FILE, MANIFEST_FILE, ResultsWriter, check_out_dir, combine_rounds, read_records,
-                             write_csv, write_json_atomic)
 
 ASSUMED_FLOPS_PER_S = 5e10
 ASSUMED_BYTES_PER_S = 5e9
@@ -61,7 +62,7 @@ def merge(directories: list[Path], out_dir: Path, overwrite: bool = False) -> di
     """Combine shard runs into one run directory; refuse duplicate cells and differing specs."""
     if len(directories) < 1:
         raise UserError("merge needs at least one run directory")
-    check_out_dir(out_dir, overwrite)
+    check_out_dir(out_dir, overwrite)  # before reading anything: a refusal costs nothing
     seen: dict[tuple[str, int], Path] = {}
     spec_hashes: dict[str, tuple[str, Path]] = {}
     all_records: list[dict[str, Any]] = []
@@ -82,10 +83,7 @@ def merge(directories: list[Path], out_dir: Path, overwrite: bool = False) -> di
                                 hint="run every shard from the same commit")
             spec_hashes[record["spec_file"]] = (record["spec_hash"], Path(directory))
             all_records.append(record)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    if overwrite:
-        for name in ("results.jsonl", CSV_FILE, MANIFEST_FILE):
-            (out_dir / name).unlink(missing_ok=True)
+    prepare_out_dir(out_dir, overwrite)
     with ResultsWriter(out_dir) as writer:
         for record in all_records:
             writer.write(record)

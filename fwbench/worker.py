@@ -43,6 +43,7 @@ from typing import Any, Callable, TextIO
 
 from fwbench.adapters.base import DeviceUnavailable, get_adapter
 from fwbench.memory import PeakHostMemory
+from fwbench.processes import describe_exit
 from fwbench.results import add_measurement, base_record, json_safe
 from fwbench.spec.loader import Workload
 from fwbench.timing import Sampler, TimerSettings, measure_timeit, summarize
@@ -402,14 +403,7 @@ class CellChild:
                 pass
         _, status = os.waitpid(self.pid, 0)
         code = os.waitstatus_to_exitcode(status)
-        if code == 0:
-            return None
-        if code < 0:
-            try:
-                return f"the cell's process was killed by signal {signal.Signals(-code).name}"
-            except ValueError:
-                return f"the cell's process was killed by signal {-code}"
-        return f"the cell's process exited with code {code}"
+        return None if code == 0 else f"the cell's process {describe_exit(code)}"
 
 
 def _run_child(body: Callable[[Callable[[dict], None], TextIO], None], messages: TextIO, commands: TextIO) -> None:

@@ -23,17 +23,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+from fwbench.processes import describe_exit
+
 STDERR_TAIL_LINES = 15
-
-
-def describe_exit(code: int) -> str:
-    """``exited with code 3`` or ``killed by signal SIGSEGV``."""
-    if code < 0:
-        try:
-            return f"killed by signal {signal.Signals(-code).name}"
-        except ValueError:
-            return f"killed by signal {-code}"
-    return f"exited with code {code}"
 
 
 def worker_environment(thread_environment: dict[str, str]) -> dict[str, str]:
