@@ -10,8 +10,14 @@ A claim spec is a normal spec file with a ``claim:`` mapping beside
   the unfused bytes would take at the measured bandwidth (proof it fused).
 
 Verdicts: ``reproduced``, ``holds in direction``, ``not reproduced``,
-``not testable here``; each comes with the numbers and a paragraph built from
-them.  Nothing here imports a framework.
+``undecided``, ``not testable here``; each comes with the numbers and a
+paragraph built from them.  Verdicts are decided on the 95% interval of the
+measured ratio over rounds (:mod:`fwbench.ratios`), and the paragraph quotes
+it: ``reproduced`` when the interval reaches the claimed ratio's tolerance
+band, ``holds in direction`` when it lies above 1 but short of the band,
+``not reproduced`` when it excludes both, ``undecided`` when there is no
+interval (one round) or it straddles 1 where no ratio was claimed.  Nothing
+here imports a framework.
 """
 
 from __future__ import annotations
@@ -23,12 +29,13 @@ from pathlib import Path
 from typing import Any
 
 from fwbench.errors import SpecError, UserError
+from fwbench.ratios import Ratio, ratio
 from fwbench.spec.fields import FieldReader
 from fwbench.spec.loader import DEVICE_KINDS, Spec, load_spec
 
 CLAIMS_DIRECTORY = Path("workloads") / "claims"
 EVALUATIONS = ("speedup", "fusion")
-VERDICTS = ("reproduced", "holds in direction", "not reproduced", "not testable here")
+VERDICTS = ("reproduced", "holds in direction", "not reproduced", "undecided", "not testable here")
 CLAIM_KEYS = ("id", "statement", "source", "evaluation", "workload", "bandwidth_workload", "baseline", "subject",
               "ratio", "tolerance", "setup", "timeit", "context")
 DEVICE_NAMES = {"cpu": "CPU", "gpu": "GPU", "tpu": "TPU"}
@@ -139,6 +146,18 @@ class Timing:
     fused_bytes: int | None = None
     unfused_bytes: int | None = None
     device_name: str | None = None
+    round_medians_s: list[float] = field(default_factory=list)
+    round_numbers: list[int] = field(default_factory=list)
+    run_id: str | None = None
+
+    def as_row(self) -> dict[str, Any]:
+        return {"median_s": self.median_s, "round_medians_s": self.round_medians_s or None,
+                "round_numbers": self.round_numbers or None, "run_id": self.run_id}
+
+
+def speedup(base: Timing, subject: Timing) -> Ratio:
+    """base / subject (how many times faster the subject is), with its interval over rounds."""
+    return ratio(base.as_row(), subject.as_row())
 
 
 @dataclass
@@ -174,6 +193,9 @@ def collect(claim: Claim, records: list[dict[str, Any]], devices_present: list[s
         else:
             timing.median_s = record.get("median_s")
             timing.ci95_low_s, timing.ci95_high_s = record.get("ci95_low_s"), record.get("ci95_high_s")
+            timing.round_medians_s = list(record.get("round_medians_s") or [])
+            timing.round_numbers = list(record.get("round_numbers") or [])
+            timing.run_id = record.get("run_id")
         measured.num_threads = record.get("num_threads")
         if device == "cpu" and record.get("device_name"):
             measured.cpu_name = record["device_name"]
@@ -207,6 +229,34 @@ def _within(measured: float, claimed: float, tolerance: float) -> bool:
     return abs(math.log(measured / claimed)) <= math.log(1 + tolerance)
 
 
+def _ratio_text(value: Ratio) -> str:
+    if not value.has_interval:
+        return f"{value.value:.3g}x (no interval: one round cannot decide; run with --rounds 3)"
+    return f"{value.value:.3g}x (95% interval {value.low:.3g}-{value.high:.3g}, {value.method})"
+
+
+_VERDICT_SENTENCES = {
+    "reproduced": "the interval reaches the claimed {claimed} (within {tolerance}).",
+    "holds in direction": "{series} is faster (the interval lies above 1), but not by the claimed {claimed}.",
+    "not reproduced": "the interval excludes the claim: {series} is not shown to be faster by {claimed}.",
+    "undecided": "the interval cannot tell whether {series} is faster.",
+}
+
+
+def _speedup_verdict(value: Ratio, claimed: float | None, tolerance: float) -> str:
+    """The verdict on a measured speed-up: decided on its interval, never on the point estimate alone."""
+    if not value.has_interval:
+        return "undecided"
+    band_low, band_high = (claimed / (1 + tolerance), claimed * (1 + tolerance)) if claimed else (None, None)
+    if value.above(1):
+        if claimed and value.high >= band_low and value.low <= band_high:
+            return "reproduced"
+        return "holds in direction"
+    if value.below(1) or (claimed and value.high < band_low):
+        return "not reproduced"
+    return "undecided"
+
+
 def judge(claim: Claim, measured: Measurements) -> Verdict:
     if claim.evaluation == "fusion":
         return judge_fusion(claim, measured)
@@ -225,16 +275,18 @@ def judge_speedup(claim: Claim, measured: Measurements) -> Verdict:
     if base is None or base.median_s is None:
         return Verdict("not testable here", f"The baseline {base_series} on the {base_name} could not be measured "
                                             "here, so there is nothing to compare.", numbers)
-    ratios = {}
+    ratios, intervals = {}, {}
     for device in measured.devices_present:
         subject = measured.timings.get((subject_series, device))
         if subject is None or subject.median_s is None:
             continue
-        ratio = base.median_s / subject.median_s
+        measured_ratio = speedup(base, subject)
         timeit_ratio = (base.timeit_best_s / subject.timeit_best_s
                         if base.timeit_best_s and subject.timeit_best_s else None)
-        ratios[device] = {"fwbench": ratio, "timeit": timeit_ratio, "subject_median_s": subject.median_s,
-                          "subject_timeit_s": subject.timeit_best_s}
+        intervals[device] = measured_ratio
+        ratios[device] = {"fwbench": measured_ratio.value, "low": measured_ratio.low, "high": measured_ratio.high,
+                          "interval_method": measured_ratio.method, "timeit": timeit_ratio,
+                          "subject_median_s": subject.median_s, "subject_timeit_s": subject.timeit_best_s}
     numbers["ratios"] = ratios
     numbers["baseline_median_s"], numbers["baseline_timeit_s"] = base.median_s, base.timeit_best_s
     for (series, device), timing in measured.timings.items():
@@ -253,8 +305,8 @@ def judge_speedup(claim: Claim, measured: Measurements) -> Verdict:
         machine = f"this machine's {base_name}" + (f" ({measured.cpu_name}, {measured.num_threads} threads)"
                                                    if base_device == "cpu" and measured.cpu_name else "")
         sentences.append(f"On {machine}, {subject_series} takes {_ms(same['subject_median_s'])} (median) and "
-                         f"{base_series} {_ms(base.median_s)}: {same['fwbench']:.2f}x, which is what the compiler "
-                         f"alone buys on one device.")
+                         f"{base_series} {_ms(base.median_s)}: {_ratio_text(intervals[base_device])}, which is what "
+                         f"the compiler alone buys on one device.")
         if same["timeit"]:
             sentences.append(f"By the source's own method (best of {claim.timeit.get('repeats', 5)}, compile hidden) "
                              f"the same pair gives {same['timeit']:.2f}x.")
@@ -272,29 +324,22 @@ def judge_speedup(claim: Claim, measured: Measurements) -> Verdict:
                      f"{base.unfused_bytes / base.fused_bytes:.1f} times as much")
         sentences.append(text + ".")
 
-    claimed_here = ratios.get(subject_device) if subject_device in measured.devices_present else None
+    claimed_here = intervals.get(subject_device) if subject_device in measured.devices_present else None
     if claimed_here:
-        measured_ratio = claimed_here["fwbench"]
-        if claim.ratio and _within(measured_ratio, claim.ratio, claim.tolerance):
-            verdict = "reproduced"
-            sentences.append(f"With a {subject_name} here, the claimed pairing gives {measured_ratio:.3g}x, within "
-                             f"{claim.tolerance:.0%} of the claimed {claim.ratio:g}x.")
-        elif measured_ratio > 1:
-            verdict = "holds in direction"
-            sentences.append(f"With a {subject_name} here, the claimed pairing gives {measured_ratio:.3g}x: "
-                             f"{subject_series} is faster, but not by {claim.ratio:g}x.")
-        else:
-            verdict = "not reproduced"
-            sentences.append(f"With a {subject_name} here, the claimed pairing gives {measured_ratio:.3g}x: "
-                             f"{subject_series} is not faster.")
+        verdict = _speedup_verdict(claimed_here, claim.ratio, claim.tolerance)
+        sentences.append(f"With a {subject_name} here, the claimed pairing gives {_ratio_text(claimed_here)}: "
+                         + _VERDICT_SENTENCES[verdict].format(series=subject_series, claimed=f"{claim.ratio:g}x",
+                                                              tolerance=f"{claim.tolerance:.0%}"))
         return Verdict(verdict, " ".join(sentences), numbers)
-    others = {d: r for d, r in ratios.items() if d not in (base_device, subject_device)}
+    others = {d: r for d, r in intervals.items() if d not in (base_device, subject_device)}
     if others:
         device, other = next(iter(others.items()))
-        verdict = "holds in direction" if other["fwbench"] > 1 else "not reproduced"
+        verdict = _speedup_verdict(other, None, claim.tolerance)
         sentences.append(f"This machine has no {subject_name}, but it has a {DEVICE_NAMES[device]}: there "
-                         f"{subject_series} against {base_series} on the {base_name} gives {other['fwbench']:.3g}x "
-                         f"(the claim said {claim.ratio:g}x on a {subject_name}).")
+                         f"{subject_series} against {base_series} on the {base_name} gives {_ratio_text(other)} "
+                         f"(the claim said {claim.ratio:g}x on a {subject_name}): "
+                         + _VERDICT_SENTENCES[verdict].format(series=subject_series, claimed=f"{claim.ratio:g}x",
+                                                              tolerance=""))
         return Verdict(verdict, " ".join(sentences), numbers)
     sentences.append(f"This machine has no {subject_name}, so the claimed pairing cannot be re-run here: the "
                      f"{claim.ratio:g}x is not testable on it; what holds here is the same-device ratio above.")
@@ -313,39 +358,38 @@ def judge_fusion(claim: Claim, measured: Measurements) -> Verdict:
         if not base or not subject or not base.median_s or not subject.median_s:
             continue
         unfused_bound = subject.unfused_bytes / (bandwidth * 1e9) if bandwidth and subject.unfused_bytes else None
-        entry = {"speedup": base.median_s / subject.median_s, "base_s": base.median_s, "subject_s": subject.median_s,
+        measured_speedup = speedup(base, subject)
+        entry = {"speedup": measured_speedup.value, "low": measured_speedup.low, "high": measured_speedup.high,
+                 "interval_method": measured_speedup.method, "base_s": base.median_s, "subject_s": subject.median_s,
                  "fused_bytes": subject.fused_bytes, "unfused_bytes": subject.unfused_bytes,
                  "unfused_bound_s": unfused_bound,
-                 "faster_than_unfused_bound": unfused_bound is not None and subject.median_s < unfused_bound,
-                 "separated": bool(subject.ci95_high_s and base.ci95_low_s and subject.ci95_high_s < base.ci95_low_s)}
+                 "faster_than_unfused_bound": unfused_bound is not None and subject.median_s < unfused_bound}
         entry["series_s"] = {series: timing.median_s for (series, _device), timing in timings.items()}
         numbers["sizes"][size] = entry
-        rows.append((size, entry))
+        rows.append((size, entry, measured_speedup))
     if not rows:
         return Verdict("not testable here", f"{base_series} and {subject_series} could not both be measured on the "
                                             f"{DEVICE_NAMES[device]} here.", numbers)
-    size, largest = rows[-1]
+    size, largest, largest_speedup = rows[-1]
     sentences = [f"The claim ({claim.source.get('publisher') or claim.source['title']}): {claim.statement}."]
     sentences.append(f"At {size}, {subject_series} takes {_ms(largest['subject_s'])} and {base_series} "
-                     f"{_ms(largest['base_s'])}: {largest['speedup']:.2f}x; across the sizes measured the speed-up "
-                     f"is " + ", ".join(f"{entry['speedup']:.2f}x at {label}" for label, entry in rows) + ".")
+                     f"{_ms(largest['base_s'])}: {_ratio_text(largest_speedup)}; across the sizes measured the "
+                     f"speed-up is " + ", ".join(f"{entry['speedup']:.2f}x at {label}" for label, entry, _ in rows)
+                     + ".")
     if largest["unfused_bytes"]:
         sentences.append(f"Evaluated op by op the expression moves {largest['unfused_bytes'] / 1e6:.0f} MB, fused "
                          f"{largest['fused_bytes'] / 1e6:.0f} MB.")
     if largest["unfused_bound_s"] is not None:
         relation = "below" if largest["faster_than_unfused_bound"] else "above"
         sentences.append(f"At the {bandwidth:.3g} GB/s measured in the same run, moving the unfused bytes takes at "
-                         f"least {_ms(largest['unfused_bound_s'])}; {subject_series} is {relation} that, so it "
-                         + ("cannot have written the intermediates to memory: it fused them."
+                         f"least {_ms(largest['unfused_bound_s'])}; {subject_series} is {relation} that, so "
+                         + ("it cannot have written the intermediates to memory: it fused them."
                             if largest["faster_than_unfused_bound"] else "the time alone does not prove fusion."))
     if claim.setup.get("not_testable"):
         sentences.append(claim.setup["not_testable"])
-    if largest["speedup"] > 1 and largest["separated"] and largest["faster_than_unfused_bound"]:
+    verdict = _speedup_verdict(largest_speedup, None, 0.0)
+    if verdict == "holds in direction" and largest["faster_than_unfused_bound"]:
         verdict = "reproduced"
-    elif largest["speedup"] > 1:
-        verdict = "holds in direction"
-    else:
-        verdict = "not reproduced"
     return Verdict(verdict, " ".join(sentences), numbers)
 
 

@@ -168,9 +168,9 @@ def combine_rounds(records: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
 
     A cell measured in R >= 2 rounds gets: every round's samples
     (``samples_s``, with ``samples_round`` saying which round each came
-    from), the per-round medians (``round_medians_s``), the cell's median
-    (``median_s``: the geometric mean of the round medians, each process
-    counting once; ``pooled_median_s`` is the median of all samples), and the
+    from), the per-round medians (``round_medians_s``, their rounds in
+    ``round_numbers``), the cell's median (``median_s``: the median of all
+    samples, see :func:`fwbench.intervals.rounds_interval` for why), and the
     95% interval of the next run's median (``ci95_low_s``/``ci95_high_s``: a
     t prediction interval on the logarithms of the round medians, see
     :mod:`fwbench.intervals`); ``first_call_s`` is the first round's.  Its status is the
@@ -207,6 +207,7 @@ def _combine(rounds: list[dict[str, Any]]) -> dict[str, Any]:
     combined["samples_s"] = samples
     combined["samples_round"] = [r.get("round") for r in measured for _ in r["samples_s"]]
     combined["round_medians_s"] = [r["median_s"] for r in measured]
+    combined["round_numbers"] = [r.get("round") or index for index, r in enumerate(measured, start=1)]
     ordered = sorted(samples)
     median = statistics.median(ordered)
     combined.update(min_s=ordered[0], max_s=ordered[-1], median_s=median, mean_s=statistics.fmean(ordered),

@@ -58,8 +58,35 @@ def select(cells: list[Cell], index: int, count: int) -> list[Cell]:
     return [cell for cell, shard in zip(cells, assign(cells, count)) if shard == index - 1]
 
 
-def merge(directories: list[Path], out_dir: Path, overwrite: bool = False) -> dict[str, Any]:
-    """Combine shard runs into one run directory; refuse duplicate cells and differing specs."""
+HOST_FACTS = (("cpu_model", "CPU"), ("logical_cores", "logical cores"), ("device_kinds", "devices"))
+
+
+def machine_fingerprint(manifest: dict[str, Any], records: list[dict[str, Any]]) -> dict[str, str]:
+    """What must agree between shards for their numbers to belong in one table: the CPU model, the core
+    count, the devices found, and each framework's version (the hostname may differ: CI runners do)."""
+    host = manifest.get("host") or (records[0].get("host") if records else None) or {}
+    facts = {label: str(host.get(key)) for key, label in HOST_FACTS if host.get(key) is not None}
+    for record in records:
+        if record.get("framework_version"):
+            facts[f"{record['framework']} version"] = str(record["framework_version"])
+    return facts
+
+
+def _mixed_hosts(fingerprints: list[tuple[Path, dict[str, str]]]) -> list[str]:
+    first_directory, first = fingerprints[0]
+    differences = []
+    for directory, facts in fingerprints[1:]:
+        for name in sorted(set(first) & set(facts)):
+            if first[name] != facts[name]:
+                differences.append(f"{name} {first[name]!r} in {first_directory} but {facts[name]!r} in {directory}")
+    return differences
+
+
+def merge(directories: list[Path], out_dir: Path, overwrite: bool = False,
+          allow_mixed_hosts: bool = False) -> dict[str, Any]:
+    """Combine shard runs into one run directory; refuse duplicate cells, differing specs, and (unless
+    ``allow_mixed_hosts``) shards from different machines or framework versions.  Every record keeps the
+    ``host`` of the run that measured it."""
     if len(directories) < 1:
         raise UserError("merge needs at least one run directory")
     check_out_dir(out_dir, overwrite)  # before reading anything: a refusal costs nothing
@@ -67,10 +94,13 @@ def merge(directories: list[Path], out_dir: Path, overwrite: bool = False) -> di
     spec_hashes: dict[str, tuple[str, Path]] = {}
     all_records: list[dict[str, Any]] = []
     manifests = []
+    fingerprints = []
     for directory in directories:
         manifest_path = Path(directory) / MANIFEST_FILE
         manifests.append(json.loads(manifest_path.read_text(encoding="utf-8")) if manifest_path.is_file() else {})
-        for record in read_records(directory):
+        records = read_records(directory)
+        fingerprints.append((Path(directory), machine_fingerprint(manifests[-1], records)))
+        for record in records:
             key = (record["cell_id"], record.get("round") or 1)
             if key in seen:
                 raise UserError(f"{directory}: the cell {key[0]} (round {key[1]}) is also in {seen[key]}",
@@ -83,6 +113,12 @@ def merge(directories: list[Path], out_dir: Path, overwrite: bool = False) -> di
                                 hint="run every shard from the same commit")
             spec_hashes[record["spec_file"]] = (record["spec_hash"], Path(directory))
             all_records.append(record)
+    differences = _mixed_hosts(fingerprints)
+    if differences and not allow_mixed_hosts:
+        raise UserError(f"the runs come from different machines or versions: {differences[0]}"
+                        + (f" (and {len(differences) - 1} more differences)" if len(differences) > 1 else ""),
+                        hint="merge shards measured on one kind of machine, or pass --allow-mixed-hosts to keep "
+                             "them together (each row keeps its own host)")
     prepare_out_dir(out_dir, overwrite)
     with ResultsWriter(out_dir) as writer:
         for record in all_records:
@@ -95,6 +131,7 @@ def merge(directories: list[Path], out_dir: Path, overwrite: bool = False) -> di
         "merged_from": [{"directory": str(d), "run_id": m.get("run_id"), "host": (m.get("host") or {}).get("hostname"),
                          "command": m.get("command")} for d, m in zip(directories, manifests)],
         "hosts": sorted({(m.get("host") or {}).get("hostname") or "?" for m in manifests}),
+        "mixed_hosts": differences,
         "workers": [worker for m in manifests for worker in m.get("workers", [])],
         "wall_s": sum(m.get("wall_s") or 0 for m in manifests),
     }

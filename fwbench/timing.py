@@ -307,25 +307,3 @@ def measure_timeit(call: Callable[[], Any], sync: Callable[[Any], None], repeats
         elapsed, kept.value = _run(call, sync, loops, clock, kept.take())
         per_loop.append(elapsed / loops)
     return TimeitMeasurement(per_loop, loops, repeats, autoranged, kept.value)
-
-
-NOISY_REL_CI = 0.05
-NOISY_REL_IQR = 0.10
-
-
-def noise_flags(record: dict[str, Any]) -> list[str]:
-    """Why a measured cell's figure deserves suspicion (empty when it looks steady)."""
-    if record.get("status") not in ("ok", "mismatch") or not record.get("median_s"):
-        return []
-    flags = []
-    if record.get("converged") is False:
-        flags.append("did not converge")
-    rel_ci = record.get("rel_ci95")
-    if rel_ci is not None and rel_ci > NOISY_REL_CI:
-        flags.append(f"95% CI ±{rel_ci:.0%}")
-    iqr = record.get("iqr_s")
-    if iqr is not None and iqr / record["median_s"] > NOISY_REL_IQR:
-        flags.append(f"IQR {iqr / record['median_s']:.0%} of the median")
-    if record.get("n_outliers"):
-        flags.append(f"{record['n_outliers']} outlier samples (MAD rule)")
-    return flags

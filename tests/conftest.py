@@ -55,6 +55,17 @@ def test_kinds(monkeypatch):
     monkeypatch.setenv("FWBENCH_ENABLE_TEST_KINDS", "1")
 
 
+GEMM_SPEC = """
+version: 1
+workloads:
+  - name: gemm
+    kind: expression
+    expr: "a @ b"
+    inputs:
+      a: {{shape: [{n}, {n}], init: scaled_normal}}
+      b: {{shape: [{n}, {n}], init: scaled_normal}}
+"""
+
 SMALL_SPEC = """
 version: 1
 workloads:

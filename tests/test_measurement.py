@@ -14,7 +14,7 @@ from fwbench.plan import Selection
 from fwbench.results import read_records
 from fwbench.runner import RunOptions, run
 from fwbench.spec.loader import load_specs
-from fwbench.timing import TimerSettings, mad_outliers, measure, noise_flags
+from fwbench.timing import TimerSettings, mad_outliers, measure
 from tests.conftest import REPO_ROOT
 
 
@@ -24,7 +24,7 @@ def test_mad_rule_flags_only_the_outlier():
     assert mad_outliers([1.0, 1.01, 0.99, 1.0, 1.02]) == []
 
 
-def test_convergence_flag_and_noise_warnings():
+def test_convergence_flag():
     clock = {"now": 0.0}
     steady = measure(lambda: clock.__setitem__("now", clock["now"] + 0.01), None,
                      TimerSettings(budget_s=1.0), clock=lambda: clock["now"])
@@ -37,10 +37,6 @@ def test_convergence_flag_and_noise_warnings():
 
     wobbly = measure(noisy, None, TimerSettings(budget_s=1.0), clock=lambda: clock["now"])
     assert not wobbly.converged
-    record = {"status": "ok", "converged": False, "median_s": 0.03, "rel_ci95": 0.2, "iqr_s": 0.02, "n_outliers": 1}
-    flags = noise_flags(record)
-    assert flags[0] == "did not converge" and "95% CI ±20%" in flags and any("IQR" in f for f in flags)
-    assert noise_flags({"status": "ok", "converged": True, "median_s": 1.0, "rel_ci95": 0.005, "iqr_s": 0.01}) == []
 
 
 CALIBRATION = {"devices": {"cpu": {"copy_gbytes_per_s": 10.0, "gemm_gflops_per_s": {"float32": 100.0}}}}

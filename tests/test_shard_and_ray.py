@@ -81,6 +81,28 @@ def test_three_shards_merge_into_exactly_the_unsharded_run(local_run, tmp_path):
     mismatch = runner.invoke(app, ["merge", str(tmp_path / "shard1"), str(altered), "--out", str(tmp_path / "bad")])
     assert mismatch.exit_code == 2 and "differs from the one in" in mismatch.output
 
+    elsewhere = tmp_path / "elsewhere"  # shard 3 as if measured on another kind of machine
+    shutil.copytree(tmp_path / "shard3", elsewhere)
+    manifest = json.loads((elsewhere / "run.json").read_text())
+    manifest["host"]["cpu_model"] = "Another CPU"
+    (elsewhere / "run.json").write_text(json.dumps(manifest))
+    records = [json.loads(line) for line in (elsewhere / "results.jsonl").read_text().splitlines()]
+    for record in records:
+        record["host"]["cpu_model"] = "Another CPU"
+    (elsewhere / "results.jsonl").write_text("".join(json.dumps(record) + "\n" for record in records))
+    shards = [str(tmp_path / "shard1"), str(tmp_path / "shard2"), str(elsewhere)]
+    refused = runner.invoke(app, ["merge", *shards, "--out", str(tmp_path / "mixed")])
+    assert refused.exit_code == 2, refused.output
+    assert "different machines" in refused.output and "Another CPU" in refused.output
+    assert "--allow-mixed-hosts" in refused.output and not (tmp_path / "mixed" / "results.jsonl").exists()
+    allowed = runner.invoke(app, ["merge", *shards, "--out", str(tmp_path / "mixed"), "--allow-mixed-hosts"])
+    assert allowed.exit_code == 0, allowed.output
+    merged_records = [json.loads(line) for line in (tmp_path / "mixed" / "results.jsonl").read_text().splitlines()]
+    other_ids = {record["cell_id"] for record in records}
+    assert {r["host"]["cpu_model"] == "Another CPU" for r in merged_records if r["cell_id"] in other_ids} == {True}
+    assert {r["host"]["cpu_model"] == "Another CPU" for r in merged_records if r["cell_id"] not in other_ids} \
+        == {False}
+
 
 def test_ray_executor_on_a_local_cluster_gives_the_same_ok_cells(local_run, tmp_path):
     try:

@@ -21,7 +21,14 @@ def test_median_ci_contains_median_and_narrows():
     assert low <= statistics.median(samples) <= high
     assert (low, high) == (40.0, 61.0)  # ranks 40 and 61 for n=100 at 95%
     small_low, small_high = median_ci(sorted([1.0, 2.0, 3.0, 4.0, 5.0]))
-    assert (small_low, small_high) == (1.0, 5.0)  # conservative for tiny n
+    assert (small_low, small_high) == (1.0, 5.0)  # the widest interval five samples have...
+
+
+def test_below_six_samples_the_level_is_stated_not_called_95_percent():
+    stats = summarize([1.0, 2.0, 3.0, 4.0, 5.0])
+    assert stats["ci_level"] == pytest.approx(1 - 2 / 2**5)  # ...covers the median 93.75% of the time, not 95%
+    assert stats["ci_level"] < 0.95
+    assert summarize([float(i) for i in range(1, 7)])["ci_level"] >= 0.95  # six samples reach 95%
 
 
 def test_summarize_fields():

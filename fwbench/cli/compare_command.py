@@ -30,46 +30,52 @@ def parse_threshold(text: str) -> float:
 def compare(
     base: Path = typer.Argument(..., help="The baseline run directory (or results.jsonl)."),
     new: Path = typer.Argument(..., help="The run to check against it."),
-    threshold: str = typer.Option("5%", "--threshold", help="Smallest slowdown that counts, e.g. 5% or 0.05."),
-    alpha: float = typer.Option(compare_module.DEFAULT_ALPHA, "--alpha", min=0.0, max=1.0,
-                                help="Significance level of the Mann-Whitney U test."),
-    md: Optional[Path] = typer.Option(None, "--md", help="Also write the comparison as Markdown here."),
+    threshold: str = typer.Option("5%", "--threshold", help="Smallest change that counts, e.g. 5% or 0.05."),
+    alpha: float = typer.Option(compare_module.DEFAULT_ALPHA, "--alpha", min=0.0001, max=0.5,
+                                help="Chance of any false alarm across all cells compared (the intervals "
+                                     "are widened over the number of cells to hold it)."),
+    fail_on_unsure: bool = typer.Option(False, "--fail-on-unsure",
+                                        help="Also exit 1 when a cell cannot be decided (a strict gate)."),
+    show_all: bool = typer.Option(False, "--all", help="List the cells that stayed the same too."),
+    md: Optional[Path] = typer.Option(None, "--md", help="Also write the comparison as Markdown here "
+                                                        "(for a pull-request comment or a job summary)."),
 ) -> None:
-    """Compare two runs cell by cell and exit 1 if any cell regressed or broke.
+    """Compare two runs cell by cell; exit 1 if a cell got slower or broke.
 
-    A cell regresses when NEW/BASE exceeds 1 + threshold AND the Mann-Whitney U
-    test on the raw samples is significant. The ratio's 95% interval comes from a
-    bootstrap of the samples. A cell that was ok in BASE and is mismatch, error,
-    skipped or absent in NEW is broken, listed first with the reason. Exit codes:
-    0 no regression and nothing broken, 1 otherwise, 2 bad input.
+    The ratio NEW/BASE of each cell's median gets an interval from the two
+    runs' round medians (each round is a fresh worker process), widened over
+    the number of cells so that all intervals hold together with probability
+    1 - alpha. A cell is slower when its interval lies above 1 and the ratio
+    exceeds 1 + threshold; faster likewise; same when the interval lies inside
+    the threshold band; unsure otherwise, with what would decide it (runs with
+    one round cannot be decided: use --rounds 3). A cell that was ok in BASE
+    and is mismatch, error, skipped or absent in NEW is broken, listed first.
+
+    Exit codes: 0 nothing slower or broken, 1 otherwise (and on unsure cells
+    with --fail-on-unsure), 2 bad input.
+
+    Example: fwbench compare results/main results/pr --md summary.md
     """
     limit = parse_threshold(threshold)
-    result = compare_module.compare_frames(load_results(base), load_results(new), limit, alpha)
+    probes = compare_module.machine_probe_s(base), compare_module.machine_probe_s(new)
+    machine_ratio = probes[1] / probes[0] if all(probes) else None
+    result = compare_module.compare_frames(load_results(base), load_results(new), limit, alpha, machine_ratio)
     for warning in result.warnings:
         error_console.print(f"warning: {warning}", markup=False)
-    table = Table(title=f"NEW/BASE (threshold {limit:.0%}, p < {alpha})", box=box.SIMPLE_HEAD)
-    for column in ("cell", "base", "new", "ratio", "95% CI", "p", "verdict"):
-        table.add_column(column, no_wrap=column != "cell")
-    styles = {"slower": "red", "faster": "green", "broken": "red"}
-    first = {"broken": 0, "slower": 1}
-    ordered = result.table.assign(_order=result.table["verdict"].map(lambda v: first.get(v, 2)))
-    for row in ordered.sort_values(["_order", "verdict", "workload"]).to_dict("records"):
-        cell = f"{row['workload']}[{row['params']}] {row['framework']}/{row['mode']} {row['device']}"
-        if row["verdict"] == "broken":
-            table.add_row(cell, "ok", row["new_status"], "", "", "", f"broken: {row['reason']}"[:200],
-                          style=styles["broken"])
-            continue
-        if row["verdict"] == "new":
-            table.add_row(cell, "", "", "", "", "", row["verdict"])
-            continue
-        table.add_row(cell, f"{row['base_median_s']:.4g} s", f"{row['new_median_s']:.4g} s", f"{row['ratio']:.3f}",
-                      f"{row['ratio_low']:.3f}-{row['ratio_high']:.3f}", f"{row['p_value']:.2g}", row["verdict"],
-                      style=styles.get(row["verdict"]))
-    console.print(table)
-    counts = result.table["verdict"].value_counts()
-    console.print(", ".join(f"{counts.get(v, 0)} {v}" for v in ("broken", "slower", "faster", "same", "new"))
-                  + f"; geometric-mean ratio {result.geometric_mean_ratio():.3f}", markup=False)
+    rows = result.ordered_rows(show_all)
+    if rows:
+        table = Table(title="NEW/BASE, changed cells first", box=box.SIMPLE_HEAD)
+        for column in ("cell", "base", "new", "ratio (interval)", "verdict"):
+            table.add_column(column, no_wrap=column not in ("cell", "verdict"))
+        styles = {"slower": "red", "broken": "red", "faster": "green", "unsure": "yellow"}
+        for row in rows:
+            table.add_row(*compare_module.row_cells(row), style=styles.get(row["verdict"]))
+        console.print(table)
+    console.print(compare_module.headline(result), markup=False)
+    same = result.counts()["same"]
+    if same and not show_all:
+        console.print(f"{same} cells are the same within the threshold (list them with --all).", markup=False)
     if md:
-        write_atomic(md, compare_module.to_markdown(result))
-    if len(result.regressions) or len(result.broken):
+        write_atomic(md, compare_module.to_markdown(result, show_all))
+    if result.failed(fail_on_unsure):
         raise typer.Exit(1)

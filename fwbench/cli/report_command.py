@@ -31,6 +31,9 @@ def report(
     md: Optional[Path] = typer.Option(None, "--md", help="Write the Markdown report here "
                                                         "(default: RUN/report.md of the first run)."),
     csv: Optional[Path] = typer.Option(None, "--csv", help="Write the combined flat table here."),
+    json_path: Optional[Path] = typer.Option(
+        None, "--json", help="Write the conclusions (findings, winners or ties per workload size with the "
+                             "ratios and intervals, speedups, claim verdicts) as versioned JSON here."),
     github_action_benchmark: Optional[Path] = typer.Option(
         None, "--github-action-benchmark",
         help="Write JSON for the github-action-benchmark action (tool: customSmallerIsBetter)."),
@@ -41,8 +44,15 @@ def report(
     scaling slopes and crossovers, the environment, and charts (time vs size, speedups,
     first call vs steady state, bytes per second).
 
-    The HTML file is self-contained (inline SVG, no network). With no output
-    option, report.html and report.md are written into the first run directory.
+    Reports open with findings: per workload, what is fastest at small and at
+    large sizes and by how much (with its interval), what is tied, where the
+    crossovers lie. A single winner is named only when every runner-up's ratio
+    to it has a 95% interval above 1 (intervals over rounds; a run with one
+    round cannot decide). The HTML file is self-contained (inline SVG, no
+    network). With no output option, report.html and report.md are written into
+    the first run directory.
+
+    Example: fwbench report results/latest --json conclusions.json
     """
     if "/" not in baseline:
         raise UserError(f"--baseline: got '{baseline}', expected framework/mode such as numpy/eager")
@@ -51,7 +61,7 @@ def report(
         raise UserError(f"{runs[0]}: the results hold no cells", hint="run 'fwbench run' first")
     result = render.build_report(frame, manifests, baseline)
     first = runs[0] if runs[0].is_dir() else runs[0].parent
-    if not any([html, md, csv, github_action_benchmark]):
+    if not any([html, md, csv, github_action_benchmark, json_path]):
         html, md = first / "report.html", first / "report.md"
     from fwbench.report.roofline import bandwidth_bounds
 
@@ -70,6 +80,12 @@ def report(
             records.extend(read_cells(run))
         write_csv(records, csv)
         written.append(csv)
+    if json_path:
+        from fwbench.report.findings import conclusions
+        from fwbench.results import json_safe
+
+        write_atomic(json_path, json.dumps(json_safe(conclusions(result)), indent=1) + "\n")
+        written.append(json_path)
     if github_action_benchmark:
         write_atomic(github_action_benchmark, json.dumps(render.to_github_action_benchmark(result), indent=1) + "\n")
         written.append(github_action_benchmark)

@@ -36,8 +36,11 @@ def reproduce(
     compile hidden) and by fwbench's (compile apart, median with CI); the
     same-device ratio (fusion alone) and the cross-device ratio where an
     accelerator exists; and each time as a share of the memory-bandwidth bound
-    measured in the same run. Verdicts: reproduced, holds in direction, not
-    reproduced, not testable here.
+    measured in the same run. Verdicts, decided on the 95% interval of the
+    measured ratio over rounds and quoting it: reproduced (the interval reaches
+    the claimed ratio's tolerance band), holds in direction (above 1, short of
+    the band), not reproduced, undecided (no interval: one round; or it
+    straddles 1), not testable here.
     """
     known = available_claims()
     if list_claims:

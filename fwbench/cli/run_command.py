@@ -25,7 +25,7 @@ from fwbench.results import check_out_dir
 from fwbench.runner import DEFAULT_CELL_TIMEOUT_S, Progress as RunProgress, RunOptions, default_threads
 from fwbench.runner import run as run_cells
 from fwbench.spec.loader import load_specs
-from fwbench.timing import NOISY_REL_CI, NOISY_REL_IQR, TimerSettings, noise_flags
+from fwbench.timing import TimerSettings
 
 
 def _interrupt(signum: int, frame: Any) -> None:
@@ -119,6 +119,7 @@ def run(
                                           "started with (refused if the machine or a framework changed)."),
     memory_limit: Optional[float] = typer.Option(None, "--memory-limit", min=0.1,
                                                  help="GiB of address space each worker may use (RLIMIT_AS)."),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Print every cell's row in the summary."),
     calibrate: bool = typer.Option(True, "--calibrate/--no-calibrate",
                                    help="Use this machine's measured peaks (measured once on first use, about "
                                         "a minute, then reused) to give every cell % of peak and its bound."),
@@ -198,7 +199,7 @@ def run(
     finally:
         signal.signal(signal.SIGTERM, previous)
         progress.stop()
-    print_summary(outcome.records)
+    print_summary(outcome.records, verbose)
     console.print(f"Results: {outcome.out_dir}/results.jsonl and {outcome.out_dir}/results.csv "
                   f"({outcome.wall_s:.0f} s)")
 
@@ -218,16 +219,69 @@ def ensure_calibration(num_threads: int) -> dict[str, Any]:
         progress.stop()
 
 
-def print_summary(records: list[dict[str, Any]]) -> None:
-    """A table per cell: median per call, its 95% CI as +/- percent, first call, GB/s, status."""
+NOISIEST_SHOWN = 5
+WIDE_INTERVAL = 0.10
+
+
+def print_summary(records: list[dict[str, Any]], verbose: bool = False) -> None:
+    """The counts, the findings and the noisiest cells; every cell's row under ``verbose``."""
     measured = [r for r in records if r.get("status") != "skipped"]
     skipped = [r for r in records if r.get("status") == "skipped"]
-    measured.sort(key=lambda r: (r["workload"], sorted(r["params"].items()), r.get("median_s") or 1e99))
+    if verbose:
+        print_cell_table(measured)
+    counts = {status: sum(r.get("status") == status for r in records) for status in ("ok", "mismatch", "error",
+                                                                                      "skipped")}
+    rounds = sorted({r.get("n_rounds") or 1 for r in measured})
+    console.print(f"{len(records)} cells: " + ", ".join(f"{count} {status}" for status, count in counts.items())
+                  + f" ({'/'.join(map(str, rounds)) or '-'} round{'s' if rounds != [1] else ''} each).", markup=False)
+    for sentence in summary_findings(records):
+        console.print(f"  - {sentence}", markup=False, soft_wrap=True)
+    with_interval = [r for r in measured if r.get("status") == "ok" and r.get("rel_ci95") is not None]
+    wide = [r for r in with_interval if r["rel_ci95"] > WIDE_INTERVAL]
+    if wide:
+        console.print(f"{len(wide)} of {len(with_interval)} cells have a 95% interval wider than "
+                      f"±{WIDE_INTERVAL:.0%}; rankings among them are the likeliest to come out tied. Noisiest:",
+                      markup=False)
+        for record in sorted(wide, key=lambda r: -r["rel_ci95"])[:NOISIEST_SHOWN]:
+            rounds_text = ", ".join(format_seconds(value) for value in record.get("round_medians_s") or [])
+            console.print(f"    {record['cell_id']}: ±{record['rel_ci95']:.0%}"
+                          + (f" (round medians {rounds_text})" if rounds_text else ""), markup=False)
+        console.print("    Close other programs, raise --budget or --rounds, or use --interleave.", markup=False)
+    for record in measured:
+        if record["status"] != "ok":
+            console.print(f"{record['status']}: {record['cell_id']}: {record.get('reason')}", markup=False)
+    if skipped:
+        reasons: dict[str, int] = {}
+        for record in skipped:
+            key = f"{record['framework']}: {record['reason']}"
+            reasons[key] = reasons.get(key, 0) + 1
+        console.print(f"{len(skipped)} cells skipped:")
+        for reason, count in reasons.items():
+            console.print(f"  {count} x {reason}", markup=False)
+    if not verbose:
+        console.print("Every cell's row: --verbose, or 'fwbench report DIR' for the full report.", markup=False)
+
+
+def summary_findings(records: list[dict[str, Any]]) -> list[str]:
+    """The report's findings (winners and ties decided on intervals over rounds) for the console."""
+    from fwbench.report import aggregate, findings
+    from fwbench.results import records_to_frame
+
+    if not any(r.get("status") == "ok" for r in records):
+        return []
+    frame = aggregate.prepare(records_to_frame(records))
+    board = aggregate.leaderboard(frame)
+    return findings.findings(board, aggregate.crossovers(frame), frame)
+
+
+def print_cell_table(measured: list[dict[str, Any]]) -> None:
+    """A row per cell: median per call, its 95% interval as +/- percent, first call, GB/s, status."""
+    measured = sorted(measured, key=lambda r: (r["workload"], sorted(r["params"].items()), r.get("median_s") or 1e99))
     several_devices = len({r["device"] for r in measured}) > 1
-    table = Table(title="Median time per call (95% CI of the median)", box=box.SIMPLE_HEAD)
+    table = Table(title="Median time per call (95% interval of the next run's median)", box=box.SIMPLE_HEAD)
     table.add_column(escape("workload[params]"), no_wrap=True)
     table.add_column("framework/mode", no_wrap=True)
-    for column in ("median", "± CI", "first call", "GB/s"):
+    for column in ("median", "± interval", "first call", "GB/s"):
         table.add_column(column, justify="right", no_wrap=True)
     table.add_column("status", no_wrap=True)
     for record in measured:
@@ -242,22 +296,3 @@ def print_summary(records: list[dict[str, Any]]) -> None:
                       format_seconds(median), ci, format_seconds(record.get("first_call_s")),
                       format_number(record.get("gbytes_per_s")), f"[{style}]{status}[/{style}]")
     console.print(table)
-    noisy = [(r, noise_flags(r)) for r in measured]
-    noisy = [(r, flags) for r, flags in noisy if any(not f.endswith("(MAD rule)") for f in flags)]
-    if noisy:
-        console.print(f"Noise warning: {len(noisy)} of {len(measured)} cells are noisy (did not converge, 95% CI "
-                      f"over ±{NOISY_REL_CI:.0%} or IQR over {NOISY_REL_IQR:.0%} of the median). Close other "
-                      "programs, raise --budget, or use --interleave. Noisiest:", markup=False)
-        for record, flags in sorted(noisy, key=lambda item: -(item[0].get("rel_ci95") or 0))[:8]:
-            console.print(f"  {record['cell_id']}: {', '.join(flags)}", markup=False)
-    problems = [r for r in measured if r["status"] != "ok"]
-    for record in problems:
-        console.print(f"{record['status']}: {record['cell_id']}: {record.get('reason')}", markup=False)
-    if skipped:
-        reasons: dict[str, int] = {}
-        for record in skipped:
-            key = f"{record['framework']}: {record['reason']}"
-            reasons[key] = reasons.get(key, 0) + 1
-        console.print(f"{len(skipped)} cells skipped:")
-        for reason, count in reasons.items():
-            console.print(f"  {count} x {reason}", markup=False)

@@ -7,8 +7,8 @@ returns (one row per cell) and imports no framework.
   added when a run has several devices).
 * The **size** of a cell is the product of its sweep values (``n`` for a
   sweep over ``n``); scaling slopes are d log(time) / d log(size).
-* A **speedup** is baseline median / series median, with a 95% interval from
-  a bootstrap of the two sets of raw samples (seeded, so reports are stable).
+* A **speedup** is baseline median / series median, with the 95% interval of
+  :mod:`fwbench.ratios` (paired round by round within a run).
 """
 
 from __future__ import annotations
@@ -20,8 +20,9 @@ from typing import Any, Iterable
 import numpy as np
 import pandas as pd
 
+from fwbench.ratios import ratio
+
 DEFAULT_BASELINE = "numpy/eager"
-BOOTSTRAP_RESAMPLES = 2000
 FRAMEWORK_ORDER = ("numpy", "jax", "torch", "tensorflow")
 
 
@@ -66,53 +67,43 @@ def series_order(frame: pd.DataFrame) -> list[str]:
 # ---------------------------------------------------------------------- speedups
 
 
-@dataclass(frozen=True)
-class Ratio:
-    value: float
-    low: float
-    high: float
+def _measured_rows(frame: pd.DataFrame) -> pd.DataFrame:
+    """``ok`` rows timed by fwbench itself (``timeit`` best-of rows answer another question)."""
+    ok = frame[frame["status"] == "ok"]
+    if "method" in ok:
+        ok = ok[ok["method"].fillna("fwbench") != "timeit"]
+    return ok
 
 
-def bootstrap_ratio(numerator: Iterable[float], denominator: Iterable[float], seed: int = 0,
-                    resamples: int = BOOTSTRAP_RESAMPLES) -> Ratio:
-    """median(numerator) / median(denominator), with a 95% percentile-bootstrap interval."""
-    top = np.asarray(list(numerator), dtype=float)
-    bottom = np.asarray(list(denominator), dtype=float)
-    if top.size == 0 or bottom.size == 0:
-        return Ratio(math.nan, math.nan, math.nan)
-    value = float(np.median(top) / np.median(bottom))
-    generator = np.random.default_rng(seed)
-    top_medians = np.median(generator.choice(top, size=(resamples, top.size)), axis=1)
-    bottom_medians = np.median(generator.choice(bottom, size=(resamples, bottom.size)), axis=1)
-    ratios = top_medians / bottom_medians
-    low, high = np.percentile(ratios, [2.5, 97.5])
-    return Ratio(value, float(low), float(high))
-
-
-def _samples(row: pd.Series) -> list[float]:
-    samples = row.get("samples_s")
-    if isinstance(samples, (list, tuple)) and samples:
-        return list(samples)
-    median = row.get("median_s")
-    return [float(median)] if median is not None and not pd.isna(median) else []
+def _nan_if_none(value: float | None) -> float:
+    return math.nan if value is None else value
 
 
 def with_speedups(frame: pd.DataFrame, baseline: str = DEFAULT_BASELINE) -> pd.DataFrame:
-    """Add ``speedup``, ``speedup_low`` and ``speedup_high`` against ``baseline`` (same workload, params,
-    dtype and device where the baseline has it, else the baseline on any device)."""
+    """Add ``speedup``, ``speedup_low``, ``speedup_high`` and ``speedup_method`` against ``baseline``.
+
+    The baseline cell has the same workload, params and dtype, and the same
+    device unless ``baseline`` names one (``numpy/eager@cpu`` divides every
+    device's times into the CPU's).  ``timeit`` rows are never a baseline.  The
+    interval is the paired interval over rounds (:mod:`fwbench.ratios`); with
+    one round there is none, and the columns say so."""
     frame = prepare(frame) if "series" not in frame else frame.copy()
-    frame["speedup"] = math.nan
-    frame["speedup_low"] = math.nan
-    frame["speedup_high"] = math.nan
-    ok = frame[frame["status"] == "ok"]
-    base_rows = ok[(ok["framework"] + "/" + ok["mode"]) == baseline.split("@")[0]]
-    for index, row in ok.iterrows():
-        candidates = base_rows[(base_rows["workload"] == row["workload"]) & (base_rows["params"] == row["params"])]
+    for column in ("speedup", "speedup_low", "speedup_high"):
+        frame[column] = math.nan
+    frame["speedup_method"] = None
+    series, _, fixed_device = baseline.partition("@")
+    measured = _measured_rows(frame)
+    base_rows = measured[(measured["framework"] + "/" + measured["mode"]) == series]
+    for index, row in frame[frame["status"] == "ok"].iterrows():
+        candidates = base_rows[(base_rows["workload"] == row["workload"]) & (base_rows["params"] == row["params"])
+                               & (base_rows["dtype"] == row["dtype"])
+                               & (base_rows["device"] == (fixed_device or row["device"]))]
         if candidates.empty:
             continue
-        base = candidates.iloc[0]
-        ratio = bootstrap_ratio(_samples(base), _samples(row))
-        frame.loc[index, ["speedup", "speedup_low", "speedup_high"]] = [ratio.value, ratio.low, ratio.high]
+        speedup = ratio(candidates.iloc[0], row)
+        frame.loc[index, ["speedup", "speedup_low", "speedup_high"]] = [
+            speedup.value, _nan_if_none(speedup.low), _nan_if_none(speedup.high)]
+        frame.loc[index, "speedup_method"] = speedup.method
     return frame
 
 
@@ -126,23 +117,52 @@ def _ok_rows(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def leaderboard(frame: pd.DataFrame) -> pd.DataFrame:
-    """For each workload and size: the fastest series, the runner-up, and by how much."""
-    ok = _ok_rows(frame)
+    """Per workload, size, device and dtype: the winners, and each runner-up's ratio to the fastest.
+
+    ``winners`` holds one series when its ratio to every other series has an
+    interval above 1, else every series that cannot be told apart from the
+    fastest (``verdict`` ``tied``); with one series it is ``only``.  ``ratios``
+    lists each other series' time over the fastest's, with its interval.
+    """
+    measured = _measured_rows(prepare(frame) if "series" not in frame else frame)
     rows = []
-    for (workload, size_label), group in ok.groupby(["workload", "size_label"], sort=False):
+    for (workload, size_label, device, dtype), group in measured.groupby(
+            ["workload", "size_label", "device", "dtype"], sort=False, dropna=False):
         ranked = group.sort_values("median_s")
         best = ranked.iloc[0]
-        runner_up = ranked.iloc[1] if len(ranked) > 1 else None
+        others = [(other["series"], ratio(other, best)) for _, other in ranked.iloc[1:].iterrows()]
+        tied = [name for name, value in others if not value.above(1)]
+        verdict = "only" if not others else ("fastest" if not tied else "tied")
+        runner_up = others[0] if others else None
         rows.append({
-            "workload": workload,
-            "params": size_label,
-            "size": best["size"],
-            "fastest": best["series"],
+            "workload": workload, "params": size_label, "size": best["size"], "device": device, "dtype": dtype,
+            "verdict": verdict, "winners": [best["series"], *tied], "fastest": best["series"],
             "median_s": best["median_s"],
-            "runner_up": runner_up["series"] if runner_up is not None else None,
-            "margin": runner_up["median_s"] / best["median_s"] if runner_up is not None else math.nan,
+            "runner_up": runner_up[0] if runner_up else None,
+            "margin": runner_up[1].value if runner_up else math.nan,
+            "margin_low": _nan_if_none(runner_up[1].low) if runner_up else math.nan,
+            "margin_high": _nan_if_none(runner_up[1].high) if runner_up else math.nan,
+            "ratios": [{"series": name, **value.as_dict()} for name, value in others],
         })
-    return pd.DataFrame(rows).sort_values(["workload", "size"]) if rows else pd.DataFrame(rows)
+    return pd.DataFrame(rows).sort_values(["workload", "size", "device"]) if rows else pd.DataFrame(rows)
+
+
+def winner_text(row: Any) -> str:
+    """``jax/jit``, ``tied: jax/jit, torch/compile`` or ``numpy/eager (only series)``."""
+    if row["verdict"] == "fastest":
+        return row["fastest"]
+    if row["verdict"] == "only":
+        return f"{row['fastest']} (only series)"
+    return "tied: " + ", ".join(row["winners"])
+
+
+def margin_text(row: Any) -> str:
+    """The runner-up's time over the fastest's, with its interval."""
+    if pd.isna(row["margin"]):
+        return "-"
+    if pd.isna(row["margin_low"]):
+        return f"{row['margin']:.2f}x (no interval: one round)"
+    return f"{row['margin']:.2f}x ({row['margin_low']:.2f}-{row['margin_high']:.2f})"
 
 
 def geometric_mean_speedups(frame: pd.DataFrame) -> pd.DataFrame:

@@ -142,7 +142,7 @@ def horizontal_bars(title: str, value_label: str, bars: list[tuple[str, float, f
         parts.append(f'<rect x="{origin:.1f}" y="{top}" width="{max(axis(value) - origin, 1):.1f}" height="16" '
                      f'fill="{colour(name)}" fill-opacity="0.8"><title>{escape(name)}: {escape(formatter(value))}'
                      '</title></rect>')
-        if low and high:
+        if low and high and not (math.isnan(low) or math.isnan(high)):
             parts.append(f'<line x1="{axis(low):.1f}" y1="{top + 8}" x2="{axis(high):.1f}" y2="{top + 8}" '
                          'stroke="#222" stroke-width="1.5"/>')
         parts.append(f'<text x="{axis(high or value) + 4:.1f}" y="{top + 12}" class="legend">'

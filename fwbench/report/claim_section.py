@@ -12,6 +12,12 @@ def _ms(value: Any) -> str:
     return f"{value * 1e3:.3g} ms" if value < 1 else f"{value:.3g} s"
 
 
+def _with_interval(value: float, low: Any, high: Any) -> str:
+    if low is None or high is None:
+        return f"{value:.3g}x (no interval)"
+    return f"{value:.3g}x ({low:.3g}-{high:.3g})"
+
+
 def claim_rows(summary: dict[str, Any]) -> list[list[str]]:
     claim, numbers = summary["claim"], summary["numbers"]
     rows: list[list[str]] = []
@@ -23,7 +29,7 @@ def claim_rows(summary: dict[str, Any]) -> list[list[str]]:
         for device, ratio in numbers.get("ratios", {}).items():
             rows.append([f"measured, fwbench method (median), {subject['series']} on {device}",
                          _ms(numbers.get("baseline_median_s")), _ms(ratio.get("subject_median_s")),
-                         f"{ratio['fwbench']:.3g}x"])
+                         _with_interval(ratio["fwbench"], ratio.get("low"), ratio.get("high"))])
             if ratio.get("timeit"):
                 rows.append([f"measured, source's method (best of 5), {subject['series']} on {device}",
                              _ms(numbers.get("baseline_timeit_s")), _ms(ratio.get("subject_timeit_s")),
@@ -32,7 +38,8 @@ def claim_rows(summary: dict[str, Any]) -> list[list[str]]:
             rows.append([f"{series}: share of the memory-bandwidth bound", "", "", f"{fraction:.0%}"])
     else:
         for size, entry in numbers.get("sizes", {}).items():
-            rows.append([size, _ms(entry.get("base_s")), _ms(entry.get("subject_s")), f"{entry['speedup']:.3g}x",
+            rows.append([size, _ms(entry.get("base_s")), _ms(entry.get("subject_s")),
+                         _with_interval(entry["speedup"], entry.get("low"), entry.get("high")),
                          f"{(entry.get('unfused_bytes') or 0) / 1e6:.4g} MB",
                          f"{(entry.get('fused_bytes') or 0) / 1e6:.4g} MB"])
     return rows
@@ -41,8 +48,8 @@ def claim_rows(summary: dict[str, Any]) -> list[list[str]]:
 def claim_header(summary: dict[str, Any]) -> list[str]:
     claim = summary["claim"]
     if claim["evaluation"] == "speedup":
-        return ["", "baseline", "subject", "ratio"]
-    return ["size", claim["baseline"]["series"], claim["subject"]["series"], "speed-up", "unfused bytes",
+        return ["", "baseline", "subject", "ratio (95% interval)"]
+    return ["size", claim["baseline"]["series"], claim["subject"]["series"], "speed-up (95% interval)", "unfused bytes",
             "fused bytes"]
 
 

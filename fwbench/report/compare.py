@@ -1,14 +1,35 @@
-"""``fwbench compare BASE NEW``: which cells got slower, with evidence.
+"""``fwbench compare BASE NEW``: which cells got slower or broke, decided on intervals over rounds.
 
-Cells are matched on workload, params, framework, mode, device and dtype.
-For each pair: the ratio NEW/BASE of the medians with a 95% bootstrap
-interval from the raw samples, and a two-sided Mann-Whitney U test of the two
-sample sets.  A cell is a **regression** only if it is both slower than the
-threshold (ratio > 1 + threshold) and significant (p < alpha); likewise
-**faster**.  Anything else is **same**.  A cell that was ``ok`` in BASE and is
-not ``ok`` in NEW (``mismatch``, ``error``, ``skipped``, or absent) is
-**broken**, with NEW's status and reason: a gate must never pass a wrong
-result.  Cells only in NEW are **new**.
+Cells are matched on workload, params, framework, mode, device, dtype and
+method.  For each pair, the ratio NEW/BASE of the medians gets Welch's
+interval over the two runs' round medians (:func:`fwbench.ratios.
+independent_ratio`), widened by what separates two runs and the rounds of
+one run cannot show:
+
+* the cells' spread between runs (:func:`fwbench.ratios.between_run_variance`),
+  estimated from all the cells compared;
+* the machine's own change: the part of the whole run's shift (the median
+  ratio over all cells) that the machine probe (a fixed loop timed before
+  every round) confirms, in the same direction; a shift the probe does not
+  see is left to the code.
+
+Then, with ``t`` the threshold:
+
+* **slower**: the ratio exceeds 1 + t and its interval lies above 1 at the
+  family-wise level 1 - alpha / m (Bonferroni over the m cells compared), so
+  that comparing hundreds of unchanged cells raises an alarm in at most
+  ``alpha`` of comparisons;
+* **faster**: likewise below;
+* **same**: the cell's own 95% interval lies inside [1 / (1 + t), 1 + t] (a
+  false "same" is a miss, not an alarm, so no family-wise widening);
+* **unsure**: anything else, with what would decide it;
+* **broken**: ``ok`` in BASE and ``mismatch``, ``error``, ``skipped`` or
+  absent in NEW, with NEW's status and reason (a gate must never pass a wrong
+  result);
+* **new**: only in NEW.
+
+The gate fails on any slower or broken cell, and on unsure ones under
+``fail_on_unsure``.
 """
 
 from __future__ import annotations
@@ -20,11 +41,16 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from fwbench.report.aggregate import bootstrap_ratio
+from fwbench.ratios import (LogRatioParts, Ratio, between_run_variance, family_level, independent_parts,
+                            independent_ratio, round_medians)
 
 KEY = ["workload", "params", "framework", "mode", "device", "dtype", "method"]
 DEFAULT_THRESHOLD = 0.05
 DEFAULT_ALPHA = 0.05
+CELL_LEVEL = 0.95
+VERDICT_ORDER = ("broken", "slower", "faster", "unsure", "new", "same")
+COLUMNS = [*KEY, "base_median_s", "new_median_s", "ratio", "ratio_low", "ratio_high", "interval_method",
+           "verdict", "new_status", "reason"]
 
 
 @dataclass
@@ -33,19 +59,49 @@ class Comparison:
     warnings: list[str]
     threshold: float
     alpha: float
+    level: float  # the per-cell level of the intervals shown
+    between_run_spread: float = 0.0  # sqrt of the between-run variance added to every interval (log scale)
+    whole_run_shift: float = math.nan  # the median NEW/BASE ratio over all cells
+    machine_ratio: float | None = None  # NEW's machine probe over BASE's
+    machine_spread: float = 0.0  # the part of the whole run's shift the probe confirmed (log scale)
+
+    def verdicts(self, *names: str) -> pd.DataFrame:
+        return self.table[self.table["verdict"].isin(names)]
 
     @property
     def regressions(self) -> pd.DataFrame:
-        return self.table[self.table["verdict"] == "slower"]
+        return self.verdicts("slower")
 
     @property
     def broken(self) -> pd.DataFrame:
-        return self.table[self.table["verdict"] == "broken"]
+        return self.verdicts("broken")
+
+    def counts(self) -> dict[str, int]:
+        counts = self.table["verdict"].value_counts() if not self.table.empty else {}
+        return {verdict: int(counts.get(verdict, 0)) for verdict in VERDICT_ORDER}
+
+    def summary(self) -> str:
+        return ", ".join(f"{count} {verdict}" for verdict, count in self.counts().items())
+
+    def cells_compared(self) -> int:
+        return int(self.table["ratio"].notna().sum()) if not self.table.empty else 0
+
+    def failed(self, fail_on_unsure: bool = False) -> bool:
+        counts = self.counts()
+        return bool(counts["slower"] or counts["broken"] or (fail_on_unsure and counts["unsure"]))
 
     def geometric_mean_ratio(self) -> float:
         ratios = self.table["ratio"].dropna()
         ratios = ratios[ratios > 0]
         return float(np.exp(np.mean(np.log(ratios)))) if len(ratios) else math.nan
+
+    def ordered_rows(self, include_same: bool = False) -> list[dict[str, Any]]:
+        """Changed rows first (broken, slower, faster, unsure, new); ``same`` rows only when asked."""
+        rank = {verdict: index for index, verdict in enumerate(VERDICT_ORDER)}
+        rows = [row for row in self.table.to_dict("records") if include_same or row["verdict"] != "same"]
+        return sorted(rows, key=lambda row: (rank.get(row["verdict"], 9), -abs(math.log(row["ratio"]))
+                                             if isinstance(row.get("ratio"), float) and row["ratio"] > 0 else 0,
+                                             row["workload"], str(row["params"])))
 
 
 def _with_method(frame: pd.DataFrame) -> pd.DataFrame:
@@ -54,63 +110,111 @@ def _with_method(frame: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
-def mann_whitney_p(first: list[float], second: list[float]) -> float:
-    from scipy.stats import mannwhitneyu
+def decide(cell_interval: Ratio, family_interval: Ratio, threshold: float) -> str:
+    """The verdict on one cell: alarms on the family-wise interval, ``same`` on the cell's own 95% one."""
+    if not cell_interval.has_interval:
+        return "unsure"
+    upper, lower = 1 + threshold, 1 / (1 + threshold)
+    if family_interval.above(1) and family_interval.value > upper:
+        return "slower"
+    if family_interval.below(1) and family_interval.value < lower:
+        return "faster"
+    if cell_interval.low >= lower and cell_interval.high <= upper:
+        return "same"
+    return "unsure"
 
-    if len(first) < 2 or len(second) < 2:
-        return math.nan
-    return float(mannwhitneyu(first, second, alternative="two-sided").pvalue)
+
+def what_would_decide(cell_interval: Ratio, family_interval: Ratio, threshold: float,
+                      parts: LogRatioParts | None, extra_variance: float, cells: int) -> str:
+    """For an ``unsure`` cell: why, and how many rounds per side would decide it, if any number would."""
+    if parts is None or not cell_interval.has_interval:
+        return f"{cell_interval.method}; run both with --rounds 3 or more"
+    log_value, band = abs(parts.log_value), math.log(1 + threshold)
+    target = cell_interval if log_value <= band else family_interval
+    # To call it the same the interval must fit inside the band; to call it a change it must clear 1.
+    needed = band - log_value if log_value <= band else log_value
+    quantile = math.log(target.high / target.value) / math.sqrt(parts.variance + extra_variance)
+    prefix = ""
+    if target is family_interval and (cell_interval.above(1) or cell_interval.below(1)):
+        prefix = (f"clears 1 at 95% for this cell alone, not at the {family_interval.level:.3%} that keeps "
+                  f"{cells} cells free of false alarms; ")
+    if needed <= 0.02 * band:
+        return prefix + "the ratio sits on the threshold; only another --threshold decides it"
+    allowed_round_variance = (needed / quantile) ** 2 - extra_variance
+    if allowed_round_variance <= 0:
+        return prefix + (f"the runs differ by more than their rounds show ({math.sqrt(extra_variance):.1%} between "
+                         f"runs), more than this threshold allows: compare runs measured back to back, or use a "
+                         f"--threshold above {math.exp(quantile * math.sqrt(extra_variance)) - 1:.0%}")
+    rounds = math.ceil(parts.rounds * parts.variance / allowed_round_variance)
+    if rounds > 30:
+        return prefix + "the rounds disagree too much for any practical --rounds; look for noise (fwbench env)"
+    return prefix + f"about {max(rounds, parts.rounds + 1)} rounds per side (--rounds) would decide it"
 
 
-def _samples(row: Any) -> list[float]:
-    samples = row.get("samples_s") if isinstance(row, dict) else getattr(row, "samples_s", None)
-    if isinstance(samples, (list, tuple)) and samples:
-        return [float(s) for s in samples]
-    return []
+def machine_variance(parts: list[LogRatioParts], machine_ratio: float | None) -> float:
+    """The run-level variance: the whole run's shift, as far as the machine probe confirms it (same
+    direction, the smaller of the two), squared.  Zero without a probe or when they disagree in sign."""
+    if not parts or not machine_ratio or machine_ratio <= 0:
+        return 0.0
+    shift, probe = float(np.median([part.log_value for part in parts])), math.log(machine_ratio)
+    if shift * probe <= 0:
+        return 0.0
+    return min(abs(shift), abs(probe)) ** 2
+
+
+def machine_probe_s(run: Any) -> float | None:
+    """The median of a run's machine probes (a fixed pure-Python loop timed before each round), if recorded."""
+    import json
+    from pathlib import Path
+
+    directory = Path(run) if Path(run).is_dir() else Path(run).parent
+    manifest = directory / "run.json"
+    if not manifest.is_file():
+        return None
+    noise = json.loads(manifest.read_text(encoding="utf-8")).get("machine_noise") or {}
+    return noise.get("probe_median_s")
 
 
 def compare_frames(base: pd.DataFrame, new: pd.DataFrame, threshold: float = DEFAULT_THRESHOLD,
-                   alpha: float = DEFAULT_ALPHA) -> Comparison:
+                   alpha: float = DEFAULT_ALPHA, machine_ratio: float | None = None) -> Comparison:
+    """Decide every cell (see the module docstring).  ``machine_ratio`` is NEW's machine probe over BASE's:
+    a machine 6% slower today (probe and cells agreeing) does not flag cells that are 6% slower, while a
+    change of the code, which the probe does not see, still stands out."""
     base, new = _with_method(base), _with_method(new)
     base_ok = base[base["status"] == "ok"].drop_duplicates(KEY, keep="last").set_index(KEY)
     new_ok = new[new["status"] == "ok"].drop_duplicates(KEY, keep="last").set_index(KEY)
     new_any = new.drop_duplicates(KEY, keep="last").set_index(KEY)
+    matched = [key for key in base_ok.index if key in new_ok.index]
+    level = family_level(1 - alpha, len(matched))
+    parts = [part for part in (independent_parts(new_ok.loc[key], base_ok.loc[key]) for key in matched) if part]
+    run_variance = machine_variance(parts, machine_ratio)
+    extra_variance = between_run_variance(parts) + run_variance
     rows = []
     for key in base_ok.index.union(new_ok.index):
-        in_base, in_new = key in base_ok.index, key in new_ok.index
         entry = dict(zip(KEY, key))
-        if not in_base:
-            entry.update(verdict="new")
-            rows.append(entry)
+        if key not in base_ok.index:
+            rows.append(dict(entry, verdict="new"))
             continue
-        if not in_new:
+        if key not in new_ok.index:
             now = new_any.loc[key] if key in new_any.index else None
             status = "absent" if now is None else str(now["status"])
             reason = "not in the new run" if now is None else str(now.get("reason") or "")
-            entry.update(verdict="broken", new_status=status, reason=reason)
-            rows.append(entry)
+            rows.append(dict(entry, verdict="broken", new_status=status, reason=reason))
             continue
         old_row, new_row = base_ok.loc[key], new_ok.loc[key]
-        old_samples, new_samples = _samples(old_row), _samples(new_row)
-        if not old_samples or not new_samples:
-            old_samples, new_samples = [float(old_row["median_s"])], [float(new_row["median_s"])]
-        ratio = bootstrap_ratio(new_samples, old_samples)
-        p_value = mann_whitney_p(new_samples, old_samples)
-        significant = not math.isnan(p_value) and p_value < alpha
-        if ratio.value > 1 + threshold and significant:
-            verdict = "slower"
-        elif ratio.value < 1 / (1 + threshold) and significant:
-            verdict = "faster"
-        else:
-            verdict = "same"
-        entry.update(base_median_s=float(old_row["median_s"]), new_median_s=float(new_row["median_s"]),
-                     ratio=ratio.value, ratio_low=ratio.low, ratio_high=ratio.high, p_value=p_value,
-                     verdict=verdict)
-        rows.append(entry)
-    columns = [*KEY, "base_median_s", "new_median_s", "ratio", "ratio_low", "ratio_high", "p_value", "verdict",
-               "new_status", "reason"]
-    table = pd.DataFrame(rows, columns=columns)
-    return Comparison(table, environment_warnings(base, new), threshold, alpha)
+        ratio = independent_ratio(new_row, old_row, CELL_LEVEL, extra_variance)
+        family = independent_ratio(new_row, old_row, level, extra_variance)
+        verdict = decide(ratio, family, threshold)
+        reason = what_would_decide(ratio, family, threshold, independent_parts(new_row, old_row), extra_variance,
+                                   len(matched)) if verdict == "unsure" else ""
+        rows.append(dict(entry, base_median_s=float(old_row["median_s"]), new_median_s=float(new_row["median_s"]),
+                         ratio=ratio.value, ratio_low=ratio.low, ratio_high=ratio.high, family_low=family.low,
+                         family_high=family.high, interval_method=ratio.method, verdict=verdict, reason=reason,
+                         base_rounds=len(round_medians(old_row)), new_rounds=len(round_medians(new_row))))
+    table = pd.DataFrame(rows, columns=COLUMNS + ["family_low", "family_high", "base_rounds", "new_rounds"])
+    shift = math.exp(float(np.median([part.log_value for part in parts]))) if parts else math.nan
+    return Comparison(table, environment_warnings(base, new), threshold, alpha, level,
+                      math.sqrt(extra_variance), shift, machine_ratio, math.sqrt(run_variance))
 
 
 def environment_warnings(base: pd.DataFrame, new: pd.DataFrame) -> list[str]:
@@ -139,30 +243,60 @@ def environment_warnings(base: pd.DataFrame, new: pd.DataFrame) -> list[str]:
     return warnings
 
 
-def to_markdown(comparison: Comparison) -> str:
-    table = comparison.table
-    counts = table["verdict"].value_counts() if not table.empty else {}
-    lines = ["# fwbench compare", "",
-             f"Threshold {comparison.threshold:.0%}, significance p < {comparison.alpha} (Mann-Whitney U). "
-             + ", ".join(f"{counts.get(v, 0)} {v}" for v in ("broken", "slower", "faster", "same", "new"))
-             + f". Geometric-mean ratio NEW/BASE: {comparison.geometric_mean_ratio():.3f}.", ""]
-    for warning in comparison.warnings:
-        lines.append(f"> Warning: {warning}")
+def cell_label(row: dict[str, Any]) -> str:
+    method = "" if row.get("method") in (None, "fwbench") else f" ({row['method']})"
+    return (f"{row['workload']}[{row['params']}] {row['framework']}/{row['mode']} {row['device']} "
+            f"{row['dtype']}{method}")
+
+
+def row_cells(row: dict[str, Any]) -> list[str]:
+    """cell, base, new, ratio (interval), verdict: the same five columns in the console and in Markdown."""
+    if row["verdict"] == "broken":
+        return [cell_label(row), "ok", str(row["new_status"]), "", f"broken: {row['reason']}"[:200]]
+    if row["verdict"] == "new":
+        return [cell_label(row), "", "", "", "new"]
+    if row.get("ratio_low") is None or pd.isna(row.get("ratio_low")):
+        interval = f"{row['ratio']:.3f} (no interval)"
+    else:
+        interval = f"{row['ratio']:.3f} ({row['ratio_low']:.3f}-{row['ratio_high']:.3f})"
+    verdict = row["verdict"] + (f": {row['reason']}" if row["verdict"] == "unsure" and row.get("reason") else "")
+    return [cell_label(row), f"{row['base_median_s']:.4g} s", f"{row['new_median_s']:.4g} s", interval, verdict]
+
+
+def headline(comparison: Comparison) -> str:
+    text = (f"{comparison.summary()}. Threshold {comparison.threshold:.0%}. Intervals shown are each cell's 95%; "
+            f"slower and faster need the interval at {comparison.level:.3%} above (below) 1, so that all "
+            f"{comparison.cells_compared()} cells together raise a false alarm at most {comparison.alpha:.0%} of "
+            f"the time")
+    if comparison.between_run_spread:
+        text += (f". Every interval is widened by {comparison.between_run_spread:.1%} (log scale) for what "
+                 f"separates two runs and the rounds within one cannot show")
+        if comparison.machine_spread:
+            text += (f", {comparison.machine_spread:.1%} of it the machine's own change (its probe ran "
+                     f"{comparison.machine_ratio:.3f}x as long)")
+    text += f". Median ratio NEW/BASE over all cells: {comparison.whole_run_shift:.3f}"
+    if comparison.machine_ratio and not comparison.machine_spread and \
+            abs(math.log(comparison.whole_run_shift or 1)) > math.log(1 + comparison.threshold / 2):
+        text += " (a shift the machine probe does not show)"
+    return text + "."
+
+
+def to_markdown(comparison: Comparison, include_same: bool = False) -> str:
+    """A pull-request comment or job summary: the counts, the warnings, the changed rows first."""
+    failed = comparison.failed()
+    lines = ["## fwbench compare: " + ("regressions or broken cells" if failed else "no regression"), "",
+             headline(comparison), ""]
+    lines += [f"> Warning: {warning}" for warning in comparison.warnings]
     if comparison.warnings:
         lines.append("")
-    lines += ["| cell | base | new | ratio (95% CI) | p | verdict |", "|---|---:|---:|---:|---:|---|"]
-    order = {"broken": 0, "slower": 1, "faster": 2, "new": 3, "same": 4}
-    for row in sorted(table.to_dict("records"), key=lambda r: (order.get(r["verdict"], 9), r["workload"])):
-        cell = f"{row['workload']}[{row['params']}] {row['framework']}/{row['mode']} {row['device']} {row['dtype']}"
-        cell = cell.replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;")
-        if row["verdict"] == "broken":
-            reason = str(row["reason"]).replace("|", "\\|")[:200]
-            lines.append(f"| {cell} | ok | {row['new_status']} | | | broken: {reason} |")
-            continue
-        if row["verdict"] == "new":
-            lines.append(f"| {cell} | | | | | new |")
-            continue
-        lines.append(f"| {cell} | {row['base_median_s']:.4g} s | {row['new_median_s']:.4g} s | "
-                     f"{row['ratio']:.3f} ({row['ratio_low']:.3f}-{row['ratio_high']:.3f}) | "
-                     f"{row['p_value']:.2g} | {row['verdict']} |")
+    rows = comparison.ordered_rows(include_same)
+    if rows:
+        lines += ["| cell | base | new | ratio NEW/BASE (interval) | verdict |", "|---|---:|---:|---:|---|"]
+        for row in rows:
+            cells = [cell.replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;") for cell in row_cells(row)]
+            lines.append("| " + " | ".join(cells) + " |")
+        lines.append("")
+    same = comparison.counts()["same"]
+    if same and not include_same:
+        lines.append(f"{same} cells are the same within the threshold (list them with --all).")
     return "\n".join(lines) + "\n"

@@ -16,7 +16,7 @@ from typing import Any
 
 import pandas as pd
 
-from fwbench.report import aggregate, charts
+from fwbench.report import aggregate, charts, findings
 from fwbench.results import MANIFEST_FILE, RESULTS_FILE, read_cells, records_to_frame
 
 
@@ -29,6 +29,7 @@ class Report:
     geomeans: pd.DataFrame
     slopes: pd.DataFrame
     crossings: pd.DataFrame
+    findings: list[str] = field(default_factory=list)
     sections: list[str] = field(default_factory=list)  # extra HTML sections (e.g. claims)
     markdown_sections: list[str] = field(default_factory=list)
 
@@ -56,16 +57,18 @@ def build_report(frame: pd.DataFrame, manifests: list[dict[str, Any]],
 
     frame = aggregate.with_speedups(aggregate.prepare(frame), baseline)
     summaries = [m["claim_summary"] for m in manifests if m.get("claim_summary")]
+    board, crossings = aggregate.leaderboard(frame), aggregate.crossovers(frame)
     return Report(
         sections=[claim_section.to_html(summary) for summary in summaries],
         markdown_sections=[claim_section.to_markdown(summary) for summary in summaries],
         frame=frame,
         manifests=manifests,
         baseline=baseline,
-        leaderboard=aggregate.leaderboard(frame),
+        leaderboard=board,
         geomeans=aggregate.geometric_mean_speedups(frame),
         slopes=aggregate.scaling(frame),
-        crossings=aggregate.crossovers(frame),
+        crossings=crossings,
+        findings=findings.findings(board, crossings, frame),
     )
 
 
@@ -78,6 +81,10 @@ def _fmt_time(value: Any) -> str:
 
 def _fmt(value: Any, digits: int = 3) -> str:
     return "-" if value is None or pd.isna(value) else f"{float(value):.{digits}g}"
+
+
+def _none_if_nan(value: Any) -> Any:
+    return None if value is None or (isinstance(value, float) and math.isnan(value)) else value
 
 
 def _or_dash(value: Any) -> str:
@@ -145,15 +152,30 @@ def environment_rows(report: Report) -> list[tuple[str, str]]:
     return rows
 
 
-def noise_rows(report: Report) -> list[list[str]]:
-    from fwbench.timing import noise_flags
+WIDE_INTERVAL = 0.10
+NOISY_ROWS_SHOWN = 25
 
+
+def noise_rows(report: Report) -> list[list[str]]:
+    """The cells with the widest 95% intervals (over ±10%), widest first, at most 25."""
+    ok = report.frame[(report.frame["status"] == "ok") & (report.frame["rel_ci95"].astype(float) > WIDE_INTERVAL)]
     rows = []
-    for record in report.frame.to_dict("records"):
-        flags = noise_flags({k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in record.items()})
-        if flags:
-            rows.append([record["cell_id"], _fmt_time(record["median_s"]), ", ".join(flags)])
+    for record in ok.sort_values("rel_ci95", ascending=False).head(NOISY_ROWS_SHOWN).to_dict("records"):
+        rounds = record.get("round_medians_s")
+        spread = ", ".join(_fmt_time(value) for value in rounds) if isinstance(rounds, list) else "-"
+        rows.append([record["cell_id"], _fmt_time(record["median_s"]), f"±{record['rel_ci95']:.0%}", spread])
     return rows
+
+
+NOISE_HEADER = ["cell", "median", "95% interval", "round medians"]
+
+
+def noise_note(report: Report) -> str:
+    ok = report.frame[report.frame["status"] == "ok"]
+    wide = int((ok["rel_ci95"].astype(float) > WIDE_INTERVAL).sum())
+    return (f"{wide} of {len(ok)} cells have a 95% interval wider than ±{WIDE_INTERVAL:.0%} (the widest "
+            f"{min(wide, NOISY_ROWS_SHOWN)} below): their rounds disagree, so rankings among them are the likeliest "
+            "to come out tied. Close other programs, or raise --rounds or --budget.")
 
 
 def status_counts(report: Report) -> str:
@@ -177,16 +199,22 @@ def _md_table(header: list[str], rows: list[list[Any]]) -> str:
     return "\n".join(lines)
 
 
+LEADERBOARD_HEADER = ["workload", "params", "device", "winner", "median", "runner-up", "runner-up / fastest (95% CI)"]
+
+
+def leaderboard_rows(report: Report) -> list[list[Any]]:
+    return [[r["workload"], r["params"], r["device"], findings.winner_cell(r), _fmt_time(r["median_s"]),
+             _or_dash(r["runner_up"]), aggregate.margin_text(r)] for r in report.leaderboard.to_dict("records")]
+
+
 def to_markdown(report: Report) -> str:
-    parts = ["# fwbench report", "",
-             f"Cells: {status_counts(report)}. Times are medians per call with the relative half-width of their "
-             f"95% CI; (Nx) is the speedup against `{report.baseline}` (higher is faster).", ""]
-    parts += ["## Environment", "", _md_table(["what", "value"], [list(r) for r in environment_rows(report)]), ""]
+    parts = ["# fwbench report", "", "## Findings", ""]
+    parts += [f"- {_md_escape(sentence)}" for sentence in report.findings] + [""]
+    parts += [f"Cells: {status_counts(report)}. Times are medians per call with the relative half-width of their "
+              f"95% interval; (Nx) is the speedup against `{report.baseline}` (higher is faster).", ""]
+    parts += report.markdown_sections
     if not report.leaderboard.empty:
-        parts += ["## Leaderboard", "", _md_table(
-            ["workload", "params", "fastest", "median", "runner-up", "margin"],
-            [[r.workload, r.params, r.fastest, _fmt_time(r.median_s), _or_dash(r.runner_up),
-              f"{r.margin:.2f}x" if not pd.isna(r.margin) else "-"] for r in report.leaderboard.itertuples()]), ""]
+        parts += ["## Leaderboard", "", _md_table(LEADERBOARD_HEADER, leaderboard_rows(report)), ""]
     for workload in report.frame["workload"].drop_duplicates():
         sizes, series, group = workload_rows(report, workload)
         first = group.iloc[0]
@@ -217,12 +245,12 @@ def to_markdown(report: Report) -> str:
              for r in report.crossings.itertuples()]), ""]
     noisy = noise_rows(report)
     if noisy:
-        parts += ["## Noise", "", _md_table(["cell", "median", "flags"], noisy), ""]
+        parts += ["## Noise", "", noise_note(report), "", _md_table(NOISE_HEADER, noisy), ""]
     problems = report.frame[report.frame["status"] != "ok"]
     if not problems.empty:
         parts += ["## Not ok", "", _md_table(["cell", "status", "reason"],
                                              [[r.cell_id, r.status, r.reason] for r in problems.itertuples()]), ""]
-    parts += report.markdown_sections
+    parts += ["## Environment", "", _md_table(["what", "value"], [list(r) for r in environment_rows(report)]), ""]
     return "\n".join(parts) + "\n"
 
 
@@ -240,6 +268,7 @@ table.kv td{text-align:left;white-space:normal;max-width:1000px}
 svg.chart{background:#fff;border:1px solid #eee;font-size:11px}
 svg .title{font-weight:600;font-size:12px} svg .grid{stroke:#eee} svg .legend{font-size:11px}
 .note{color:#555;font-size:13px} code{background:#f4f4f4;padding:1px 4px}
+section.findings ul{font-size:15px;line-height:1.45;max-width:1100px} section.findings li{margin:4px 0}
 """
 
 _SORT_SCRIPT = """
@@ -328,8 +357,8 @@ def _workload_html(report: Report, workload: str, bound_gbytes_per_s: dict[str, 
                                                ordered))
         largest = ok[ok["size"] == ok["size"].max()]
         label = largest.iloc[0]["size_label"]
-        speed = [(r.series, r.speedup, r.speedup_low, r.speedup_high) for r in largest.itertuples()
-                 if not pd.isna(r.speedup)]
+        speed = [(r.series, r.speedup, _none_if_nan(r.speedup_low), _none_if_nan(r.speedup_high))
+                 for r in largest.itertuples() if not pd.isna(r.speedup)]
         if speed:
             charts_html.append(charts.horizontal_bars(
                 f"speedup against {report.baseline} at {label}", "speedup (x, log scale)", speed,
@@ -383,20 +412,20 @@ def to_html(report: Report, bound_gbytes_per_s: dict[str, float] | None = None) 
     workloads = list(report.frame["workload"].drop_duplicates())
     body = [
         "<h1>fwbench report</h1>",
+        '<section class="findings"><h2>Findings</h2><ul>'
+        + "".join(f"<li>{escape(sentence)}</li>" for sentence in report.findings) + "</ul></section>",
         f'<p class="note">Cells: {escape(status_counts(report))}. Baseline for speedups: '
-        f'<code>{escape(report.baseline)}</code>. Click a column header to sort.</p>',
+        f'<code>{escape(report.baseline)}</code>. Intervals are 95% and carry the variation between worker '
+        'processes (rounds). Click a column header to sort; the environment is at the end.</p>',
         "<nav>" + " · ".join(f'<a href="#w-{escape(w)}">{escape(w)}</a>' for w in workloads) + "</nav>",
-        "<h2>Environment</h2>",
-        _html_table(["what", "value"], [list(r) for r in environment_rows(report)], sortable=False),
     ]
     body += report.sections
     if not report.leaderboard.empty:
-        body += ["<h2>Leaderboard</h2>", _html_table(
-            ["workload", "params", "fastest", "median", "runner-up", "margin"],
-            [[r.workload, (r.params, r.size, ""), r.fastest, (_fmt_time(r.median_s), r.median_s, ""),
-              _or_dash(r.runner_up), (f"{r.margin:.2f}x" if not pd.isna(r.margin) else "-",
-                                   r.margin if not pd.isna(r.margin) else 0, "")]
-             for r in report.leaderboard.itertuples()])]
+        body += ["<h2>Leaderboard</h2>", '<p class="note">A single winner is named only when every '
+                 "runner-up's ratio to it has a 95% interval above 1; otherwise the series that cannot be told "
+                 "apart are listed as tied.</p>", _html_table(LEADERBOARD_HEADER, [
+                     [row[0], (row[1], record["size"], ""), *row[2:4], (row[4], record["median_s"], ""), *row[5:]]
+                     for row, record in zip(leaderboard_rows(report), report.leaderboard.to_dict("records"))])]
     if not report.geomeans.empty:
         body += ["<h2>Geometric-mean speedup across sizes</h2>", _html_table(
             ["workload", "series", "sizes", f"geomean speedup vs {report.baseline}"],
@@ -418,13 +447,14 @@ def to_html(report: Report, bound_gbytes_per_s: dict[str, float] | None = None) 
              for r in report.crossings.itertuples()])]
     noisy = noise_rows(report)
     if noisy:
-        body += ["<h2>Noise</h2>", '<p class="note">Cells whose figure deserves suspicion: not converged to the '
-                 'CI target, a wide CI or IQR, or outlier samples by the MAD rule.</p>',
-                 _html_table(["cell", "median", "flags"], noisy)]
+        body += ["<h2>Noise</h2>", f'<p class="note">{escape(noise_note(report))}</p>',
+                 _html_table(NOISE_HEADER, noisy)]
     problems = report.frame[report.frame["status"] != "ok"]
     if not problems.empty:
         body += ["<h2>Cells not ok</h2>", _html_table(
             ["cell", "status", "reason"], [[r.cell_id, r.status, r.reason or ""] for r in problems.itertuples()])]
+    body += ["<h2>Environment</h2>",
+             _html_table(["what", "value"], [list(r) for r in environment_rows(report)], sortable=False)]
     return ("<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">"
             "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
             f"<title>fwbench report</title><style>{_STYLE}</style></head><body>"

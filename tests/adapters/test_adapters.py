@@ -48,8 +48,45 @@ def test_every_mode_computes_the_expression(name):
 @pytest.mark.parametrize("name", FRAMEWORKS)
 def test_devices_report_the_cpu(name):
     adapter = loaded(name)
-    kinds = [device["kind"] for device in adapter.devices()]
-    assert "cpu" in kinds
+    listed = adapter.devices()
+    assert "cpu" in [device["kind"] for device in listed]
+    assert {device["kind"] for device in listed} == framework_device_kinds(name)
+    for device in listed:
+        assert device["kind"] in adapter.DEVICE_KINDS
+        adapter.select_device(device["kind"])
+        placed = adapter.to_device(np.ones(4, dtype=np.float32))
+        assert placement(name, placed) == device["kind"], (name, device)
+    adapter.select_device("cpu")
+
+
+def framework_device_kinds(name):
+    """What the framework itself says it can run on, asked without the adapter."""
+    if name == "numpy":
+        return {"cpu"}
+    if name == "jax":
+        import jax
+
+        return {{"cuda": "gpu", "rocm": "gpu"}.get(device.platform, device.platform) for device in jax.devices()} \
+            | {"cpu"}
+    if name == "torch":
+        import torch
+
+        return {"cpu"} | ({"gpu"} if torch.cuda.is_available() else set())
+    import tensorflow as tf
+
+    return {"cpu"} | ({"gpu"} if tf.config.list_physical_devices("GPU") else set())
+
+
+def placement(name, array):
+    """The device kind an array lives on, read from the array."""
+    if name == "numpy":
+        return "cpu" if isinstance(array, np.ndarray) else type(array).__name__
+    if name == "jax":
+        (device,) = array.devices()
+        return {"cuda": "gpu", "rocm": "gpu"}.get(device.platform, device.platform)
+    if name == "torch":
+        return {"cuda": "gpu"}.get(array.device.type, array.device.type)
+    return "gpu" if "GPU" in array.device.upper() else "cpu"
 
 
 def test_numpy_refuses_gpu():

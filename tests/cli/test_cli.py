@@ -61,7 +61,9 @@ def test_subprocess_run_writes_csv_with_every_column(write_spec, tmp_path):
     result = fwbench("run", str(write_spec(SMALL_SPEC)), "--quick", "-f", "numpy", "-f", "jax",
                      "--out", str(out), "--no-calibrate")
     assert result.returncode == 0, result.stderr
-    assert "Median time per call" in result.stdout
+    assert "3 cells: 3 ok, 0 mismatch, 0 error, 0 skipped (1 round each)." in result.stdout
+    assert "one round cannot decide it" in " ".join(result.stdout.split())  # findings, honest about one round
+    assert "Median time per call" not in result.stdout  # the full table only with --verbose
     with open(out / "results.csv", newline="") as handle:
         rows = list(csv.DictReader(handle))
     assert set(CSV_COLUMNS) <= set(rows[0])
@@ -73,6 +75,9 @@ def test_subprocess_run_writes_csv_with_every_column(write_spec, tmp_path):
     again = fwbench("run", str(write_spec(SMALL_SPEC)), "--quick", "-f", "numpy", "--out", str(out), "--no-calibrate")
     assert again.returncode == 2
     assert "holds results of an earlier run" in again.stderr
+    verbose = fwbench("run", str(write_spec(SMALL_SPEC)), "--quick", "-f", "numpy", "--out", str(tmp_path / "v"),
+                      "--no-calibrate", "--verbose")
+    assert verbose.returncode == 0 and "Median time per call" in verbose.stdout
 
 
 def test_subprocess_bad_spec_exit_2_without_traceback(write_spec, tmp_path):

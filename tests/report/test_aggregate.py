@@ -33,7 +33,8 @@ def test_speedups_against_the_baseline(frame):
     result = aggregate.with_speedups(frame, "numpy/eager")
     jax = result[result["series"] == "jax/jit"]
     assert jax["speedup"].tolist() == pytest.approx([2.0, 2.0])
-    assert (jax["speedup_low"] <= 2.0).all() and (jax["speedup_high"] >= 2.0).all()
+    assert jax["speedup_low"].isna().all()  # one round: no interval over processes
+    assert all(method.startswith("no interval: one round") for method in jax["speedup_method"])
     torch = result[(result["series"] == "torch/eager") & (result["size"] == 100)]
     assert torch["speedup"].iloc[0] == pytest.approx(10.0)  # 1e-5 s against 1e-6 s
     assert math.isnan(result[result["framework"] == "tensorflow"]["speedup"].iloc[0])
@@ -68,10 +69,54 @@ def test_leaderboard(frame):
     assert board.loc["n=10000", "margin"] == pytest.approx(2.0)
 
 
-def test_bootstrap_interval_is_deterministic_and_contains_the_ratio():
-    rng = np.random.default_rng(1)
-    a, b = list(rng.normal(2.0, 0.1, 30)), list(rng.normal(1.0, 0.05, 30))
-    first, second = aggregate.bootstrap_ratio(a, b), aggregate.bootstrap_ratio(a, b)
-    assert first == second
-    assert first.low < first.value < first.high
-    assert 1.8 < first.value < 2.2
+def rounds_record(workload, framework, mode, round_medians, device="cpu", method=None, run_id="run"):
+    medians = list(round_medians)
+    base = record(workload, 1000, framework, mode, float(np.median(medians)))
+    base.update(device=device, round_medians_s=medians, round_numbers=list(range(1, len(medians) + 1)),
+                run_id=run_id, n_rounds=len(medians), cell_id=f"{workload}/{framework}/{mode}/{device}/{method}")
+    if method:
+        base["method"] = method
+    return base
+
+
+def board_for(records):
+    return aggregate.leaderboard(aggregate.prepare(records_to_frame(records))).iloc[0]
+
+
+def test_a_single_winner_only_when_every_runner_up_is_slower_by_its_interval():
+    clear = board_for([rounds_record("w", "jax", "jit", [1.0, 1.02, 0.99]),
+                       rounds_record("w", "numpy", "eager", [2.0, 2.05, 1.97]),
+                       rounds_record("w", "torch", "eager", [3.0, 3.1, 2.9])])
+    assert (clear["verdict"], clear["winners"]) == ("fastest", ["jax/jit"])
+    assert aggregate.winner_text(clear) == "jax/jit"
+    assert 1.9 < clear["margin_low"] < clear["margin"] < clear["margin_high"] < 2.1
+
+    close = board_for([rounds_record("w", "jax", "jit", [1.00, 1.06, 0.97]),
+                       rounds_record("w", "torch", "compile", [1.02, 0.98, 1.05]),
+                       rounds_record("w", "numpy", "eager", [2.0, 2.05, 1.97])])
+    assert close["verdict"] == "tied"
+    assert sorted(close["winners"]) == ["jax/jit", "torch/compile"]  # numpy is clearly behind: not tied
+    assert aggregate.winner_text(close).startswith("tied: ")
+
+
+def test_one_round_decides_no_winner():
+    from fwbench.report.findings import winner_cell
+
+    single = board_for([rounds_record("w", "jax", "jit", [1.0]), rounds_record("w", "numpy", "eager", [5.0])])
+    assert single["verdict"] == "tied"
+    assert winner_cell(single).startswith("undecided (one round)")
+
+
+def test_speedups_match_the_device_and_never_divide_by_a_timeit_row():
+    records = [rounds_record("w", "numpy", "eager", [2.0, 2.0, 2.0], method="timeit"),
+               rounds_record("w", "numpy", "eager", [4.0, 4.1, 3.9]),
+               rounds_record("w", "jax", "jit", [1.0, 1.0, 1.01]),
+               rounds_record("w", "jax", "jit", [0.1, 0.1, 0.1], device="gpu")]
+    frame = aggregate.with_speedups(aggregate.prepare(records_to_frame(records)), "numpy/eager")
+    by_device = frame[frame["framework"] == "jax"].set_index("device")
+    assert by_device.loc["cpu", "speedup"] == pytest.approx(4.0, rel=0.01)  # the fwbench row, not timeit's 2.0
+    assert math.isnan(by_device.loc["gpu", "speedup"])  # no numpy on the GPU: no silent CPU baseline
+    across = aggregate.with_speedups(aggregate.prepare(records_to_frame(records)), "numpy/eager@cpu")
+    gpu = across[(across["framework"] == "jax") & (across["device"] == "gpu")].iloc[0]
+    assert gpu["speedup"] == pytest.approx(40.0, rel=0.01)
+    assert gpu["speedup_method"] == "paired over 3 rounds"

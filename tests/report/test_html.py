@@ -65,12 +65,18 @@ def open_in_chromium(html_path: Path, screenshot: Path) -> dict:
         page.wait_for_load_state("networkidle")
         seen["charts"] = page.locator("svg.chart").count()
         seen["sections"] = page.locator("section.workload").count()
-        first_table = page.locator("section.workload table.sortable").first
-        before = first_table.locator("tbody tr td:first-child").all_inner_texts()
-        first_table.locator("th").first.click()
-        first_table.locator("th").first.click()
-        seen["sorted"] = first_table.locator("tbody tr td:first-child").all_inner_texts()
-        seen["unsorted"] = before
+        findings = page.locator("section.findings")
+        box = findings.bounding_box()
+        seen["findings_on_first_screen"] = box is not None and box["y"] + min(box["height"], 200) < 900
+        seen["findings"] = findings.locator("li").all_inner_texts()
+        seen["first_heading"] = page.locator("h2").first.inner_text()
+        detail = page.locator("section.workload details table.sortable").first  # every cell, median in column 3
+        medians = detail.locator("tbody tr td:nth-child(3)")
+        keys = lambda: medians.evaluate_all("cells => cells.map(c => parseFloat(c.getAttribute('data-sort')))")
+        seen["median_order"] = [keys()]
+        for _ in range(2):
+            detail.locator("th").nth(2).click()
+            seen["median_order"].append(keys())
         seen["title_text"] = page.locator("h2").all_inner_texts()
         page.screenshot(path=str(screenshot), full_page=True)
         browser.close()
@@ -110,7 +116,11 @@ def test_report_in_chromium_has_charts_and_no_errors_or_requests(report_dir, tmp
     assert seen["dialogs"] == []  # nothing from the spec ran
     assert seen["sections"] == 3
     assert seen["charts"] >= 3 * 3  # time vs size, speedup, first call vs steady (and bandwidth) per workload
-    assert sorted(seen["unsorted"]) == seen["sorted"] or sorted(seen["unsorted"], reverse=True) == seen["sorted"]
+    before, ascending, descending = seen["median_order"]
+    assert len(before) >= 4 and len(set(before)) == len(before)
+    assert ascending == sorted(before) and descending == sorted(before, reverse=True)
+    assert seen["first_heading"] == "Findings" and seen["findings_on_first_screen"]
+    assert any("fastest" in item or "tied" in item or "undecided" in item for item in seen["findings"])
     assert "evil<script>alert(1)</script>" in seen["title_text"]  # shown as text, not run
     assert (tmp_path / "report.png").stat().st_size > 10_000
 
@@ -130,3 +140,42 @@ def test_github_action_benchmark_json(report_dir, tmp_path):
     entries = json.loads(out.read_text())
     assert entries and {"name", "unit", "value", "range", "extra"} <= set(entries[0])
     assert all(entry["unit"] == "s" and entry["value"] > 0 for entry in entries)
+
+
+def test_report_json_holds_the_conclusions(report_dir, tmp_path):
+    import json
+
+    out = tmp_path / "conclusions.json"
+    result = CliRunner().invoke(app, ["report", str(report_dir), "--json", str(out)])
+    assert result.exit_code == 0, result.output
+    document = json.loads(out.read_text())
+    assert document["version"] == 1 and document["baseline"] == "numpy/eager"
+    assert document["findings"] and document["claims"] == []
+    entry = next(item for item in document["leaderboard"] if item["workload"] == "power_sum")
+    assert {"params", "device", "dtype", "verdict", "winners", "ratios_to_fastest"} <= set(entry)
+    assert (entry["device"], entry["dtype"]) == ("cpu", "float32")
+    assert entry["winners"] == []  # one round (the API default) decides no winner
+    assert all(item["low"] is None and "one round" in item["method"] for item in entry["ratios_to_fastest"])
+    assert any(item["series"] == "jax/jit" for item in document["speedups"])
+
+
+def test_conclusions_name_winners_from_rounds():
+    from fwbench.report.findings import conclusions
+    from fwbench.report.render import build_report
+    from fwbench.results import records_to_frame
+
+    def cell(framework, mode, medians):
+        return {"workload": "w", "kind": "expression", "params": {"n": 8}, "framework": framework, "mode": mode,
+                "device": "cpu", "dtype": "float32", "status": "ok", "median_s": sorted(medians)[1],
+                "round_medians_s": medians, "round_numbers": [1, 2, 3], "run_id": "r", "cell_id": framework + mode,
+                "first_call_s": 1.0, "n_samples": 30, "converged": True, "max_rel_err": 0.0}
+
+    frame = records_to_frame([cell("numpy", "eager", [2.0, 2.1, 1.95]), cell("jax", "jit", [1.0, 1.02, 0.98])])
+    document = conclusions(build_report(frame, [{"run_id": "r"}]))
+    (entry,) = document["leaderboard"]
+    assert (entry["verdict"], entry["winners"]) == ("fastest", ["jax/jit"])
+    (runner_up,) = entry["ratios_to_fastest"]
+    assert runner_up["series"] == "numpy/eager" and 1 < runner_up["low"] < runner_up["ratio"] < runner_up["high"]
+    (speedup,) = [item for item in document["speedups"] if item["series"] == "jax/jit"]
+    assert speedup["low"] > 1.8 and speedup["method"] == "paired over 3 rounds"
+    assert "jax/jit is fastest" in " ".join(document["findings"])

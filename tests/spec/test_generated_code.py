@@ -1,6 +1,6 @@
 """The function fwbench builds from an expression is the code a user would write, and costs what it costs."""
 
-import timeit
+import tracemalloc
 
 import numpy as np
 import pytest
@@ -57,20 +57,33 @@ def test_reserved_names_are_refused():
         build(parse("__fwbench_exp + 1", ["__fwbench_exp"]), NumpyOps, ["__fwbench_exp"])
 
 
-def _fastest_of_rounds(functions, x, rounds=7, repeats=3):
-    """Per function, the fastest call over ``rounds`` alternating rounds of ``repeats`` timings."""
-    best = {name: float("inf") for name in functions}
-    for _ in range(rounds):
-        for name, function in functions.items():
-            timer = timeit.Timer(lambda f=function: f(x))
-            best[name] = min(best[name], min(timer.repeat(repeat=repeats, number=3)) / 3)
-    return best
+def _peak_traced_bytes(function, x):
+    """The most memory NumPy held at once during one call (NumPy reports its buffers to tracemalloc)."""
+    tracemalloc.start()
+    try:
+        tracemalloc.reset_peak()
+        function(x)
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
 
 
-def test_generated_numpy_code_costs_what_hand_written_code_costs():
-    # 4 MB temporaries: above glibc's initial mmap threshold, where keeping intermediates alive (and so
-    # defeating NumPy's temporary elision and the allocator's reuse) cost 2.5x before code generation.
+def test_generated_numpy_code_holds_no_more_memory_than_hand_written_code():
+    """Intermediates die at their last use, as in the hand-written expression: NumPy's temporary elision
+    and the allocator's reuse then work as in user code.  Keeping every intermediate alive (the evaluator
+    before code generation) held 5 arrays at the peak and cost up to 2.5x in time; hand-written code holds 2.
+    The time itself is compared by bench/parity.py, not here: timings flake on a shared machine."""
     x = np.random.default_rng(0).standard_normal((1000, 1000), dtype=np.float32)
     generated = build(parse("x + x*x + x*x*x", ["x"]), NumpyOps, ["x"])
-    best = _fastest_of_rounds({"generated": generated, "hand": lambda x: x + x * x + x * x * x}, x)
-    assert best["generated"] / best["hand"] == pytest.approx(1.0, abs=0.10), best
+
+    def keeps_every_intermediate(x):
+        square = x * x
+        square_again = x * x
+        cube = square_again * x
+        partial = x + square
+        return partial + cube
+
+    array_bytes = x.nbytes
+    hand = _peak_traced_bytes(lambda x: x + x * x + x * x * x, x)
+    assert _peak_traced_bytes(generated, x) <= hand + 4096
+    assert hand < 2.5 * array_bytes < 4.5 * array_bytes < _peak_traced_bytes(keeps_every_intermediate, x)

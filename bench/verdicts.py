@@ -1,0 +1,70 @@
+"""Do fwbench's verdicts hold from one run to the next?  Reads run directories of the same spec.
+
+    python bench/verdicts.py RUN_A RUN_B [RUN_C ...] [--threshold 5%]
+
+Prints, for every ordered pair of runs, what ``fwbench compare`` decides
+(the target for runs of unchanged code: no ``slower`` and no ``faster``),
+and across all the runs, the workload sizes whose single winner differs from
+one run to another (the target: none; a size tied in one run and won in
+another is counted apart, as it is not a contradiction).
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from fwbench.report import aggregate  # noqa: E402
+from fwbench.report.compare import compare_frames, machine_probe_s  # noqa: E402
+from fwbench.results import load_results  # noqa: E402
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("runs", nargs="+", type=Path)
+    parser.add_argument("--threshold", default="5%")
+    arguments = parser.parse_args()
+    threshold = float(arguments.threshold.rstrip("%")) / (100 if arguments.threshold.endswith("%") else 1)
+    frames = {path: load_results(path) for path in arguments.runs}
+    alarms = 0
+    print(f"compare, threshold {threshold:.0%}:")
+    for first, second in itertools.combinations(arguments.runs, 2):
+        probes = machine_probe_s(first), machine_probe_s(second)
+        result = compare_frames(frames[first], frames[second], threshold,
+                                machine_ratio=probes[1] / probes[0] if all(probes) else None)
+        counts = result.counts()
+        alarms += counts["slower"] + counts["faster"]
+        print(f"  {first.name} -> {second.name}: {result.summary()}")
+        for row in result.verdicts("slower", "faster").to_dict("records"):
+            print(f"    {row['verdict']}: {row['workload']}[{row['params']}] {row['framework']}/{row['mode']} "
+                  f"{row['ratio']:.3f} ({row['ratio_low']:.3f}-{row['ratio_high']:.3f})")
+    winners: dict[tuple, list[tuple[str, str]]] = {}
+    for path, frame in frames.items():
+        board = aggregate.leaderboard(aggregate.prepare(frame))
+        for row in board.to_dict("records"):
+            key = (row["workload"], row["params"], row["device"], row["dtype"])
+            winners.setdefault(key, []).append((path.name, aggregate.winner_text(row)))
+    contradictions = tied_somewhere = stable_single = 0
+    for key, entries in winners.items():
+        singles = {text for _, text in entries if not text.startswith("tied")}
+        if len(singles) > 1:
+            contradictions += 1
+            print(f"  different single winners at {key[0]}[{key[1]}]: " + "; ".join(f"{run}: {text}"
+                                                                                   for run, text in entries))
+        elif any(text.startswith("tied") for _, text in entries):
+            tied_somewhere += 1
+        else:
+            stable_single += 1
+    print(f"winners over {len(frames)} runs and {len(winners)} workload sizes: {stable_single} the same single "
+          f"winner in every run, {tied_somewhere} tied in at least one run (never a different winner), "
+          f"{contradictions} with different single winners")
+    return 1 if alarms or contradictions else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

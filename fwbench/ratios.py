@@ -1,0 +1,223 @@
+"""Ratios of two cells' medians with intervals that carry the process-to-process variation.
+
+Every verdict fwbench prints ("jax/jit is 2.1x faster", "this cell got slower",
+"tied for first") is a statement about the ratio of two medians, and is made
+only when an interval of that ratio says so.  One process's samples cannot
+give that interval: their spread misses the differences between processes
+(memory layout, allocator state, the machine's drift), which on this
+project's 2-core machine are larger than the within-process noise.  So the
+unit of replication is the round: each cell is measured in R fresh worker
+processes, and the statistics work on the logarithms of the round medians.
+
+* **Paired** (:func:`paired_ratio`): both cells come from the same run, and
+  round r of one ran next to round r of the other (the runner rotates the
+  framework order every round).  The differences d_r = log a_r - log b_r
+  cancel whatever drift the machine had in that round; the interval is
+  mean(d) +- t_{R-1} sd(d) / sqrt(R), placed around the ratio of the cells'
+  medians.
+* **Independent** (:func:`independent_ratio`): the cells come from two runs
+  (``fwbench compare``).  Welch's interval on the two sets of log round
+  medians, df by Welch-Satterthwaite.  When one side has a single round its
+  variance is taken to be the other side's (the same cell on the same
+  machine); when both have one, there is no interval.
+
+Both are confidence intervals for the ratio of the underlying medians (how
+much faster a series is), not prediction intervals for one next run.  The
+level is a parameter: ``fwbench compare`` widens it over the number of cells
+it compares (Bonferroni), so that a comparison of hundreds of unchanged cells
+raises no alarm at the stated rate.  A ratio with no interval is reported with
+the reason (``method``), and no verdict is drawn from it.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+LEVEL = 0.95
+
+
+@dataclass(frozen=True)
+class Ratio:
+    """``value`` = numerator median / denominator median; ``low``/``high`` None when no interval exists."""
+
+    value: float
+    low: float | None
+    high: float | None
+    level: float
+    method: str
+    rounds: int
+
+    @property
+    def has_interval(self) -> bool:
+        return self.low is not None and self.high is not None
+
+    def inverse(self) -> "Ratio":
+        """The ratio the other way round (a time ratio turned into a speedup)."""
+        return Ratio(1 / self.value, None if self.high is None else 1 / self.high,
+                     None if self.low is None else 1 / self.low, self.level, self.method, self.rounds)
+
+    def above(self, bound: float = 1.0) -> bool:
+        return self.low is not None and self.low > bound
+
+    def below(self, bound: float = 1.0) -> bool:
+        return self.high is not None and self.high < bound
+
+    def text(self, digits: int = 3) -> str:
+        """``2.13x (1.98-2.29)``, or ``2.13x (no interval: one round)``."""
+        if not self.has_interval:
+            return f"{self.value:.{digits}g}x ({self.method})"
+        return f"{self.value:.{digits}g}x ({self.low:.{digits}g}-{self.high:.{digits}g})"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"ratio": self.value, "low": self.low, "high": self.high, "level": self.level, "method": self.method,
+                "rounds": self.rounds}
+
+
+def t_quantile(probability: float, degrees_of_freedom: float) -> float:
+    from scipy.stats import t
+
+    return float(t.ppf(probability, degrees_of_freedom))
+
+
+def round_medians(row: Mapping[str, Any]) -> dict[int, float]:
+    """The cell's median per round, keyed by round number (a cell of one round: its median as round 1)."""
+    medians = _value(row, "round_medians_s")
+    numbers = _value(row, "round_numbers")
+    if isinstance(medians, (list, tuple)) and len(medians) >= 1:
+        if not isinstance(numbers, (list, tuple)) or len(numbers) != len(medians):
+            numbers = list(range(1, len(medians) + 1))
+        return {int(number): float(median) for number, median in zip(numbers, medians) if median and median > 0}
+    median = _value(row, "median_s")
+    round_number = _value(row, "round") or 1
+    return {int(round_number): float(median)} if median and median > 0 else {}
+
+
+def _value(row: Mapping[str, Any], key: str) -> Any:
+    value = row.get(key) if hasattr(row, "get") else None
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    return value
+
+
+def _logs(values) -> list[float]:
+    return [math.log(value) for value in values]
+
+
+def paired_ratio(numerator: Mapping[str, Any], denominator: Mapping[str, Any], level: float = LEVEL) -> Ratio:
+    """numerator / denominator for two cells of one run, paired round by round (see the module docstring)."""
+    value = float(numerator["median_s"]) / float(denominator["median_s"])
+    top, bottom = round_medians(numerator), round_medians(denominator)
+    common = sorted(set(top) & set(bottom))
+    if len(common) < 2:
+        reason = "one round" if len(common) <= 1 and max(len(top), len(bottom)) <= 1 else "fewer than two rounds in common"
+        return Ratio(value, None, None, level, f"no interval: {reason}", len(common))
+    differences = [math.log(top[r]) - math.log(bottom[r]) for r in common]
+    half = t_quantile(1 - (1 - level) / 2, len(common) - 1) * statistics.stdev(differences) / math.sqrt(len(common))
+    return Ratio(value, value * math.exp(-half), value * math.exp(half), level,
+                 f"paired over {len(common)} rounds", len(common))
+
+
+@dataclass(frozen=True)
+class LogRatioParts:
+    """The pieces of an independent ratio's interval: log(value), the variance of the difference of the two
+    sides' mean log round medians, and its Welch-Satterthwaite degrees of freedom."""
+
+    log_value: float
+    variance: float
+    degrees_of_freedom: float
+    method: str
+    rounds: int
+
+
+def independent_parts(numerator: Mapping[str, Any], denominator: Mapping[str, Any]) -> LogRatioParts | None:
+    """Welch's pieces for numerator / denominator from two runs; None when both sides have one round."""
+    log_value = math.log(float(numerator["median_s"]) / float(denominator["median_s"]))
+    top, bottom = _logs(round_medians(numerator).values()), _logs(round_medians(denominator).values())
+    if len(top) < 2 and len(bottom) < 2:
+        return None
+    if len(top) < 2 or len(bottom) < 2:
+        many = top if len(top) >= 2 else bottom
+        return LogRatioParts(log_value, statistics.variance(many) * (1 / len(top) + 1 / len(bottom)), len(many) - 1,
+                             f"{len(bottom)} against {len(top)} rounds, one side's spread for both",
+                             min(len(top), len(bottom)))
+    # Welch's, not Student's pooled variance: between runs, cells jump by more than their rounds suggest
+    # (a 150 us cell whose rounds agreed within 1.5% moved 35%), and Welch's few degrees of freedom give the
+    # heavier tails that this needs.  Pooled variance raised one false alarm in 832 cell comparisons of
+    # unchanged code here; Welch's none.
+    top_part, bottom_part = statistics.variance(top) / len(top), statistics.variance(bottom) / len(bottom)
+    if top_part + bottom_part == 0:
+        degrees = float(len(top) + len(bottom) - 2)
+    else:
+        degrees = (top_part + bottom_part) ** 2 / (top_part ** 2 / (len(top) - 1) + bottom_part ** 2 / (len(bottom) - 1))
+    return LogRatioParts(log_value, top_part + bottom_part, degrees, f"{len(bottom)} against {len(top)} rounds",
+                         min(len(top), len(bottom)))
+
+
+def between_run_variance(parts: list[LogRatioParts], minimum_cells: int = 8) -> float:
+    """The variance of a cell's log ratio between two runs that the rounds within each run do not show.
+
+    Rounds of one run share the machine's state of that hour; two runs do not, and on this project's
+    machine cells moved between runs by more than their rounds predicted (and the whole run by about 6%).
+    Model each cell's log ratio, less the median over cells, as normal with variance ``variance + tau2``;
+    ``tau2`` solves median(residual^2 / (variance + tau2)) = 0.455 (the median of chi-square with one degree
+    of freedom), a robust moment equation that changed cells (a minority) do not move much.  Zero with
+    fewer than ``minimum_cells`` cells, or when the rounds already explain the spread."""
+    if len(parts) < minimum_cells:
+        return 0.0
+    center = statistics.median(part.log_value for part in parts)
+    residuals = [(part.log_value - center) ** 2 for part in parts]
+
+    def excess(tau2: float) -> float:
+        return statistics.median(r / max(part.variance + tau2, 1e-300) for r, part in zip(residuals, parts)) - 0.455
+
+    if excess(0.0) <= 0:
+        return 0.0
+    high = max(residuals) + 1e-12
+    while excess(high) > 0:
+        high *= 4
+    low = 0.0
+    for _ in range(100):  # bisection: excess falls as tau2 grows
+        middle = (low + high) / 2
+        low, high = (middle, high) if excess(middle) > 0 else (low, middle)
+    return high
+
+
+def independent_ratio(numerator: Mapping[str, Any], denominator: Mapping[str, Any], level: float = LEVEL,
+                      extra_variance: float = 0.0) -> Ratio:
+    """numerator / denominator for cells of two different runs: Welch's interval on log round medians, with
+    ``extra_variance`` (see :func:`between_run_variance`) added, its degrees of freedom taken as many."""
+    parts = independent_parts(numerator, denominator)
+    value = float(numerator["median_s"]) / float(denominator["median_s"])
+    if parts is None:
+        return Ratio(value, None, None, level, "no interval: one round on each side", 1)
+    total = parts.variance + extra_variance
+    degrees = math.inf if parts.variance == 0 else parts.degrees_of_freedom * (total / parts.variance) ** 2
+    quantile = t_quantile(1 - (1 - level) / 2, degrees) if math.isfinite(degrees) else _normal_quantile(level)
+    half = quantile * math.sqrt(total)
+    method = parts.method + (f", plus between-run spread {math.sqrt(extra_variance):.1%}" if extra_variance else "")
+    return Ratio(value, value * math.exp(-half), value * math.exp(half), level, method, parts.rounds)
+
+
+def _normal_quantile(level: float) -> float:
+    from scipy.stats import norm
+
+    return float(norm.ppf(1 - (1 - level) / 2))
+
+
+def same_run(first: Mapping[str, Any], second: Mapping[str, Any]) -> bool:
+    return bool(_value(first, "run_id")) and _value(first, "run_id") == _value(second, "run_id")
+
+
+def ratio(numerator: Mapping[str, Any], denominator: Mapping[str, Any], level: float = LEVEL) -> Ratio:
+    """Paired when both cells come from the same run, independent otherwise."""
+    if same_run(numerator, denominator):
+        return paired_ratio(numerator, denominator, level)
+    return independent_ratio(numerator, denominator, level)
+
+
+def family_level(level: float, comparisons: int) -> float:
+    """The per-comparison level that keeps ``comparisons`` intervals jointly at ``level`` (Bonferroni)."""
+    return 1 - (1 - level) / max(1, comparisons)

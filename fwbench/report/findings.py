@@ -1,0 +1,139 @@
+"""What a report says first: findings in sentences, and the same conclusions as a JSON document.
+
+Every sentence is generated from the leaderboard (:func:`fwbench.report.
+aggregate.leaderboard`), whose winners are decided on intervals over rounds:
+"fastest" only when the interval of each runner-up's ratio lies above 1,
+"tied" otherwise, "undecided" where a run had one round.  The JSON document
+(``fwbench report RUN --json FILE``) carries the same decisions with their
+numbers for CI and scripts; its ``version`` changes when its shape does.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import pandas as pd
+
+from fwbench.report.aggregate import margin_text, winner_text
+
+CONCLUSIONS_VERSION = 1
+
+
+def _undecided(row: Any) -> bool:
+    return row["verdict"] == "tied" and all(item["low"] is None for item in row["ratios"])
+
+
+def _size_sentence(row: Any, where: str) -> str:
+    if row["params"] not in ("-", ""):
+        where = f"{where} ({row['params']})"
+    if row["verdict"] == "only":
+        return f"{where} only {row['fastest']} ran."
+    if _undecided(row):
+        return (f"{where} {row['fastest']} has the lowest median, {margin_text(row)} ahead of "
+                f"{row['runner_up']}, but one round cannot decide it.")
+    if row["verdict"] == "fastest":
+        return f"{where} {row['fastest']} is fastest, {margin_text(row)} ahead of {row['runner_up']}."
+    return f"{where} {', '.join(row['winners'])} are tied for first."
+
+
+def findings(board: pd.DataFrame, crossings: pd.DataFrame, frame: pd.DataFrame) -> list[str]:
+    """Sentences per workload family and device: who wins small and large, crossovers, ties, gaps."""
+    sentences: list[str] = []
+    if board.empty:
+        return ["No cell ran successfully, so there is nothing to rank."]
+    decided = board[board["verdict"] == "fastest"]
+    tied = board[board["verdict"] == "tied"]
+    sentences.append(f"Of {len(board)} workload sizes, {len(decided)} have a single fastest series and "
+                     f"{len(tied)} are tied or undecided (a winner is named only when every runner-up's "
+                     f"interval lies above 1).")
+    several_devices = board["device"].nunique() > 1
+    for (workload, device), rows in board.groupby(["workload", "device"], sort=False):
+        rows = rows.sort_values("size")
+        prefix = f"{workload}" + (f" on {device}" if several_devices else "")
+        smallest, largest = rows.iloc[0], rows.iloc[-1]
+        text = prefix + ": " + _size_sentence(smallest, "at the smallest size" if len(rows) > 1 else "at its one size")
+        if len(rows) > 1:
+            text += " " + _size_sentence(largest, "At the largest size")
+        ties = int((rows["verdict"] == "tied").sum())
+        if ties and len(rows) > 2:
+            text += f" {ties} of {len(rows)} sizes are tied or undecided."
+        sentences.append(text)
+        sentences += _lead_changes(prefix, rows, crossings[crossings["workload"] == workload]
+                                   if not crossings.empty else crossings)
+    problems = frame[frame["status"] != "ok"]
+    if not problems.empty:
+        counts = problems["status"].value_counts()
+        sentences.append("Not measured: " + ", ".join(f"{count} {status}" for status, count in counts.items())
+                         + " (see the table of cells not ok).")
+    return sentences
+
+
+def _lead_changes(prefix: str, rows: pd.DataFrame, crossings: pd.DataFrame) -> list[str]:
+    """Where the fastest series changes from one size to the next, with the interpolated crossover."""
+    sentences = []
+    ordered = rows.to_dict("records")
+    for before, after in zip(ordered, ordered[1:]):
+        if before["fastest"] == after["fastest"]:
+            continue
+        text = (f"{prefix}: {after['fastest']} takes the lead from {before['fastest']} between "
+                f"{before['params']} and {after['params']}")
+        match = crossings[(crossings["faster_above"] == after["fastest"])
+                          & (crossings["slower_above"] == before["fastest"])] if not crossings.empty else crossings
+        if not match.empty:
+            text += f" (the medians cross near size {match.iloc[0]['size_estimate']:.3g})"
+        if "fastest" not in (before["verdict"], after["verdict"]):
+            text += "; both sides are tied or undecided, so the change is within the noise"
+        sentences.append(text + ".")
+    return sentences
+
+
+def _number(value: Any) -> float | None:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    return float(value)
+
+
+def conclusions(report: Any) -> dict[str, Any]:
+    """The report's conclusions as a JSON-ready document (see the module docstring)."""
+    board = report.leaderboard
+    leaderboard = []
+    for row in board.to_dict("records") if not board.empty else []:
+        leaderboard.append({
+            "workload": row["workload"], "params": row["params"], "device": row["device"], "dtype": row["dtype"],
+            "verdict": row["verdict"], "winners": [] if _undecided(row) else list(row["winners"]),
+            "fastest_by_median": row["fastest"], "median_s": _number(row["median_s"]),
+            "ratios_to_fastest": [{key: (_number(value) if key in ("ratio", "low", "high", "level") else value)
+                                   for key, value in item.items()} for item in row["ratios"]],
+        })
+    speedups = []
+    frame = report.frame
+    with_speedup = frame[frame["speedup"].notna()] if "speedup" in frame else frame.iloc[0:0]
+    for row in with_speedup.to_dict("records"):
+        speedups.append({"workload": row["workload"], "params": row["size_label"], "device": row["device"],
+                         "dtype": row["dtype"], "series": row["series"], "speedup": _number(row["speedup"]),
+                         "low": _number(row["speedup_low"]), "high": _number(row["speedup_high"]),
+                         "method": row.get("speedup_method")})
+    claims = []
+    for manifest in report.manifests:
+        summary = manifest.get("claim_summary")
+        if summary:
+            claims.append({"id": summary["claim"]["id"], "verdict": summary["verdict"],
+                           "explanation": summary["explanation"], "numbers": summary["numbers"]})
+    return {
+        "version": CONCLUSIONS_VERSION,
+        "runs": [manifest.get("run_id") for manifest in report.manifests],
+        "baseline": report.baseline,
+        "interval_level": 0.95,
+        "findings": report.findings,
+        "leaderboard": leaderboard,
+        "speedups": speedups,
+        "claims": claims,
+    }
+
+
+def winner_cell(row: Any) -> str:
+    """The leaderboard's winner column: the winner, the tie, or the undecided fastest-by-median."""
+    if _undecided(row):
+        return f"undecided (one round): {row['fastest']} lowest"
+    return winner_text(row)
