@@ -104,7 +104,19 @@ def host_info() -> dict[str, Any]:
         "memory_total_bytes": memory["total"],
         "memory_available_bytes": memory["available"],
         "device_kinds": list(host_device_kinds()),
+        "accelerators": accelerator_facts(),
     }
+
+
+def accelerator_facts() -> dict[str, Any]:
+    """nvidia-smi's facts where the host has an NVIDIA GPU (see :mod:`fwbench.accelerators`)."""
+    from fwbench.accelerators import clock_warnings, nvidia_facts
+
+    if "gpu" not in host_device_kinds():
+        return {"nvidia_smi": "not queried: no GPU on this host"}
+    facts = nvidia_facts()
+    facts["warnings"] = clock_warnings(facts)
+    return facts
 
 
 BUSY_LOAD_PER_CORE = 0.5

@@ -206,6 +206,10 @@ def _combine(rounds: list[dict[str, Any]]) -> dict[str, Any]:
     samples = [value for r in measured for value in r["samples_s"]]
     combined["samples_s"] = samples
     combined["samples_round"] = [r.get("round") for r in measured for _ in r["samples_s"]]
+    device_samples = [value for r in measured for value in r.get("device_samples_s") or []]
+    if device_samples:
+        combined["device_samples_s"] = device_samples
+        combined["device_median_s"] = statistics.median(device_samples)
     combined["round_medians_s"] = [r["median_s"] for r in measured]
     combined["round_numbers"] = [r.get("round") or index for index, r in enumerate(measured, start=1)]
     ordered = sorted(samples)

@@ -58,7 +58,9 @@ class RunOptions:
     command: list[str] = field(default_factory=list)
     calibration: dict[str, Any] | None = None  # machine peaks (fwbench.calibrate); rows get % of peak
     interleave: bool = False  # frameworks take turns sample by sample (fwbench.execution.interleave)
-    memory_limit_bytes: int | None = None  # RLIMIT_AS for each worker
+    memory_limit_bytes: int | None = None  # RLIMIT_AS for each CPU worker (accelerators: a device memory guard)
+    matmul_precision: str | None = None  # every workload's, overriding its spec field ("highest" or "high")
+    cache: str | None = None  # every workload's, overriding its spec field ("warm" or "cold")
     resume: bool = False  # continue the run in out_dir: only its missing cells and rounds (fwbench.resume)
     executor: str = "local"  # or "ray" (fwbench.execution.ray_executor)
     ray_address: str | None = None
@@ -90,6 +92,10 @@ def run(specs: list[Spec], options: RunOptions, progress: Progress | None = None
     progress = progress or Progress()
     started = time.perf_counter()
     num_threads = options.num_threads or default_threads()
+    for spec in specs:
+        for workload in spec.workloads:
+            workload.matmul_precision = options.matmul_precision or workload.matmul_precision
+            workload.cache = options.cache or workload.cache
     if cells is None:
         cells = plan_cells(specs, options.selection)
     if not cells:
@@ -131,6 +137,8 @@ def _new_manifest(specs: list[Spec], options: RunOptions, run_info: dict[str, An
         "rounds_planned": options.rounds,
         "round_timer": round_timer(options.timer, options.rounds).to_dict(),
         "interleave": options.interleave,
+        "matmul_precision": options.matmul_precision,
+        "cache": options.cache,
         "executor": options.executor,
         "specs": sorted({w.spec_file for s in specs for w in s.workloads}),
         "host": run_info["host"],

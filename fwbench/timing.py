@@ -15,6 +15,13 @@ For one cell, :func:`measure`
 
 The garbage collector is off while sampling, as in ``timeit``.  The budget
 counts the cell's own sampling time.
+
+Two optional hooks come from the adapter: a ``device_timer`` (CUDA events in
+PyTorch) whose start is recorded before a sample's calls and whose end after
+the last call, before the sync, as Triton's ``do_bench`` does, giving the
+device's own time beside the host's; and ``flush`` (``cache: cold``), called
+before every sample outside the timed region, with one call per sample so
+that every call starts with a cold last-level cache.
 """
 
 from __future__ import annotations
@@ -59,9 +66,24 @@ class Measurement:
     converged: bool
     timed_s: float  # seconds spent inside timed regions, first call and warm-up included
     output: Any = field(repr=False, default=None)
+    device_samples_s: list[float] = field(default_factory=list)  # per call, by the device's timer
 
     def statistics(self) -> dict[str, float]:
         return summarize(self.samples_s)
+
+
+class DeviceTimer:
+    """What an adapter's ``device_timer()`` returns: ``start()`` before a sample's calls, ``stop()`` after
+    the last call and before the sync, ``elapsed_s()`` after the sync."""
+
+    def start(self) -> None:
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        raise NotImplementedError
+
+    def elapsed_s(self) -> float:
+        raise NotImplementedError
 
 
 def median_ci(sorted_samples: list[float]) -> tuple[float, float]:
@@ -129,7 +151,8 @@ def summarize(samples: list[float]) -> dict[str, float]:
 
 
 def _run(call: Callable[[], Any], sync: Callable[[Any], None] | None, loops: int,
-         clock: Callable[[], float], previous: Any = None) -> tuple[float, Any]:
+         clock: Callable[[], float], previous: Any = None, device_timer: DeviceTimer | None = None
+         ) -> tuple[float, Any]:
     """Time ``loops`` calls, each followed by ``sync`` (None: the calls are synchronous already).
 
     ``previous`` is the result that the last timed region kept; the caller
@@ -140,6 +163,7 @@ def _run(call: Callable[[], Any], sync: Callable[[Any], None] | None, loops: int
     result until the next call returns would keep two outputs alive at once
     and defeat the allocator's reuse of the freed block, making every call
     pay for fresh pages, which user code that drops its results does not.
+    ``device_timer`` brackets the calls on the device (see the module docstring).
     """
     if sync is None:
         start = clock()
@@ -150,9 +174,13 @@ def _run(call: Callable[[], Any], sync: Callable[[Any], None] | None, loops: int
         return clock() - start, output
     start = clock()
     del previous
+    if device_timer is not None:
+        device_timer.start()
     for _ in range(loops - 1):
         sync(call())
     output = call()
+    if device_timer is not None:
+        device_timer.stop()
     sync(output)
     return clock() - start, output
 
@@ -192,8 +220,11 @@ class Sampler:
     """
 
     def __init__(self, call: Callable[[], Any], sync: Callable[[Any], None],
-                 settings: TimerSettings = TimerSettings(), clock: Callable[[], float] = time.perf_counter) -> None:
+                 settings: TimerSettings = TimerSettings(), clock: Callable[[], float] = time.perf_counter,
+                 device_timer: DeviceTimer | None = None, flush: Callable[[], None] | None = None) -> None:
         self.call, self.sync, self.settings, self.clock = call, sync, settings, clock
+        self.device_timer, self.flush = device_timer, flush
+        self.device_samples: list[float] = []
         self.first_call_s = 0.0
         self.loops = 1
         self.warmup_calls = 0
@@ -216,19 +247,25 @@ class Sampler:
             if len(warmup_times) >= 1000:
                 break
         self.warmup_calls = len(warmup_times)
-        self.loops = choose_loops(min(warmup_times), self.settings.min_sample_s)
+        # A cold cache needs the flush before every call, so every sample is one call.
+        self.loops = 1 if self.flush is not None else choose_loops(min(warmup_times), self.settings.min_sample_s)
 
     def sample(self) -> float:
+        if self.flush is not None:
+            self.flush()  # outside the timed region
         gc_was_enabled = gc.isenabled()
         gc.disable()
         try:
-            elapsed, self.kept.value = _run(self.call, self.sync, self.loops, self.clock, self.kept.take())
+            elapsed, self.kept.value = _run(self.call, self.sync, self.loops, self.clock, self.kept.take(),
+                                            self.device_timer)
         finally:
             if gc_was_enabled:
                 gc.enable()
         self.timed_s += elapsed
         self.sampling_s += elapsed
         self.samples.append(elapsed / self.loops)
+        if self.device_timer is not None and self.sync is not None:
+            self.device_samples.append(self.device_timer.elapsed_s() / self.loops)
         return self.samples[-1]
 
     def minimum_samples(self) -> int:
@@ -249,7 +286,7 @@ class Sampler:
     def measurement(self) -> Measurement:
         return Measurement(first_call_s=self.first_call_s, samples_s=self.samples, n_loops=self.loops,
                            warmup_calls=self.warmup_calls, converged=self.converged, timed_s=self.timed_s,
-                           output=self.kept.value)
+                           output=self.kept.value, device_samples_s=self.device_samples)
 
 
 def measure(

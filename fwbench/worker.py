@@ -41,7 +41,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Callable, TextIO
 
-from fwbench.adapters.base import DeviceUnavailable, get_adapter
+from fwbench.adapters.base import DEFAULT_CACHE, DEFAULT_MATMUL_PRECISION, DeviceUnavailable, get_adapter
 from fwbench.memory import PeakHostMemory
 from fwbench.processes import describe_exit
 from fwbench.results import add_measurement, base_record, json_safe
@@ -163,6 +163,9 @@ class CellRunner:
         self.device: dict[str, Any] = {}
         self.timer = TimerSettings(**config["timer"])
         self.workloads = {name: Workload.from_dict(data) for name, data in config["workloads"].items()}
+        for workload in self.workloads.values():
+            workload.matmul_precision = workload.matmul_precision or DEFAULT_MATMUL_PRECISION
+            workload.cache = workload.cache or DEFAULT_CACHE
         self.kinds = {name: get_kind_class(w.kind)(w) for name, w in self.workloads.items()}
         self.sync: Callable[[Any], None] | None = None
         self.settings: dict[str, Any] = {
@@ -190,6 +193,18 @@ class CellRunner:
         self.device = self.adapter.select_device(self.config["device"])
         self.sync = self.adapter.sync if self.adapter.sync_needed() else None
         self.settings["sync_every_call"] = self.sync is not None
+
+    def _device_memory_refusal(self, cell: dict[str, Any]) -> str | None:
+        """On an accelerator, refuse a cell whose estimated memory exceeds what the device has free (RLIMIT_AS
+        cannot guard a device, and CUDA and XLA reserve large address ranges that it would refuse)."""
+        if self.config["device"] == "cpu":
+            return None
+        needed = (cell.get("cost") or {}).get("memory_bytes")
+        free = self.adapter.device_memory_free_bytes()
+        if needed and free is not None and needed > free:
+            return (f"too large for the device: needs about {needed / 2**30:.2f} GiB, "
+                    f"{free / 2**30:.2f} GiB free on {self.device.get('name')}")
+        return None
 
     def _cache_key(self, workload: Workload, params: dict[str, int]) -> str:
         return hashlib.sha256(json.dumps([workload.spec_hash, workload.name, workload.seed, sorted(params.items())])
@@ -238,10 +253,15 @@ class CellRunner:
         state.params = params = cell["params"]
         state.record = record = base_record(cell, workload.to_dict(), self.config["run"])
         record.update({"framework_version": self.info["version"], "device_name": self.device.get("name"),
-                       "settings": self.settings, "process_id": os.getpid()})
+                       "settings": self.settings, "process_id": os.getpid(), "matmul_precision": kind.matmul_precision})
         try:
+            record["settings"] = dict(self.settings, matmul=self.adapter.set_matmul_precision(kind.matmul_precision),
+                                      device_memory_peak_scope=self.adapter.DEVICE_MEMORY_PEAK_SCOPE,
+                                      headline_time="host: time.perf_counter around the calls and their sync",
+                                      device_time=self.adapter.DEVICE_TIME, cache=workload.cache)
+            record["cache"] = workload.cache
             record.update(dtype=kind.dtype, description=kind.describe(params))
-            reason = kind.skip(params, cell["framework"], cell["mode"], cell["device"])
+            reason = kind.skip(params, cell["framework"], cell["mode"], cell["device"]) or self._device_memory_refusal(cell)
             if reason:
                 record.update(status="skipped", reason=reason)
                 return self._stamp(state)
@@ -254,7 +274,13 @@ class CellRunner:
             state.call = kind.build(params, cell["framework"], cell["mode"], self.adapter, state.device_inputs)
             if cell.get("method") == "timeit":
                 return self.conclude(state)
-            state.sampler = Sampler(state.call, self.sync, self.timer)
+            flush = None
+            if workload.cache == "cold":
+                flush, flush_bytes = self.adapter.cache_flusher()
+                record["settings"]["cache"] = (f"cold: {flush_bytes / 2**20:.0f} MiB written before every call, "
+                                               "outside the timed region")
+            device_timer = self.adapter.device_timer() if self.sync is not None else None
+            state.sampler = Sampler(state.call, self.sync, self.timer, device_timer=device_timer, flush=flush)
             state.sampler.start()
             state.faults_at_start = minor_page_faults()
             return state
@@ -284,6 +310,9 @@ class CellRunner:
                                 timed_s=measurement.timed_s,
                                 page_faults_per_call=(minor_page_faults() - state.faults_at_start) / sampled_calls)
                 record["method"] = "fwbench"
+                if measurement.device_samples_s:
+                    record["device_samples_s"] = measurement.device_samples_s
+                    record["device_median_s"] = summarize(measurement.device_samples_s)["median_s"]
             peak, at_start = state.memory.stop()
             started = time.perf_counter()
             workload = self.workloads[cell["workload"]]
@@ -521,7 +550,8 @@ def _select_device_in_child(adapter: Any, device_kind: str) -> tuple[dict[str, A
 def serve(config: dict[str, Any], emit) -> None:
     framework, device_kind = config["framework"], config["device"]
     affinity = _pin_threads(config["num_threads"])
-    _limit_memory(config.get("memory_limit_bytes"))
+    if device_kind == "cpu":  # accelerators get the device memory guard (CellRunner._device_memory_refusal)
+        _limit_memory(config.get("memory_limit_bytes"))
     adapter = get_adapter(framework)
     started = time.perf_counter()
     try:

@@ -149,3 +149,59 @@ def test_very_slow_calls_stop_at_three_samples():
     quick = measure(lambda: setattr(clock, "now", clock.now + 0.01), None,
                     TimerSettings(budget_s=0.5, min_samples=5, target_rel_ci=0.0), clock=clock)
     assert len(quick.samples_s) >= 5
+
+
+class RecordingTimer:
+    """A device timer that logs when it is started, stopped and read, in one log with the sync."""
+
+    def __init__(self, log):
+        self.log = log
+
+    def start(self):
+        self.log.append("timer start")
+
+    def stop(self):
+        self.log.append("timer stop")
+
+    def elapsed_s(self):
+        self.log.append("timer read")
+        return 0.004
+
+
+def test_device_timer_brackets_the_calls_and_stops_before_the_sync():
+    from fwbench.timing import Sampler
+
+    log = []
+    sampler = Sampler(lambda: log.append("call") or 1, lambda value: log.append("sync"),
+                      TimerSettings(budget_s=0.0, min_samples=1, warmup_s=0.0, min_sample_s=0.0),
+                      device_timer=RecordingTimer(log))
+    sampler.start()
+    del log[:]
+    sampler.sample()
+    assert log == ["timer start", "call", "timer stop", "sync", "timer read"]
+    assert sampler.measurement().device_samples_s == [0.004]
+
+
+def test_a_cold_cache_flushes_before_every_sample_outside_the_timed_region():
+    from fwbench.timing import Sampler
+
+    clock = FakeClock()
+    log = []
+
+    def flush():
+        log.append("flush")
+        clock.now += 1.0  # slow, and not counted
+
+    def call():
+        log.append("call")
+        clock.now += 0.001
+
+    sampler = Sampler(call, None, TimerSettings(budget_s=0.01, min_samples=3, warmup_s=0.0, min_sample_s=0.01),
+                      clock=clock, flush=flush)
+    sampler.start()
+    assert sampler.loops == 1  # one call per sample, each after a flush (10 would fill min_sample_s)
+    del log[:]
+    for _ in range(3):
+        sampler.sample()
+    assert log == ["flush", "call"] * 3
+    assert sampler.samples == pytest.approx([0.001] * 3)

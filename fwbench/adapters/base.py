@@ -27,6 +27,19 @@ and these functions, called in this order inside a worker process::
     compile(function, mode)          the callable to time for that mode
     ops()                            the namespace the expression builder uses
     reset_device_memory_peak(), device_memory_peak_bytes() -> int | None
+    set_matmul_precision(precision) -> dict   "highest" (full float32, the
+                                     default) or "high" (TF32 or the device's
+                                     equivalent); returns the settings applied
+    device_memory_free_bytes() -> int | None  for the accelerator memory guard
+    device_timer() -> timing.DeviceTimer | None  the device's own clock, where
+                                     the framework exposes one (``DEVICE_TIME``
+                                     says what it is, or why there is none)
+    cache_flusher() -> (callable, bytes)  what ``cache: cold`` calls before
+                                     every sample: writes a buffer twice the
+                                     device's last-level cache
+
+and ``DEVICE_MEMORY_PEAK_SCOPE``: "per cell" where the peak can be reset,
+otherwise what it covers.
 """
 
 from __future__ import annotations
@@ -35,8 +48,11 @@ import importlib
 import importlib.metadata
 import importlib.util
 from types import ModuleType
+from typing import Callable
 
 FRAMEWORKS = ("numpy", "jax", "torch", "tensorflow")
+MATMUL_PRECISIONS = ("highest", "high")
+DEFAULT_MATMUL_PRECISION = "highest"
 
 # Variables read by the BLAS/OpenMP runtimes the frameworks link against.
 BLAS_THREAD_VARIABLES = (
@@ -82,3 +98,41 @@ class Namespace:
 
     def __init__(self, **functions) -> None:
         self.__dict__.update(functions)
+
+
+CACHE_POLICIES = ("warm", "cold")
+DEFAULT_CACHE = "warm"
+UNKNOWN_CACHE_FLUSH_BYTES = 256 * 2**20  # where the last-level cache size is unknown: larger than any today's
+
+
+def host_last_level_cache_bytes() -> int | None:
+    """The largest CPU cache of cpu0, from sysfs (Linux); None where it cannot be read."""
+    import glob
+
+    sizes = []
+    for path in glob.glob("/sys/devices/system/cpu/cpu0/cache/index*/size"):
+        try:
+            text = open(path, encoding="ascii").read().strip()
+        except OSError:
+            continue
+        units = {"K": 2**10, "M": 2**20, "G": 2**30}
+        sizes.append(int(text[:-1]) * units[text[-1]] if text[-1] in units else int(text))
+    return max(sizes) if sizes else None
+
+
+def flush_size(last_level_cache_bytes: int | None) -> int:
+    """Twice the last-level cache (Triton's do_bench and nvbench size their flush buffers from it)."""
+    return 2 * last_level_cache_bytes if last_level_cache_bytes else UNKNOWN_CACHE_FLUSH_BYTES
+
+
+def host_cache_flusher() -> tuple[Callable[[], None], int]:
+    """For CPU cells: overwrite a host buffer twice the size of the last-level cache."""
+    import numpy
+
+    size = flush_size(host_last_level_cache_bytes())
+    buffer = numpy.empty(size, dtype=numpy.uint8)
+
+    def flush() -> None:
+        buffer.fill(1)
+
+    return flush, size

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from fwbench.adapters.base import DeviceUnavailable, Namespace, blas_thread_environment
+from fwbench.adapters.base import (DEFAULT_MATMUL_PRECISION, DeviceUnavailable, Namespace, blas_thread_environment,
+                                   flush_size, host_cache_flusher)
 
 NAME = "jax"
 IMPORT_NAME = "jax"
@@ -31,6 +32,10 @@ def thread_environment(num_threads: int, device_kind: str) -> dict[str, str]:
     if device_kind == "cpu":
         # Keep a CPU worker off any accelerator (and its memory preallocation).
         environment["JAX_PLATFORMS"] = "cpu"
+    else:
+        # JAX takes 75% of an accelerator's memory at start by default: a second worker on the same device
+        # (--interleave, rounds) would fail.  Allocate as needed instead.
+        environment["XLA_PYTHON_CLIENT_PREALLOCATE"] = "false"
     if num_threads == 1:
         environment["XLA_FLAGS"] = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
     return environment
@@ -58,7 +63,7 @@ def load(num_threads: int) -> dict[str, Any]:
         "settings": {
             "jaxlib": getattr(jaxlib, "__version__", "unknown"),
             "jax_enable_x64": True,
-            "jax_default_matmul_precision": str(jax.config.jax_default_matmul_precision),
+            **set_matmul_precision(DEFAULT_MATMUL_PRECISION),
         },
     }
 
@@ -122,8 +127,14 @@ def compile(function: Callable[..., Any], mode: str) -> Callable[..., Any]:  # n
     raise ValueError(f"JAX has no mode {mode!r}")
 
 
+DEVICE_MEMORY_PEAK_SCOPE = "since the cell's process started"
+
+
 def reset_device_memory_peak() -> None:
-    return None  # JAX keeps one peak per device for the process; it cannot be reset
+    # JAX keeps one peak per device for the life of the client and cannot reset it.  Each cell runs in a
+    # process of its own (forked from the worker before any backend starts), so the peak covers that cell's
+    # inputs, compile and calls, and nothing of earlier cells.
+    return None
 
 
 def device_memory_peak_bytes() -> int | None:
@@ -132,9 +143,46 @@ def device_memory_peak_bytes() -> int | None:
     return int(stats["peak_bytes_in_use"]) if stats and "peak_bytes_in_use" in stats else None
 
 
+def set_matmul_precision(precision: str) -> dict[str, Any]:
+    """``jax_default_matmul_precision``: "highest" computes float32 products in float32 on every backend
+    (JAX's default is TF32 on recent NVIDIA GPUs and one bfloat16 pass on TPUs); "high" allows TF32 on GPUs
+    and three bfloat16 passes on TPUs.  Applied before any function is traced."""
+    jax.config.update("jax_default_matmul_precision", precision)
+    return {"matmul_precision": precision, "jax_default_matmul_precision": precision}
+
+
 def ops() -> Namespace:
     return Namespace(
         exp=jnp.exp, log=jnp.log, sqrt=jnp.sqrt, tanh=jnp.tanh, sin=jnp.sin, cos=jnp.cos,
         abs=jnp.abs, relu=jax.nn.relu, maximum=jnp.maximum, minimum=jnp.minimum,
         sum=jnp.sum, mean=jnp.mean, max=jnp.max, min=jnp.min,
     )
+
+
+def device_memory_free_bytes() -> int | None:
+    """The device allocator's limit less what is in use (GPU, TPU); None on the CPU."""
+    stats = _device.memory_stats() if _device is not None else None
+    if not stats or "bytes_limit" not in stats:
+        return None
+    return int(stats["bytes_limit"]) - int(stats.get("bytes_in_use", 0))
+
+
+DEVICE_TIME = ("not available: JAX has no per-call device timer outside its profiler, whose traces fwbench "
+               "does not read; host time around block_until_ready is the headline")
+
+
+def device_timer() -> None:
+    return None
+
+
+def cache_flusher() -> tuple[Callable[[], None], int]:
+    """On an accelerator, write a device buffer (JAX does not report the cache size: 256 MB, more than any
+    GPU's L2); on the CPU, the host's."""
+    if _device is None or _device.platform == "cpu":
+        return host_cache_flusher()
+    size = flush_size(None)
+
+    def flush() -> None:
+        jax.block_until_ready(jnp.ones(size // 4, dtype=jnp.float32, device=_device))
+
+    return flush, size

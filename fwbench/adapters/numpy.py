@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from fwbench.adapters.base import DeviceUnavailable, Namespace, blas_thread_environment
+from fwbench.adapters.base import (DEFAULT_MATMUL_PRECISION, DeviceUnavailable, Namespace, blas_thread_environment,
+                                   host_cache_flusher)
 
 NAME = "numpy"
 IMPORT_NAME = "numpy"
@@ -32,7 +33,8 @@ def load(num_threads: int) -> dict[str, Any]:
     import numpy
 
     np = numpy
-    return {"version": numpy.__version__, "settings": {"blas": _blas_name()}}
+    return {"version": numpy.__version__,
+            "settings": {"blas": _blas_name(), **set_matmul_precision(DEFAULT_MATMUL_PRECISION)}}
 
 
 def _blas_name() -> str:
@@ -110,3 +112,26 @@ class _LazyNumpyOps:
 
 
 NumpyOps = _LazyNumpyOps()
+
+
+DEVICE_MEMORY_PEAK_SCOPE = "per cell"
+
+
+def set_matmul_precision(precision: str) -> dict[str, Any]:
+    """NumPy's BLAS has no reduced-precision float32 product: every precision computes in float32."""
+    return {"matmul_precision": precision, "effective": "float32 (NumPy has no TF32 or bfloat16 matmul)"}
+
+
+def device_memory_free_bytes() -> int | None:
+    return None  # host memory is checked when the cells are planned
+
+
+DEVICE_TIME = "not applicable: NumPy runs on the host, whose clock is the headline"
+
+
+def device_timer() -> None:
+    return None
+
+
+def cache_flusher() -> tuple[Callable[[], None], int]:
+    return host_cache_flusher()

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from fwbench.adapters.base import DeviceUnavailable, Namespace, blas_thread_environment
+from fwbench.adapters.base import (DEFAULT_MATMUL_PRECISION, DeviceUnavailable, Namespace, blas_thread_environment,
+                                   flush_size, host_cache_flusher)
 
 NAME = "tensorflow"
 IMPORT_NAME = "tensorflow"
@@ -60,7 +61,7 @@ def load(num_threads: int) -> dict[str, Any]:
         "settings": {
             "intra_op_parallelism_threads": tf.config.threading.get_intra_op_parallelism_threads(),
             "inter_op_parallelism_threads": tf.config.threading.get_inter_op_parallelism_threads(),
-            "tensor_float_32_execution": bool(tf.config.experimental.tensor_float_32_execution_enabled()),
+            **set_matmul_precision(DEFAULT_MATMUL_PRECISION),
             "is_cuda_build": bool(build.get("is_cuda_build", False)),
         },
     }
@@ -82,11 +83,12 @@ def select_device(kind: str) -> dict[str, Any]:
         _device_name = "/CPU:0"
         return devices()[0]
     if kind == "gpu":
+        growth = enable_memory_growth()  # in the cell's process, before TensorFlow initialises the GPU
         gpus = [d for d in devices() if d["kind"] == "gpu"]
         if not gpus:
             raise DeviceUnavailable("TensorFlow sees no GPU (tensorflow-cpu, or no CUDA build)")
         _device_name = "/GPU:0"
-        return gpus[0]
+        return dict(gpus[0], memory_growth=growth)
     raise DeviceUnavailable(f"fwbench runs TensorFlow on cpu and gpu only, not {kind}")
 
 
@@ -135,6 +137,26 @@ def compile(function: Callable[..., Any], mode: str) -> Callable[..., Any]:  # n
     return on_device
 
 
+DEVICE_MEMORY_PEAK_SCOPE = "per cell"
+
+
+def set_matmul_precision(precision: str) -> dict[str, Any]:
+    """TensorFlow enables TF32 by default; "highest" switches it off, "high" leaves it on."""
+    tf32 = precision == "high"
+    tf.config.experimental.enable_tensor_float_32_execution(tf32)
+    return {"matmul_precision": precision, "tensor_float_32_execution": tf32}
+
+
+def enable_memory_growth() -> bool:
+    """Memory growth on every GPU (TensorFlow otherwise maps nearly all of it at start, and a second worker
+    on the device fails); must run before any GPU is initialised, so it runs in the cell's process when the
+    GPU is selected, never in the worker before the fork.  True when there is a GPU to set."""
+    gpus = tf.config.list_physical_devices("GPU")
+    for gpu in gpus:
+        tf.config.experimental.set_memory_growth(gpu, True)
+    return bool(gpus)
+
+
 def reset_device_memory_peak() -> None:
     if _device_name != "/CPU:0":
         tf.config.experimental.reset_memory_stats(_device_name.strip("/"))
@@ -153,3 +175,31 @@ def ops() -> Namespace:
         cos=tf.math.cos, abs=tf.math.abs, relu=tf.nn.relu, maximum=tf.math.maximum, minimum=tf.math.minimum,
         sum=tf.math.reduce_sum, mean=tf.math.reduce_mean, max=tf.math.reduce_max, min=tf.math.reduce_min,
     )
+
+
+def device_memory_free_bytes() -> int | None:
+    """TensorFlow reports what it uses, not what the device has free: None (no guard) until it does."""
+    return None
+
+
+DEVICE_TIME = ("not available: TensorFlow has no per-call device timer outside its profiler; host time "
+               "around sync_devices() is the headline")
+
+
+def device_timer() -> None:
+    return None
+
+
+def cache_flusher() -> tuple[Callable[[], None], int]:
+    """On a GPU, write a device buffer of 256 MB (TensorFlow does not report the L2 size); on the CPU, the
+    host's."""
+    if _device_name == "/CPU:0":
+        return host_cache_flusher()
+    size = flush_size(None)
+
+    def flush() -> None:
+        with tf.device(_device_name):
+            tf.ones([size // 4], dtype=tf.float32)
+        _sync_devices()
+
+    return flush, size

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from fwbench.adapters.base import DeviceUnavailable, Namespace, blas_thread_environment
+from fwbench.adapters.base import (DEFAULT_MATMUL_PRECISION, DeviceUnavailable, Namespace, blas_thread_environment,
+                                   flush_size, host_cache_flusher)
 
 NAME = "torch"
 IMPORT_NAME = "torch"
@@ -47,8 +48,7 @@ def load(num_threads: int) -> dict[str, Any]:
     settings = {
         "num_threads": torch.get_num_threads(),
         "num_interop_threads": torch.get_num_interop_threads(),
-        "allow_tf32_matmul": bool(torch.backends.cuda.matmul.allow_tf32),
-        "float32_matmul_precision": torch.get_float32_matmul_precision(),
+        **set_matmul_precision(DEFAULT_MATMUL_PRECISION),
         "cuda_version": torch.version.cuda,
         "parallel_backend": _config_value(torch.__config__.parallel_info(), "ATen parallel backend:"),
         "blas": _config_value(torch.__config__.show(), "BLAS_INFO="),
@@ -132,6 +132,19 @@ def compile(function: Callable[..., Any], mode: str) -> Callable[..., Any]:  # n
     raise ValueError(f"PyTorch has no mode {mode!r}")
 
 
+DEVICE_MEMORY_PEAK_SCOPE = "per cell"
+
+
+def set_matmul_precision(precision: str) -> dict[str, Any]:
+    """``torch.set_float32_matmul_precision`` and the TF32 switches of cuBLAS and cuDNN: "highest" keeps
+    float32 products in float32 (PyTorch's own default), "high" allows TF32 on GPUs that have it."""
+    tf32 = precision == "high"
+    torch.set_float32_matmul_precision(precision)
+    torch.backends.cuda.matmul.allow_tf32 = tf32
+    torch.backends.cudnn.allow_tf32 = tf32
+    return {"matmul_precision": precision, "float32_matmul_precision": precision, "allow_tf32": tf32}
+
+
 def reset_device_memory_peak() -> None:
     if _synchronize is not None:
         torch.cuda.reset_peak_memory_stats(_device)
@@ -175,3 +188,47 @@ def _extremum(name: str, bound: str) -> Callable[[Any, Any], Any]:
 
     return extremum
 
+
+def device_memory_free_bytes() -> int | None:
+    """``torch.cuda.mem_get_info`` (free bytes as the driver sees them, other processes included); None on
+    the CPU."""
+    return int(torch.cuda.mem_get_info(_device)[0]) if _synchronize is not None else None
+
+
+DEVICE_TIME = "CUDA events (torch.cuda.Event) around each sample's calls on a GPU; none on the CPU"
+
+
+class CudaEventTimer:
+    """The device's own time for a sample: events recorded on the current stream before the first call and
+    after the last, read once the sync has finished (``torch.cuda.Event.elapsed_time``, in ms)."""
+
+    def __init__(self) -> None:
+        self.begin = torch.cuda.Event(enable_timing=True)
+        self.end = torch.cuda.Event(enable_timing=True)
+
+    def start(self) -> None:
+        self.begin.record()
+
+    def stop(self) -> None:
+        self.end.record()
+
+    def elapsed_s(self) -> float:
+        return self.begin.elapsed_time(self.end) / 1e3
+
+
+def device_timer() -> CudaEventTimer | None:
+    return CudaEventTimer() if _synchronize is not None else None
+
+
+def cache_flusher() -> tuple[Callable[[], None], int]:
+    """On a GPU, zero a device buffer twice the L2 cache (as Triton's do_bench does); on the CPU, the host's."""
+    if _synchronize is None:
+        return host_cache_flusher()
+    size = flush_size(getattr(torch.cuda.get_device_properties(_device), "L2_cache_size", None))
+    buffer = torch.empty(size, dtype=torch.int8, device=_device)
+
+    def flush() -> None:
+        buffer.zero_()
+        _synchronize()
+
+    return flush, size

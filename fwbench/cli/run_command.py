@@ -18,6 +18,7 @@ from fwbench.cli.common import error_console
 from fwbench.cli.common import (DEVICE_OPTION, FILTER_OPTION, FRAMEWORK_OPTION, FULL_OPTION, MODE_OPTION, QUICK_OPTION,
                                 SPECS_ARGUMENT, console, format_number, format_seconds, spec_paths,
                                 user_errors)
+from fwbench.adapters.base import CACHE_POLICIES, MATMUL_PRECISIONS
 from fwbench.errors import UserError
 from fwbench.plan import Cell, Selection, params_text
 from fwbench.shard import parse_shard
@@ -119,6 +120,16 @@ def run(
                                           "started with (refused if the machine or a framework changed)."),
     memory_limit: Optional[float] = typer.Option(None, "--memory-limit", min=0.1,
                                                  help="GiB of address space each worker may use (RLIMIT_AS)."),
+    matmul_precision: Optional[str] = typer.Option(
+        None, "--matmul-precision",
+        help="highest (default): float32 matrix products in full float32 in every framework. high: TF32 or "
+             "the device's equivalent where it has one (NVIDIA Ampere and later, TPUs), in every framework "
+             "alike; float32 results are then checked at 1e-2. Overrides the specs' matmul_precision."),
+    cache: Optional[str] = typer.Option(
+        None, "--cache",
+        help="warm (default): calls follow each other, inputs stay in the caches as in a loop over the same "
+             "data. cold: before every call, outside the timed region, write a buffer twice the size of the "
+             "device's last-level cache (one call per sample). Overrides the specs' cache field."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Print every cell's row in the summary."),
     calibrate: bool = typer.Option(True, "--calibrate/--no-calibrate",
                                    help="Use this machine's measured peaks (measured once on first use, about "
@@ -149,6 +160,8 @@ def run(
         selection = Selection(**recorded)
         threads, out, overwrite = manifest["num_threads"], resume, False
         interleave = bool(manifest.get("interleave"))
+        matmul_precision = manifest.get("matmul_precision")
+        cache = manifest.get("cache")
         rounds = manifest.get("rounds_planned", 1)
     loaded = load_specs(spec_paths(specs))
     timer = TimerSettings.quick() if quick else TimerSettings()
@@ -176,7 +189,14 @@ def run(
         executor=executor,
         ray_address=address,
         memory_limit_bytes=int(memory_limit * 2**30) if memory_limit else None,
+        matmul_precision=matmul_precision,
+        cache=cache,
     )
+    if cache not in (None, *CACHE_POLICIES):
+        raise UserError(f"--cache: got '{cache}', expected one of: {', '.join(CACHE_POLICIES)}")
+    if matmul_precision not in (None, *MATMUL_PRECISIONS):
+        raise UserError(f"--matmul-precision: got '{matmul_precision}', expected one of: "
+                        f"{', '.join(MATMUL_PRECISIONS)}")
     if executor not in ("local", "ray"):
         raise UserError(f"--executor: got '{executor}', expected local or ray")
     if executor == "ray":

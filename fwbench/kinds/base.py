@@ -21,6 +21,7 @@ the last output with the reference.  Stateful kinds (training) override both.
 from __future__ import annotations
 
 import math
+from fwbench.adapters.base import DEFAULT_MATMUL_PRECISION
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, ClassVar
 
@@ -32,6 +33,9 @@ if TYPE_CHECKING:
 
 # Normwise relative error allowed per dtype (|out - ref|_max / scale).
 TOLERANCES = {"float16": 1e-2, "bfloat16": 5e-2, "float32": 1e-4, "float64": 1e-10}
+# With matmul_precision "high", float32 products may run in TF32 (10-bit mantissa, about 5e-4 relative per
+# product, more after long sums) or three bfloat16 passes: float32 results are checked as float16's are.
+HIGH_PRECISION_TOLERANCE = 1e-2
 ITEMSIZES = {"float16": 2, "bfloat16": 2, "float32": 4, "float64": 8}
 VERIFY_CHUNK = 1 << 17
 
@@ -69,6 +73,7 @@ class Kind:
     def __init__(self, workload: "Workload") -> None:
         self.workload = workload
         self.options = workload.options
+        self.matmul_precision = workload.matmul_precision or DEFAULT_MATMUL_PRECISION
 
     @classmethod
     def parse_options(cls, reader: "FieldReader", sweep: dict[str, list[int]]) -> dict[str, Any]:
@@ -119,6 +124,8 @@ class Kind:
     def tolerance(self, params: dict[str, int]) -> float:
         if self.workload.tolerance is not None:
             return self.workload.tolerance
+        if self.matmul_precision == "high" and self.dtype == "float32":
+            return max(TOLERANCES[self.dtype], HIGH_PRECISION_TOLERANCE)
         return TOLERANCES[self.dtype]
 
     def verify(self, output: "np.ndarray", reference: Reference, params: dict[str, int]) -> Verification:

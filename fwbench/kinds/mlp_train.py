@@ -93,6 +93,8 @@ class MLPTrainKind(Kind):
     def tolerance(self, params: dict[str, int]) -> float:
         if self.workload.tolerance is not None:
             return self.workload.tolerance
+        if self.matmul_precision == "high" and self.dtype == "float32":
+            return max(LOSS_TOLERANCES[self.dtype], HIGH_PRECISION_TOLERANCE)
         return LOSS_TOLERANCES[self.dtype]
 
     def cost(self, params: dict[str, int]) -> Cost:

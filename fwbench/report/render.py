@@ -143,11 +143,21 @@ def environment_rows(report: Report) -> list[tuple[str, str]]:
             "inputs_generated_on_host_from_seed", "gc_disabled_while_sampling", "verified_against", "clock")
             if key in settings]
         rows.append(("fairness", ", ".join(fairness)))
+        for key, label in (("headline_time", "headline time"), ("cache", "cache")):
+            values = sorted({str(r["settings"].get(key)) for r in ok.to_dict("records")
+                             if isinstance(r.get("settings"), dict) and r["settings"].get(key)})
+            if values:
+                rows.append((label, "; ".join(values)))
         for framework, group in ok.groupby("framework", sort=False):
             first_settings = group.iloc[0].get("settings")
             if isinstance(first_settings, dict):
                 every_call = "after every call" if first_settings.get("sync_every_call") else "not needed"
                 rows.append((f"sync ({framework})", f"{first_settings.get('sync_method')}: {every_call}"))
+                matmul = first_settings.get("matmul") or {}
+                if matmul:
+                    rows.append((f"matmul precision ({framework})", ", ".join(f"{k}={v}" for k, v in matmul.items())))
+                if first_settings.get("device_time"):
+                    rows.append((f"device time ({framework})", str(first_settings["device_time"])))
         rows.append(("dtypes", ", ".join(sorted(ok["dtype"].dropna().unique()))))
     return rows
 
@@ -331,11 +341,16 @@ def _workload_html(report: Report, workload: str, bound_gbytes_per_s: dict[str, 
     parts = [f'<section class="workload"><h2 id="w-{escape(workload)}">{escape(workload)}</h2>',
              f'<p>{escape(str(description))}</p>' if isinstance(description, str) and description else "",
              f'<p class="note">kind <code>{escape(str(first["kind"]))}</code>, dtype {escape(str(first.get("dtype")))}; '
-             f'cells show the median per call ±95% CI and the speedup against {escape(report.baseline)}.</p>',
+             f'cells show the median per call ±95% CI and the speedup against {escape(report.baseline)}. The '
+             'headline is host time (perf_counter around the calls and their sync); "device median" is the '
+             "device's own clock where the framework exposes one (CUDA events in PyTorch), '-' elsewhere.</p>",
              _html_table(["series", *sizes], rows)]
     detail = []
     for record in ok.sort_values(["framework_rank", "series", "size"]).to_dict("records"):
+        device = record.get("device_median_s")
+        device = None if device is None or (isinstance(device, float) and math.isnan(device)) else device
         detail.append([record["series"], record["size_label"], (_fmt_time(record["median_s"]), record["median_s"], ""),
+                       (_fmt_time(device), device or 0, ""),
                        (_fmt_time(record["first_call_s"]), record["first_call_s"], ""), _fmt(record["gflops_per_s"]),
                        _fmt(record["gbytes_per_s"]), _fmt(record.get("pct_of_bandwidth_peak"), 2),
                        _fmt(record.get("pct_of_compute_peak"), 2), _or_dash(record.get("bound")),
@@ -344,7 +359,8 @@ def _workload_html(report: Report, workload: str, bound_gbytes_per_s: dict[str, 
                        _fmt(record["max_rel_err"], 2), int(record["n_samples"]),
                        "yes" if record["converged"] else "no"])
     parts.append("<details open><summary>every cell</summary>" + _html_table(
-        ["series", "params", "median", "first call", "GFLOP/s", "GB/s", "% BW peak", "% compute peak", "bound",
+        ["series", "params", "median", "device median", "first call", "GFLOP/s", "GB/s", "% BW peak",
+         "% compute peak", "bound",
          "peak host MiB", "max rel err", "samples", "converged"], detail) + "</details>")
     charts_html = []
     if not ok.empty:

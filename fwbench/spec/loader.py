@@ -31,6 +31,7 @@ from typing import Any
 
 import yaml
 
+from fwbench.adapters.base import CACHE_POLICIES, MATMUL_PRECISIONS
 from fwbench.errors import SpecError, UserError, describe
 from fwbench.spec.fields import NAME, FieldReader, check_int
 
@@ -52,7 +53,7 @@ COMMON_WORKLOAD_KEYS = (
     "modes",
     "devices",
     "seed",
-    "tolerance",
+    "tolerance", "matmul_precision", "cache",
 )
 SPEC_SUFFIXES = (".yaml", ".yml")
 
@@ -72,6 +73,8 @@ class Workload:
     devices: list[str] | None = None
     seed: int = 0
     tolerance: float | None = None
+    matmul_precision: str | None = None  # "highest" or "high"; None: the run's (--matmul-precision, else highest)
+    cache: str | None = None  # "warm" or "cold"; None: the run's (--cache, else warm)
     spec_file: str = ""
     spec_hash: str = ""
     spec_git_commit: str | None = None  # HEAD of the repository holding the spec, "+dirty" if it has edits
@@ -103,6 +106,8 @@ class Workload:
             "devices": self.devices,
             "seed": self.seed,
             "tolerance": self.tolerance,
+            "matmul_precision": self.matmul_precision,
+            "cache": self.cache,
             "spec_file": self.spec_file,
             "spec_hash": self.spec_hash,
             "spec_git_commit": self.spec_git_commit,
@@ -279,6 +284,8 @@ def _parse_workload(item: Any, index: int, file: str, sha256: str) -> Workload:
         devices=reader.take_list_of_choices("devices", DEVICE_KINDS, None),
         seed=reader.take_int("seed", 0, minimum=0, maximum=2**32 - 1),
         tolerance=reader.take_float("tolerance", None),
+        matmul_precision=reader.take_choice("matmul_precision", MATMUL_PRECISIONS, None),
+        cache=reader.take_choice("cache", CACHE_POLICIES, None),
         spec_file=file,
         spec_hash=sha256,
     )
