@@ -169,6 +169,8 @@ def _execute(cells: list[Cell], pending: dict[int, list[Cell]], options: RunOpti
     manifest["busy_at_start"] = machine_busy_reasons()
     for reason in manifest["busy_at_start"]:
         progress.warn(f"{reason}; timings will be noisier than this machine allows")
+    for warning in (manifest["host"].get("accelerators") or {}).get("warnings", []):
+        progress.warn(warning)
     progress.begin(sum(1 for todo in pending.values() for cell in todo if cell.cell_id in runnable_ids))
     executor = make_executor(options.executor, options.interleave, options.cell_timeout_s, options.ray_address)
     try:

@@ -128,3 +128,27 @@ def test_a_bad_cache_value_names_the_field(write_spec):
 
     with pytest.raises(SpecError, match=r"cache.*'lukewarm'.*warm, cold"):
         load_specs([write_spec(GEMM.replace("kind: expression", "kind: expression\n    cache: lukewarm"))])
+
+
+def test_a_gpu_whose_clock_is_not_locked_is_warned_about_at_the_start_of_a_run(write_spec, tmp_path, monkeypatch):
+    from fwbench import runner
+    from fwbench.runner import Progress
+
+    real = runner.host_info
+
+    def with_a_gpu():
+        return dict(real(), accelerators={"nvidia_smi": "found", "gpus": [], "warnings": ["GPU 0: not locked"]})
+
+    monkeypatch.setattr(runner, "host_info", with_a_gpu)
+    warnings = []
+
+    class Recording(Progress):
+        def warn(self, message):
+            warnings.append(message)
+
+    run(load_specs([write_spec(GEMM, name="gemm.yaml")]),
+        RunOptions(out_dir=tmp_path / "run", timer=TimerSettings.quick(),
+                   selection=Selection(frameworks=["numpy"], devices=["cpu"])), Recording())
+    assert "GPU 0: not locked" in warnings
+    manifest = json.loads((tmp_path / "run" / "run.json").read_text())
+    assert manifest["host"]["accelerators"]["warnings"] == ["GPU 0: not locked"]

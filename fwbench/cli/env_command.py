@@ -83,6 +83,17 @@ def env(
             value = f"{value / 2**30:.1f} GiB"
         machine.add_row(key, str(value))
     machine.add_row("threads per framework", str(num_threads))
+    accelerators = host.get("accelerators") or {}
+    for gpu in accelerators.get("gpus", []):
+        machine.add_row(f"GPU {gpu.get('index')}", f"{gpu.get('name')}, driver {gpu.get('driver_version')}, CUDA "
+                        f"{accelerators.get('cuda_version')}, graphics clock {gpu.get('clocks.current.graphics')} of "
+                        f"{gpu.get('clocks.max.graphics')} MHz, power limit {gpu.get('power.limit')} W, persistence "
+                        f"{gpu.get('persistence_mode')}, ECC {gpu.get('ecc.mode.current')}, MIG "
+                        f"{gpu.get('mig.mode.current')}")
+    if not accelerators.get("gpus"):
+        machine.add_row("accelerator facts", str(accelerators.get("nvidia_smi")))
+    for warning in accelerators.get("warnings", []):
+        machine.add_row("warning", warning)
     console.print(machine)
     table = Table(title="Frameworks", box=box.SIMPLE_HEAD)
     for column in ("framework", "version", "status", "devices", "modes"):
