@@ -213,7 +213,7 @@ class CellRunner:
     def _inputs(self, kind: Any, workload: Workload, params: dict[str, int]) -> list[Any]:
         """The host inputs; ones slow to generate are saved once per run for the next workers."""
         directory = self.config.get("cache_dir")
-        if not directory:
+        if not directory or not kind.CACHE_INPUTS:
             return kind.make_inputs(params, workload.seed)
         stem = os.path.join(directory, self._cache_key(workload, params) + "-input")
         cached = _cache_load(stem)
@@ -268,6 +268,9 @@ class CellRunner:
             started = time.perf_counter()
             state.inputs = self._inputs(kind, workload, params)
             record["inputs_s"] = time.perf_counter() - started
+            cost = kind.runtime_cost(params)
+            if cost is not None:
+                record.update(flops=cost.flops, fused_bytes=cost.fused_bytes, unfused_bytes=cost.unfused_bytes)
             state.memory.start()
             self.adapter.reset_device_memory_peak()
             state.device_inputs = [self.adapter.to_device(array) for array in state.inputs]

@@ -103,6 +103,7 @@ class _LazyNumpyOps:
             "relu": lambda x: numpy.maximum(x, 0),
             "maximum": numpy.maximum, "minimum": numpy.minimum,
             "sum": numpy.sum, "mean": numpy.mean, "max": numpy.max, "min": numpy.min,
+            "matrix_transpose": numpy.matrix_transpose,
         }
         if name not in table:
             raise AttributeError(name)

@@ -161,7 +161,12 @@ def ops() -> Namespace:
         abs=torch.abs, relu=torch.relu, maximum=_extremum("maximum", "min"),
         minimum=_extremum("minimum", "max"),
         sum=_reduction("sum"), mean=_reduction("mean"), max=_reduction("amax"), min=_reduction("amin"),
+        matrix_transpose=_matrix_transpose,
     )
+
+
+def _matrix_transpose(x: Any) -> Any:
+    return x.mT  # a view, as x.mT in user code
 
 
 def _reduction(name: str) -> Callable[..., Any]:

@@ -43,6 +43,16 @@ def spec_paths(specs: Optional[list[Path]]) -> list[Path]:
     return [DEFAULT_SPEC_DIR]
 
 
+def print_imported_modules(specs: list[Any]) -> None:
+    """Say which user modules a run will import (their code runs in the workers)."""
+    modules = [(workload, workload.options.get("module_file")) for spec in specs for workload in spec.workloads
+               if workload.kind == "python"]
+    if modules:
+        listed = ", ".join(f"{workload.options['module']} ({path})" for workload, path in modules)
+        console.print(f"These specs import Python code, which runs in the workers: {listed}", markup=False,
+                      soft_wrap=True)
+
+
 def format_number(value: Any, digits: int = 3) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "-"

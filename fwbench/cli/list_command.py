@@ -10,7 +10,7 @@ from rich import box
 from rich.table import Table
 
 from fwbench.cli.common import (DEVICE_OPTION, FILTER_OPTION, FRAMEWORK_OPTION, FULL_OPTION, MODE_OPTION, QUICK_OPTION,
-                                SPECS_ARGUMENT, console, spec_paths, user_errors)
+                                SPECS_ARGUMENT, console, print_imported_modules, spec_paths, user_errors)
 from fwbench.plan import Selection, params_text, plan_cells
 from fwbench.spec.loader import load_specs
 
@@ -32,6 +32,7 @@ def list_cells(
     Nothing is imported or measured.
     """
     loaded = load_specs(spec_paths(specs))
+    print_imported_modules(loaded)
     selection = Selection(frameworks=framework or None, devices=device or None, modes=mode or None,
                           filter_text=filter_text, quick=quick, full=full)
     cells = plan_cells(loaded, selection)

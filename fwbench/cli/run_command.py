@@ -16,8 +16,8 @@ from rich.table import Table
 
 from fwbench.cli.common import error_console
 from fwbench.cli.common import (DEVICE_OPTION, FILTER_OPTION, FRAMEWORK_OPTION, FULL_OPTION, MODE_OPTION, QUICK_OPTION,
-                                SPECS_ARGUMENT, console, format_number, format_seconds, spec_paths,
-                                user_errors)
+                                SPECS_ARGUMENT, console, format_number, format_seconds, print_imported_modules,
+                                spec_paths, user_errors)
 from fwbench.adapters.base import CACHE_POLICIES, MATMUL_PRECISIONS
 from fwbench.errors import UserError
 from fwbench.plan import Cell, Selection, params_text
@@ -164,6 +164,7 @@ def run(
         cache = manifest.get("cache")
         rounds = manifest.get("rounds_planned", 1)
     loaded = load_specs(spec_paths(specs))
+    print_imported_modules(loaded)
     timer = TimerSettings.quick() if quick else TimerSettings()
     if resume is not None:
         timer = TimerSettings(**manifest["timer"])

@@ -1,7 +1,10 @@
 """Workload kinds: one module per kind, looked up by the spec's ``kind:`` field.
 
 Kind modules import no framework at module level; per-framework code is
-reached through the adapter handed to :meth:`Kind.implementation`.
+reached through the adapter handed to :meth:`Kind.implementation`.  Other
+packages add kinds through the ``fwbench.kinds`` entry-point group
+(``name = package.module:KindClass`` in their metadata); a built-in name
+cannot be taken over.
 """
 
 from __future__ import annotations
@@ -16,7 +19,9 @@ _KINDS = {
     "matrix_power": "fwbench.kinds.matrix_power:MatrixPowerKind",
     "mlp_train": "fwbench.kinds.mlp_train:MLPTrainKind",
     "stream": "fwbench.kinds.stream:StreamKind",
+    "python": "fwbench.kinds.python_module:PythonModuleKind",
 }
+ENTRY_POINT_GROUP = "fwbench.kinds"
 # Kinds that exist only to test fwbench itself (wrong results, crashes).
 _TEST_KINDS = {
     "fault": "fwbench.kinds.fault:FaultKind",
@@ -25,9 +30,17 @@ TEST_KINDS_VARIABLE = "FWBENCH_ENABLE_TEST_KINDS"
 
 
 def _registry() -> dict[str, str]:
+    registry = {**_installed_kinds(), **_KINDS}
     if os.environ.get(TEST_KINDS_VARIABLE) == "1":
-        return {**_KINDS, **_TEST_KINDS}
-    return dict(_KINDS)
+        registry.update(_TEST_KINDS)
+    return registry
+
+
+def _installed_kinds() -> dict[str, str]:
+    """Kinds other installed packages register (``fwbench.kinds`` entry points); read, not imported."""
+    from importlib.metadata import entry_points
+
+    return {entry.name: entry.value for entry in entry_points(group=ENTRY_POINT_GROUP)}
 
 
 def kind_names() -> list[str]:

@@ -96,6 +96,13 @@ class Kind:
     def reference(self, params: dict[str, int], inputs: list["np.ndarray"]) -> Reference:
         raise NotImplementedError
 
+    # Kinds whose inputs come from user code that also names them (``kind: python``) make them afresh.
+    CACHE_INPUTS: ClassVar[bool] = True
+
+    def runtime_cost(self, params: dict[str, int]) -> Cost | None:
+        """The cost as the worker can know it (a user module's flops()), where the parent could not."""
+        return None
+
     def implementation(self, params: dict[str, int], framework: str, adapter: Any) -> Callable[..., Any]:
         """A function of the device inputs written with ``framework``'s own API."""
         raise NotImplementedError

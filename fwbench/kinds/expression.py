@@ -157,7 +157,7 @@ class ExpressionKind(Kind):
         """Whether the expression can be evaluated block by block on flat views (same shapes, no reductions)."""
         shapes = {tuple(array.shape) for array in inputs}
         return (len(shapes) == 1 and len(next(iter(shapes))) >= 1
-                and not expr_module.has_reduction_or_matmul(self.tree))
+                and not expr_module.has_reduction_or_matmul(self.tree) and not expr_module.has_transpose(self.tree))
 
     def reference(self, params: dict[str, int], inputs: list[Any]) -> Reference:
         import numpy as np

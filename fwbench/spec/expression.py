@@ -53,6 +53,10 @@ ELEMENTWISE_FUNCTIONS: dict[str, int] = {
     "minimum": 2,
 }
 REDUCTIONS = ("sum", "mean", "max", "min")
+# The array API's transposes: ``x.T`` (2-D arrays only), ``x.mT`` and ``matrix_transpose(x)`` (the last two
+# axes); ``matmul(a, b)`` is ``a @ b``.
+TRANSPOSES = ("matrix_transpose",)
+ATTRIBUTES = {"T": "matrix_transpose", "mT": "matrix_transpose"}
 BINARY_OPERATORS = {
     ast.Add: "+",
     ast.Sub: "-",
@@ -89,8 +93,8 @@ class ExpressionError(ValueError):
 
 
 def allowed_summary() -> str:
-    functions = ", ".join([*ELEMENTWISE_FUNCTIONS, *REDUCTIONS])
-    return f"input names, numbers, + - * / ** @, unary -, and the functions {functions}"
+    functions = ", ".join([*ELEMENTWISE_FUNCTIONS, *REDUCTIONS, *TRANSPOSES, "matmul"])
+    return f"input names, numbers, + - * / ** @, unary -, .T, .mT, and the functions {functions}"
 
 
 @dataclass(frozen=True)
@@ -136,6 +140,7 @@ class Call(Node):
     arguments: tuple[Node, ...]
     axis: int | None = None
     keepdims: bool = False
+    two_dimensional: bool = False  # x.T: defined for 2-D arrays only
 
 
 MAX_BINDINGS = 50
@@ -232,6 +237,11 @@ class _Converter:
             )
         if isinstance(node, ast.Call):
             return self._call(node, depth)
+        if isinstance(node, ast.Attribute) and node.attr in ATTRIBUTES:
+            return Call(ATTRIBUTES[node.attr], (self.convert(node.value, depth + 1),), two_dimensional=node.attr == "T")
+        if isinstance(node, ast.Attribute):
+            raise ExpressionError(f"attribute access is not allowed except .T and .mT, got .{node.attr}; "
+                                  f"allowed are {allowed_summary()}")
         construct = _NODE_NAMES.get(type(node), f"{type(node).__name__} is")
         raise ExpressionError(f"{construct} not allowed; allowed are {allowed_summary()}")
 
@@ -239,16 +249,20 @@ class _Converter:
         if not isinstance(node.func, ast.Name):
             raise ExpressionError(
                 "only calls of the whitelisted functions by name are allowed "
-                f"({', '.join([*ELEMENTWISE_FUNCTIONS, *REDUCTIONS])})"
+                f"({', '.join([*ELEMENTWISE_FUNCTIONS, *REDUCTIONS, *TRANSPOSES, 'matmul'])})"
             )
         name = node.func.id
-        if name not in ELEMENTWISE_FUNCTIONS and name not in REDUCTIONS:
-            raise ExpressionError(
-                f"unknown function '{name}'; allowed: {', '.join([*ELEMENTWISE_FUNCTIONS, *REDUCTIONS])}"
-            )
+        known = [*ELEMENTWISE_FUNCTIONS, *REDUCTIONS, *TRANSPOSES, "matmul"]
+        if name not in known:
+            raise ExpressionError(f"unknown function '{name}'; allowed: {', '.join(known)}")
         if any(isinstance(argument, ast.Starred) for argument in node.args):
             raise ExpressionError("star arguments are not allowed")
         arguments = tuple(self.convert(argument, depth + 1) for argument in node.args)
+        if name in (*TRANSPOSES, "matmul"):
+            wanted = 1 if name in TRANSPOSES else 2
+            if node.keywords or len(arguments) != wanted:
+                raise ExpressionError(f"{name}() takes {wanted} array argument(s) and no keywords")
+            return Call(name, arguments) if name in TRANSPOSES else Binary("@", *arguments)
         if name in ELEMENTWISE_FUNCTIONS:
             if node.keywords:
                 raise ExpressionError(f"{name}() takes no keyword arguments")
@@ -348,6 +362,12 @@ def analyse(node: Node, shapes: Mapping[str, tuple[int, ...]], itemsize: int) ->
                     raise ExpressionError(f"{current.function}(..., axis={current.axis}) of a constant has no axis; "
                                           "reduce an array")
                 return None
+            if current.function in TRANSPOSES:
+                if len(present[0]) < 2 or (current.two_dimensional and len(present[0]) != 2):
+                    wanted = "a 2-D array (.T); use .mT for stacks of matrices" if current.two_dimensional \
+                        else "an array of 2 or more dimensions"
+                    raise ExpressionError(f"a transpose needs {wanted}, got shape {present[0]}")
+                return (*present[0][:-2], present[0][-1], present[0][-2])  # a view: no FLOPs, no traffic
             if current.function in ELEMENTWISE_FUNCTIONS:
                 result = present[0] if len(present) == 1 else _broadcast(*present)
                 totals["flops"] += size(result)
@@ -463,6 +483,10 @@ def has_reduction_or_matmul(node: Node) -> bool:
                      or (isinstance(current, Binary) and current.operator == "@"))
 
 
+def has_transpose(node: Node) -> bool:
+    return _any_node(node, lambda current: isinstance(current, Call) and current.function in TRANSPOSES)
+
+
 OPERATOR_NODES = {symbol: node_type for node_type, symbol in BINARY_OPERATORS.items()}
 FUNCTION_NAME = "expression_function"
 _OPS_PREFIX = "__fwbench_"  # the generated function reaches the framework's ops as these globals
@@ -557,5 +581,5 @@ def _expression_ast(node: Node, magnitude: bool) -> ast.expr:
                 keywords.append(ast.keyword("keepdims", ast.Constant(True)))
             return _call_ast(node.function, arguments, keywords)
         call = _call_ast(node.function, arguments)
-        return _call_ast("abs", [call]) if magnitude else call
+        return _call_ast("abs", [call]) if magnitude and node.function not in TRANSPOSES else call
     raise ExpressionError(f"unknown node {node!r}")
