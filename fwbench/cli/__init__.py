@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import typer
 
-from fwbench.cli import (calibrate_command, compare_command, env_command, merge_command, list_command, report_command, reproduce_command,
-                         run_command)
+from fwbench.cli import (calibrate_command, compare_command, env_command, list_command, merge_command, report_command,
+                         reproduce_command, run_command, schema_command)
 
 app = typer.Typer(
     name="fwbench",
@@ -29,6 +29,7 @@ app.command("compare")(compare_command.compare)
 app.command("reproduce")(reproduce_command.reproduce)
 app.command("calibrate")(calibrate_command.calibrate)
 app.command("merge")(merge_command.merge)
+app.command("schema")(schema_command.schema)
 
 
 def main() -> None:
