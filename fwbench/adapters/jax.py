@@ -155,7 +155,7 @@ def ops() -> Namespace:
     return Namespace(
         exp=jnp.exp, log=jnp.log, sqrt=jnp.sqrt, tanh=jnp.tanh, sin=jnp.sin, cos=jnp.cos,
         abs=jnp.abs, relu=jax.nn.relu, maximum=jnp.maximum, minimum=jnp.minimum,
-        sum=jnp.sum, mean=jnp.mean, max=jnp.max, min=jnp.min, matrix_transpose=jnp.matrix_transpose,
+        sum=jnp.sum, mean=jnp.mean, max=jnp.max, min=jnp.min, matrix_transpose=jnp.matrix_transpose, einsum=jnp.einsum,
     )
 
 

@@ -103,7 +103,7 @@ class _LazyNumpyOps:
             "relu": lambda x: numpy.maximum(x, 0),
             "maximum": numpy.maximum, "minimum": numpy.minimum,
             "sum": numpy.sum, "mean": numpy.mean, "max": numpy.max, "min": numpy.min,
-            "matrix_transpose": numpy.matrix_transpose,
+            "matrix_transpose": numpy.matrix_transpose, "einsum": numpy.einsum,
         }
         if name not in table:
             raise AttributeError(name)

@@ -174,7 +174,7 @@ def ops() -> Namespace:
         exp=tf.math.exp, log=tf.math.log, sqrt=tf.math.sqrt, tanh=tf.math.tanh, sin=tf.math.sin,
         cos=tf.math.cos, abs=tf.math.abs, relu=tf.nn.relu, maximum=tf.math.maximum, minimum=tf.math.minimum,
         sum=tf.math.reduce_sum, mean=tf.math.reduce_mean, max=tf.math.reduce_max, min=tf.math.reduce_min,
-        matrix_transpose=tf.linalg.matrix_transpose,
+        matrix_transpose=tf.linalg.matrix_transpose, einsum=tf.einsum,
     )
 
 

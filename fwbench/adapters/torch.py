@@ -161,7 +161,7 @@ def ops() -> Namespace:
         abs=torch.abs, relu=torch.relu, maximum=_extremum("maximum", "min"),
         minimum=_extremum("minimum", "max"),
         sum=_reduction("sum"), mean=_reduction("mean"), max=_reduction("amax"), min=_reduction("amin"),
-        matrix_transpose=_matrix_transpose,
+        matrix_transpose=_matrix_transpose, einsum=torch.einsum,
     )
 
 

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import ast
 import math
+import re
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Sequence
 
@@ -56,6 +57,7 @@ REDUCTIONS = ("sum", "mean", "max", "min")
 # The array API's transposes: ``x.T`` (2-D arrays only), ``x.mT`` and ``matrix_transpose(x)`` (the last two
 # axes); ``matmul(a, b)`` is ``a @ b``.
 TRANSPOSES = ("matrix_transpose",)
+EINSUM_SUBSCRIPTS = re.compile(r"^[a-z]+(,[a-z]+)*->[a-z]*$")
 ATTRIBUTES = {"T": "matrix_transpose", "mT": "matrix_transpose"}
 BINARY_OPERATORS = {
     ast.Add: "+",
@@ -93,8 +95,9 @@ class ExpressionError(ValueError):
 
 
 def allowed_summary() -> str:
-    functions = ", ".join([*ELEMENTWISE_FUNCTIONS, *REDUCTIONS, *TRANSPOSES, "matmul"])
-    return f"input names, numbers, + - * / ** @, unary -, .T, .mT, and the functions {functions}"
+    functions = ", ".join([*ELEMENTWISE_FUNCTIONS, *REDUCTIONS, *TRANSPOSES, "matmul", "einsum"])
+    return (f"input names, numbers, + - * / ** @, unary -, .T, .mT, slices with constant bounds (x[:, :64]), "
+            f"and the functions {functions}")
 
 
 @dataclass(frozen=True)
@@ -141,6 +144,15 @@ class Call(Node):
     axis: int | None = None
     keepdims: bool = False
     two_dimensional: bool = False  # x.T: defined for 2-D arrays only
+    subscripts: str | None = None  # einsum's "ij,jk->ik"
+
+
+@dataclass(frozen=True)
+class Sliced(Node):
+    """``x[a:b:c, ...]`` with constant bounds: one (start, stop, step) per leading axis."""
+
+    operand: Node
+    slices: tuple[tuple[int | None, int | None, int | None], ...]
 
 
 MAX_BINDINGS = 50
@@ -237,6 +249,8 @@ class _Converter:
             )
         if isinstance(node, ast.Call):
             return self._call(node, depth)
+        if isinstance(node, ast.Subscript):
+            return Sliced(self.convert(node.value, depth + 1), _constant_slices(node.slice))
         if isinstance(node, ast.Attribute) and node.attr in ATTRIBUTES:
             return Call(ATTRIBUTES[node.attr], (self.convert(node.value, depth + 1),), two_dimensional=node.attr == "T")
         if isinstance(node, ast.Attribute):
@@ -249,10 +263,12 @@ class _Converter:
         if not isinstance(node.func, ast.Name):
             raise ExpressionError(
                 "only calls of the whitelisted functions by name are allowed "
-                f"({', '.join([*ELEMENTWISE_FUNCTIONS, *REDUCTIONS, *TRANSPOSES, 'matmul'])})"
+                f"({', '.join([*ELEMENTWISE_FUNCTIONS, *REDUCTIONS, *TRANSPOSES, 'matmul', 'einsum'])})"
             )
         name = node.func.id
-        known = [*ELEMENTWISE_FUNCTIONS, *REDUCTIONS, *TRANSPOSES, "matmul"]
+        if name == "einsum":
+            return self._einsum(node, depth)
+        known = [*ELEMENTWISE_FUNCTIONS, *REDUCTIONS, *TRANSPOSES, "matmul", "einsum"]
         if name not in known:
             raise ExpressionError(f"unknown function '{name}'; allowed: {', '.join(known)}")
         if any(isinstance(argument, ast.Starred) for argument in node.args):
@@ -287,6 +303,36 @@ class _Converter:
                     f"{name}() accepts only the keywords axis and keepdims, got {keyword.arg!r}"
                 )
         return Call(name, arguments, axis=axis, keepdims=keepdims)
+
+    def _einsum(self, node: ast.Call, depth: int) -> Node:
+        if node.keywords or not node.args:
+            raise ExpressionError("einsum() takes the subscripts and the arrays, no keywords")
+        first = node.args[0]
+        if not (isinstance(first, ast.Constant) and isinstance(first.value, str)
+                and EINSUM_SUBSCRIPTS.match(first.value.replace(" ", ""))):
+            raise ExpressionError("einsum()'s first argument must be subscripts with an explicit output, "
+                                  "like 'ij,jk->ik' (lowercase letters)")
+        subscripts = first.value.replace(" ", "")
+        arrays = tuple(self.convert(argument, depth + 1) for argument in node.args[1:])
+        if len(arrays) != subscripts.split("->")[0].count(",") + 1:
+            raise ExpressionError(f"einsum('{subscripts}') needs {subscripts.split('->')[0].count(',') + 1} "
+                                  f"arrays, got {len(arrays)}")
+        return Call("einsum", arrays, subscripts=subscripts)
+
+
+def _constant_slices(index: ast.AST) -> tuple[tuple[int | None, int | None, int | None], ...]:
+    parts = index.elts if isinstance(index, ast.Tuple) else [index]
+    slices = []
+    for part in parts:
+        if not isinstance(part, ast.Slice):
+            raise ExpressionError("only slices with constant bounds are allowed in subscripts (x[:, :64], x[::2]); "
+                                  "integer indices and index arrays are not")
+        bounds = tuple(None if bound is None else _integer_constant(bound, "a slice bound")
+                       for bound in (part.lower, part.upper, part.step))
+        if bounds[2] is not None and bounds[2] < 1:
+            raise ExpressionError(f"a slice step must be positive (PyTorch has no negative steps), got {bounds[2]}")
+        slices.append(bounds)
+    return tuple(slices)
 
 
 def _integer_constant(node: ast.AST, what: str) -> int:
@@ -353,6 +399,19 @@ def analyse(node: Node, shapes: Mapping[str, tuple[int, ...]], itemsize: int) ->
                 flops = size(result) * _elementwise_cost(current)
             totals["flops"] += flops
             _add_traffic(totals, [s for s in (left, right) if s is not None], result, itemsize)
+            return result
+        if isinstance(current, Sliced):
+            operand = visit(current.operand)
+            if operand is None:
+                raise ExpressionError("a constant cannot be sliced")
+            return _sliced_shape(operand, current.slices)  # a view in NumPy and PyTorch: no FLOPs, no traffic
+        if isinstance(current, Call) and current.function == "einsum":
+            operands = [visit(argument) for argument in current.arguments]
+            if any(shape is None for shape in operands):
+                raise ExpressionError("einsum() takes arrays, not constants")
+            result, flops = _einsum_shape(current.subscripts, operands)
+            totals["flops"] += flops
+            _add_traffic(totals, operands, result, itemsize)
             return result
         if isinstance(current, Call):
             operands = [visit(argument) for argument in current.arguments]
@@ -431,6 +490,39 @@ def _matmul_shape(left: tuple | None, right: tuple | None) -> tuple[tuple[int, .
     return (*batch, m, n), 2 * math.prod(batch) * m * n * k
 
 
+def _sliced_shape(shape: tuple[int, ...], slices: tuple) -> tuple[int, ...]:
+    if len(slices) > len(shape):
+        raise ExpressionError(f"{len(slices)} slices for an array of shape {list(shape)}")
+    result = []
+    for axis, dim in enumerate(shape):
+        if axis < len(slices):
+            dim = len(range(*slice(*slices[axis]).indices(dim)))
+            if dim == 0:
+                raise ExpressionError(f"the slice of axis {axis} is empty for an array of shape {list(shape)}")
+        result.append(dim)
+    return tuple(result)
+
+
+def _einsum_shape(subscripts: str, shapes: list[tuple[int, ...]]) -> tuple[tuple[int, ...], int]:
+    """The output shape, and 2 FLOPs per term of the sum over every index (a plain copy or a single
+    reduction counts one per element)."""
+    inputs, output = subscripts.split("->")
+    sizes: dict[str, int] = {}
+    for letters, shape in zip(inputs.split(","), shapes):
+        if len(letters) != len(shape):
+            raise ExpressionError(f"einsum('{subscripts}'): '{letters}' names {len(letters)} axes, the array has "
+                                  f"shape {list(shape)}")
+        for letter, dim in zip(letters, shape):
+            if sizes.setdefault(letter, dim) != dim:
+                raise ExpressionError(f"einsum('{subscripts}'): index '{letter}' is {sizes[letter]} in one array "
+                                      f"and {dim} in another")
+    missing = [letter for letter in output if letter not in sizes]
+    if missing or len(set(output)) != len(output):
+        raise ExpressionError(f"einsum('{subscripts}'): the output must name each input index at most once")
+    terms = math.prod(sizes.values())
+    return tuple(sizes[letter] for letter in output), terms * (2 if len(shapes) > 1 else 1)
+
+
 def _reduce_shape(shape: tuple[int, ...], axis: int | None, keepdims: bool, name: str) -> tuple[int, ...]:
     if axis is None:
         return tuple(1 for _ in shape) if keepdims else ()
@@ -454,6 +546,8 @@ def _children(node: Node) -> tuple[Node, ...]:
         return (node.left, node.right)
     if isinstance(node, Call):
         return node.arguments
+    if isinstance(node, Sliced):
+        return (node.operand,)
     return ()
 
 
@@ -479,12 +573,14 @@ def input_names_used(node: Node) -> set[str]:
 
 def has_reduction_or_matmul(node: Node) -> bool:
     """Whether rounding errors grow with the magnitude of summed terms rather than of the result."""
-    return _any_node(node, lambda current: (isinstance(current, Call) and current.function in REDUCTIONS)
+    return _any_node(node, lambda current: (isinstance(current, Call) and current.function in (*REDUCTIONS, "einsum"))
                      or (isinstance(current, Binary) and current.operator == "@"))
 
 
 def has_transpose(node: Node) -> bool:
-    return _any_node(node, lambda current: isinstance(current, Call) and current.function in TRANSPOSES)
+    """Whether the result's elements are not the inputs' elements in place (transposes, slices)."""
+    return _any_node(node, lambda current: (isinstance(current, Call) and current.function in TRANSPOSES)
+                     or isinstance(current, Sliced))
 
 
 OPERATOR_NODES = {symbol: node_type for node_type, symbol in BINARY_OPERATORS.items()}
@@ -571,8 +667,15 @@ def _expression_ast(node: Node, magnitude: bool) -> ast.expr:
         operator = "+" if magnitude and node.operator == "-" else node.operator
         return ast.BinOp(_expression_ast(node.left, magnitude), OPERATOR_NODES[operator](),
                          _expression_ast(node.right, magnitude))
+    if isinstance(node, Sliced):
+        bounds = [ast.Slice(*(None if value is None else ast.Constant(value) for value in bounds))
+                  for bounds in node.slices]
+        index = bounds[0] if len(bounds) == 1 else ast.Tuple(bounds, ast.Load())
+        return ast.Subscript(_expression_ast(node.operand, magnitude), index, ast.Load())
     if isinstance(node, Call):
         arguments = [_expression_ast(argument, magnitude) for argument in node.arguments]
+        if node.function == "einsum":
+            return _call_ast("einsum", [ast.Constant(node.subscripts), *arguments])
         if node.function in REDUCTIONS:
             keywords = []
             if node.axis is not None:

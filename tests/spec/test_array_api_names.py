@@ -1,5 +1,5 @@
-"""The array API's transposes and matmul in expressions: .T, .mT, matrix_transpose, matmul, in all four
-frameworks against NumPy float64, with their shapes, FLOPs and bytes."""
+"""The array API's names in expressions: .T, .mT, matrix_transpose, matmul, einsum and slices with
+constant bounds, in all four frameworks against NumPy float64, with their shapes, FLOPs and bytes."""
 
 import numpy as np
 import pytest
@@ -14,6 +14,11 @@ EXPRESSIONS = [
     ("matrix_transpose(c) + 1", lambda a, b, c: np.swapaxes(c, -1, -2) + 1),
     ("c.mT @ c", lambda a, b, c: np.swapaxes(c, -1, -2) @ c),
     ("exp(a).T", lambda a, b, c: np.exp(a).T),
+    ("einsum('ij,ik->jk', a, b)", lambda a, b, c: np.einsum("ij,ik->jk", a, b)),
+    ("einsum('bij,bkj->bik', c, c)", lambda a, b, c: np.einsum("bij,bkj->bik", c, c)),
+    ("a[:, :2] * 2", lambda a, b, c: a[:, :2] * 2),
+    ("b[::2] + 1", lambda a, b, c: b[::2] + 1),
+    ("sum(c[1:, :, 1:3], axis=-1)", lambda a, b, c: c[1:, :, 1:3].sum(axis=-1)),
 ]
 SHAPES = {"a": (5, 3), "b": (5, 4), "c": (2, 3, 4)}
 
@@ -64,3 +69,25 @@ def test_other_attributes_stay_refused_and_name_what_is_allowed():
         parse("x.shape", ["x"])
     with pytest.raises(ExpressionError, match=r"matmul\(\) takes 2 array argument"):
         parse("matmul(x)", ["x"])
+
+
+def test_einsum_and_slices_have_their_shapes_and_flops():
+    contraction = analyse(parse("einsum('ij,ik->jk', a, b)", ["a", "b"]), {"a": (5, 3), "b": (5, 4)}, 4)
+    assert (contraction.shape, contraction.flops) == ((3, 4), 2 * 5 * 3 * 4)
+    assert analyse(parse("x[:, :64]", ["x"]), {"x": (10, 100)}, 4).shape == (10, 64)
+    assert analyse(parse("x[::2]", ["x"]), {"x": (9, 4)}, 4).shape == (5, 4)
+    assert analyse(parse("x[-3:]", ["x"]), {"x": (9, 4)}, 4).shape == (3, 4)
+
+
+@pytest.mark.parametrize("text, shapes, message", [
+    ("x[0]", {"x": (4, 4)}, "integer indices and index arrays are not"),
+    ("x[::-1]", {"x": (4, 4)}, "a slice step must be positive"),
+    ("x[5:]", {"x": (4, 4)}, "the slice of axis 0 is empty"),
+    ("x[:, :, :]", {"x": (4, 4)}, "3 slices for an array of shape"),
+    ("einsum('ij->', x, x)", {"x": (4, 4)}, "needs 1 arrays, got 2"),
+    ("einsum('ij,jk', x, x)", {"x": (4, 4)}, "subscripts with an explicit output"),
+    ("einsum('ij,jk->ik', x, y)", {"x": (4, 4), "y": (3, 4)}, "index 'j' is 4 in one array and 3 in another"),
+])
+def test_bad_slices_and_einsums_are_refused_with_the_reason(text, shapes, message):
+    with pytest.raises(ExpressionError, match=message):
+        analyse(parse(text, list(shapes)), shapes, 4)
