@@ -103,7 +103,11 @@ class _LazyNumpyOps:
             "relu": lambda x: numpy.maximum(x, 0),
             "maximum": numpy.maximum, "minimum": numpy.minimum,
             "sum": numpy.sum, "mean": numpy.mean, "max": numpy.max, "min": numpy.min,
-            "matrix_transpose": numpy.matrix_transpose, "einsum": numpy.einsum,
+            "matrix_transpose": numpy.matrix_transpose, "einsum": numpy.einsum, "prod": numpy.prod,
+            "clip": numpy.clip, "tan": numpy.tan, "asin": numpy.asin, "acos": numpy.acos, "atan": numpy.atan,
+            "sinh": numpy.sinh, "cosh": numpy.cosh, "expm1": numpy.expm1, "log1p": numpy.log1p,
+            "log2": numpy.log2, "log10": numpy.log10, "square": numpy.square, "sign": numpy.sign,
+            "floor": numpy.floor, "ceil": numpy.ceil,
         }
         if name not in table:
             raise AttributeError(name)

@@ -174,7 +174,10 @@ def ops() -> Namespace:
         exp=tf.math.exp, log=tf.math.log, sqrt=tf.math.sqrt, tanh=tf.math.tanh, sin=tf.math.sin,
         cos=tf.math.cos, abs=tf.math.abs, relu=tf.nn.relu, maximum=tf.math.maximum, minimum=tf.math.minimum,
         sum=tf.math.reduce_sum, mean=tf.math.reduce_mean, max=tf.math.reduce_max, min=tf.math.reduce_min,
-        matrix_transpose=tf.linalg.matrix_transpose, einsum=tf.einsum,
+        matrix_transpose=tf.linalg.matrix_transpose, einsum=tf.einsum, prod=tf.math.reduce_prod,
+        clip=tf.clip_by_value, tan=tf.math.tan, asin=tf.math.asin, acos=tf.math.acos, atan=tf.math.atan,
+        sinh=tf.math.sinh, cosh=tf.math.cosh, expm1=tf.math.expm1, log1p=tf.math.log1p, log2=_log2,
+        log10=_log10, square=tf.math.square, sign=tf.math.sign, floor=tf.math.floor, ceil=tf.math.ceil,
     )
 
 
@@ -204,3 +207,11 @@ def cache_flusher() -> tuple[Callable[[], None], int]:
         _sync_devices()
 
     return flush, size
+
+
+def _log2(x: Any) -> Any:
+    return tf.math.log(x) / tf.math.log(tf.constant(2.0, dtype=x.dtype))  # TensorFlow has no log2 op
+
+
+def _log10(x: Any) -> Any:
+    return tf.math.log(x) / tf.math.log(tf.constant(10.0, dtype=x.dtype))

@@ -161,8 +161,19 @@ def ops() -> Namespace:
         abs=torch.abs, relu=torch.relu, maximum=_extremum("maximum", "min"),
         minimum=_extremum("minimum", "max"),
         sum=_reduction("sum"), mean=_reduction("mean"), max=_reduction("amax"), min=_reduction("amin"),
-        matrix_transpose=_matrix_transpose, einsum=torch.einsum,
+        matrix_transpose=_matrix_transpose, einsum=torch.einsum, prod=_product, clip=torch.clamp,
+        tan=torch.tan, asin=torch.asin, acos=torch.acos, atan=torch.atan, sinh=torch.sinh, cosh=torch.cosh,
+        expm1=torch.expm1, log1p=torch.log1p, log2=torch.log2, log10=torch.log10, square=torch.square,
+        sign=torch.sign, floor=torch.floor, ceil=torch.ceil,
     )
+
+
+def _product(x: Any, axis: int | None = None, keepdims: bool = False) -> Any:
+    """``torch.prod`` takes one dim at a time: all axes by flattening, as the array API's prod does."""
+    if axis is not None:
+        return torch.prod(x, dim=axis, keepdim=keepdims)
+    result = torch.prod(x)
+    return result.reshape((1,) * x.dim()) if keepdims else result
 
 
 def _matrix_transpose(x: Any) -> Any:

@@ -52,8 +52,24 @@ ELEMENTWISE_FUNCTIONS: dict[str, int] = {
     "relu": 1,
     "maximum": 2,
     "minimum": 2,
+    # More of the array API's element-wise functions, by its names.
+    "tan": 1,
+    "asin": 1,
+    "acos": 1,
+    "atan": 1,
+    "sinh": 1,
+    "cosh": 1,
+    "expm1": 1,
+    "log1p": 1,
+    "log2": 1,
+    "log10": 1,
+    "square": 1,
+    "sign": 1,
+    "floor": 1,
+    "ceil": 1,
+    "clip": 3,  # clip(x, low, high)
 }
-REDUCTIONS = ("sum", "mean", "max", "min")
+REDUCTIONS = ("sum", "mean", "max", "min", "prod")
 # The array API's transposes: ``x.T`` (2-D arrays only), ``x.mT`` and ``matrix_transpose(x)`` (the last two
 # axes); ``matmul(a, b)`` is ``a @ b``.
 TRANSPOSES = ("matrix_transpose",)

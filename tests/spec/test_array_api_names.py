@@ -1,5 +1,6 @@
-"""The array API's names in expressions: .T, .mT, matrix_transpose, matmul, einsum and slices with
-constant bounds, in all four frameworks against NumPy float64, with their shapes, FLOPs and bytes."""
+"""The array API's names in expressions: .T, .mT, matrix_transpose, matmul, einsum, slices with constant
+bounds, more element-wise functions, clip and prod, in all four frameworks and every mode against NumPy
+float64, with their shapes, FLOPs and bytes."""
 
 import numpy as np
 import pytest
@@ -19,6 +20,16 @@ EXPRESSIONS = [
     ("a[:, :2] * 2", lambda a, b, c: a[:, :2] * 2),
     ("b[::2] + 1", lambda a, b, c: b[::2] + 1),
     ("sum(c[1:, :, 1:3], axis=-1)", lambda a, b, c: c[1:, :, 1:3].sum(axis=-1)),
+    ("tan(a / 4) + asin(a / 10) + acos(a / 10) + atan(a)",
+     lambda a, b, c: np.tan(a / 4) + np.arcsin(a / 10) + np.arccos(a / 10) + np.arctan(a)),
+    ("sinh(a) - cosh(a) + expm1(a / 2) + log1p(abs(a))",
+     lambda a, b, c: np.sinh(a) - np.cosh(a) + np.expm1(a / 2) + np.log1p(np.abs(a))),
+    ("log2(abs(a) + 1) + log10(abs(a) + 1) + square(a)",
+     lambda a, b, c: np.log2(np.abs(a) + 1) + np.log10(np.abs(a) + 1) + a * a),
+    ("sign(a) + floor(a * 3) - ceil(a * 3)", lambda a, b, c: np.sign(a) + np.floor(a * 3) - np.ceil(a * 3)),
+    ("clip(a, -0.5, 0.5)", lambda a, b, c: np.clip(a, -0.5, 0.5)),
+    ("prod(clip(c, 0.5, 1.5), axis=1)", lambda a, b, c: np.prod(np.clip(c, 0.5, 1.5), axis=1)),
+    ("prod(clip(a, 0.9, 1.1), keepdims=True)", lambda a, b, c: np.prod(np.clip(a, 0.9, 1.1), keepdims=True)),
 ]
 SHAPES = {"a": (5, 3), "b": (5, 4), "c": (2, 3, 4)}
 
