@@ -161,11 +161,17 @@ def ops() -> Namespace:
         abs=torch.abs, relu=torch.relu, maximum=_extremum("maximum", "min"),
         minimum=_extremum("minimum", "max"),
         sum=_reduction("sum"), mean=_reduction("mean"), max=_reduction("amax"), min=_reduction("amin"),
-        matrix_transpose=_matrix_transpose, einsum=torch.einsum, prod=_product, clip=torch.clamp,
+        matrix_transpose=_matrix_transpose, einsum=torch.einsum, prod=_product, clip=_clip,
         tan=torch.tan, asin=torch.asin, acos=torch.acos, atan=torch.atan, sinh=torch.sinh, cosh=torch.cosh,
         expm1=torch.expm1, log1p=torch.log1p, log2=torch.log2, log10=torch.log10, square=torch.square,
         sign=torch.sign, floor=torch.floor, ceil=torch.ceil,
     )
+
+
+def _clip(x: Any, low: Any, high: Any) -> Any:
+    # A call through this module (whose globals have builtins), as for maximum with a number: torch.compile
+    # traced torch.clamp with number bounds straight from the generated function, whose globals have none.
+    return torch.clamp(x, min=low, max=high)
 
 
 def _product(x: Any, axis: int | None = None, keepdims: bool = False) -> Any:
