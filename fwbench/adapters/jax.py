@@ -156,7 +156,7 @@ def ops() -> Namespace:
         exp=jnp.exp, log=jnp.log, sqrt=jnp.sqrt, tanh=jnp.tanh, sin=jnp.sin, cos=jnp.cos,
         abs=jnp.abs, relu=jax.nn.relu, maximum=jnp.maximum, minimum=jnp.minimum,
         sum=jnp.sum, mean=jnp.mean, max=jnp.max, min=jnp.min, matrix_transpose=jnp.matrix_transpose, einsum=jnp.einsum,
-        prod=jnp.prod, clip=jnp.clip, tan=jnp.tan, asin=jnp.asin, acos=jnp.acos, atan=jnp.atan, sinh=jnp.sinh,
+        prod=jnp.prod, clip=jnp.clip, argmax=jnp.argmax, argmin=jnp.argmin, cumulative_sum=jnp.cumulative_sum, tan=jnp.tan, asin=jnp.asin, acos=jnp.acos, atan=jnp.atan, sinh=jnp.sinh,
         cosh=jnp.cosh, expm1=jnp.expm1, log1p=jnp.log1p, log2=jnp.log2, log10=jnp.log10, square=jnp.square,
         sign=jnp.sign, floor=jnp.floor, ceil=jnp.ceil,
     )

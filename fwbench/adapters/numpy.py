@@ -104,6 +104,7 @@ class _LazyNumpyOps:
             "maximum": numpy.maximum, "minimum": numpy.minimum,
             "sum": numpy.sum, "mean": numpy.mean, "max": numpy.max, "min": numpy.min,
             "matrix_transpose": numpy.matrix_transpose, "einsum": numpy.einsum, "prod": numpy.prod,
+            "argmax": numpy.argmax, "argmin": numpy.argmin, "cumulative_sum": numpy.cumulative_sum,
             "clip": numpy.clip, "tan": numpy.tan, "asin": numpy.asin, "acos": numpy.acos, "atan": numpy.atan,
             "sinh": numpy.sinh, "cosh": numpy.cosh, "expm1": numpy.expm1, "log1p": numpy.log1p,
             "log2": numpy.log2, "log10": numpy.log10, "square": numpy.square, "sign": numpy.sign,

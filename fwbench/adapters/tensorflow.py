@@ -175,6 +175,8 @@ def ops() -> Namespace:
         cos=tf.math.cos, abs=tf.math.abs, relu=tf.nn.relu, maximum=tf.math.maximum, minimum=tf.math.minimum,
         sum=tf.math.reduce_sum, mean=tf.math.reduce_mean, max=tf.math.reduce_max, min=tf.math.reduce_min,
         matrix_transpose=tf.linalg.matrix_transpose, einsum=tf.einsum, prod=tf.math.reduce_prod,
+        argmax=_index_reduction(tf.math.argmax), argmin=_index_reduction(tf.math.argmin),
+        cumulative_sum=_cumulative_sum,
         clip=tf.clip_by_value, tan=tf.math.tan, asin=tf.math.asin, acos=tf.math.acos, atan=tf.math.atan,
         sinh=tf.math.sinh, cosh=tf.math.cosh, expm1=tf.math.expm1, log1p=tf.math.log1p, log2=_log2,
         log10=_log10, square=tf.math.square, sign=tf.math.sign, floor=tf.math.floor, ceil=tf.math.ceil,
@@ -215,3 +217,19 @@ def _log2(x: Any) -> Any:
 
 def _log10(x: Any) -> Any:
     return tf.math.log(x) / tf.math.log(tf.constant(10.0, dtype=x.dtype))
+
+
+def _index_reduction(function: Callable[..., Any]) -> Callable[..., Any]:
+    """``tf.math.argmax``/``argmin`` as the array API calls them: no axis means the flattened array."""
+
+    def index_reduction(x: Any, axis: int | None = None, keepdims: bool = False) -> Any:
+        result = function(tf.reshape(x, [-1]), axis=0) if axis is None else function(x, axis=axis)
+        if keepdims:
+            result = tf.reshape(result, [1] * len(x.shape)) if axis is None else tf.expand_dims(result, axis)
+        return result
+
+    return index_reduction
+
+
+def _cumulative_sum(x: Any, axis: int | None = None) -> Any:
+    return tf.math.cumsum(x, axis=0 if axis is None else axis)

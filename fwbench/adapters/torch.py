@@ -162,10 +162,27 @@ def ops() -> Namespace:
         minimum=_extremum("minimum", "max"),
         sum=_reduction("sum"), mean=_reduction("mean"), max=_reduction("amax"), min=_reduction("amin"),
         matrix_transpose=_matrix_transpose, einsum=torch.einsum, prod=_product, clip=_clip,
+        argmax=_index_reduction("argmax"), argmin=_index_reduction("argmin"), cumulative_sum=_cumulative_sum,
         tan=torch.tan, asin=torch.asin, acos=torch.acos, atan=torch.atan, sinh=torch.sinh, cosh=torch.cosh,
         expm1=torch.expm1, log1p=torch.log1p, log2=torch.log2, log10=torch.log10, square=torch.square,
         sign=torch.sign, floor=torch.floor, ceil=torch.ceil,
     )
+
+
+def _index_reduction(name: str) -> Callable[..., Any]:
+    function = getattr(torch, name)
+
+    def index_reduction(x: Any, axis: int | None = None, keepdims: bool = False) -> Any:
+        if axis is None:
+            result = function(x)  # the index into the flattened array, as NumPy's
+            return result.reshape((1,) * x.dim()) if keepdims else result
+        return function(x, dim=axis, keepdim=keepdims)
+
+    return index_reduction
+
+
+def _cumulative_sum(x: Any, axis: int | None = None) -> Any:
+    return torch.cumsum(x, dim=0 if axis is None else axis)
 
 
 def _clip(x: Any, low: Any, high: Any) -> Any:

@@ -69,7 +69,8 @@ ELEMENTWISE_FUNCTIONS: dict[str, int] = {
     "ceil": 1,
     "clip": 3,  # clip(x, low, high)
 }
-REDUCTIONS = ("sum", "mean", "max", "min", "prod")
+REDUCTIONS = ("sum", "mean", "max", "min", "prod", "argmax", "argmin", "cumulative_sum")
+SCANS = ("cumulative_sum",)  # axis= like a reduction, but the shape is kept (and keepdims means nothing)
 # The array API's transposes: ``x.T`` (2-D arrays only), ``x.mT`` and ``matrix_transpose(x)`` (the last two
 # axes); ``matmul(a, b)`` is ``a @ b``.
 TRANSPOSES = ("matrix_transpose",)
@@ -318,6 +319,8 @@ class _Converter:
                 raise ExpressionError(
                     f"{name}() accepts only the keywords axis and keepdims, got {keyword.arg!r}"
                 )
+        if name in SCANS and keepdims:
+            raise ExpressionError(f"{name}() keeps the shape; it takes no keepdims")
         return Call(name, arguments, axis=axis, keepdims=keepdims)
 
     def _einsum(self, node: ast.Call, depth: int) -> Node:
@@ -445,6 +448,13 @@ def analyse(node: Node, shapes: Mapping[str, tuple[int, ...]], itemsize: int) ->
                 return (*present[0][:-2], present[0][-1], present[0][-2])  # a view: no FLOPs, no traffic
             if current.function in ELEMENTWISE_FUNCTIONS:
                 result = present[0] if len(present) == 1 else _broadcast(*present)
+                totals["flops"] += size(result)
+            elif current.function in SCANS:
+                if current.axis is None and len(present[0]) > 1:
+                    raise ExpressionError(f"{current.function}() of an array of {len(present[0])} dimensions "
+                                          "needs axis=")
+                _reduce_shape(present[0], current.axis, False, current.function)  # checks the axis
+                result = present[0]
                 totals["flops"] += size(result)
             else:
                 result = _reduce_shape(present[0], current.axis, current.keepdims, current.function)

@@ -30,6 +30,11 @@ EXPRESSIONS = [
     ("clip(a, -0.5, 0.5)", lambda a, b, c: np.clip(a, -0.5, 0.5)),
     ("prod(clip(c, 0.5, 1.5), axis=1)", lambda a, b, c: np.prod(np.clip(c, 0.5, 1.5), axis=1)),
     ("prod(clip(a, 0.9, 1.1), keepdims=True)", lambda a, b, c: np.prod(np.clip(a, 0.9, 1.1), keepdims=True)),
+    ("cumulative_sum(c, axis=1)", lambda a, b, c: np.cumsum(c, axis=1)),
+    ("cumulative_sum(sum(a, axis=1))", lambda a, b, c: np.cumsum(a.sum(axis=1))),
+    ("argmax(a, axis=1) + argmin(c, axis=-1, keepdims=True)",
+     lambda a, b, c: np.argmax(a, axis=1) + np.argmin(c, axis=-1, keepdims=True)),
+    ("argmax(c) + argmin(a)", lambda a, b, c: np.argmax(c) + np.argmin(a)),
 ]
 SHAPES = {"a": (5, 3), "b": (5, 4), "c": (2, 3, 4)}
 
@@ -102,3 +107,9 @@ def test_einsum_and_slices_have_their_shapes_and_flops():
 def test_bad_slices_and_einsums_are_refused_with_the_reason(text, shapes, message):
     with pytest.raises(ExpressionError, match=message):
         analyse(parse(text, list(shapes)), shapes, 4)
+
+
+def test_a_cumulative_sum_of_a_matrix_needs_its_axis():
+    with pytest.raises(ExpressionError, match="needs axis="):
+        analyse(parse("cumulative_sum(x)", ["x"]), {"x": (3, 4)}, 4)
+    assert analyse(parse("cumulative_sum(x, axis=0)", ["x"]), {"x": (3, 4)}, 4).shape == (3, 4)
