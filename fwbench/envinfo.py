@@ -89,6 +89,7 @@ def host_device_kinds() -> dict[str, str]:
 
 def host_info() -> dict[str, Any]:
     memory = memory_bytes()
+    device_kinds = host_device_kinds()
     return {
         "hostname": socket.gethostname(),
         "python": sys.version.split()[0],
@@ -103,16 +104,16 @@ def host_info() -> dict[str, Any]:
         "usable_cores": len(usable_cores()),
         "memory_total_bytes": memory["total"],
         "memory_available_bytes": memory["available"],
-        "device_kinds": list(host_device_kinds()),
-        "accelerators": accelerator_facts(),
+        "device_kinds": list(device_kinds),
+        "accelerators": accelerator_facts(device_kinds),
     }
 
 
-def accelerator_facts() -> dict[str, Any]:
+def accelerator_facts(device_kinds: dict[str, str]) -> dict[str, Any]:
     """nvidia-smi's facts where the host has an NVIDIA GPU (see :mod:`fwbench.accelerators`)."""
     from fwbench.accelerators import clock_warnings, nvidia_facts
 
-    if "gpu" not in host_device_kinds():
+    if "gpu" not in device_kinds:
         return {"nvidia_smi": "not queried: no GPU on this host"}
     facts = nvidia_facts()
     facts["warnings"] = clock_warnings(facts)

@@ -82,6 +82,16 @@ def t_quantile_975(degrees_of_freedom: int) -> float:
     return Z_975
 
 
+WIDE_INTERVAL = 0.10  # a relative half-width above this: the cell's rounds disagree
+
+
+def widest_intervals(records: list[dict]) -> list[dict]:
+    """The ``ok`` cells whose 95% interval is wider than ±10%, widest first (the noise reports list these)."""
+    wide = [record for record in records if record.get("status") == "ok"
+            and isinstance(record.get("rel_ci95"), (int, float)) and record["rel_ci95"] > WIDE_INTERVAL]
+    return sorted(wide, key=lambda record: -record["rel_ci95"])
+
+
 def rounds_interval(round_medians: list[float], median: float) -> Interval:
     """The 95% prediction interval, from R >= 2 rounds, of the next run's median, around this run's ``median``.
 

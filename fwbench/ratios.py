@@ -54,22 +54,11 @@ class Ratio:
     def has_interval(self) -> bool:
         return self.low is not None and self.high is not None
 
-    def inverse(self) -> "Ratio":
-        """The ratio the other way round (a time ratio turned into a speedup)."""
-        return Ratio(1 / self.value, None if self.high is None else 1 / self.high,
-                     None if self.low is None else 1 / self.low, self.level, self.method, self.rounds)
-
     def above(self, bound: float = 1.0) -> bool:
         return self.low is not None and self.low > bound
 
     def below(self, bound: float = 1.0) -> bool:
         return self.high is not None and self.high < bound
-
-    def text(self, digits: int = 3) -> str:
-        """``2.13x (1.98-2.29)``, or ``2.13x (no interval: one round)``."""
-        if not self.has_interval:
-            return f"{self.value:.{digits}g}x ({self.method})"
-        return f"{self.value:.{digits}g}x ({self.low:.{digits}g}-{self.high:.{digits}g})"
 
     def as_dict(self) -> dict[str, Any]:
         return {"ratio": self.value, "low": self.low, "high": self.high, "level": self.level, "method": self.method,
@@ -77,6 +66,7 @@ class Ratio:
 
 
 def t_quantile(probability: float, degrees_of_freedom: float) -> float:
+    """Student's t quantile; infinite degrees of freedom give the normal one."""
     from scipy.stats import t
 
     return float(t.ppf(probability, degrees_of_freedom))
@@ -112,7 +102,7 @@ def paired_ratio(numerator: Mapping[str, Any], denominator: Mapping[str, Any], l
     top, bottom = round_medians(numerator), round_medians(denominator)
     common = sorted(set(top) & set(bottom))
     if len(common) < 2:
-        reason = "one round" if len(common) <= 1 and max(len(top), len(bottom)) <= 1 else "fewer than two rounds in common"
+        reason = "one round" if max(len(top), len(bottom)) <= 1 else "fewer than two rounds in common"
         return Ratio(value, None, None, level, f"no interval: {reason}", len(common))
     differences = [math.log(top[r]) - math.log(bottom[r]) for r in common]
     half = t_quantile(1 - (1 - level) / 2, len(common) - 1) * statistics.stdev(differences) / math.sqrt(len(common))
@@ -151,7 +141,8 @@ def independent_parts(numerator: Mapping[str, Any], denominator: Mapping[str, An
     if top_part + bottom_part == 0:
         degrees = float(len(top) + len(bottom) - 2)
     else:
-        degrees = (top_part + bottom_part) ** 2 / (top_part ** 2 / (len(top) - 1) + bottom_part ** 2 / (len(bottom) - 1))
+        degrees = (top_part + bottom_part) ** 2 / (top_part ** 2 / (len(top) - 1)
+                                                   + bottom_part ** 2 / (len(bottom) - 1))
     return LogRatioParts(log_value, top_part + bottom_part, degrees, f"{len(bottom)} against {len(top)} rounds",
                          min(len(top), len(bottom)))
 
@@ -188,23 +179,22 @@ def between_run_variance(parts: list[LogRatioParts], minimum_cells: int = 8) -> 
 def independent_ratio(numerator: Mapping[str, Any], denominator: Mapping[str, Any], level: float = LEVEL,
                       extra_variance: float = 0.0) -> Ratio:
     """numerator / denominator for cells of two different runs: Welch's interval on log round medians, with
-    ``extra_variance`` (see :func:`between_run_variance`) added, its degrees of freedom taken as many."""
-    parts = independent_parts(numerator, denominator)
-    value = float(numerator["median_s"]) / float(denominator["median_s"])
+    ``extra_variance`` (see :func:`between_run_variance`) added."""
+    return interval_from_parts(independent_parts(numerator, denominator),
+                               float(numerator["median_s"]) / float(denominator["median_s"]), level, extra_variance)
+
+
+def interval_from_parts(parts: LogRatioParts | None, value: float, level: float = LEVEL,
+                        extra_variance: float = 0.0) -> Ratio:
+    """The interval of ``value`` from :func:`independent_parts` (computed once, used at several levels), with
+    ``extra_variance`` added and its degrees of freedom taken as many."""
     if parts is None:
         return Ratio(value, None, None, level, "no interval: one round on each side", 1)
     total = parts.variance + extra_variance
     degrees = math.inf if parts.variance == 0 else parts.degrees_of_freedom * (total / parts.variance) ** 2
-    quantile = t_quantile(1 - (1 - level) / 2, degrees) if math.isfinite(degrees) else _normal_quantile(level)
-    half = quantile * math.sqrt(total)
+    half = t_quantile(1 - (1 - level) / 2, degrees) * math.sqrt(total)
     method = parts.method + (f", plus between-run spread {math.sqrt(extra_variance):.1%}" if extra_variance else "")
     return Ratio(value, value * math.exp(-half), value * math.exp(half), level, method, parts.rounds)
-
-
-def _normal_quantile(level: float) -> float:
-    from scipy.stats import norm
-
-    return float(norm.ppf(1 - (1 - level) / 2))
 
 
 def same_run(first: Mapping[str, Any], second: Mapping[str, Any]) -> bool:

@@ -146,6 +146,13 @@ def _count_lines(path: Path) -> int:
         return sum(1 for _ in handle)
 
 
+def read_manifest(path: str | Path) -> dict[str, Any] | None:
+    """The run's ``run.json`` beside its results (``path``: the run directory or its results file), if any."""
+    path = Path(path)
+    manifest = (path if path.is_dir() else path.parent) / MANIFEST_FILE
+    return json.loads(manifest.read_text(encoding="utf-8")) if manifest.is_file() else None
+
+
 def read_cells(path: str | Path) -> list[dict[str, Any]]:
     """One record per cell of a run: its rounds combined (:func:`combine_rounds`)."""
     return combine_rounds(read_records(path))

@@ -9,14 +9,13 @@ the same partition, and the N shards together hold every cell exactly once.
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from fwbench.errors import UserError
 from fwbench.results import (CSV_FILE, MANIFEST_FILE, ResultsWriter, check_out_dir, combine_rounds, prepare_out_dir,
-                             read_records, write_csv, write_json_atomic)
+                             read_manifest, read_records, write_csv, write_json_atomic)
 
 if TYPE_CHECKING:
     from fwbench.plan import Cell
@@ -96,8 +95,7 @@ def merge(directories: list[Path], out_dir: Path, overwrite: bool = False,
     manifests = []
     fingerprints = []
     for directory in directories:
-        manifest_path = Path(directory) / MANIFEST_FILE
-        manifests.append(json.loads(manifest_path.read_text(encoding="utf-8")) if manifest_path.is_file() else {})
+        manifests.append(read_manifest(directory) or {})
         records = read_records(directory)
         fingerprints.append((Path(directory), machine_fingerprint(manifests[-1], records)))
         for record in records:

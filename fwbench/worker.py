@@ -41,7 +41,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Callable, TextIO
 
-from fwbench.adapters.base import DEFAULT_CACHE, DEFAULT_MATMUL_PRECISION, DeviceUnavailable, get_adapter
+from fwbench.adapters.base import DeviceUnavailable, get_adapter
 from fwbench.memory import PeakHostMemory
 from fwbench.processes import describe_exit
 from fwbench.results import add_measurement, base_record, json_safe
@@ -163,9 +163,6 @@ class CellRunner:
         self.device: dict[str, Any] = {}
         self.timer = TimerSettings(**config["timer"])
         self.workloads = {name: Workload.from_dict(data) for name, data in config["workloads"].items()}
-        for workload in self.workloads.values():
-            workload.matmul_precision = workload.matmul_precision or DEFAULT_MATMUL_PRECISION
-            workload.cache = workload.cache or DEFAULT_CACHE
         self.kinds = {name: get_kind_class(w.kind)(w) for name, w in self.workloads.items()}
         self.sync: Callable[[Any], None] | None = None
         self.settings: dict[str, Any] = {
@@ -258,10 +255,11 @@ class CellRunner:
             record["settings"] = dict(self.settings, matmul=self.adapter.set_matmul_precision(kind.matmul_precision),
                                       device_memory_peak_scope=self.adapter.DEVICE_MEMORY_PEAK_SCOPE,
                                       headline_time="host: time.perf_counter around the calls and their sync",
-                                      device_time=self.adapter.DEVICE_TIME, cache=workload.cache)
-            record["cache"] = workload.cache
+                                      device_time=self.adapter.DEVICE_TIME, cache=kind.cache)
+            record["cache"] = kind.cache
             record.update(dtype=kind.dtype, description=kind.describe(params))
-            reason = kind.skip(params, cell["framework"], cell["mode"], cell["device"]) or self._device_memory_refusal(cell)
+            reason = (kind.skip(params, cell["framework"], cell["mode"], cell["device"])
+                      or self._device_memory_refusal(cell))
             if reason:
                 record.update(status="skipped", reason=reason)
                 return self._stamp(state)
@@ -278,7 +276,7 @@ class CellRunner:
             if cell.get("method") == "timeit":
                 return self.conclude(state)
             flush = None
-            if workload.cache == "cold":
+            if kind.cache == "cold":
                 flush, flush_bytes = self.adapter.cache_flusher()
                 record["settings"]["cache"] = (f"cold: {flush_bytes / 2**20:.0f} MiB written before every call, "
                                                "outside the timed region")

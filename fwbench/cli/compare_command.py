@@ -57,9 +57,8 @@ def compare(
     Example: fwbench compare results/main results/pr --md summary.md
     """
     limit = parse_threshold(threshold)
-    probes = compare_module.machine_probe_s(base), compare_module.machine_probe_s(new)
-    machine_ratio = probes[1] / probes[0] if all(probes) else None
-    result = compare_module.compare_frames(load_results(base), load_results(new), limit, alpha, machine_ratio)
+    result = compare_module.compare_frames(load_results(base), load_results(new), limit, alpha,
+                                           compare_module.probe_ratio(base, new))
     for warning in result.warnings:
         error_console.print(f"warning: {warning}", markup=False)
     rows = result.ordered_rows(show_all)

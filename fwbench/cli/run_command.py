@@ -20,6 +20,7 @@ from fwbench.cli.common import (DEVICE_OPTION, FILTER_OPTION, FRAMEWORK_OPTION, 
                                 spec_paths, user_errors)
 from fwbench.adapters.base import CACHE_POLICIES, MATMUL_PRECISIONS
 from fwbench.errors import UserError
+from fwbench.intervals import WIDE_INTERVAL, widest_intervals
 from fwbench.plan import Cell, Selection, params_text
 from fwbench.shard import parse_shard
 from fwbench.results import check_out_dir
@@ -241,7 +242,6 @@ def ensure_calibration(num_threads: int) -> dict[str, Any]:
 
 
 NOISIEST_SHOWN = 5
-WIDE_INTERVAL = 0.10
 
 
 def print_summary(records: list[dict[str, Any]], verbose: bool = False) -> None:
@@ -258,12 +258,12 @@ def print_summary(records: list[dict[str, Any]], verbose: bool = False) -> None:
     for sentence in summary_findings(records):
         console.print(f"  - {sentence}", markup=False, soft_wrap=True)
     with_interval = [r for r in measured if r.get("status") == "ok" and r.get("rel_ci95") is not None]
-    wide = [r for r in with_interval if r["rel_ci95"] > WIDE_INTERVAL]
+    wide = widest_intervals(measured)
     if wide:
         console.print(f"{len(wide)} of {len(with_interval)} cells have a 95% interval wider than "
                       f"±{WIDE_INTERVAL:.0%}; rankings among them are the likeliest to come out tied. Noisiest:",
                       markup=False)
-        for record in sorted(wide, key=lambda r: -r["rel_ci95"])[:NOISIEST_SHOWN]:
+        for record in wide[:NOISIEST_SHOWN]:
             rounds_text = ", ".join(format_seconds(value) for value in record.get("round_medians_s") or [])
             console.print(f"    {record['cell_id']}: ±{record['rel_ci95']:.0%}"
                           + (f" (round medians {rounds_text})" if rounds_text else ""), markup=False)

@@ -9,6 +9,7 @@ cannot be taken over.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import os
 
@@ -36,8 +37,11 @@ def _registry() -> dict[str, str]:
     return registry
 
 
+@functools.lru_cache(maxsize=1)
 def _installed_kinds() -> dict[str, str]:
-    """Kinds other installed packages register (``fwbench.kinds`` entry points); read, not imported."""
+    """Kinds other installed packages register (``fwbench.kinds`` entry points); read, not imported, and
+    read once per process (the scan of installed packages takes milliseconds, and every spec's workload
+    asks)."""
     from importlib.metadata import entry_points
 
     return {entry.name: entry.value for entry in entry_points(group=ENTRY_POINT_GROUP)}

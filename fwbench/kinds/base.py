@@ -21,9 +21,10 @@ the last output with the reference.  Stateful kinds (training) override both.
 from __future__ import annotations
 
 import math
-from fwbench.adapters.base import DEFAULT_MATMUL_PRECISION
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, ClassVar
+
+from fwbench.adapters.base import DEFAULT_CACHE, DEFAULT_MATMUL_PRECISION
 
 if TYPE_CHECKING:
     import numpy as np
@@ -73,7 +74,9 @@ class Kind:
     def __init__(self, workload: "Workload") -> None:
         self.workload = workload
         self.options = workload.options
+        # The run's choice (fwbench.runner applies --matmul-precision and --cache to the workloads), else the default.
         self.matmul_precision = workload.matmul_precision or DEFAULT_MATMUL_PRECISION
+        self.cache = workload.cache or DEFAULT_CACHE
 
     @classmethod
     def parse_options(cls, reader: "FieldReader", sweep: dict[str, list[int]]) -> dict[str, Any]:

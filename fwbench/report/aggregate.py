@@ -14,8 +14,7 @@ returns (one row per cell) and imports no framework.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -77,6 +76,13 @@ def _measured_rows(frame: pd.DataFrame) -> pd.DataFrame:
 
 def _nan_if_none(value: float | None) -> float:
     return math.nan if value is None else value
+
+
+def none_if_nan(value: Any) -> float | None:
+    """A number for JSON and the charts: None where the table holds None or NaN (no interval, no value)."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    return float(value)
 
 
 def with_speedups(frame: pd.DataFrame, baseline: str = DEFAULT_BASELINE) -> pd.DataFrame:

@@ -42,7 +42,8 @@ import numpy as np
 import pandas as pd
 
 from fwbench.ratios import (LogRatioParts, Ratio, between_run_variance, family_level, independent_parts,
-                            independent_ratio, round_medians)
+                            interval_from_parts, round_medians)
+from fwbench.results import read_manifest
 
 KEY = ["workload", "params", "framework", "mode", "device", "dtype", "method"]
 DEFAULT_THRESHOLD = 0.05
@@ -69,10 +70,6 @@ class Comparison:
         return self.table[self.table["verdict"].isin(names)]
 
     @property
-    def regressions(self) -> pd.DataFrame:
-        return self.verdicts("slower")
-
-    @property
     def broken(self) -> pd.DataFrame:
         return self.verdicts("broken")
 
@@ -89,11 +86,6 @@ class Comparison:
     def failed(self, fail_on_unsure: bool = False) -> bool:
         counts = self.counts()
         return bool(counts["slower"] or counts["broken"] or (fail_on_unsure and counts["unsure"]))
-
-    def geometric_mean_ratio(self) -> float:
-        ratios = self.table["ratio"].dropna()
-        ratios = ratios[ratios > 0]
-        return float(np.exp(np.mean(np.log(ratios)))) if len(ratios) else math.nan
 
     def ordered_rows(self, include_same: bool = False) -> list[dict[str, Any]]:
         """Changed rows first (broken, slower, faster, unsure, new); ``same`` rows only when asked."""
@@ -151,28 +143,28 @@ def what_would_decide(cell_interval: Ratio, family_interval: Ratio, threshold: f
     return prefix + f"about {max(rounds, parts.rounds + 1)} rounds per side (--rounds) would decide it"
 
 
-def machine_variance(parts: list[LogRatioParts], machine_ratio: float | None) -> float:
-    """The run-level variance: the whole run's shift, as far as the machine probe confirms it (same
-    direction, the smaller of the two), squared.  Zero without a probe or when they disagree in sign."""
-    if not parts or not machine_ratio or machine_ratio <= 0:
+def machine_variance(log_shift: float, machine_ratio: float | None) -> float:
+    """The run-level variance: the whole run's shift (the median log ratio), as far as the machine probe
+    confirms it (same direction, the smaller of the two), squared.  Zero without a probe or when they
+    disagree in sign."""
+    if math.isnan(log_shift) or not machine_ratio or machine_ratio <= 0:
         return 0.0
-    shift, probe = float(np.median([part.log_value for part in parts])), math.log(machine_ratio)
-    if shift * probe <= 0:
+    probe = math.log(machine_ratio)
+    if log_shift * probe <= 0:
         return 0.0
-    return min(abs(shift), abs(probe)) ** 2
+    return min(abs(log_shift), abs(probe)) ** 2
 
 
-def machine_probe_s(run: Any) -> float | None:
+def recorded_probe_s(run: Any) -> float | None:
     """The median of a run's machine probes (a fixed pure-Python loop timed before each round), if recorded."""
-    import json
-    from pathlib import Path
+    manifest = read_manifest(run) or {}
+    return (manifest.get("machine_noise") or {}).get("probe_median_s")
 
-    directory = Path(run) if Path(run).is_dir() else Path(run).parent
-    manifest = directory / "run.json"
-    if not manifest.is_file():
-        return None
-    noise = json.loads(manifest.read_text(encoding="utf-8")).get("machine_noise") or {}
-    return noise.get("probe_median_s")
+
+def probe_ratio(base: Any, new: Any) -> float | None:
+    """NEW's machine probe over BASE's (run directories or results files); None unless both recorded one."""
+    base_probe, new_probe = recorded_probe_s(base), recorded_probe_s(new)
+    return new_probe / base_probe if base_probe and new_probe else None
 
 
 def compare_frames(base: pd.DataFrame, new: pd.DataFrame, threshold: float = DEFAULT_THRESHOLD,
@@ -186,8 +178,10 @@ def compare_frames(base: pd.DataFrame, new: pd.DataFrame, threshold: float = DEF
     new_any = new.drop_duplicates(KEY, keep="last").set_index(KEY)
     matched = [key for key in base_ok.index if key in new_ok.index]
     level = family_level(1 - alpha, len(matched))
-    parts = [part for part in (independent_parts(new_ok.loc[key], base_ok.loc[key]) for key in matched) if part]
-    run_variance = machine_variance(parts, machine_ratio)
+    parts_by_key = {key: independent_parts(new_ok.loc[key], base_ok.loc[key]) for key in matched}
+    parts = [part for part in parts_by_key.values() if part]
+    log_shift = float(np.median([part.log_value for part in parts])) if parts else math.nan
+    run_variance = machine_variance(log_shift, machine_ratio)
     extra_variance = between_run_variance(parts) + run_variance
     rows = []
     for key in base_ok.index.union(new_ok.index):
@@ -202,19 +196,19 @@ def compare_frames(base: pd.DataFrame, new: pd.DataFrame, threshold: float = DEF
             rows.append(dict(entry, verdict="broken", new_status=status, reason=reason))
             continue
         old_row, new_row = base_ok.loc[key], new_ok.loc[key]
-        ratio = independent_ratio(new_row, old_row, CELL_LEVEL, extra_variance)
-        family = independent_ratio(new_row, old_row, level, extra_variance)
+        value = float(new_row["median_s"]) / float(old_row["median_s"])
+        ratio = interval_from_parts(parts_by_key[key], value, CELL_LEVEL, extra_variance)
+        family = interval_from_parts(parts_by_key[key], value, level, extra_variance)
         verdict = decide(ratio, family, threshold)
-        reason = what_would_decide(ratio, family, threshold, independent_parts(new_row, old_row), extra_variance,
+        reason = what_would_decide(ratio, family, threshold, parts_by_key[key], extra_variance,
                                    len(matched)) if verdict == "unsure" else ""
         rows.append(dict(entry, base_median_s=float(old_row["median_s"]), new_median_s=float(new_row["median_s"]),
                          ratio=ratio.value, ratio_low=ratio.low, ratio_high=ratio.high, family_low=family.low,
                          family_high=family.high, interval_method=ratio.method, verdict=verdict, reason=reason,
                          base_rounds=len(round_medians(old_row)), new_rounds=len(round_medians(new_row))))
     table = pd.DataFrame(rows, columns=COLUMNS + ["family_low", "family_high", "base_rounds", "new_rounds"])
-    shift = math.exp(float(np.median([part.log_value for part in parts]))) if parts else math.nan
     return Comparison(table, environment_warnings(base, new), threshold, alpha, level,
-                      math.sqrt(extra_variance), shift, machine_ratio, math.sqrt(run_variance))
+                      math.sqrt(extra_variance), math.exp(log_shift), machine_ratio, math.sqrt(run_variance))
 
 
 def environment_warnings(base: pd.DataFrame, new: pd.DataFrame) -> list[str]:

@@ -10,12 +10,12 @@ numbers for CI and scripts; its ``version`` changes when its shape does.
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import pandas as pd
 
-from fwbench.report.aggregate import margin_text, winner_text
+from fwbench.ratios import LEVEL
+from fwbench.report.aggregate import margin_text, none_if_nan, winner_text
 
 CONCLUSIONS_VERSION = 1
 
@@ -88,12 +88,6 @@ def _lead_changes(prefix: str, rows: pd.DataFrame, crossings: pd.DataFrame) -> l
     return sentences
 
 
-def _number(value: Any) -> float | None:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return None
-    return float(value)
-
-
 def conclusions(report: Any) -> dict[str, Any]:
     """The report's conclusions as a JSON-ready document (see the module docstring)."""
     board = report.leaderboard
@@ -102,8 +96,8 @@ def conclusions(report: Any) -> dict[str, Any]:
         leaderboard.append({
             "workload": row["workload"], "params": row["params"], "device": row["device"], "dtype": row["dtype"],
             "verdict": row["verdict"], "winners": [] if _undecided(row) else list(row["winners"]),
-            "fastest_by_median": row["fastest"], "median_s": _number(row["median_s"]),
-            "ratios_to_fastest": [{key: (_number(value) if key in ("ratio", "low", "high", "level") else value)
+            "fastest_by_median": row["fastest"], "median_s": none_if_nan(row["median_s"]),
+            "ratios_to_fastest": [{key: (none_if_nan(value) if key in ("ratio", "low", "high", "level") else value)
                                    for key, value in item.items()} for item in row["ratios"]],
         })
     speedups = []
@@ -111,8 +105,8 @@ def conclusions(report: Any) -> dict[str, Any]:
     with_speedup = frame[frame["speedup"].notna()] if "speedup" in frame else frame.iloc[0:0]
     for row in with_speedup.to_dict("records"):
         speedups.append({"workload": row["workload"], "params": row["size_label"], "device": row["device"],
-                         "dtype": row["dtype"], "series": row["series"], "speedup": _number(row["speedup"]),
-                         "low": _number(row["speedup_low"]), "high": _number(row["speedup_high"]),
+                         "dtype": row["dtype"], "series": row["series"], "speedup": none_if_nan(row["speedup"]),
+                         "low": none_if_nan(row["speedup_low"]), "high": none_if_nan(row["speedup_high"]),
                          "method": row.get("speedup_method")})
     claims = []
     for manifest in report.manifests:
@@ -124,7 +118,7 @@ def conclusions(report: Any) -> dict[str, Any]:
         "version": CONCLUSIONS_VERSION,
         "runs": [manifest.get("run_id") for manifest in report.manifests],
         "baseline": report.baseline,
-        "interval_level": 0.95,
+        "interval_level": LEVEL,
         "findings": report.findings,
         "leaderboard": leaderboard,
         "speedups": speedups,

@@ -7,7 +7,6 @@ result (workload names, expressions, reasons) is escaped.
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass, field
 from html import escape
@@ -16,8 +15,9 @@ from typing import Any
 
 import pandas as pd
 
+from fwbench.intervals import WIDE_INTERVAL, widest_intervals
 from fwbench.report import aggregate, charts, findings
-from fwbench.results import MANIFEST_FILE, RESULTS_FILE, read_cells, records_to_frame
+from fwbench.results import RESULTS_FILE, read_cells, read_manifest, records_to_frame
 
 
 @dataclass
@@ -43,11 +43,10 @@ def load_runs(paths: list[str | Path]) -> tuple[pd.DataFrame, list[dict[str, Any
         path = Path(path)
         directory = path if path.is_dir() else path.parent
         records.extend(read_cells(directory / RESULTS_FILE if path.is_dir() else path))
-        manifest = directory / MANIFEST_FILE
-        if manifest.is_file():
-            data = json.loads(manifest.read_text(encoding="utf-8"))
-            data["claim_summary"] = load_claim_summary(directory)
-            manifests.append(data)
+        manifest = read_manifest(path)
+        if manifest is not None:
+            manifest["claim_summary"] = load_claim_summary(directory)
+            manifests.append(manifest)
     return records_to_frame(records), manifests
 
 
@@ -81,10 +80,6 @@ def _fmt_time(value: Any) -> str:
 
 def _fmt(value: Any, digits: int = 3) -> str:
     return "-" if value is None or pd.isna(value) else f"{float(value):.{digits}g}"
-
-
-def _none_if_nan(value: Any) -> Any:
-    return None if value is None or (isinstance(value, float) and math.isnan(value)) else value
 
 
 def _or_dash(value: Any) -> str:
@@ -162,30 +157,26 @@ def environment_rows(report: Report) -> list[tuple[str, str]]:
     return rows
 
 
-WIDE_INTERVAL = 0.10
 NOISY_ROWS_SHOWN = 25
-
-
-def noise_rows(report: Report) -> list[list[str]]:
-    """The cells with the widest 95% intervals (over ±10%), widest first, at most 25."""
-    ok = report.frame[(report.frame["status"] == "ok") & (report.frame["rel_ci95"].astype(float) > WIDE_INTERVAL)]
-    rows = []
-    for record in ok.sort_values("rel_ci95", ascending=False).head(NOISY_ROWS_SHOWN).to_dict("records"):
-        rounds = record.get("round_medians_s")
-        spread = ", ".join(_fmt_time(value) for value in rounds) if isinstance(rounds, list) else "-"
-        rows.append([record["cell_id"], _fmt_time(record["median_s"]), f"±{record['rel_ci95']:.0%}", spread])
-    return rows
 
 
 NOISE_HEADER = ["cell", "median", "95% interval", "round medians"]
 
 
-def noise_note(report: Report) -> str:
-    ok = report.frame[report.frame["status"] == "ok"]
-    wide = int((ok["rel_ci95"].astype(float) > WIDE_INTERVAL).sum())
-    return (f"{wide} of {len(ok)} cells have a 95% interval wider than ±{WIDE_INTERVAL:.0%} (the widest "
-            f"{min(wide, NOISY_ROWS_SHOWN)} below): their rounds disagree, so rankings among them are the likeliest "
-            "to come out tied. Close other programs, or raise --rounds or --budget.")
+def noise_section(report: Report) -> tuple[str, list[list[str]]]:
+    """The note and the rows of the noise section: the cells with the widest 95% intervals (over ±10%),
+    widest first, at most 25; no rows when every interval is narrower."""
+    wide = widest_intervals(report.frame.to_dict("records"))
+    rows = []
+    for record in wide[:NOISY_ROWS_SHOWN]:
+        rounds = record.get("round_medians_s")
+        spread = ", ".join(_fmt_time(value) for value in rounds) if isinstance(rounds, list) else "-"
+        rows.append([record["cell_id"], _fmt_time(record["median_s"]), f"±{record['rel_ci95']:.0%}", spread])
+    ok = int((report.frame["status"] == "ok").sum())
+    note = (f"{len(wide)} of {ok} cells have a 95% interval wider than ±{WIDE_INTERVAL:.0%} (the widest "
+            f"{len(rows)} below): their rounds disagree, so rankings among them are the likeliest to come out tied. "
+            "Close other programs, or raise --rounds or --budget.")
+    return note, rows
 
 
 def status_counts(report: Report) -> str:
@@ -253,9 +244,9 @@ def to_markdown(report: Report) -> str:
             ["workload", "faster above", "slower above", "between sizes", "estimate"],
             [[r.workload, r.faster_above, r.slower_above, r.between, f"{r.size_estimate:.3g}"]
              for r in report.crossings.itertuples()]), ""]
-    noisy = noise_rows(report)
+    note, noisy = noise_section(report)
     if noisy:
-        parts += ["## Noise", "", noise_note(report), "", _md_table(NOISE_HEADER, noisy), ""]
+        parts += ["## Noise", "", note, "", _md_table(NOISE_HEADER, noisy), ""]
     problems = report.frame[report.frame["status"] != "ok"]
     if not problems.empty:
         parts += ["## Not ok", "", _md_table(["cell", "status", "reason"],
@@ -347,8 +338,7 @@ def _workload_html(report: Report, workload: str, bound_gbytes_per_s: dict[str, 
              _html_table(["series", *sizes], rows)]
     detail = []
     for record in ok.sort_values(["framework_rank", "series", "size"]).to_dict("records"):
-        device = record.get("device_median_s")
-        device = None if device is None or (isinstance(device, float) and math.isnan(device)) else device
+        device = aggregate.none_if_nan(record.get("device_median_s"))
         detail.append([record["series"], record["size_label"], (_fmt_time(record["median_s"]), record["median_s"], ""),
                        (_fmt_time(device), device or 0, ""),
                        (_fmt_time(record["first_call_s"]), record["first_call_s"], ""), _fmt(record["gflops_per_s"]),
@@ -373,7 +363,7 @@ def _workload_html(report: Report, workload: str, bound_gbytes_per_s: dict[str, 
                                                ordered))
         largest = ok[ok["size"] == ok["size"].max()]
         label = largest.iloc[0]["size_label"]
-        speed = [(r.series, r.speedup, _none_if_nan(r.speedup_low), _none_if_nan(r.speedup_high))
+        speed = [(r.series, r.speedup, aggregate.none_if_nan(r.speedup_low), aggregate.none_if_nan(r.speedup_high))
                  for r in largest.itertuples() if not pd.isna(r.speedup)]
         if speed:
             charts_html.append(charts.horizontal_bars(
@@ -461,9 +451,9 @@ def to_html(report: Report, bound_gbytes_per_s: dict[str, float] | None = None) 
             ["workload", "faster above", "slower above", "between sizes", "estimate"],
             [[r.workload, r.faster_above, r.slower_above, r.between, (f"{r.size_estimate:.3g}", r.size_estimate, "")]
              for r in report.crossings.itertuples()])]
-    noisy = noise_rows(report)
+    note, noisy = noise_section(report)
     if noisy:
-        body += ["<h2>Noise</h2>", f'<p class="note">{escape(noise_note(report))}</p>',
+        body += ["<h2>Noise</h2>", f'<p class="note">{escape(note)}</p>',
                  _html_table(NOISE_HEADER, noisy)]
     problems = report.frame[report.frame["status"] != "ok"]
     if not problems.empty:
