@@ -3,7 +3,8 @@
     python bench/verdicts.py RUN_A RUN_B [RUN_C ...] [--threshold 5%]
 
 Prints, for every ordered pair of runs, what ``fwbench compare`` decides
-(the target for runs of unchanged code: no ``slower`` and no ``faster``),
+(the target for runs of unchanged code: no ``slower`` and no ``faster``) and
+how large a slowdown each cell could have been called (its resolution),
 and across all the runs, the workload sizes whose single winner differs from
 one run to another (the target: none; a size tied in one run and won in
 another is counted apart, as it is not a contradiction).
@@ -20,8 +21,11 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from fwbench.report import aggregate  # noqa: E402
-from fwbench.report.compare import compare_frames, machine_probe_s  # noqa: E402
+from fwbench.report.compare import compare_frames, probe_ratio  # noqa: E402
 from fwbench.results import load_results  # noqa: E402
+
+
+SHARES = (0.1, 0.25, 0.5, 0.75, 0.9)
 
 
 def main() -> int:
@@ -34,12 +38,17 @@ def main() -> int:
     alarms = 0
     print(f"compare, threshold {threshold:.0%}:")
     for first, second in itertools.combinations(arguments.runs, 2):
-        probes = machine_probe_s(first), machine_probe_s(second)
-        result = compare_frames(frames[first], frames[second], threshold,
-                                machine_ratio=probes[1] / probes[0] if all(probes) else None)
+        result = compare_frames(frames[first], frames[second], threshold, machine_ratio=probe_ratio(first, second))
         counts = result.counts()
         alarms += counts["slower"] + counts["faster"]
         print(f"  {first.name} -> {second.name}: {result.summary()}")
+        # How large a slowdown each cell could be called: the ratio must exceed ratio / family-wise low bound.
+        table = result.table.dropna(subset=["family_low"])
+        resolution = sorted(float(row["ratio"]) / float(row["family_low"]) for row in table.to_dict("records"))
+        if resolution:
+            picks = [resolution[min(len(resolution) - 1, int(share * len(resolution)))] for share in SHARES]
+            print("    smallest slowdown a cell could be called, at the " + ", ".join(
+                f"{share:.0%}: {value:.3g}x" for share, value in zip(SHARES, picks)) + " quantile of cells")
         for row in result.verdicts("slower", "faster").to_dict("records"):
             print(f"    {row['verdict']}: {row['workload']}[{row['params']}] {row['framework']}/{row['mode']} "
                   f"{row['ratio']:.3f} ({row['ratio_low']:.3f}-{row['ratio_high']:.3f})")
