@@ -44,6 +44,9 @@ def test_every_row_records_the_same_matmul_precision(write_spec, tmp_path, preci
         # float32 results are held to 1e-4 in full precision, to 1e-2 where TF32 may run
         assert cell["tolerance"] == (1e-2 if expected == "high" else 1e-4)
         assert cell["max_rel_err"] < 1e-5  # on the CPU nothing changes: still full float32 arithmetic
+        # JAX's peak cannot be reset: the row says what its peak covers (the cell's own process)
+        assert cell["settings"]["device_memory_peak_scope"] == (
+            "since the cell's process started" if framework == "jax" else "per cell")
 
 
 def test_a_spec_field_sets_it_and_a_bad_value_names_the_field(write_spec):

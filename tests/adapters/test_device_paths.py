@@ -229,11 +229,6 @@ def test_jax_matmul_precision(adapter_module, precision):
     assert applied["jax_default_matmul_precision"] == precision
 
 
-def test_jax_memory_peak_is_marked_since_the_process_started(adapter_module):
-    adapter = adapter_module("jax")
-    assert adapter.DEVICE_MEMORY_PEAK_SCOPE == "since the cell's process started"
-
-
 # ---------------------------------------------------------------------- TensorFlow on a GPU
 
 
