@@ -158,7 +158,9 @@ def ops() -> Namespace:
         sum=jnp.sum, mean=jnp.mean, max=jnp.max, min=jnp.min, matrix_transpose=jnp.matrix_transpose, einsum=jnp.einsum,
         prod=jnp.prod, clip=jnp.clip, argmax=jnp.argmax, argmin=jnp.argmin, cumulative_sum=jnp.cumulative_sum, tan=jnp.tan, asin=jnp.asin, acos=jnp.acos, atan=jnp.atan, sinh=jnp.sinh,
         cosh=jnp.cosh, expm1=jnp.expm1, log1p=jnp.log1p, log2=jnp.log2, log10=jnp.log10, square=jnp.square,
-        sign=jnp.sign, floor=jnp.floor, ceil=jnp.ceil,
+        sign=jnp.sign, floor=jnp.floor, ceil=jnp.ceil, permute_dims=jnp.permute_dims, reshape=jnp.reshape,
+        expand_dims=jnp.expand_dims, squeeze=jnp.squeeze, concat=jnp.concat, stack=jnp.stack, where=jnp.where,
+        std=jnp.std, var=jnp.var, sort=jnp.sort,
     )
 
 

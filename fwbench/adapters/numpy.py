@@ -108,7 +108,9 @@ class _LazyNumpyOps:
             "clip": numpy.clip, "tan": numpy.tan, "asin": numpy.asin, "acos": numpy.acos, "atan": numpy.atan,
             "sinh": numpy.sinh, "cosh": numpy.cosh, "expm1": numpy.expm1, "log1p": numpy.log1p,
             "log2": numpy.log2, "log10": numpy.log10, "square": numpy.square, "sign": numpy.sign,
-            "floor": numpy.floor, "ceil": numpy.ceil,
+            "floor": numpy.floor, "ceil": numpy.ceil, "permute_dims": numpy.permute_dims, "reshape": numpy.reshape,
+            "expand_dims": numpy.expand_dims, "squeeze": numpy.squeeze, "concat": numpy.concat,
+            "stack": numpy.stack, "where": numpy.where, "std": numpy.std, "var": numpy.var, "sort": numpy.sort,
         }
         if name not in table:
             raise AttributeError(name)

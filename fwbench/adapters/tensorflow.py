@@ -180,7 +180,59 @@ def ops() -> Namespace:
         clip=tf.clip_by_value, tan=tf.math.tan, asin=tf.math.asin, acos=tf.math.acos, atan=tf.math.atan,
         sinh=tf.math.sinh, cosh=tf.math.cosh, expm1=tf.math.expm1, log1p=tf.math.log1p, log2=_log2,
         log10=_log10, square=tf.math.square, sign=tf.math.sign, floor=tf.math.floor, ceil=tf.math.ceil,
+        permute_dims=_permute_dims, reshape=tf.reshape, expand_dims=_expand_dims, squeeze=_squeeze,
+        concat=_concat, stack=_stack, where=_where, std=_statistic(tf.math.reduce_std, 0.5),
+        var=_statistic(tf.math.reduce_variance, 1.0), sort=_sort,
     )
+
+
+# The array API's manipulation functions by TensorFlow's names.
+def _permute_dims(x: Any, axes: tuple[int, ...]) -> Any:
+    return tf.transpose(x, perm=axes)
+
+
+def _expand_dims(x: Any, axis: int = 0) -> Any:
+    return tf.expand_dims(x, axis)
+
+
+def _squeeze(x: Any, axis: int) -> Any:
+    return tf.squeeze(x, axis=[axis])
+
+
+def _concat(arrays: tuple[Any, ...], axis: int = 0) -> Any:
+    return tf.concat(arrays, axis)
+
+
+def _stack(arrays: tuple[Any, ...], axis: int = 0) -> Any:
+    return tf.stack(arrays, axis)
+
+
+def _sort(x: Any, axis: int = -1) -> Any:
+    return tf.sort(x, axis=axis)
+
+
+def _where(condition: Any, x1: Any, x2: Any) -> Any:
+    """``tf.where`` with a number as either value: converted to the other value's dtype (TensorFlow would make
+    ``0`` an int32 tensor and refuse to mix it with float32)."""
+    if tf.is_tensor(x1) and not tf.is_tensor(x2):
+        x2 = tf.constant(x2, dtype=x1.dtype)
+    elif tf.is_tensor(x2) and not tf.is_tensor(x1):
+        x1 = tf.constant(x1, dtype=x2.dtype)
+    return tf.where(condition, x1, x2)
+
+
+def _statistic(function: Callable[..., Any], power: float) -> Callable[..., Any]:
+    """``tf.math.reduce_std``/``reduce_variance`` with the array API's correction: TensorFlow divides by N, so
+    the result is scaled by (N / (N - correction)) ** power (1 for the variance, 1/2 for the deviation)."""
+
+    def statistic(x: Any, axis: int | None = None, keepdims: bool = False, correction: float = 0) -> Any:
+        result = function(x, axis=axis, keepdims=keepdims)
+        if correction:
+            count = x.shape.num_elements() if axis is None else x.shape[axis]
+            result = result * tf.constant((count / (count - correction)) ** power, dtype=result.dtype)
+        return result
+
+    return statistic
 
 
 def device_memory_free_bytes() -> int | None:

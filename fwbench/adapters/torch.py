@@ -165,8 +165,57 @@ def ops() -> Namespace:
         argmax=_index_reduction("argmax"), argmin=_index_reduction("argmin"), cumulative_sum=_cumulative_sum,
         tan=torch.tan, asin=torch.asin, acos=torch.acos, atan=torch.atan, sinh=torch.sinh, cosh=torch.cosh,
         expm1=torch.expm1, log1p=torch.log1p, log2=torch.log2, log10=torch.log10, square=torch.square,
-        sign=torch.sign, floor=torch.floor, ceil=torch.ceil,
+        sign=torch.sign, floor=torch.floor, ceil=torch.ceil, permute_dims=_permute_dims, reshape=_reshape,
+        expand_dims=_expand_dims, squeeze=_squeeze, concat=_concat, stack=_stack, where=_where,
+        std=_statistic("std"), var=_statistic("var"), sort=_sort,
     )
+
+
+# The array API's manipulation functions by PyTorch's names. Each is called through this module, as clip is
+# (see _clip): constants reach torch from here, not from the generated function.
+def _permute_dims(x: Any, axes: tuple[int, ...]) -> Any:
+    return torch.permute(x, axes)
+
+
+def _reshape(x: Any, shape: tuple[int, ...]) -> Any:
+    return torch.reshape(x, shape)
+
+
+def _expand_dims(x: Any, axis: int = 0) -> Any:
+    return torch.unsqueeze(x, axis)
+
+
+def _squeeze(x: Any, axis: int) -> Any:
+    return torch.squeeze(x, axis)
+
+
+def _concat(arrays: tuple[Any, ...], axis: int = 0) -> Any:
+    return torch.cat(arrays, dim=axis)
+
+
+def _stack(arrays: tuple[Any, ...], axis: int = 0) -> Any:
+    return torch.stack(arrays, dim=axis)
+
+
+def _where(condition: Any, x1: Any, x2: Any) -> Any:
+    return torch.where(condition, x1, x2)
+
+
+def _sort(x: Any, axis: int = -1) -> Any:
+    return torch.sort(x, dim=axis).values
+
+
+def _statistic(name: str) -> Callable[..., Any]:
+    """``torch.std``/``torch.var`` with the array API's arguments (correction 0 unless given)."""
+    function = getattr(torch, name)
+
+    def statistic(x: Any, axis: int | None = None, keepdims: bool = False, correction: float = 0) -> Any:
+        if axis is None:
+            result = function(x, correction=correction)
+            return result.reshape((1,) * x.dim()) if keepdims else result
+        return function(x, dim=axis, correction=correction, keepdim=keepdims)
+
+    return statistic
 
 
 def _index_reduction(name: str) -> Callable[..., Any]:

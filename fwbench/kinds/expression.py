@@ -23,6 +23,8 @@ from typing import Any, Callable
 from fwbench.errors import SpecError
 from fwbench.kinds.base import ITEMSIZES, Cost, Kind, Reference
 from fwbench.spec import expression as expr_module
+from fwbench.spec.expression_code import build
+from fwbench.spec.expression_cost import Analysis, analyse
 from fwbench.spec.fields import IDENTIFIER, FieldReader
 
 INPUT_KEYS = ("shape", "dtype", "init")
@@ -87,7 +89,7 @@ class ExpressionKind(Kind):
         try:
             tree = expr_module.parse(text, list(inputs))
             for params in _all_parameter_sets(sweep):
-                expr_module.analyse(tree, _shapes(inputs, params), ITEMSIZES[next(iter(dtypes))])
+                analyse(tree, _shapes(inputs, params), ITEMSIZES[next(iter(dtypes))])
         except expr_module.ExpressionError as error:
             shown = text if len(text) <= 80 else text[:60] + "..."
             raise reader.error("expr", f"{error} in {shown!r}") from None
@@ -102,9 +104,9 @@ class ExpressionKind(Kind):
     def shapes(self, params: dict[str, int]) -> dict[str, tuple[int, ...]]:
         return _shapes(self.options["inputs"], params)
 
-    def analysis(self, params: dict[str, int]) -> expr_module.Analysis:
+    def analysis(self, params: dict[str, int]) -> Analysis:
         try:
-            return expr_module.analyse(self.tree, self.shapes(params), ITEMSIZES[self.dtype])
+            return analyse(self.tree, self.shapes(params), ITEMSIZES[self.dtype])
         except expr_module.ExpressionError as error:
             raise SpecError(f"{error} for {params}", file=self.workload.spec_file,
                             workload=self.workload.name, field="expr") from None
@@ -157,14 +159,14 @@ class ExpressionKind(Kind):
         """Whether the expression can be evaluated block by block on flat views (same shapes, no reductions)."""
         shapes = {tuple(array.shape) for array in inputs}
         return (len(shapes) == 1 and len(next(iter(shapes))) >= 1
-                and not expr_module.has_reduction_or_matmul(self.tree) and not expr_module.has_transpose(self.tree))
+                and not expr_module.has_reduction_or_matmul(self.tree) and not expr_module.moves_elements(self.tree))
 
     def reference(self, params: dict[str, int], inputs: list[Any]) -> Reference:
         import numpy as np
 
         from fwbench.adapters.numpy import NumpyOps
 
-        function = expr_module.build(self.tree, NumpyOps, self.input_names)
+        function = build(self.tree, NumpyOps, self.input_names)
         if self._elementwise_same_shape(inputs) and inputs[0].size > CHUNK_ELEMENTS:
             # Block by block: the float64 temporaries stay in cache, and below glibc's mmap threshold,
             # instead of costing GBs of page faults.
@@ -182,14 +184,14 @@ class ExpressionKind(Kind):
         value = np.asarray(function(*wide), dtype=np.float64)
         if expr_module.has_reduction_or_matmul(self.tree):
             # Rounding errors of sums grow with the sum of |terms|, not with the result.
-            magnitude = expr_module.build(self.tree, NumpyOps, self.input_names, magnitude=True)(*wide)
+            magnitude = build(self.tree, NumpyOps, self.input_names, magnitude=True)(*wide)
             scale = float(np.max(np.abs(magnitude)))
         else:
             scale = float(np.max(np.abs(value))) if value.size else 0.0
         return Reference(value, scale)
 
     def implementation(self, params: dict[str, int], framework: str, adapter: Any) -> Callable[..., Any]:
-        return expr_module.build(self.tree, adapter.ops(), self.input_names)
+        return build(self.tree, adapter.ops(), self.input_names)
 
     def skip(self, params: dict[str, int], framework: str, mode: str, device: str) -> str | None:
         if framework == "numpy" and self.dtype == "bfloat16":

@@ -2,23 +2,20 @@
 
 The text is parsed with Python's ``ast`` module and every node is checked
 against a whitelist; nothing is ever evaluated by Python itself.  The result is
-a small tree of :class:`Node` objects that can be
-
-* analysed for a concrete set of input shapes (output shape, FLOPs, the bytes
-  an unfused and a fused evaluation must move), and
-* turned into a plain Python function that uses one framework's own ops.
-
-The function is generated from the validated tree (never from the spec's
-text) as the code a user would write: ``x + x*x + x*x*x`` becomes
-``def expression_function(x): return x + x * x + x * x * x``, compiled by
-Python.  Each temporary is freed when its last use has passed, exactly as in
-hand-written code, so NumPy's temporary elision and the allocator's reuse of
-freed blocks behave as they do for the user.
+a small tree of :class:`Node` objects that
+:mod:`fwbench.spec.expression_cost` analyses for concrete input shapes (output
+shape, FLOPs, the bytes an unfused and a fused evaluation must move) and
+:mod:`fwbench.spec.expression_code` turns into a plain Python function written
+with one framework's own ops, as a user would write it.
 
 Allowed: input names, numeric constants, ``+ - * / ** @``, unary ``-``/``+``,
-the functions in :data:`ELEMENTWISE_FUNCTIONS` and the reductions in
-:data:`REDUCTIONS` (with ``axis=`` and ``keepdims=`` keywords).  Several lines
-may bind names before the final expression, as an expert writes softmax::
+``.T`` and ``.mT``, slices with constant bounds, and the array API's names:
+the functions in :data:`ELEMENTWISE_FUNCTIONS`, the reductions in
+:data:`REDUCTIONS` (with ``axis=`` and ``keepdims=``; ``correction=`` for
+:data:`STATISTICS`), the manipulations in :data:`SHAPE_FUNCTIONS` and
+:data:`JOINS`, ``sort``, ``where`` (whose condition is one comparison),
+``matmul`` and ``einsum``.  Several lines may bind names before the final
+expression, as an expert writes softmax::
 
     m = max(x, axis=-1, keepdims=True)
     e = exp(x - m)
@@ -35,7 +32,7 @@ import ast
 import math
 import re
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Callable, Sequence
 
 MAX_EXPRESSION_LENGTH = 2000
 MAX_DEPTH = 60
@@ -69,13 +66,25 @@ ELEMENTWISE_FUNCTIONS: dict[str, int] = {
     "ceil": 1,
     "clip": 3,  # clip(x, low, high)
 }
-REDUCTIONS = ("sum", "mean", "max", "min", "prod", "argmax", "argmin", "cumulative_sum")
+REDUCTIONS = ("sum", "mean", "max", "min", "prod", "argmax", "argmin", "cumulative_sum", "std", "var")
 SCANS = ("cumulative_sum",)  # axis= like a reduction, but the shape is kept (and keepdims means nothing)
+STATISTICS = ("std", "var")  # reductions that also take correction= (0 by default, as in the array API)
+# The array API's manipulation functions that only move elements: permute_dims(x, axes),
+# reshape(x, shape), expand_dims(x, axis=0), squeeze(x, axis); concat and stack join a tuple of arrays.
+SHAPE_FUNCTIONS = ("permute_dims", "reshape", "expand_dims", "squeeze")
+JOINS = ("concat", "stack")
+ORDERINGS = ("sort",)  # sort(x, axis=-1): the shape is kept, the elements reordered
+COMPARISONS = {ast.Gt: ">", ast.GtE: ">=", ast.Lt: "<", ast.LtE: "<=", ast.Eq: "==", ast.NotEq: "!="}
 # The array API's transposes: ``x.T`` (2-D arrays only), ``x.mT`` and ``matrix_transpose(x)`` (the last two
 # axes); ``matmul(a, b)`` is ``a @ b``.
 TRANSPOSES = ("matrix_transpose",)
 EINSUM_SUBSCRIPTS = re.compile(r"^[a-z]+(,[a-z]+)*->[a-z]*$")
 ATTRIBUTES = {"T": "matrix_transpose", "mT": "matrix_transpose"}
+FUNCTION_NAMES = (*ELEMENTWISE_FUNCTIONS, *REDUCTIONS, *TRANSPOSES, *SHAPE_FUNCTIONS, *JOINS, *ORDERINGS, "where",
+                  "matmul", "einsum")
+# The functions whose result holds the operands' elements moved, not computed: views or copies, no FLOPs
+# (sort compares, and its comparisons are counted).
+MOVES = (*TRANSPOSES, *SHAPE_FUNCTIONS, *JOINS, *ORDERINGS)
 BINARY_OPERATORS = {
     ast.Add: "+",
     ast.Sub: "-",
@@ -94,7 +103,6 @@ _NODE_NAMES = {
     ast.GeneratorExp: "comprehensions are",
     ast.JoinedStr: "f-strings are",
     ast.NamedExpr: "assignment expressions (:=) are",
-    ast.Compare: "comparisons are",
     ast.BoolOp: "boolean operators are",
     ast.IfExp: "conditional expressions are",
     ast.Starred: "star arguments are",
@@ -112,9 +120,8 @@ class ExpressionError(ValueError):
 
 
 def allowed_summary() -> str:
-    functions = ", ".join([*ELEMENTWISE_FUNCTIONS, *REDUCTIONS, *TRANSPOSES, "matmul", "einsum"])
     return (f"input names, numbers, + - * / ** @, unary -, .T, .mT, slices with constant bounds (x[:, :64]), "
-            f"and the functions {functions}")
+            f"comparisons (< <= > >= == !=) as where()'s condition, and the functions {', '.join(FUNCTION_NAMES)}")
 
 
 @dataclass(frozen=True)
@@ -155,6 +162,15 @@ class Bound(Node):
 
 
 @dataclass(frozen=True)
+class Compare(Node):
+    """``left > right`` and the other comparisons: a boolean array, allowed only as where()'s condition."""
+
+    operator: str
+    left: Node
+    right: Node
+
+
+@dataclass(frozen=True)
 class Call(Node):
     function: str
     arguments: tuple[Node, ...]
@@ -162,6 +178,8 @@ class Call(Node):
     keepdims: bool = False
     two_dimensional: bool = False  # x.T: defined for 2-D arrays only
     subscripts: str | None = None  # einsum's "ij,jk->ik"
+    axes: tuple[int, ...] | None = None  # permute_dims' axes, reshape's shape
+    correction: float = 0  # std and var: the divisor is N - correction
 
 
 @dataclass(frozen=True)
@@ -227,7 +245,7 @@ class _Converter:
         name = statement.targets[0].id
         if name in self.input_names or name in self.bindings:
             raise ExpressionError(f"the name '{name}' is already an input or bound; choose another")
-        if name in ELEMENTWISE_FUNCTIONS or name in REDUCTIONS:
+        if name in FUNCTION_NAMES:
             raise ExpressionError(f"the name '{name}' is a function; choose another")
         self.bindings[name] = Bound(name, self.convert(statement.value, depth=0), len(self.bindings))
 
@@ -273,23 +291,29 @@ class _Converter:
         if isinstance(node, ast.Attribute):
             raise ExpressionError(f"attribute access is not allowed except .T and .mT, got .{node.attr}; "
                                   f"allowed are {allowed_summary()}")
+        if isinstance(node, ast.Compare):
+            raise ExpressionError("a comparison is allowed only as where()'s condition, like where(x > 0, x, 0)")
         construct = _NODE_NAMES.get(type(node), f"{type(node).__name__} is")
         raise ExpressionError(f"{construct} not allowed; allowed are {allowed_summary()}")
 
     def _call(self, node: ast.Call, depth: int) -> Node:
         if not isinstance(node.func, ast.Name):
             raise ExpressionError(
-                "only calls of the whitelisted functions by name are allowed "
-                f"({', '.join([*ELEMENTWISE_FUNCTIONS, *REDUCTIONS, *TRANSPOSES, 'matmul', 'einsum'])})"
+                f"only calls of the whitelisted functions by name are allowed ({', '.join(FUNCTION_NAMES)})"
             )
         name = node.func.id
-        if name == "einsum":
-            return self._einsum(node, depth)
-        known = [*ELEMENTWISE_FUNCTIONS, *REDUCTIONS, *TRANSPOSES, "matmul", "einsum"]
-        if name not in known:
-            raise ExpressionError(f"unknown function '{name}'; allowed: {', '.join(known)}")
+        if name not in FUNCTION_NAMES:
+            raise ExpressionError(f"unknown function '{name}'; allowed: {', '.join(FUNCTION_NAMES)}")
         if any(isinstance(argument, ast.Starred) for argument in node.args):
             raise ExpressionError("star arguments are not allowed")
+        if name == "einsum":
+            return self._einsum(node, depth)
+        if name in JOINS:
+            return self._join(node, depth)
+        if name == "where":
+            return self._where(node, depth)
+        if name in SHAPE_FUNCTIONS or name in ORDERINGS:
+            return self._manipulation(node, depth)
         arguments = tuple(self.convert(argument, depth + 1) for argument in node.args)
         if name in (*TRANSPOSES, "matmul"):
             wanted = 1 if name in TRANSPOSES else 2
@@ -305,23 +329,61 @@ class _Converter:
             return Call(name, arguments)
         if len(arguments) != 1:
             raise ExpressionError(f"{name}() takes 1 array argument, got {len(arguments)}")
-        axis: int | None = None
-        keepdims = False
-        for keyword in node.keywords:
-            value = keyword.value
-            if keyword.arg == "axis":
-                axis = _integer_constant(value, f"{name}(axis=...)")
-            elif keyword.arg == "keepdims":
-                if not (isinstance(value, ast.Constant) and isinstance(value.value, bool)):
-                    raise ExpressionError(f"{name}(keepdims=...) must be True or False")
-                keepdims = value.value
-            else:
-                raise ExpressionError(
-                    f"{name}() accepts only the keywords axis and keepdims, got {keyword.arg!r}"
-                )
-        if name in SCANS and keepdims:
+        allowed = ("axis", "keepdims", "correction") if name in STATISTICS else ("axis", "keepdims")
+        options = _keyword_options(node, name, allowed)
+        if name in SCANS and options.get("keepdims"):
             raise ExpressionError(f"{name}() keeps the shape; it takes no keepdims")
-        return Call(name, arguments, axis=axis, keepdims=keepdims)
+        return Call(name, arguments, axis=options.get("axis"), keepdims=options.get("keepdims", False),
+                    correction=options.get("correction", 0))
+
+    def _manipulation(self, node: ast.Call, depth: int) -> Node:
+        """permute_dims(x, axes), reshape(x, shape), expand_dims(x, axis=0), squeeze(x, axis), sort(x, axis=-1):
+        one array, then its option by position or by keyword."""
+        name = node.func.id
+        option = {"permute_dims": "axes", "reshape": "shape"}.get(name, "axis")
+        if not node.args or len(node.args) > 2:
+            raise ExpressionError(f"{name}() takes one array and its {option}, got {len(node.args)} "
+                                  "positional argument(s)")
+        options = _keyword_options(node, name, (option,))
+        if len(node.args) == 2:
+            if option in options:
+                raise ExpressionError(f"{name}() got {option} twice")
+            options[option] = _option_value(option, node.args[1], name)
+        default = {"expand_dims": 0, "sort": -1}
+        if option not in options and name not in default:
+            raise ExpressionError(f"{name}() needs its {option}, like {name}(x, {_OPTION_EXAMPLES[option]})")
+        array = self.convert(node.args[0], depth + 1)
+        if option == "axis":
+            return Call(name, (array,), axis=options.get("axis", default.get(name)))
+        return Call(name, (array,), axes=options[option])
+
+    def _join(self, node: ast.Call, depth: int) -> Node:
+        """concat((a, b), axis=0) and stack((a, b), axis=0): a tuple or list of arrays."""
+        name = node.func.id
+        if len(node.args) != 1 or not isinstance(node.args[0], (ast.Tuple, ast.List)) or not node.args[0].elts:
+            raise ExpressionError(f"{name}() takes a tuple of arrays and axis=, like {name}((a, b), axis=0)")
+        options = _keyword_options(node, name, ("axis",))
+        arrays = tuple(self.convert(element, depth + 1) for element in node.args[0].elts)
+        return Call(name, arrays, axis=options.get("axis", 0))
+
+    def _where(self, node: ast.Call, depth: int) -> Node:
+        """where(condition, x1, x2): the condition is one comparison, such as x > 0."""
+        if node.keywords or len(node.args) != 3:
+            raise ExpressionError("where() takes a condition and two values, like where(x > 0, x, 0), "
+                                  "and no keywords")
+        condition = node.args[0]
+        if not isinstance(condition, ast.Compare):
+            raise ExpressionError("where()'s condition must be a comparison, like x > 0")
+        if len(condition.ops) != 1:
+            raise ExpressionError("where()'s condition must be one comparison; chains like 0 < x < 1 are not "
+                                  "allowed")
+        operator = COMPARISONS.get(type(condition.ops[0]))
+        if operator is None:
+            raise ExpressionError(f"the comparison {type(condition.ops[0]).__name__} is not allowed; allowed: "
+                                  f"{' '.join(COMPARISONS.values())}")
+        compared = Compare(operator, self.convert(condition.left, depth + 1),
+                           self.convert(condition.comparators[0], depth + 1))
+        return Call("where", (compared, *(self.convert(value, depth + 1) for value in node.args[1:])))
 
     def _einsum(self, node: ast.Call, depth: int) -> Node:
         if node.keywords or not node.args:
@@ -354,6 +416,40 @@ def _constant_slices(index: ast.AST) -> tuple[tuple[int | None, int | None, int 
     return tuple(slices)
 
 
+_OPTION_EXAMPLES = {"axes": "(1, 0)", "shape": "(2, -1)", "axis": "axis=0"}
+
+
+def _keyword_options(node: ast.Call, name: str, allowed: Sequence[str]) -> dict[str, Any]:
+    """The call's keywords, each a constant of the kind its name takes."""
+    options: dict[str, Any] = {}
+    for keyword in node.keywords:
+        if keyword.arg not in allowed:
+            shown = allowed[0] if len(allowed) == 1 else ", ".join(allowed[:-1]) + " and " + allowed[-1]
+            raise ExpressionError(f"{name}() accepts only the keyword{'s' if len(allowed) > 1 else ''} {shown}, "
+                                  f"got {keyword.arg!r}")
+        options[keyword.arg] = _option_value(keyword.arg, keyword.value, name)
+    return options
+
+
+def _option_value(option: str, node: ast.AST, name: str) -> Any:
+    if option == "axis":
+        return _integer_constant(node, f"{name}(axis=...)")
+    if option == "keepdims":
+        if not (isinstance(node, ast.Constant) and isinstance(node.value, bool)):
+            raise ExpressionError(f"{name}(keepdims=...) must be True or False")
+        return node.value
+    if option == "correction":
+        value = node.operand if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.UAdd) else node
+        if not (isinstance(value, ast.Constant) and isinstance(value.value, (int, float))
+                and not isinstance(value.value, bool) and math.isfinite(value.value) and value.value >= 0):
+            raise ExpressionError(f"{name}(correction=...) must be a number of at least 0, like correction=1")
+        return value.value
+    # axes (permute_dims) and shape (reshape): a tuple of integer constants
+    if not isinstance(node, (ast.Tuple, ast.List)) or not node.elts:
+        raise ExpressionError(f"{name}()'s {option} must be a tuple of integers, like {_OPTION_EXAMPLES[option]}")
+    return tuple(_integer_constant(element, f"each of {name}()'s {option}") for element in node.elts)
+
+
 def _integer_constant(node: ast.AST, what: str) -> int:
     sign = 1
     if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
@@ -363,204 +459,7 @@ def _integer_constant(node: ast.AST, what: str) -> int:
     raise ExpressionError(f"{what} must be an integer constant")
 
 
-# --------------------------------------------------------------------------- analysis
-
-
-@dataclass(frozen=True)
-class Analysis:
-    """What evaluating the tree for concrete input shapes costs."""
-
-    shape: tuple[int, ...]
-    flops: int
-    unfused_bytes: int  # every node reads its operands and writes its result
-    fused_bytes: int  # each input read once, the output written once
-    max_intermediate_bytes: int
-
-
-def analyse(node: Node, shapes: Mapping[str, tuple[int, ...]], itemsize: int) -> Analysis:
-    """Infer the output shape and count FLOPs and bytes for these input shapes."""
-    totals = {"flops": 0, "unfused": 0, "largest": 0}
-    seen: dict[int, tuple[int, ...] | None] = {}
-
-    def size(shape: tuple[int, ...]) -> int:
-        return math.prod(shape)
-
-    def visit(current: Node) -> tuple[int, ...] | None:
-        # A bound name is one node reached twice: count it once.
-        key = id(current)
-        if key not in seen:
-            seen[key] = visit_once(current)
-        return seen[key]
-
-    def visit_once(current: Node) -> tuple[int, ...] | None:
-        # Returns None for a scalar constant (it moves no memory).
-        if isinstance(current, Input):
-            return tuple(shapes[current.name])
-        if isinstance(current, Constant):
-            return None
-        if isinstance(current, Bound):
-            return visit(current.value)
-        if isinstance(current, Unary):
-            operand = visit(current.operand)
-            if operand is None:
-                return None
-            totals["flops"] += size(operand)
-            _add_traffic(totals, [operand], operand, itemsize)
-            return operand
-        if isinstance(current, Binary):
-            left, right = visit(current.left), visit(current.right)
-            if left is None and right is None:
-                return None
-            if current.operator == "@":
-                result, flops = _matmul_shape(left, right)
-            else:
-                result = _broadcast(left or (), right or ())
-                flops = size(result) * _elementwise_cost(current)
-            totals["flops"] += flops
-            _add_traffic(totals, [s for s in (left, right) if s is not None], result, itemsize)
-            return result
-        if isinstance(current, Sliced):
-            operand = visit(current.operand)
-            if operand is None:
-                raise ExpressionError("a constant cannot be sliced")
-            return _sliced_shape(operand, current.slices)  # a view in NumPy and PyTorch: no FLOPs, no traffic
-        if isinstance(current, Call) and current.function == "einsum":
-            operands = [visit(argument) for argument in current.arguments]
-            if any(shape is None for shape in operands):
-                raise ExpressionError("einsum() takes arrays, not constants")
-            result, flops = _einsum_shape(current.subscripts, operands)
-            totals["flops"] += flops
-            _add_traffic(totals, operands, result, itemsize)
-            return result
-        if isinstance(current, Call):
-            operands = [visit(argument) for argument in current.arguments]
-            present = [shape for shape in operands if shape is not None]
-            if not present:
-                if current.function in REDUCTIONS and current.axis is not None:
-                    raise ExpressionError(f"{current.function}(..., axis={current.axis}) of a constant has no axis; "
-                                          "reduce an array")
-                return None
-            if current.function in TRANSPOSES:
-                if len(present[0]) < 2 or (current.two_dimensional and len(present[0]) != 2):
-                    wanted = "a 2-D array (.T); use .mT for stacks of matrices" if current.two_dimensional \
-                        else "an array of 2 or more dimensions"
-                    raise ExpressionError(f"a transpose needs {wanted}, got shape {present[0]}")
-                return (*present[0][:-2], present[0][-1], present[0][-2])  # a view: no FLOPs, no traffic
-            if current.function in ELEMENTWISE_FUNCTIONS:
-                result = present[0] if len(present) == 1 else _broadcast(*present)
-                totals["flops"] += size(result)
-            elif current.function in SCANS:
-                if current.axis is None and len(present[0]) > 1:
-                    raise ExpressionError(f"{current.function}() of an array of {len(present[0])} dimensions "
-                                          "needs axis=")
-                _reduce_shape(present[0], current.axis, False, current.function)  # checks the axis
-                result = present[0]
-                totals["flops"] += size(result)
-            else:
-                result = _reduce_shape(present[0], current.axis, current.keepdims, current.function)
-                totals["flops"] += size(present[0]) + (size(result) if current.function == "mean" else 0)
-            _add_traffic(totals, present, result, itemsize)
-            return result
-        raise ExpressionError(f"unknown node {current!r}")
-
-    shape = visit(node)
-    if shape is None:
-        raise ExpressionError("the expression uses no input")
-    fused = sum(size(tuple(s)) for s in shapes.values()) * itemsize + size(shape) * itemsize
-    return Analysis(
-        shape=shape,
-        flops=int(totals["flops"]),
-        unfused_bytes=int(totals["unfused"]) or fused,
-        fused_bytes=int(fused),
-        max_intermediate_bytes=int(totals["largest"]),
-    )
-
-
-def _add_traffic(totals: dict, operands: list, result: tuple[int, ...], itemsize: int) -> None:
-    written = math.prod(result) * itemsize
-    totals["unfused"] += sum(math.prod(shape) for shape in operands) * itemsize + written
-    totals["largest"] = max(totals["largest"], written)
-
-
-def _elementwise_cost(node: Binary) -> int:
-    """FLOPs per output element: x**k with integer k >= 2 costs k-1 multiplies."""
-    if node.operator == "**" and isinstance(node.right, Constant):
-        exponent = node.right.value
-        if float(exponent).is_integer() and 2 <= exponent <= 16:
-            return int(exponent) - 1
-    return 1
-
-
-def _broadcast(*shapes: tuple[int, ...]) -> tuple[int, ...]:
-    ndim = max(len(shape) for shape in shapes)
-    result = []
-    for position in range(ndim):
-        sizes = {shape[len(shape) - ndim + position] for shape in shapes if len(shape) - ndim + position >= 0}
-        sizes.discard(1)
-        if len(sizes) > 1:
-            shown = " and ".join(str(list(shape)) for shape in shapes)
-            raise ExpressionError(f"shapes {shown} cannot be broadcast together")
-        result.append(sizes.pop() if sizes else 1)
-    return tuple(result)
-
-
-def _matmul_shape(left: tuple | None, right: tuple | None) -> tuple[tuple[int, ...], int]:
-    if left is None or right is None or len(left) < 2 or len(right) < 2:
-        raise ExpressionError("@ needs two arrays of 2 or more dimensions")
-    if left[-1] != right[-2]:
-        raise ExpressionError(
-            f"@ needs the inner dimensions to agree, got {list(left)} @ {list(right)}"
-        )
-    batch = _broadcast(left[:-2], right[:-2]) if (left[:-2] or right[:-2]) else ()
-    m, k, n = left[-2], left[-1], right[-1]
-    return (*batch, m, n), 2 * math.prod(batch) * m * n * k
-
-
-def _sliced_shape(shape: tuple[int, ...], slices: tuple) -> tuple[int, ...]:
-    if len(slices) > len(shape):
-        raise ExpressionError(f"{len(slices)} slices for an array of shape {list(shape)}")
-    result = []
-    for axis, dim in enumerate(shape):
-        if axis < len(slices):
-            dim = len(range(*slice(*slices[axis]).indices(dim)))
-            if dim == 0:
-                raise ExpressionError(f"the slice of axis {axis} is empty for an array of shape {list(shape)}")
-        result.append(dim)
-    return tuple(result)
-
-
-def _einsum_shape(subscripts: str, shapes: list[tuple[int, ...]]) -> tuple[tuple[int, ...], int]:
-    """The output shape, and 2 FLOPs per term of the sum over every index (a plain copy or a single
-    reduction counts one per element)."""
-    inputs, output = subscripts.split("->")
-    sizes: dict[str, int] = {}
-    for letters, shape in zip(inputs.split(","), shapes):
-        if len(letters) != len(shape):
-            raise ExpressionError(f"einsum('{subscripts}'): '{letters}' names {len(letters)} axes, the array has "
-                                  f"shape {list(shape)}")
-        for letter, dim in zip(letters, shape):
-            if sizes.setdefault(letter, dim) != dim:
-                raise ExpressionError(f"einsum('{subscripts}'): index '{letter}' is {sizes[letter]} in one array "
-                                      f"and {dim} in another")
-    missing = [letter for letter in output if letter not in sizes]
-    if missing or len(set(output)) != len(output):
-        raise ExpressionError(f"einsum('{subscripts}'): the output must name each input index at most once")
-    terms = math.prod(sizes.values())
-    return tuple(sizes[letter] for letter in output), terms * (2 if len(shapes) > 1 else 1)
-
-
-def _reduce_shape(shape: tuple[int, ...], axis: int | None, keepdims: bool, name: str) -> tuple[int, ...]:
-    if axis is None:
-        return tuple(1 for _ in shape) if keepdims else ()
-    if not -len(shape) <= axis < len(shape):
-        raise ExpressionError(f"{name}(axis={axis}) is out of range for an array of shape {list(shape)}")
-    axis %= len(shape)
-    if keepdims:
-        return tuple(1 if index == axis else dim for index, dim in enumerate(shape))
-    return tuple(dim for index, dim in enumerate(shape) if index != axis)
-
-
-# --------------------------------------------------------------------------- building
+# --------------------------------------------------------------------------- walking the tree
 
 
 def _children(node: Node) -> tuple[Node, ...]:
@@ -574,10 +473,12 @@ def _children(node: Node) -> tuple[Node, ...]:
         return node.arguments
     if isinstance(node, Sliced):
         return (node.operand,)
+    if isinstance(node, Compare):
+        return (node.left, node.right)
     return ()
 
 
-def _walk(node: Node):
+def walk(node: Node):
     """Every distinct node of the DAG once (a bound value is reached once however often it is used)."""
     stack, seen = [node], set()
     while stack:
@@ -590,11 +491,11 @@ def _walk(node: Node):
 
 
 def _any_node(node: Node, predicate: Callable[[Node], bool]) -> bool:
-    return any(predicate(current) for current in _walk(node))
+    return any(predicate(current) for current in walk(node))
 
 
 def input_names_used(node: Node) -> set[str]:
-    return {current.name for current in _walk(node) if isinstance(current, Input)}
+    return {current.name for current in walk(node) if isinstance(current, Input)}
 
 
 def has_reduction_or_matmul(node: Node) -> bool:
@@ -603,112 +504,8 @@ def has_reduction_or_matmul(node: Node) -> bool:
                      or (isinstance(current, Binary) and current.operator == "@"))
 
 
-def has_transpose(node: Node) -> bool:
-    """Whether the result's elements are not the inputs' elements in place (transposes, slices)."""
-    return _any_node(node, lambda current: (isinstance(current, Call) and current.function in TRANSPOSES)
+def moves_elements(node: Node) -> bool:
+    """Whether the result's elements are not the inputs' elements in place (transposes, slices, reshapes,
+    joins, sorts): such a tree cannot be evaluated block by block on flat views."""
+    return _any_node(node, lambda current: (isinstance(current, Call) and current.function in MOVES)
                      or isinstance(current, Sliced))
-
-
-OPERATOR_NODES = {symbol: node_type for node_type, symbol in BINARY_OPERATORS.items()}
-FUNCTION_NAME = "expression_function"
-_OPS_PREFIX = "__fwbench_"  # the generated function reaches the framework's ops as these globals
-
-
-def source(node: Node, input_names: Sequence[str], magnitude: bool = False) -> str:
-    """The Python source of the function :func:`build` compiles (for reading and for tests)."""
-    return ast.unparse(ast.fix_missing_locations(_function_definition(node, input_names, magnitude)))
-
-
-def build(node: Node, ops: Any, input_names: Sequence[str], magnitude: bool = False) -> Callable[..., Any]:
-    """Return ``f(*arrays)``: the tree as a Python function written with ``ops``.
-
-    ``ops`` provides the functions by name (``ops.exp``, ``ops.sum(x,
-    axis=..., keepdims=...)``, ...); operators use the arrays' own
-    ``+ - * / ** @``, which is how each framework's users write such code.
-    Bindings become local variables computed in the order of their lines;
-    everything else is one Python expression, so intermediates die at their
-    last use and ``jit``/``torch.compile``/XLA trace an ordinary function.
-
-    With ``magnitude=True`` the tree is evaluated on absolute values with
-    subtractions turned into additions and function results made absolute:
-    the sum of the magnitudes of the terms, which bounds rounding error.
-    """
-    definition = _function_definition(node, input_names, magnitude)
-    module = ast.fix_missing_locations(ast.Module(body=[definition], type_ignores=[]))
-    namespace: dict[str, Any] = {"__builtins__": {}}
-    for name in _functions_used(node, magnitude):
-        namespace[_OPS_PREFIX + name] = getattr(ops, name)
-    # Runs one def statement generated from the whitelisted tree: nothing of the spec's text is executed.
-    exec(compile(module, "<fwbench expression>", "exec"), namespace)  # noqa: S102
-    return namespace[FUNCTION_NAME]
-
-
-def _bindings(node: Node) -> list[Bound]:
-    return sorted((current for current in _walk(node) if isinstance(current, Bound)),
-                  key=lambda bound: bound.position)
-
-
-def _functions_used(node: Node, magnitude: bool) -> set[str]:
-    names = {current.function for current in _walk(node) if isinstance(current, Call)}
-    return names | {"abs"} if magnitude else names
-
-
-def _function_definition(node: Node, input_names: Sequence[str], magnitude: bool) -> ast.FunctionDef:
-    bindings = _bindings(node)
-    taken = [*input_names, *(bound.name for bound in bindings)]
-    clashing = [name for name in taken if name.startswith(_OPS_PREFIX) or name == FUNCTION_NAME]
-    if clashing:
-        raise ExpressionError(f"the name '{clashing[0]}' is reserved; choose another")
-    body: list[ast.stmt] = []
-    if magnitude:
-        for name in input_names:
-            body.append(ast.Assign(targets=[ast.Name(name, ast.Store())],
-                                   value=_call_ast("abs", [ast.Name(name, ast.Load())])))
-    for bound in bindings:
-        body.append(ast.Assign(targets=[ast.Name(bound.name, ast.Store())],
-                               value=_expression_ast(bound.value, magnitude)))
-    body.append(ast.Return(_expression_ast(node, magnitude)))
-    arguments = ast.arguments(posonlyargs=[], args=[ast.arg(name) for name in input_names], vararg=None,
-                              kwonlyargs=[], kw_defaults=[], kwarg=None, defaults=[])
-    definition = ast.FunctionDef(name=FUNCTION_NAME, args=arguments, body=body, decorator_list=[], returns=None)
-    if "type_params" in ast.FunctionDef._fields:  # Python 3.12+
-        definition.type_params = []
-    return definition
-
-
-def _call_ast(function: str, arguments: list[ast.expr], keywords: Sequence[ast.keyword] = ()) -> ast.Call:
-    return ast.Call(func=ast.Name(_OPS_PREFIX + function, ast.Load()), args=arguments, keywords=list(keywords))
-
-
-def _expression_ast(node: Node, magnitude: bool) -> ast.expr:
-    """The Python expression for ``node``; a bound value is referred to by its name."""
-    if isinstance(node, (Input, Bound)):
-        return ast.Name(node.name, ast.Load())
-    if isinstance(node, Constant):
-        return ast.Constant(abs(node.value) if magnitude else node.value)
-    if isinstance(node, Unary):
-        operand = _expression_ast(node.operand, magnitude)
-        return operand if magnitude else ast.UnaryOp(ast.USub(), operand)
-    if isinstance(node, Binary):
-        operator = "+" if magnitude and node.operator == "-" else node.operator
-        return ast.BinOp(_expression_ast(node.left, magnitude), OPERATOR_NODES[operator](),
-                         _expression_ast(node.right, magnitude))
-    if isinstance(node, Sliced):
-        bounds = [ast.Slice(*(None if value is None else ast.Constant(value) for value in bounds))
-                  for bounds in node.slices]
-        index = bounds[0] if len(bounds) == 1 else ast.Tuple(bounds, ast.Load())
-        return ast.Subscript(_expression_ast(node.operand, magnitude), index, ast.Load())
-    if isinstance(node, Call):
-        arguments = [_expression_ast(argument, magnitude) for argument in node.arguments]
-        if node.function == "einsum":
-            return _call_ast("einsum", [ast.Constant(node.subscripts), *arguments])
-        if node.function in REDUCTIONS:
-            keywords = []
-            if node.axis is not None:
-                keywords.append(ast.keyword("axis", ast.Constant(node.axis)))
-            if node.keepdims:
-                keywords.append(ast.keyword("keepdims", ast.Constant(True)))
-            return _call_ast(node.function, arguments, keywords)
-        call = _call_ast(node.function, arguments)
-        return _call_ast("abs", [call]) if magnitude and node.function not in TRANSPOSES else call
-    raise ExpressionError(f"unknown node {node!r}")

@@ -3,7 +3,8 @@
 import pytest
 
 from fwbench.adapters import FRAMEWORKS
-from fwbench.spec.expression import analyse, parse
+from fwbench.spec.expression import parse
+from fwbench.spec.expression_cost import analyse
 from tests.conftest import REPO_ROOT, run_in_process
 
 

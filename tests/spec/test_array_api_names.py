@@ -1,12 +1,15 @@
 """The array API's names in expressions: .T, .mT, matrix_transpose, matmul, einsum, slices with constant
-bounds, more element-wise functions, clip and prod, in all four frameworks and every mode against NumPy
-float64, with their shapes, FLOPs and bytes."""
+bounds, more element-wise functions, clip, prod, the index reductions and cumulative_sum, the manipulation
+functions (permute_dims, reshape, expand_dims, squeeze, concat, stack), where with a comparison, std, var
+and sort, in all four frameworks and every mode against NumPy float64, with their shapes, FLOPs and bytes."""
 
 import numpy as np
 import pytest
 
 from fwbench.adapters import FRAMEWORKS, get_adapter
-from fwbench.spec.expression import ExpressionError, analyse, build, parse
+from fwbench.spec.expression import ExpressionError, parse
+from fwbench.spec.expression_code import build
+from fwbench.spec.expression_cost import analyse
 from tests.conftest import require_framework
 
 EXPRESSIONS = [
@@ -35,6 +38,31 @@ EXPRESSIONS = [
     ("argmax(a, axis=1) + argmin(c, axis=-1, keepdims=True)",
      lambda a, b, c: np.argmax(a, axis=1) + np.argmin(c, axis=-1, keepdims=True)),
     ("argmax(c) + argmin(a)", lambda a, b, c: np.argmax(c) + np.argmin(a)),
+    ("permute_dims(c, (2, 0, 1)) * 2", lambda a, b, c: np.transpose(c, (2, 0, 1)) * 2),
+    ("permute_dims(a, axes=(1, 0)) @ b", lambda a, b, c: a.T @ b),
+    ("reshape(c, (4, -1)) + 1", lambda a, b, c: c.reshape(4, -1) + 1),
+    ("reshape(exp(a), shape=(15,))", lambda a, b, c: np.exp(a).reshape(15)),
+    ("expand_dims(sum(a, axis=0), axis=1) * a.T", lambda a, b, c: a.sum(axis=0)[:, None] * a.T),
+    ("expand_dims(b) + 1", lambda a, b, c: b[None] + 1),
+    ("squeeze(sum(c, axis=1, keepdims=True), axis=1)", lambda a, b, c: c.sum(axis=1)),
+    ("squeeze(c[:1], 0) - 1", lambda a, b, c: c[0] - 1),
+    ("concat((a, b), axis=1)", lambda a, b, c: np.concatenate((a, b), axis=1)),
+    ("concat([a, -a, a * 2])", lambda a, b, c: np.concatenate((a, -a, a * 2))),
+    ("stack((a, a * 2, exp(a)), axis=-1)", lambda a, b, c: np.stack((a, a * 2, np.exp(a)), axis=-1)),
+    ("stack((b, b))", lambda a, b, c: np.stack((b, b))),
+    ("where(a > 0, a, 0)", lambda a, b, c: np.where(a > 0, a, 0)),
+    ("where(a <= b[:, :3], a * 2, b[:, :3])", lambda a, b, c: np.where(a <= b[:, :3], a * 2, b[:, :3])),
+    ("where(-0.25 < c, exp(c), -1)", lambda a, b, c: np.where(-0.25 < c, np.exp(c), -1)),
+    ("where(a == a, 1.5, a) + where(a != a, a, 2)", lambda a, b, c: np.full(a.shape, 3.5)),
+    ("where(b >= 0, 1, 0) + where(b < 0, 0, 1)", lambda a, b, c: 2.0 * (b >= 0)),
+    ("std(c, axis=1)", lambda a, b, c: np.std(c, axis=1)),
+    ("var(a, axis=0, keepdims=True, correction=1)", lambda a, b, c: np.var(a, axis=0, keepdims=True, ddof=1)),
+    ("std(a) + var(b, correction=1)", lambda a, b, c: np.std(a) + np.var(b, ddof=1)),
+    ("std(c, axis=-1, keepdims=True, correction=1)", lambda a, b, c: np.std(c, axis=-1, keepdims=True, ddof=1)),
+    ("std(b, keepdims=True) * var(b, keepdims=True)", lambda a, b, c: np.std(b, keepdims=True) * np.var(b, keepdims=True)),
+    ("sort(a)", lambda a, b, c: np.sort(a)),
+    ("sort(c, axis=0) * 2", lambda a, b, c: np.sort(c, axis=0) * 2),
+    ("sort(b, 0) + sort(b, axis=1)", lambda a, b, c: np.sort(b, axis=0) + np.sort(b, axis=1)),
 ]
 SHAPES = {"a": (5, 3), "b": (5, 4), "c": (2, 3, 4)}
 
@@ -52,13 +80,16 @@ def test_each_name_in_each_framework_matches_the_float64_reference(framework, te
     adapter.load(2)
     adapter.select_device("cpu")
     inputs = host_inputs()
-    function = build(parse(text, ["a", "b", "c"]), adapter.ops(), ["a", "b", "c"])
+    tree = parse(text, ["a", "b", "c"])
+    function = build(tree, adapter.ops(), ["a", "b", "c"])
+    reference = np.asarray(expected(*[array.astype(np.float64) for array in inputs]))
+    assert analyse(tree, SHAPES, 4).shape == reference.shape
     for mode in adapter.MODES:
         result = adapter.compile(function, mode)(*[adapter.to_device(array) for array in inputs])
         adapter.sync(result)
-        reference = expected(*[array.astype(np.float64) for array in inputs])
-        np.testing.assert_allclose(adapter.to_host(result), reference, rtol=1e-5, atol=1e-5,
-                                   err_msg=f"{framework}/{mode}: {text}")
+        host = np.asarray(adapter.to_host(result))
+        assert host.shape == reference.shape, f"{framework}/{mode}: {text}"
+        np.testing.assert_allclose(host, reference, rtol=1e-5, atol=1e-5, err_msg=f"{framework}/{mode}: {text}")
 
 
 def test_a_transpose_is_a_view_with_no_flops_and_matmul_counts_as_at():
@@ -113,3 +144,55 @@ def test_a_cumulative_sum_of_a_matrix_needs_its_axis():
     with pytest.raises(ExpressionError, match="needs axis="):
         analyse(parse("cumulative_sum(x)", ["x"]), {"x": (3, 4)}, 4)
     assert analyse(parse("cumulative_sum(x, axis=0)", ["x"]), {"x": (3, 4)}, 4).shape == (3, 4)
+
+
+def test_manipulations_have_their_shapes_flops_and_bytes():
+    shapes = {"a": (5, 3), "b": (5, 4)}
+
+    def of(text):
+        return analyse(parse(text, list(shapes)), shapes, 4)
+
+    # A view moves nothing: its unfused bytes are the fused ones, both inputs read once and 15 elements written.
+    for view in ("permute_dims(a, (1, 0))", "reshape(a, (3, 5))", "expand_dims(a, axis=2)",
+                 "squeeze(expand_dims(a), axis=0)"):
+        assert (of(view).flops, of(view).unfused_bytes, of(view).fused_bytes) == (0, (35 + 15) * 4, (35 + 15) * 4)
+    assert of("reshape(a, (3, 5))").shape == (3, 5) and of("expand_dims(a, axis=-1)").shape == (5, 3, 1)
+    joined = of("concat((a, b), axis=1)")
+    assert (joined.shape, joined.flops, joined.unfused_bytes) == ((5, 7), 0, (15 + 20 + 35) * 4)
+    stacked = of("stack((a, a), axis=1)")
+    assert (stacked.shape, stacked.flops, stacked.unfused_bytes) == ((5, 2, 3), 0, (15 + 15 + 30) * 4)
+    chosen = of("where(a > 0, a, 0)")
+    # the comparison: 15 FLOPs, reads a, writes 15 booleans; the select: 15, reads the booleans and a, writes 15
+    assert (chosen.flops, chosen.unfused_bytes) == (30, (60 + 15) + (15 + 60 + 60))
+    assert of("sort(a)").flops == 15 * 2 and of("sort(a, axis=0)").flops == 15 * 3  # log2 of 3 and of 5, rounded up
+    assert of("std(a, axis=0)").flops == 4 * 15 + 2 * 3 and of("var(a, axis=0)").flops == 4 * 15 + 3
+    assert of("var(a, keepdims=True)").shape == (1, 1)
+
+
+@pytest.mark.parametrize("text, message", [
+    ("permute_dims(a, (0, 0))", "a permutation of"),
+    ("permute_dims(a)", r"needs its axes, like permute_dims\(x, \(1, 0\)\)"),
+    ("reshape(a, (4, -1))", r"cannot reshape an array of shape \[5, 3\] \(15 elements\) into \(4, -1\)"),
+    ("reshape(a, (-1, -1))", "at most one -1"),
+    ("reshape(a, 15)", "must be a tuple of integers"),
+    ("squeeze(a, axis=0)", "needs that axis to have size 1"),
+    ("squeeze(a)", "needs its axis"),
+    ("expand_dims(a, axis=3)", r"out of range for an array of shape \[5, 3\]: the axis must lie in -3..2"),
+    ("concat((a, c))", "needs arrays of one rank"),
+    ("concat((a, b), axis=0)", "agree on every other axis"),
+    ("concat(a, b)", "takes a tuple of arrays"),
+    ("concat((a, 1))", "takes arrays, not constants"),
+    ("stack((a, b))", "needs arrays of one shape"),
+    ("where(a, a, 0)", "must be a comparison"),
+    ("where(0 < a < 1, a, 0)", "one comparison; chains"),
+    ("where(a > 0, a)", "takes a condition and two values"),
+    ("a > 0", r"a comparison is allowed only as where\(\)'s condition, like where\(x > 0, x, 0\)"),
+    ("var(a, axis=0, correction=5)", "N is 5 here"),
+    ("std(a, correction=-1)", "must be a number of at least 0"),
+    ("sort(a, descending=True)", "accepts only the keyword axis, got 'descending'"),
+    ("sum(a, correction=1)", "accepts only the keywords axis and keepdims, got 'correction'"),
+])
+def test_bad_manipulations_are_refused_with_the_reason(text, message):
+    shapes = {"a": (5, 3), "b": (5, 4), "c": (2, 3, 4)}
+    with pytest.raises(ExpressionError, match=message):
+        analyse(parse(text, list(shapes)), shapes, 4)

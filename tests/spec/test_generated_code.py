@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from fwbench.adapters.numpy import NumpyOps
-from fwbench.spec.expression import ExpressionError, build, parse, source
+from fwbench.spec.expression import ExpressionError, parse
+from fwbench.spec.expression_code import build, source
 
 SOFTMAX = "m = max(x, axis=-1, keepdims=True)\ne = exp(x - m)\ne / sum(e, axis=-1, keepdims=True)"
 
