@@ -160,7 +160,9 @@ def ops() -> Namespace:
         cosh=jnp.cosh, expm1=jnp.expm1, log1p=jnp.log1p, log2=jnp.log2, log10=jnp.log10, square=jnp.square,
         sign=jnp.sign, floor=jnp.floor, ceil=jnp.ceil, permute_dims=jnp.permute_dims, reshape=jnp.reshape,
         expand_dims=jnp.expand_dims, squeeze=jnp.squeeze, concat=jnp.concat, stack=jnp.stack, where=jnp.where,
-        std=jnp.std, var=jnp.var, sort=jnp.sort,
+        std=jnp.std, var=jnp.var, sort=jnp.sort, asinh=jnp.asinh, acosh=jnp.acosh, atanh=jnp.atanh, round=jnp.round,
+        trunc=jnp.trunc, negative=jnp.negative, positive=jnp.positive, reciprocal=jnp.reciprocal, atan2=jnp.atan2,
+        hypot=jnp.hypot, logaddexp=jnp.logaddexp, pow=jnp.pow, remainder=jnp.remainder, copysign=jnp.copysign,
     )
 
 

@@ -111,6 +111,10 @@ class _LazyNumpyOps:
             "floor": numpy.floor, "ceil": numpy.ceil, "permute_dims": numpy.permute_dims, "reshape": numpy.reshape,
             "expand_dims": numpy.expand_dims, "squeeze": numpy.squeeze, "concat": numpy.concat,
             "stack": numpy.stack, "where": numpy.where, "std": numpy.std, "var": numpy.var, "sort": numpy.sort,
+            "asinh": numpy.asinh, "acosh": numpy.acosh, "atanh": numpy.atanh, "round": numpy.round,
+            "trunc": numpy.trunc, "negative": numpy.negative, "positive": numpy.positive,
+            "reciprocal": numpy.reciprocal, "atan2": numpy.atan2, "hypot": numpy.hypot, "logaddexp": numpy.logaddexp,
+            "pow": numpy.pow, "remainder": numpy.remainder, "copysign": numpy.copysign,
         }
         if name not in table:
             raise AttributeError(name)

@@ -182,8 +182,48 @@ def ops() -> Namespace:
         log10=_log10, square=tf.math.square, sign=tf.math.sign, floor=tf.math.floor, ceil=tf.math.ceil,
         permute_dims=_permute_dims, reshape=tf.reshape, expand_dims=_expand_dims, squeeze=_squeeze,
         concat=_concat, stack=_stack, where=_where, std=_statistic(tf.math.reduce_std, 0.5),
-        var=_statistic(tf.math.reduce_variance, 1.0), sort=_sort,
+        var=_statistic(tf.math.reduce_variance, 1.0), sort=_sort, asinh=tf.math.asinh, acosh=tf.math.acosh,
+        atanh=tf.math.atanh, round=tf.math.round, trunc=_trunc, negative=tf.math.negative, positive=_positive,
+        reciprocal=tf.math.reciprocal, atan2=_binary(tf.math.atan2), hypot=_binary(_hypot),
+        logaddexp=_binary(_logaddexp), pow=_binary(tf.math.pow), remainder=_binary(tf.math.floormod),
+        copysign=_binary(_copysign),
     )
+
+
+def _binary(function: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
+    """A binary element-wise op that also takes a Python number on either side: the number becomes a tensor
+    of the other operand's dtype (TensorFlow would guess int32 or float32 for it)."""
+
+    def binary(a: Any, b: Any) -> Any:
+        if not tf.is_tensor(a):
+            a = tf.constant(a, dtype=b.dtype)
+        if not tf.is_tensor(b):
+            b = tf.constant(b, dtype=a.dtype)
+        return function(a, b)
+
+    return binary
+
+
+# What TensorFlow has no op for, written as its users write it.
+def _trunc(x: Any) -> Any:
+    return tf.math.sign(x) * tf.math.floor(tf.math.abs(x))
+
+
+def _positive(x: Any) -> Any:
+    return tf.identity(x)
+
+
+def _hypot(a: Any, b: Any) -> Any:
+    return tf.math.sqrt(a * a + b * b)
+
+
+def _logaddexp(a: Any, b: Any) -> Any:
+    larger = tf.math.maximum(a, b)
+    return larger + tf.math.log1p(tf.math.exp(-tf.math.abs(a - b)))
+
+
+def _copysign(a: Any, b: Any) -> Any:
+    return tf.where(b < 0, -tf.math.abs(a), tf.math.abs(a))  # -0.0 counts as positive here
 
 
 # The array API's manipulation functions by TensorFlow's names.

@@ -167,8 +167,26 @@ def ops() -> Namespace:
         expm1=torch.expm1, log1p=torch.log1p, log2=torch.log2, log10=torch.log10, square=torch.square,
         sign=torch.sign, floor=torch.floor, ceil=torch.ceil, permute_dims=_permute_dims, reshape=_reshape,
         expand_dims=_expand_dims, squeeze=_squeeze, concat=_concat, stack=_stack, where=_where,
-        std=_statistic("std"), var=_statistic("var"), sort=_sort,
+        std=_statistic("std"), var=_statistic("var"), sort=_sort, asinh=torch.asinh, acosh=torch.acosh,
+        atanh=torch.atanh, round=torch.round, trunc=torch.trunc, negative=torch.neg, positive=torch.positive,
+        reciprocal=torch.reciprocal, atan2=_binary(torch.atan2), hypot=_binary(torch.hypot),
+        logaddexp=_binary(torch.logaddexp), pow=_binary(torch.pow), remainder=_binary(torch.remainder),
+        copysign=_binary(torch.copysign),
     )
+
+
+def _binary(function: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
+    """A binary element-wise op that also takes a Python number on either side, as the array API's do: the
+    number becomes a tensor of the other operand's dtype and device (most of these ops take tensors only)."""
+
+    def binary(a: Any, b: Any) -> Any:
+        if not torch.is_tensor(a):
+            a = torch.as_tensor(a, dtype=b.dtype, device=b.device)
+        if not torch.is_tensor(b):
+            b = torch.as_tensor(b, dtype=a.dtype, device=a.device)
+        return function(a, b)
+
+    return binary
 
 
 # The array API's manipulation functions by PyTorch's names. Each is called through this module, as clip is

@@ -64,6 +64,20 @@ ELEMENTWISE_FUNCTIONS: dict[str, int] = {
     "sign": 1,
     "floor": 1,
     "ceil": 1,
+    "asinh": 1,
+    "acosh": 1,
+    "atanh": 1,
+    "round": 1,  # half to even, in all four
+    "trunc": 1,
+    "negative": 1,
+    "positive": 1,
+    "reciprocal": 1,
+    "atan2": 2,
+    "hypot": 2,
+    "logaddexp": 2,
+    "pow": 2,
+    "remainder": 2,  # the sign of the divisor, as Python's %
+    "copysign": 2,
     "clip": 3,  # clip(x, low, high)
 }
 REDUCTIONS = ("sum", "mean", "max", "min", "prod", "argmax", "argmin", "cumulative_sum", "std", "var")

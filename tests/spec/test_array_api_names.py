@@ -1,7 +1,7 @@
 """The array API's names in expressions: .T, .mT, matrix_transpose, matmul, einsum, slices with constant
 bounds, more element-wise functions, clip, prod, the index reductions and cumulative_sum, the manipulation
-functions (permute_dims, reshape, expand_dims, squeeze, concat, stack), where with a comparison, std, var
-and sort, in all four frameworks and every mode against NumPy float64, with their shapes, FLOPs and bytes."""
+functions (permute_dims, reshape, expand_dims, squeeze, concat, stack), where with a comparison, std, var,
+sort and the binary element-wise functions with a number on either side, in all four frameworks and every mode against NumPy float64, with their shapes, FLOPs and bytes."""
 
 import numpy as np
 import pytest
@@ -63,6 +63,19 @@ EXPRESSIONS = [
     ("sort(a)", lambda a, b, c: np.sort(a)),
     ("sort(c, axis=0) * 2", lambda a, b, c: np.sort(c, axis=0) * 2),
     ("sort(b, 0) + sort(b, axis=1)", lambda a, b, c: np.sort(b, axis=0) + np.sort(b, axis=1)),
+    ("asinh(a) + acosh(abs(a) + 1) + atanh(a / 4)",
+     lambda a, b, c: np.arcsinh(a) + np.arccosh(np.abs(a) + 1) + np.arctanh(a / 4)),
+    ("round(a * 4) + trunc(a * 3) - negative(a) + positive(b[:, :3])",
+     lambda a, b, c: np.round(a * 4) + np.trunc(a * 3) + a + b[:, :3]),
+    ("reciprocal(abs(a) + 0.5)", lambda a, b, c: 1 / (np.abs(a) + 0.5)),
+    ("atan2(a, b[:, 1:]) + atan2(2, a) + hypot(a, b[:, :3]) + hypot(a, 3)",
+     lambda a, b, c: np.arctan2(a, b[:, 1:]) + np.arctan2(2, a) + np.hypot(a, b[:, :3]) + np.hypot(a, 3)),
+    ("logaddexp(a, b[:, :3]) + logaddexp(0, a)", lambda a, b, c: np.logaddexp(a, b[:, :3]) + np.logaddexp(0, a)),
+    ("pow(abs(a) + 1, b[:, :3]) + pow(2, a) + pow(a, 2)",
+     lambda a, b, c: (np.abs(a) + 1) ** b[:, :3] + 2.0 ** a + a ** 2),
+    ("remainder(a * 5, 1.5) + remainder(b[:, :3] * 5, b[:, :1] + 3)",
+     lambda a, b, c: np.remainder(a * 5, 1.5) + np.remainder(b[:, :3] * 5, b[:, :1] + 3)),
+    ("copysign(a, b[:, :3]) + copysign(2, a)", lambda a, b, c: np.copysign(a, b[:, :3]) + np.copysign(2, a)),
 ]
 SHAPES = {"a": (5, 3), "b": (5, 4), "c": (2, 3, 4)}
 
