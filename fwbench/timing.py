@@ -3,9 +3,14 @@
 For one cell, :func:`measure`
 
 1. times the first call on its own (``first_call_s``: trace, compile and run);
-2. warms up, timing each warm-up call, and picks the number of inner loops so
-   one sample lasts at least ``min_sample_s`` (microsecond ops stay measurable
-   above the clock's resolution and the loop's own overhead);
+2. warms up, timing each warm-up call, in windows of ``warmup_s``: a second
+   window always, and more while each window's median call is at least 3%
+   faster than the one before (the calls are still speeding up: right after an
+   XLA compile, jitted calls run slower for about 150 ms; TensorFlow's first
+   eager calls too), until ``max_warmup_s`` of warm-up; then picks the number
+   of inner loops so one sample lasts at least ``min_sample_s`` (microsecond
+   ops stay measurable above the clock's resolution and the loop's own
+   overhead);
 3. takes samples of ``n_loops`` calls, each call followed by ``sync`` inside
    the timed region, until the 95% confidence interval of the median is within
    ``target_rel_ci`` of it (relative half-width) or the time budget is spent,
@@ -45,13 +50,14 @@ class TimerSettings:
     min_samples: int = 5
     max_samples: int = 1000
     min_sample_s: float = 0.01
-    warmup_s: float = 0.05
+    warmup_s: float = 0.05  # one warm-up window; 0 turns warm-up off (min_warmup_calls still run)
     min_warmup_calls: int = 1
+    max_warmup_s: float = 0.3  # windows stop being added past this much warm-up
 
     @classmethod
     def quick(cls) -> "TimerSettings":
         return cls(target_rel_ci=0.05, budget_s=0.2, min_samples=3, max_samples=200,
-                   min_sample_s=0.002, warmup_s=0.01)
+                   min_sample_s=0.002, warmup_s=0.01, max_warmup_s=0.05)
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -185,6 +191,9 @@ def _run(call: Callable[[], Any], sync: Callable[[Any], None] | None, loops: int
     return clock() - start, output
 
 
+STILL_WARMING = 0.97  # a warm-up window whose median call is this much faster than the last one's: warm on
+
+
 class _Kept:
     """The result the last timed region kept; :meth:`take` hands over the only reference, for
     :func:`_run` to release inside the next timed region."""
@@ -237,18 +246,33 @@ class Sampler:
     def start(self) -> None:
         self.first_call_s, self.kept.value = _run(self.call, self.sync, 1, self.clock)
         self.timed_s = self.first_call_s
-        warmup_times = []
+        warmup_times: list[float] = []
+        window_medians: list[float] = []
         warmup_start = self.clock()
-        while (len(warmup_times) < self.settings.min_warmup_calls
-               or self.clock() - warmup_start < self.settings.warmup_s):
-            elapsed, self.kept.value = _run(self.call, self.sync, 1, self.clock, self.kept.take())
-            warmup_times.append(elapsed)
-            self.timed_s += elapsed
-            if len(warmup_times) >= 1000:
+        while True:
+            window = self._warm_window(len(warmup_times) == 0)
+            warmup_times.extend(window)
+            window_medians.append(statistics.median(window))
+            if self.settings.warmup_s <= 0 or self.clock() - warmup_start >= self.settings.max_warmup_s:
+                break
+            if len(window_medians) >= 2 and window_medians[-1] > STILL_WARMING * window_medians[-2]:
                 break
         self.warmup_calls = len(warmup_times)
         # A cold cache needs the flush before every call, so every sample is one call.
         self.loops = 1 if self.flush is not None else choose_loops(min(warmup_times), self.settings.min_sample_s)
+
+    def _warm_window(self, first: bool) -> list[float]:
+        """Untimed-for-the-result calls for ``warmup_s`` (the first window also ``min_warmup_calls``)."""
+        times: list[float] = []
+        start = self.clock()
+        while ((first and len(times) < self.settings.min_warmup_calls) or not times
+               or self.clock() - start < self.settings.warmup_s):
+            elapsed, self.kept.value = _run(self.call, self.sync, 1, self.clock, self.kept.take())
+            times.append(elapsed)
+            self.timed_s += elapsed
+            if len(times) >= 1000:
+                break
+        return times
 
     def sample(self) -> float:
         if self.flush is not None:

@@ -205,3 +205,43 @@ def test_a_cold_cache_flushes_before_every_sample_outside_the_timed_region():
         sampler.sample()
     assert log == ["flush", "call"] * 3
     assert sampler.samples == pytest.approx([0.001] * 3)
+
+
+def test_warm_up_goes_on_while_the_calls_still_speed_up_and_stops_once_they_hold():
+    """After a compile, calls may run slower for a while (XLA: about 150 ms): warm-up windows are added while
+    each is faster than the last, so sampling starts at the steady speed; a steady call warms two windows."""
+    settings = TimerSettings(min_sample_s=0.01, budget_s=0.2, warmup_s=0.05, max_warmup_s=1.0, min_samples=5)
+
+    def run(per_call):
+        clock = FakeClock()
+        calls = {"n": 0}
+
+        def call():
+            calls["n"] += 1
+            clock.now += per_call(clock.now)
+            return None
+
+        return measure(call, None, settings, clock=clock)
+
+    # 2 ms calls that start twice as slow and settle over the first 0.3 s
+    settling = run(lambda now: 0.002 * (2.0 - min(now, 0.3) / 0.3))
+    assert settling.samples_s and max(settling.samples_s) == pytest.approx(0.002)
+    steady = run(lambda now: 0.002)
+    assert steady.warmup_calls == 2 * 25  # two windows of 0.05 s
+    assert settling.warmup_calls > steady.warmup_calls
+    # Capped: calls that keep speeding up stop warming at max_warmup_s.
+    endless = run(lambda now: 0.002 / (1 + now))
+    assert endless.warmup_calls * 0.002 / 2 <= settings.max_warmup_s + 0.05
+
+
+def test_no_warm_up_window_when_warm_up_is_off():
+    clock = FakeClock()
+    counted = []
+
+    def call():
+        counted.append(1)
+        clock.now += 0.001
+
+    result = measure(call, None, TimerSettings(warmup_s=0.0, min_warmup_calls=1, min_samples=3, max_samples=3,
+                                               min_sample_s=0.0), clock=clock)
+    assert result.warmup_calls == 1
