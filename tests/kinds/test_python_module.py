@@ -118,7 +118,8 @@ def test_list_and_run_say_which_modules_a_spec_imports(write_spec, tmp_path):
 
 
 def test_the_examples_run_in_all_four_frameworks(tmp_path):
-    """workloads/examples/: attention as an expression (with k.T), conv2d as a Python module."""
+    """workloads/examples/: attention as expressions (one head with k.T; eight heads split with reshape and
+    permute_dims), conv2d as a Python module."""
     for framework in ("numpy", "jax", "torch", "tensorflow"):
         require_framework(framework)
     out = tmp_path / "examples"
@@ -126,7 +127,7 @@ def test_the_examples_run_in_all_four_frameworks(tmp_path):
         RunOptions(out_dir=out, timer=TimerSettings.quick(), selection=Selection(devices=["cpu"], quick=True)))
     cells = read_cells(out)
     assert {(cell["workload"], cell["framework"]) for cell in cells} == {
-        (workload, framework) for workload in ("attention", "conv2d")
+        (workload, framework) for workload in ("attention", "multi_head_attention", "conv2d")
         for framework in ("numpy", "jax", "torch", "tensorflow")}
     assert all(cell["status"] == "ok" for cell in cells), [(c["cell_id"], c.get("reason")) for c in cells]
 
