@@ -163,6 +163,8 @@ def ops() -> Namespace:
         std=jnp.std, var=jnp.var, sort=jnp.sort, asinh=jnp.asinh, acosh=jnp.acosh, atanh=jnp.atanh, round=jnp.round,
         trunc=jnp.trunc, negative=jnp.negative, positive=jnp.positive, reciprocal=jnp.reciprocal, atan2=jnp.atan2,
         hypot=jnp.hypot, logaddexp=jnp.logaddexp, pow=jnp.pow, remainder=jnp.remainder, copysign=jnp.copysign,
+        flip=jnp.flip, roll=jnp.roll, argsort=jnp.argsort, moveaxis=jnp.moveaxis, broadcast_to=jnp.broadcast_to,
+        vecdot=jnp.vecdot, cumulative_prod=jnp.cumulative_prod,
     )
 
 

@@ -114,7 +114,9 @@ class _LazyNumpyOps:
             "asinh": numpy.asinh, "acosh": numpy.acosh, "atanh": numpy.atanh, "round": numpy.round,
             "trunc": numpy.trunc, "negative": numpy.negative, "positive": numpy.positive,
             "reciprocal": numpy.reciprocal, "atan2": numpy.atan2, "hypot": numpy.hypot, "logaddexp": numpy.logaddexp,
-            "pow": numpy.pow, "remainder": numpy.remainder, "copysign": numpy.copysign,
+            "pow": numpy.pow, "remainder": numpy.remainder, "copysign": numpy.copysign, "flip": numpy.flip,
+            "roll": numpy.roll, "argsort": numpy.argsort, "moveaxis": numpy.moveaxis,
+            "broadcast_to": numpy.broadcast_to, "vecdot": numpy.vecdot, "cumulative_prod": numpy.cumulative_prod,
         }
         if name not in table:
             raise AttributeError(name)

@@ -186,8 +186,38 @@ def ops() -> Namespace:
         atanh=tf.math.atanh, round=tf.math.round, trunc=_trunc, negative=tf.math.negative, positive=_positive,
         reciprocal=tf.math.reciprocal, atan2=_binary(tf.math.atan2), hypot=_binary(_hypot),
         logaddexp=_binary(_logaddexp), pow=_binary(tf.math.pow), remainder=_binary(tf.math.floormod),
-        copysign=_binary(_copysign),
+        copysign=_binary(_copysign), flip=_flip, roll=_roll, argsort=_argsort, moveaxis=_moveaxis,
+        broadcast_to=tf.broadcast_to, vecdot=_vecdot, cumulative_prod=_cumulative_prod,
     )
+
+
+def _flip(x: Any, axis: int | None = None) -> Any:
+    return tf.reverse(x, axis=list(range(len(x.shape))) if axis is None else [axis])
+
+
+def _roll(x: Any, shift: int, axis: int | None = None) -> Any:
+    if axis is None:  # the flattened array, as the array API's roll
+        return tf.reshape(tf.roll(tf.reshape(x, [-1]), shift, 0), tf.shape(x))
+    return tf.roll(x, shift, axis)
+
+
+def _argsort(x: Any, axis: int = -1) -> Any:
+    return tf.argsort(x, axis=axis)
+
+
+def _moveaxis(x: Any, source: int, destination: int) -> Any:
+    rank = len(x.shape)
+    order = [axis for axis in range(rank) if axis != source % rank]
+    order.insert(destination % rank, source % rank)
+    return tf.transpose(x, perm=order)
+
+
+def _vecdot(a: Any, b: Any, axis: int = -1) -> Any:
+    return tf.math.reduce_sum(a * b, axis=axis)  # real inputs: no conjugate
+
+
+def _cumulative_prod(x: Any, axis: int | None = None) -> Any:
+    return tf.math.cumprod(x, axis=0 if axis is None else axis)
 
 
 def _binary(function: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:

@@ -171,8 +171,42 @@ def ops() -> Namespace:
         atanh=torch.atanh, round=torch.round, trunc=torch.trunc, negative=torch.neg, positive=torch.positive,
         reciprocal=torch.reciprocal, atan2=_binary(torch.atan2), hypot=_binary(torch.hypot),
         logaddexp=_binary(torch.logaddexp), pow=_binary(torch.pow), remainder=_binary(torch.remainder),
-        copysign=_binary(torch.copysign),
+        copysign=_binary(torch.copysign), flip=_flip, roll=_roll, argsort=_argsort, moveaxis=_moveaxis,
+        broadcast_to=_broadcast_to, vecdot=_vecdot, cumulative_prod=_cumulative_prod,
     )
+
+
+# Every axis of an array of 0 to 63 dimensions. torch.compile traces these wrappers under the generated
+# function's globals, which hold no builtins: calling range() or tuple() here fails with KeyError 'range'.
+_ALL_AXES = [tuple(range(rank)) for rank in range(64)]
+
+
+def _flip(x: Any, axis: int | None = None) -> Any:
+    return torch.flip(x, dims=_ALL_AXES[x.dim()] if axis is None else (axis,))
+
+
+def _roll(x: Any, shift: int, axis: int | None = None) -> Any:
+    return torch.roll(x, shift, dims=axis)  # no dims: the flattened array, as the array API's roll
+
+
+def _argsort(x: Any, axis: int = -1) -> Any:
+    return torch.argsort(x, dim=axis)
+
+
+def _moveaxis(x: Any, source: int, destination: int) -> Any:
+    return torch.movedim(x, source, destination)
+
+
+def _broadcast_to(x: Any, shape: tuple[int, ...]) -> Any:
+    return torch.broadcast_to(x, shape)
+
+
+def _vecdot(a: Any, b: Any, axis: int = -1) -> Any:
+    return torch.linalg.vecdot(a, b, dim=axis)
+
+
+def _cumulative_prod(x: Any, axis: int | None = None) -> Any:
+    return torch.cumprod(x, dim=0 if axis is None else axis)
 
 
 def _binary(function: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:

@@ -80,25 +80,39 @@ ELEMENTWISE_FUNCTIONS: dict[str, int] = {
     "copysign": 2,
     "clip": 3,  # clip(x, low, high)
 }
-REDUCTIONS = ("sum", "mean", "max", "min", "prod", "argmax", "argmin", "cumulative_sum", "std", "var")
-SCANS = ("cumulative_sum",)  # axis= like a reduction, but the shape is kept (and keepdims means nothing)
+REDUCTIONS = ("sum", "mean", "max", "min", "prod", "argmax", "argmin", "cumulative_sum", "cumulative_prod", "std",
+              "var")
+SCANS = ("cumulative_sum", "cumulative_prod")  # axis= like a reduction, but the shape is kept (and keepdims means nothing)
 STATISTICS = ("std", "var")  # reductions that also take correction= (0 by default, as in the array API)
 # The array API's manipulation functions that only move elements: permute_dims(x, axes),
-# reshape(x, shape), expand_dims(x, axis=0), squeeze(x, axis); concat and stack join a tuple of arrays.
-SHAPE_FUNCTIONS = ("permute_dims", "reshape", "expand_dims", "squeeze")
+# reshape(x, shape), expand_dims(x, axis=0), squeeze(x, axis), moveaxis(x, source, destination) and
+# broadcast_to(x, shape) are views in NumPy; flip(x, axis=None) and roll(x, shift, axis=None) copy;
+# concat and stack join a tuple of arrays.
+SHAPE_FUNCTIONS = ("permute_dims", "reshape", "expand_dims", "squeeze", "moveaxis", "broadcast_to")
+REARRANGEMENTS = ("flip", "roll")
 JOINS = ("concat", "stack")
-ORDERINGS = ("sort",)  # sort(x, axis=-1): the shape is kept, the elements reordered
+ORDERINGS = ("sort", "argsort")  # axis=-1 by default: the shape is kept, the elements (or their indices) ordered
+# Each manipulation's options after its array, in positional order, and the defaults of the optional ones.
+MANIPULATION_OPTIONS: dict[str, tuple[str, ...]] = {
+    "permute_dims": ("axes",), "reshape": ("shape",), "expand_dims": ("axis",), "squeeze": ("axis",),
+    "moveaxis": ("source", "destination"), "broadcast_to": ("shape",), "flip": ("axis",), "roll": ("shift", "axis"),
+    "sort": ("axis",), "argsort": ("axis",),
+}
+MANIPULATION_DEFAULTS: dict[str, dict[str, Any]] = {
+    "expand_dims": {"axis": 0}, "flip": {"axis": None}, "roll": {"axis": None}, "sort": {"axis": -1},
+    "argsort": {"axis": -1},
+}
 COMPARISONS = {ast.Gt: ">", ast.GtE: ">=", ast.Lt: "<", ast.LtE: "<=", ast.Eq: "==", ast.NotEq: "!="}
 # The array API's transposes: ``x.T`` (2-D arrays only), ``x.mT`` and ``matrix_transpose(x)`` (the last two
 # axes); ``matmul(a, b)`` is ``a @ b``.
 TRANSPOSES = ("matrix_transpose",)
 EINSUM_SUBSCRIPTS = re.compile(r"^[a-z]+(,[a-z]+)*->[a-z]*$")
 ATTRIBUTES = {"T": "matrix_transpose", "mT": "matrix_transpose"}
-FUNCTION_NAMES = (*ELEMENTWISE_FUNCTIONS, *REDUCTIONS, *TRANSPOSES, *SHAPE_FUNCTIONS, *JOINS, *ORDERINGS, "where",
-                  "matmul", "einsum")
+FUNCTION_NAMES = (*ELEMENTWISE_FUNCTIONS, *REDUCTIONS, *TRANSPOSES, *SHAPE_FUNCTIONS, *REARRANGEMENTS, *JOINS,
+                  *ORDERINGS, "where", "matmul", "vecdot", "einsum")
 # The functions whose result holds the operands' elements moved, not computed: views or copies, no FLOPs
 # (sort compares, and its comparisons are counted).
-MOVES = (*TRANSPOSES, *SHAPE_FUNCTIONS, *JOINS, *ORDERINGS)
+MOVES = (*TRANSPOSES, *SHAPE_FUNCTIONS, *REARRANGEMENTS, *JOINS, *ORDERINGS)
 BINARY_OPERATORS = {
     ast.Add: "+",
     ast.Sub: "-",
@@ -192,7 +206,8 @@ class Call(Node):
     keepdims: bool = False
     two_dimensional: bool = False  # x.T: defined for 2-D arrays only
     subscripts: str | None = None  # einsum's "ij,jk->ik"
-    axes: tuple[int, ...] | None = None  # permute_dims' axes, reshape's shape
+    axes: tuple[int, ...] | None = None  # permute_dims' axes, reshape's and broadcast_to's shape
+    options: tuple[tuple[str, int], ...] = ()  # roll's shift, moveaxis' source and destination
     correction: float = 0  # std and var: the divisor is N - correction
 
 
@@ -326,9 +341,13 @@ class _Converter:
             return self._join(node, depth)
         if name == "where":
             return self._where(node, depth)
-        if name in SHAPE_FUNCTIONS or name in ORDERINGS:
+        if name in MANIPULATION_OPTIONS:
             return self._manipulation(node, depth)
         arguments = tuple(self.convert(argument, depth + 1) for argument in node.args)
+        if name == "vecdot":
+            if len(arguments) != 2:
+                raise ExpressionError(f"vecdot() takes 2 arrays, got {len(arguments)}")
+            return Call(name, arguments, axis=_keyword_options(node, name, ("axis",)).get("axis", -1))
         if name in (*TRANSPOSES, "matmul"):
             wanted = 1 if name in TRANSPOSES else 2
             if node.keywords or len(arguments) != wanted:
@@ -351,25 +370,29 @@ class _Converter:
                     correction=options.get("correction", 0))
 
     def _manipulation(self, node: ast.Call, depth: int) -> Node:
-        """permute_dims(x, axes), reshape(x, shape), expand_dims(x, axis=0), squeeze(x, axis), sort(x, axis=-1):
-        one array, then its option by position or by keyword."""
+        """permute_dims(x, axes), reshape(x, shape), expand_dims(x, axis=0), squeeze(x, axis),
+        moveaxis(x, source, destination), broadcast_to(x, shape), flip(x, axis=None), roll(x, shift, axis=None),
+        sort(x, axis=-1), argsort(x, axis=-1): one array, then its options by position or by keyword."""
         name = node.func.id
-        option = {"permute_dims": "axes", "reshape": "shape"}.get(name, "axis")
-        if not node.args or len(node.args) > 2:
-            raise ExpressionError(f"{name}() takes one array and its {option}, got {len(node.args)} "
+        names = MANIPULATION_OPTIONS[name]
+        if not node.args or len(node.args) > 1 + len(names):
+            raise ExpressionError(f"{name}() takes one array and {', '.join(names)}, got {len(node.args)} "
                                   "positional argument(s)")
-        options = _keyword_options(node, name, (option,))
-        if len(node.args) == 2:
+        options = _keyword_options(node, name, names)
+        for option, value in zip(names, node.args[1:]):
             if option in options:
                 raise ExpressionError(f"{name}() got {option} twice")
-            options[option] = _option_value(option, node.args[1], name)
-        default = {"expand_dims": 0, "sort": -1}
-        if option not in options and name not in default:
-            raise ExpressionError(f"{name}() needs its {option}, like {name}(x, {_OPTION_EXAMPLES[option]})")
+            options[option] = _option_value(option, value, name)
+        defaults = MANIPULATION_DEFAULTS.get(name, {})
+        missing = [option for option in names if option not in options and option not in defaults]
+        if missing:
+            example = ", ".join(_OPTION_EXAMPLES[option] for option in names)
+            raise ExpressionError(f"{name}() needs its {' and '.join(missing)}, like {name}(x, {example})")
+        options = {**defaults, **options}
         array = self.convert(node.args[0], depth + 1)
-        if option == "axis":
-            return Call(name, (array,), axis=options.get("axis", default.get(name)))
-        return Call(name, (array,), axes=options[option])
+        return Call(name, (array,), axis=options.get("axis"), axes=options.get("axes", options.get("shape")),
+                    options=tuple((option, options[option]) for option in ("shift", "source", "destination")
+                                  if option in options))
 
     def _join(self, node: ast.Call, depth: int) -> Node:
         """concat((a, b), axis=0) and stack((a, b), axis=0): a tuple or list of arrays."""
@@ -430,7 +453,8 @@ def _constant_slices(index: ast.AST) -> tuple[tuple[int | None, int | None, int 
     return tuple(slices)
 
 
-_OPTION_EXAMPLES = {"axes": "(1, 0)", "shape": "(2, -1)", "axis": "axis=0"}
+_OPTION_EXAMPLES = {"axes": "(1, 0)", "shape": "(2, -1)", "axis": "axis=0", "shift": "1", "source": "0",
+                    "destination": "-1"}
 
 
 def _keyword_options(node: ast.Call, name: str, allowed: Sequence[str]) -> dict[str, Any]:
@@ -446,8 +470,10 @@ def _keyword_options(node: ast.Call, name: str, allowed: Sequence[str]) -> dict[
 
 
 def _option_value(option: str, node: ast.AST, name: str) -> Any:
-    if option == "axis":
-        return _integer_constant(node, f"{name}(axis=...)")
+    if option == "axis" and isinstance(node, ast.Constant) and node.value is None and name in ("flip", "roll"):
+        return None
+    if option in ("axis", "shift", "source", "destination"):
+        return _integer_constant(node, f"{name}({option}=...)")
     if option == "keepdims":
         if not (isinstance(node, ast.Constant) and isinstance(node.value, bool)):
             raise ExpressionError(f"{name}(keepdims=...) must be True or False")
@@ -514,7 +540,8 @@ def input_names_used(node: Node) -> set[str]:
 
 def has_reduction_or_matmul(node: Node) -> bool:
     """Whether rounding errors grow with the magnitude of summed terms rather than of the result."""
-    return _any_node(node, lambda current: (isinstance(current, Call) and current.function in (*REDUCTIONS, "einsum"))
+    return _any_node(node, lambda current: (isinstance(current, Call)
+                                            and current.function in (*REDUCTIONS, "einsum", "vecdot"))
                      or (isinstance(current, Binary) and current.operator == "@"))
 
 

@@ -118,7 +118,13 @@ def _expression_ast(node: Node, magnitude: bool) -> ast.expr:
             return _call_ast("maximum", arguments[1:]) if magnitude else _call_ast("where", arguments)
         if node.function in JOINS:
             return _call_ast(node.function, [ast.Tuple(arguments, ast.Load())], axis)
-        if node.function in ("permute_dims", "reshape"):
+        if node.function == "vecdot":
+            call = _call_ast("vecdot", arguments, axis)
+            return _call_ast("abs", [call]) if magnitude else call
+        if node.function in ("roll", "moveaxis"):
+            values = [ast.Constant(value) for _, value in node.options]
+            return _call_ast(node.function, [*arguments, *values], axis)
+        if node.function in ("permute_dims", "reshape", "broadcast_to"):
             return _call_ast(node.function, [*arguments, ast.Tuple([ast.Constant(value) for value in node.axes],
                                                                    ast.Load())])
         if node.function in MOVES:

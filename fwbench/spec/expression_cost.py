@@ -8,7 +8,8 @@ from dataclasses import dataclass
 from typing import Mapping
 
 from fwbench.spec.expression import (
-    JOINS, ORDERINGS, REDUCTIONS, SCANS, SHAPE_FUNCTIONS, STATISTICS, TRANSPOSES, ELEMENTWISE_FUNCTIONS, Binary,
+    JOINS, ORDERINGS, REARRANGEMENTS, REDUCTIONS, SCANS, SHAPE_FUNCTIONS, STATISTICS, TRANSPOSES,
+    ELEMENTWISE_FUNCTIONS, Binary,
     Bound, Call, Compare, Constant, ExpressionError, Input, Node, Sliced, Unary,
 )
 
@@ -89,7 +90,21 @@ def analyse(node: Node, shapes: Mapping[str, tuple[int, ...]], itemsize: int) ->
             _add_traffic(totals, present, result, itemsize)
             totals["unfused"] += size(condition) if condition is not None else 0  # the booleans read
             return result
-        if isinstance(current, Call) and current.function in (*SHAPE_FUNCTIONS, *JOINS, *ORDERINGS):
+        if isinstance(current, Call) and current.function == "vecdot":
+            left, right = (visit(argument) for argument in current.arguments)
+            if left is None or right is None:
+                raise ExpressionError("vecdot() takes arrays, not constants")
+            both = _broadcast(left, right)
+            axis = _axis_in(current.axis, len(both), "vecdot", both) if both else 0
+            for shape in (left, right):
+                if len(shape) < len(both) - axis or shape[axis - len(both)] != both[axis]:
+                    raise ExpressionError(f"vecdot(axis={current.axis}) needs both arrays to have that axis at "
+                                          f"one size, got {list(left)} and {list(right)}")
+            result = both[:axis] + both[axis + 1:]
+            totals["flops"] += 2 * size(both)
+            _add_traffic(totals, [left, right], result, itemsize)
+            return result
+        if isinstance(current, Call) and current.function in (*SHAPE_FUNCTIONS, *REARRANGEMENTS, *JOINS, *ORDERINGS):
             operands = [visit(argument) for argument in current.arguments]
             if any(shape is None for shape in operands):
                 raise ExpressionError(f"{current.function}() takes arrays, not constants")
@@ -214,10 +229,10 @@ def _sliced_shape(shape: tuple[int, ...], slices: tuple) -> tuple[int, ...]:
     return tuple(result)
 
 
-def _axis_in(axis: int, ndim: int, name: str, shape: tuple[int, ...]) -> int:
+def _axis_in(axis: int, ndim: int, name: str, shape: tuple[int, ...], option: str = "axis") -> int:
     """``axis`` of an array of ``ndim`` dimensions (negative counts from the end), or a refusal."""
     if not -ndim <= axis < ndim:
-        raise ExpressionError(f"{name}(axis={axis}) is out of range for an array of shape {list(shape)}: "
+        raise ExpressionError(f"{name}({option}={axis}) is out of range for an array of shape {list(shape)}: "
                               f"the axis must lie in {-ndim}..{ndim - 1}")
     return axis % ndim
 
@@ -248,11 +263,25 @@ def _manipulated_shape(call: Call, operands: list[tuple[int, ...]]) -> tuple[int
         if shape[axis] != 1:
             raise ExpressionError(f"squeeze(axis={call.axis}) needs that axis to have size 1, got shape {list(shape)}")
         return (*shape[:axis], *shape[axis + 1:])
-    if name == "sort":
+    if name in ("sort", "argsort", "flip", "roll"):
         if not shape:
-            raise ExpressionError("sort() needs an array of at least 1 dimension")
-        _axis_in(call.axis, len(shape), name, shape)
+            raise ExpressionError(f"{name}() needs an array of at least 1 dimension")
+        if call.axis is not None:
+            _axis_in(call.axis, len(shape), name, shape)
         return shape
+    if name == "moveaxis":
+        source, destination = dict(call.options)["source"], dict(call.options)["destination"]
+        source = _axis_in(source, len(shape), name, shape, "source")
+        destination = _axis_in(destination, len(shape), name, shape, "destination")
+        order = [axis for axis in range(len(shape)) if axis != source]
+        order.insert(destination, source)
+        return tuple(shape[axis] for axis in order)
+    if name == "broadcast_to":
+        wanted = call.axes
+        if any(dim < 1 for dim in wanted) or len(wanted) < len(shape) or any(
+                dim not in (1, target) for dim, target in zip(shape, wanted[len(wanted) - len(shape):])):
+            raise ExpressionError(f"cannot broadcast an array of shape {list(shape)} to {wanted}")
+        return tuple(wanted)
     if any(len(other) != len(shape) for other in operands):
         raise ExpressionError(f"{name}() needs arrays of one rank, got shapes "
                               f"{' and '.join(str(list(other)) for other in operands)}")

@@ -76,6 +76,17 @@ EXPRESSIONS = [
     ("remainder(a * 5, 1.5) + remainder(b[:, :3] * 5, b[:, :1] + 3)",
      lambda a, b, c: np.remainder(a * 5, 1.5) + np.remainder(b[:, :3] * 5, b[:, :1] + 3)),
     ("copysign(a, b[:, :3]) + copysign(2, a)", lambda a, b, c: np.copysign(a, b[:, :3]) + np.copysign(2, a)),
+    ("flip(a) + flip(a, axis=0) * 2 + flip(b, 1)[:, :3]",
+     lambda a, b, c: np.flip(a) + np.flip(a, axis=0) * 2 + np.flip(b, 1)[:, :3]),
+    ("roll(a, 2) + roll(a, -1, axis=1)", lambda a, b, c: np.roll(a, 2) + np.roll(a, -1, axis=1)),
+    ("roll(c, shift=1, axis=0)", lambda a, b, c: np.roll(c, 1, axis=0)),
+    ("argsort(a) + argsort(b, axis=0)[:, :3]", lambda a, b, c: np.argsort(a) + np.argsort(b, axis=0)[:, :3]),
+    ("moveaxis(c, 0, -1)", lambda a, b, c: np.moveaxis(c, 0, -1)),
+    ("moveaxis(c, source=2, destination=0) * 2", lambda a, b, c: np.moveaxis(c, 2, 0) * 2),
+    ("broadcast_to(sum(a, axis=0), (4, 3)) + 1", lambda a, b, c: np.broadcast_to(a.sum(axis=0), (4, 3)) + 1),
+    ("vecdot(a, b[:, :3])", lambda a, b, c: np.sum(a * b[:, :3], axis=-1)),
+    ("vecdot(c, c[:1], axis=1)", lambda a, b, c: np.sum(c * c[:1], axis=1)),
+    ("cumulative_prod(clip(c, 0.5, 1.5), axis=2)", lambda a, b, c: np.cumprod(np.clip(c, 0.5, 1.5), axis=2)),
 ]
 SHAPES = {"a": (5, 3), "b": (5, 4), "c": (2, 3, 4)}
 
@@ -180,6 +191,12 @@ def test_manipulations_have_their_shapes_flops_and_bytes():
     assert of("sort(a)").flops == 15 * 2 and of("sort(a, axis=0)").flops == 15 * 3  # log2 of 3 and of 5, rounded up
     assert of("std(a, axis=0)").flops == 4 * 15 + 2 * 3 and of("var(a, axis=0)").flops == 4 * 15 + 3
     assert of("var(a, keepdims=True)").shape == (1, 1)
+    assert (of("moveaxis(a, 0, 1)").shape, of("moveaxis(a, 0, 1)").flops) == ((3, 5), 0)
+    assert of("broadcast_to(a, (2, 5, 3))").unfused_bytes == (35 + 30) * 4  # a view: nothing moved
+    assert (of("flip(a)").flops, of("flip(a)").unfused_bytes) == (0, (15 + 15) * 4)  # a copy
+    assert (of("roll(a, 1)").flops, of("argsort(a)").flops) == (0, 15 * 2)
+    dotted = of("vecdot(a, b[:, :3])")
+    assert (dotted.shape, dotted.flops, dotted.unfused_bytes) == ((5,), 2 * 15, (15 + 15 + 5) * 4)
 
 
 @pytest.mark.parametrize("text, message", [
@@ -204,6 +221,13 @@ def test_manipulations_have_their_shapes_flops_and_bytes():
     ("std(a, correction=-1)", "must be a number of at least 0"),
     ("sort(a, descending=True)", "accepts only the keyword axis, got 'descending'"),
     ("sum(a, correction=1)", "accepts only the keywords axis and keepdims, got 'correction'"),
+    ("moveaxis(a, 2, 0)", r"moveaxis\(source=2\) is out of range"),
+    ("moveaxis(a, 0)", "needs its destination"),
+    ("broadcast_to(a, (3, 5))", r"cannot broadcast an array of shape \[5, 3\] to \(3, 5\)"),
+    ("roll(a)", r"needs its shift, like roll\(x, 1, axis=0\)"),
+    ("flip(a, axis=2)", r"flip\(axis=2\) is out of range"),
+    ("vecdot(a, a[:, :1])", "needs both arrays to have that axis at one size"),
+    ("vecdot(a, 2)", "takes arrays, not constants"),
 ])
 def test_bad_manipulations_are_refused_with_the_reason(text, message):
     shapes = {"a": (5, 3), "b": (5, 4), "c": (2, 3, 4)}
