@@ -5,9 +5,12 @@ For one cell, :func:`measure`
 1. times the first call on its own (``first_call_s``: trace, compile and run);
 2. warms up, timing each warm-up call, in windows of ``warmup_s``: a second
    window always, and more while each window's median call is at least 3%
-   faster than the one before (the calls are still speeding up: right after an
-   XLA compile, jitted calls run slower for about 150 ms; TensorFlow's first
-   eager calls too), until ``max_warmup_s`` of warm-up; then picks the number
+   faster than the one before (the calls are still speeding up), until
+   ``max_warmup_s`` of warm-up after the first window. A window with a call 20 times slower than the
+   fastest (a re-trace) starts the warm-up again after it; after a compile
+   (the first call, or such a call) it lasts at least 0.2 s, because right
+   after an XLA compile jitted calls run slower, and steadily so, for about
+   150 ms. Then it picks the number
    of inner loops so one sample lasts at least ``min_sample_s`` (microsecond
    ops stay measurable above the clock's resolution and the loop's own
    overhead);
@@ -192,6 +195,8 @@ def _run(call: Callable[[], Any], sync: Callable[[Any], None] | None, loops: int
 
 
 STILL_WARMING = 0.97  # a warm-up window whose median call is this much faster than the last one's: warm on
+COMPILED = 20  # a call this many times slower than the fastest warm-up call compiled something
+SETTLE_AFTER_COMPILE_S = 0.2  # after a compile, calls run slower for a while (XLA: about 150 ms) though steadily
 
 
 class _Kept:
@@ -250,12 +255,25 @@ class Sampler:
         window_medians: list[float] = []
         warmup_start = self.clock()
         while True:
-            window = self._warm_window(len(warmup_times) == 0)
+            first = not warmup_times
+            window = self._warm_window(first)
             warmup_times.extend(window)
-            window_medians.append(statistics.median(window))
-            if self.settings.warmup_s <= 0 or self.clock() - warmup_start >= self.settings.max_warmup_s:
+            if self.settings.warmup_s <= 0:
                 break
-            if len(window_medians) >= 2 and window_medians[-1] > STILL_WARMING * window_medians[-2]:
+            if first:  # a re-trace in the first warm-up call shows only later: the cap counts from here
+                warmup_start = self.clock()
+            fastest = min(warmup_times)
+            if max(window) >= COMPILED * fastest:
+                # A call of this window compiled (a JAX training step re-traces on its second call, when the
+                # state it returned differs from the initial one): the warm-up starts again after it.
+                window_medians, warmup_start = [], self.clock()
+                continue
+            window_medians.append(statistics.median(window))
+            warmed_s = self.clock() - warmup_start
+            if warmed_s >= self.settings.max_warmup_s:
+                break
+            settled = self.first_call_s < COMPILED * fastest or warmed_s >= SETTLE_AFTER_COMPILE_S
+            if settled and len(window_medians) >= 2 and window_medians[-1] > STILL_WARMING * window_medians[-2]:
                 break
         self.warmup_calls = len(warmup_times)
         # A cold cache needs the flush before every call, so every sample is one call.

@@ -245,3 +245,22 @@ def test_no_warm_up_window_when_warm_up_is_off():
     result = measure(call, None, TimerSettings(warmup_s=0.0, min_warmup_calls=1, min_samples=3, max_samples=3,
                                                min_sample_s=0.0), clock=clock)
     assert result.warmup_calls == 1
+
+
+def test_a_recompile_in_the_first_warm_up_call_does_not_use_up_the_warm_up():
+    """A JAX training step re-traces on its second call (its returned state differs in weak types): that call
+    takes longer than max_warmup_s, and the calls after it run slower, steadily, for a while after the compile."""
+    clock = FakeClock()
+    calls = {"n": 0, "compiled_at": 0.0}
+
+    def call():
+        calls["n"] += 1
+        if calls["n"] <= 2:  # the first call compiles, the second re-compiles
+            clock.now += 0.5
+            calls["compiled_at"] = clock.now
+            return None
+        clock.now += 150e-6 * (2.0 if clock.now - calls["compiled_at"] < 0.15 else 1.0)
+
+    result = measure(call, None, TimerSettings(min_sample_s=0.01, budget_s=0.2, warmup_s=0.05, max_warmup_s=0.3),
+                     clock=clock)
+    assert max(result.samples_s) == pytest.approx(150e-6)
