@@ -7,7 +7,7 @@ For one cell, :func:`measure`
    window always, and more while each window's median call is at least 3%
    faster than the one before (the calls are still speeding up), until
    ``max_warmup_s`` of warm-up after the first window. A window with a call 20 times slower than the
-   fastest (a re-trace) starts the warm-up again after it; after a compile
+   fastest and 10 ms or longer (a re-trace) starts the warm-up again after it, twice at most; after a compile
    (the first call, or such a call) it lasts at least 0.2 s, because right
    after an XLA compile jitted calls run slower, and steadily so, for about
    150 ms. Then it picks the number
@@ -197,6 +197,13 @@ def _run(call: Callable[[], Any], sync: Callable[[Any], None] | None, loops: int
 STILL_WARMING = 0.97  # a warm-up window whose median call is this much faster than the last one's: warm on
 COMPILED = 20  # a call this many times slower than the fastest warm-up call compiled something
 SETTLE_AFTER_COMPILE_S = 0.2  # after a compile, calls run slower for a while (XLA: about 150 ms) though steadily
+COMPILE_MIN_S = 0.01  # a compile takes at least this long; a microsecond call's hiccups (interrupts) do not
+MAX_RESTARTS = 2  # re-traces the warm-up starts again after, at most
+
+
+def compiled(call_s: float, fastest_s: float) -> bool:
+    """Whether a call this long, beside the fastest warm-up call, compiled something."""
+    return call_s >= COMPILE_MIN_S and call_s >= COMPILED * fastest_s
 
 
 class _Kept:
@@ -253,6 +260,7 @@ class Sampler:
         self.timed_s = self.first_call_s
         warmup_times: list[float] = []
         window_medians: list[float] = []
+        restarts = 0
         warmup_start = self.clock()
         while True:
             first = not warmup_times
@@ -263,16 +271,17 @@ class Sampler:
             if first:  # a re-trace in the first warm-up call shows only later: the cap counts from here
                 warmup_start = self.clock()
             fastest = min(warmup_times)
-            if max(window) >= COMPILED * fastest:
+            if restarts < MAX_RESTARTS and compiled(max(window), fastest):
                 # A call of this window compiled (a JAX training step re-traces on its second call, when the
                 # state it returned differs from the initial one): the warm-up starts again after it.
                 window_medians, warmup_start = [], self.clock()
+                restarts += 1
                 continue
             window_medians.append(statistics.median(window))
             warmed_s = self.clock() - warmup_start
             if warmed_s >= self.settings.max_warmup_s:
                 break
-            settled = self.first_call_s < COMPILED * fastest or warmed_s >= SETTLE_AFTER_COMPILE_S
+            settled = not compiled(self.first_call_s, fastest) or warmed_s >= SETTLE_AFTER_COMPILE_S
             if settled and len(window_medians) >= 2 and window_medians[-1] > STILL_WARMING * window_medians[-2]:
                 break
         self.warmup_calls = len(warmup_times)

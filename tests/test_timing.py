@@ -264,3 +264,18 @@ def test_a_recompile_in_the_first_warm_up_call_does_not_use_up_the_warm_up():
     result = measure(call, None, TimerSettings(min_sample_s=0.01, budget_s=0.2, warmup_s=0.05, max_warmup_s=0.3),
                      clock=clock)
     assert max(result.samples_s) == pytest.approx(150e-6)
+
+
+def test_a_microsecond_calls_hiccups_are_not_taken_for_compiles():
+    """An interrupt makes a 1 µs call 50 times slower now and then; a compile takes 10 ms or more. Mistaking
+    the one for the other would restart the warm-up for ever (a cell that never finishes)."""
+    clock = FakeClock()
+    calls = {"n": 0}
+
+    def call():
+        calls["n"] += 1
+        clock.now += 50e-6 if calls["n"] % 100 == 0 else 1e-6
+
+    settings = TimerSettings(min_sample_s=0.001, budget_s=0.05, warmup_s=0.01, max_warmup_s=0.05)
+    result = measure(call, None, settings, clock=clock)
+    assert result.warmup_calls * 1e-6 <= settings.warmup_s + settings.max_warmup_s + settings.warmup_s
