@@ -130,7 +130,9 @@ def analyse(node: Node, shapes: Mapping[str, tuple[int, ...]], itemsize: int) ->
                 if current.function in REDUCTIONS and current.axis is not None:
                     raise ExpressionError(f"{current.function}(..., axis={current.axis}) of a constant has no axis; "
                                           "reduce an array")
-                return None
+                # PyTorch's and TensorFlow's functions take tensors, and a number has no dtype to make one in.
+                raise ExpressionError(f"{current.function}() of numbers only is a number: write the number, or "
+                                      f"apply {current.function}() to an array")
             if current.function in TRANSPOSES:
                 if len(present[0]) < 2 or (current.two_dimensional and len(present[0]) != 2):
                     wanted = "a 2-D array (.T); use .mT for stacks of matrices" if current.two_dimensional \

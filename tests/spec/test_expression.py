@@ -75,6 +75,13 @@ def test_reducing_a_constant_along_an_axis_is_refused():
         analyse(parse("x + mean(1.5, axis=0)", ["x"]), {"x": (3,)}, itemsize=8)
 
 
+@pytest.mark.parametrize("text", ["pow(2, 3) * x", "x + exp(1)", "atan2(1, 2) + x", "sum(2) + x"])
+def test_a_function_of_numbers_only_is_refused(text):
+    """torch.atan2(1, 2) and tf.math.exp(1) have no tensor to take a dtype from: refused before anything runs."""
+    with pytest.raises(ExpressionError, match=r"\(\) of numbers only is a number: write the number"):
+        analyse(parse(text, ["x"]), {"x": (3,)}, itemsize=4)
+
+
 def test_matmul_flops_and_shapes():
     tree = parse("a @ b", ["a", "b"])
     result = analyse(tree, {"a": (8, 16), "b": (16, 4)}, itemsize=4)
