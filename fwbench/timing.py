@@ -6,14 +6,14 @@ For one cell, :func:`measure`
 2. warms up, timing each warm-up call, in windows of ``warmup_s``: a second
    window always, and more while each window's median call is at least 3%
    faster than the one before (the calls are still speeding up), until
-   ``max_warmup_s`` of warm-up after the first window. A window with a call 20 times slower than the
-   fastest and 10 ms or longer (a re-trace) starts the warm-up again after it, twice at most; after a compile
-   (the first call, or such a call) it lasts at least 0.2 s, because right
-   after an XLA compile jitted calls run slower, and steadily so, for about
-   150 ms. Then it picks the number
-   of inner loops so one sample lasts at least ``min_sample_s`` (microsecond
-   ops stay measurable above the clock's resolution and the loop's own
-   overhead);
+   ``max_warmup_s`` of warm-up after the first window.  A window with a call
+   20 times slower than the fastest and 10 ms or longer (a re-trace) starts
+   the warm-up again after it, twice at most; after a compile (the first
+   call, or such a call) it lasts at least 0.2 s, because right after an XLA
+   compile jitted calls run slower, and steadily so, for about 150 ms.  Then
+   it picks the number of inner loops so one sample lasts at least
+   ``min_sample_s`` (microsecond ops stay measurable above the clock's
+   resolution and the loop's own overhead);
 3. takes samples of ``n_loops`` calls, each call followed by ``sync`` inside
    the timed region, until the 95% confidence interval of the median is within
    ``target_rel_ci`` of it (relative half-width) or the time budget is spent,
@@ -261,7 +261,6 @@ class Sampler:
         warmup_times: list[float] = []
         window_medians: list[float] = []
         restarts = 0
-        warmup_start = self.clock()
         while True:
             first = not warmup_times
             window = self._warm_window(first)
@@ -289,7 +288,7 @@ class Sampler:
         self.loops = 1 if self.flush is not None else choose_loops(min(warmup_times), self.settings.min_sample_s)
 
     def _warm_window(self, first: bool) -> list[float]:
-        """Untimed-for-the-result calls for ``warmup_s`` (the first window also ``min_warmup_calls``)."""
+        """Warm-up calls for ``warmup_s`` (the first window also ``min_warmup_calls``); their times."""
         times: list[float] = []
         start = self.clock()
         while ((first and len(times) < self.settings.min_warmup_calls) or not times

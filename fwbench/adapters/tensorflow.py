@@ -221,15 +221,10 @@ def _cumulative_prod(x: Any, axis: int | None = None) -> Any:
 
 
 def _binary(function: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
-    """A binary element-wise op that also takes a Python number on either side: the number becomes a tensor
-    of the other operand's dtype (TensorFlow would guess int32 or float32 for it)."""
+    """A binary element-wise op that also takes a Python number on either side (see :func:`_matching`)."""
 
     def binary(a: Any, b: Any) -> Any:
-        if not tf.is_tensor(a):
-            a = tf.constant(a, dtype=b.dtype)
-        if not tf.is_tensor(b):
-            b = tf.constant(b, dtype=a.dtype)
-        return function(a, b)
+        return function(*_matching(a, b))
 
     return binary
 
@@ -281,14 +276,19 @@ def _sort(x: Any, axis: int = -1) -> Any:
     return tf.sort(x, axis=axis)
 
 
+def _matching(a: Any, b: Any) -> tuple[Any, Any]:
+    """Two operands with a Python number converted to the other operand's dtype (TensorFlow would make ``0``
+    an int32 tensor and refuse to mix it with float32)."""
+    if tf.is_tensor(a) and not tf.is_tensor(b):
+        b = tf.constant(b, dtype=a.dtype)
+    elif tf.is_tensor(b) and not tf.is_tensor(a):
+        a = tf.constant(a, dtype=b.dtype)
+    return a, b
+
+
 def _where(condition: Any, x1: Any, x2: Any) -> Any:
-    """``tf.where`` with a number as either value: converted to the other value's dtype (TensorFlow would make
-    ``0`` an int32 tensor and refuse to mix it with float32)."""
-    if tf.is_tensor(x1) and not tf.is_tensor(x2):
-        x2 = tf.constant(x2, dtype=x1.dtype)
-    elif tf.is_tensor(x2) and not tf.is_tensor(x1):
-        x1 = tf.constant(x1, dtype=x2.dtype)
-    return tf.where(condition, x1, x2)
+    """``tf.where`` with a number as either value."""
+    return tf.where(condition, *_matching(x1, x2))
 
 
 def _statistic(function: Callable[..., Any], power: float) -> Callable[..., Any]:

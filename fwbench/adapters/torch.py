@@ -161,13 +161,13 @@ def ops() -> Namespace:
         abs=torch.abs, relu=torch.relu, maximum=_extremum("maximum", "min"),
         minimum=_extremum("minimum", "max"),
         sum=_reduction("sum"), mean=_reduction("mean"), max=_reduction("amax"), min=_reduction("amin"),
-        matrix_transpose=_matrix_transpose, einsum=torch.einsum, prod=_product, clip=_clip,
+        matrix_transpose=_matrix_transpose, einsum=torch.einsum, prod=_reduction("prod"), clip=_clip,
         argmax=_index_reduction("argmax"), argmin=_index_reduction("argmin"), cumulative_sum=_cumulative_sum,
         tan=torch.tan, asin=torch.asin, acos=torch.acos, atan=torch.atan, sinh=torch.sinh, cosh=torch.cosh,
         expm1=torch.expm1, log1p=torch.log1p, log2=torch.log2, log10=torch.log10, square=torch.square,
         sign=torch.sign, floor=torch.floor, ceil=torch.ceil, permute_dims=_permute_dims, reshape=_reshape,
         expand_dims=_expand_dims, squeeze=_squeeze, concat=_concat, stack=_stack, where=_where,
-        std=_statistic("std"), var=_statistic("var"), sort=_sort, asinh=torch.asinh, acosh=torch.acosh,
+        std=_reduction("std", correction=0), var=_reduction("var", correction=0), sort=_sort, asinh=torch.asinh, acosh=torch.acosh,
         atanh=torch.atanh, round=torch.round, trunc=torch.trunc, negative=torch.neg, positive=torch.positive,
         reciprocal=torch.reciprocal, atan2=_binary(torch.atan2), hypot=_binary(torch.hypot),
         logaddexp=_binary(torch.logaddexp), pow=_binary(torch.pow), remainder=_binary(torch.remainder),
@@ -257,19 +257,6 @@ def _sort(x: Any, axis: int = -1) -> Any:
     return torch.sort(x, dim=axis).values
 
 
-def _statistic(name: str) -> Callable[..., Any]:
-    """``torch.std``/``torch.var`` with the array API's arguments (correction 0 unless given)."""
-    function = getattr(torch, name)
-
-    def statistic(x: Any, axis: int | None = None, keepdims: bool = False, correction: float = 0) -> Any:
-        if axis is None:
-            result = function(x, correction=correction)
-            return result.reshape((1,) * x.dim()) if keepdims else result
-        return function(x, dim=axis, correction=correction, keepdim=keepdims)
-
-    return statistic
-
-
 def _index_reduction(name: str) -> Callable[..., Any]:
     function = getattr(torch, name)
 
@@ -292,26 +279,21 @@ def _clip(x: Any, low: Any, high: Any) -> Any:
     return torch.clamp(x, min=low, max=high)
 
 
-def _product(x: Any, axis: int | None = None, keepdims: bool = False) -> Any:
-    """``torch.prod`` takes one dim at a time: all axes by flattening, as the array API's prod does."""
-    if axis is not None:
-        return torch.prod(x, dim=axis, keepdim=keepdims)
-    result = torch.prod(x)
-    return result.reshape((1,) * x.dim()) if keepdims else result
-
-
 def _matrix_transpose(x: Any) -> Any:
     return x.mT  # a view, as x.mT in user code
 
 
-def _reduction(name: str) -> Callable[..., Any]:
-    """``torch.<name>`` called as the array API does: ``axis=`` and ``keepdims=``, all axes when none."""
+def _reduction(name: str, **defaults: Any) -> Callable[..., Any]:
+    """``torch.<name>`` called as the array API does: ``axis=`` and ``keepdims=``, all axes when none (for
+    ``torch.prod``, which takes one dim at a time, too); ``defaults`` are the array API's where PyTorch's
+    differ (std and var: correction 0, not 1)."""
     function = getattr(torch, name)
 
-    def reduction(x: Any, axis: int | None = None, keepdims: bool = False) -> Any:
+    def reduction(x: Any, axis: int | None = None, keepdims: bool = False, **options: Any) -> Any:
+        options = {**defaults, **options}
         if axis is not None:
-            return function(x, dim=axis, keepdim=keepdims)
-        result = function(x)
+            return function(x, dim=axis, keepdim=keepdims, **options)
+        result = function(x, **options)
         return result.reshape((1,) * x.dim()) if keepdims else result
 
     return reduction

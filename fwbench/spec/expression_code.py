@@ -118,9 +118,6 @@ def _expression_ast(node: Node, magnitude: bool) -> ast.expr:
             return _call_ast("maximum", arguments[1:]) if magnitude else _call_ast("where", arguments)
         if node.function in JOINS:
             return _call_ast(node.function, [ast.Tuple(arguments, ast.Load())], axis)
-        if node.function == "vecdot":
-            call = _call_ast("vecdot", arguments, axis)
-            return _call_ast("abs", [call]) if magnitude else call
         if node.function in ("roll", "moveaxis"):
             values = [ast.Constant(value) for _, value in node.options]
             return _call_ast(node.function, [*arguments, *values], axis)
@@ -140,6 +137,6 @@ def _expression_ast(node: Node, magnitude: bool) -> ast.expr:
             if node.function in STATISTICS and node.correction:
                 keywords.append(ast.keyword("correction", ast.Constant(node.correction)))
             return _call_ast(node.function, arguments, keywords)
-        call = _call_ast(node.function, arguments)
+        call = _call_ast(node.function, arguments, axis)  # element-wise functions and vecdot
         return _call_ast("abs", [call]) if magnitude else call
     raise ExpressionError(f"unknown node {node!r}")
