@@ -16,7 +16,13 @@ array is timed by ``timeit`` in a fresh process in three allocator states:
   128 KB.
 
 It prints the median per call and the minor page faults per call (fresh
-pages the allocator touched).  fwbench runs every cell in a child forked from
+pages the allocator touched).  Then, for PyTorch, natural scripts that differ
+in incidental ways (the input made by ``torch.randn`` instead of
+``torch.from_numpy``; each result assigned, ``y = f(x)``), a few fresh
+processes each: PyTorch allocates with ``posix_memalign``, which cannot reuse
+a freed block of exactly the requested size, so whether a call gets fresh
+pages depends on what the process allocated before: the time of one and the
+same expression moves between states about 15x apart.  fwbench runs every cell in a child forked from
 its worker right after the framework import, so each cell is timed in the
 natural state, whatever ran before it.
 """
@@ -36,7 +42,7 @@ if variant == "fixed mmap threshold":
     ctypes.CDLL("libc.so.6").mallopt(-3, 32 << 20)  # M_MMAP_THRESHOLD
 {imports}
 import numpy as np
-host = np.random.default_rng(0).standard_normal((n, n), dtype=np.float32)
+{make_host}
 x = {make_input}
 if variant == "after a large free":
     block = np.ones(16 << 20, dtype=np.uint8)
@@ -47,7 +53,7 @@ def f(x):
 {call}
 def faults():
     return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
-timer = timeit.Timer(lambda: {call})
+timer = timeit.Timer({statement!r}, globals=globals())
 number = max(1, timer.autorange()[0] // 2)
 before = faults()
 times = [t / number for t in timer.repeat(repeat=7, number=number)]
@@ -63,11 +69,22 @@ FRAMEWORKS = {
                          "call": "f(x)"},
 }
 VARIANTS = ("natural", "after a large free", "fixed mmap threshold")
+MAKE_HOST = "host = np.random.default_rng(0).standard_normal((n, n), dtype=np.float32)"
+# Natural PyTorch scripts that differ from the harness's (bench/natural.py) in incidental ways only: the input
+# made by torch itself, or each call's result assigned to a variable (the previous one is freed when the next
+# call returns, as in a loop `for batch in data: out = f(batch)`).
+INPUT_VARIANTS = {
+    "torch.randn input": {"make_host": "torch.manual_seed(0)", "make_input": "torch.randn(n, n)"},
+    "y = f(x)": {"statement": "y = f(x)"},
+}
+TORCH_VARIANTS = ("natural", *INPUT_VARIANTS)
 
 
 def measure(series: str, variant: str, n: int, num_threads: int) -> dict:
     framework = series.split("/")[0]
-    source = SCRIPT.format(variant=variant, framework=framework, n=n, **FRAMEWORKS[series])
+    settings = {"make_host": MAKE_HOST, **FRAMEWORKS[series], **INPUT_VARIANTS.get(variant, {})}
+    statement = settings.pop("statement", settings["call"])
+    source = SCRIPT.format(variant=variant, framework=framework, n=n, statement=statement, **settings)
     environment = dict(os.environ, OMP_NUM_THREADS=str(num_threads), MKL_NUM_THREADS=str(num_threads),
                        OPENBLAS_NUM_THREADS=str(num_threads), TF_NUM_INTRAOP_THREADS=str(num_threads),
                        TF_NUM_INTEROP_THREADS=str(num_threads), TF_CPP_MIN_LOG_LEVEL="3", JAX_PLATFORMS="cpu")
@@ -81,6 +98,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=1000)
     parser.add_argument("--threads", type=int, default=len(os.sched_getaffinity(0)))
+    parser.add_argument("--repeats", type=int, default=3, help="processes per torch variant")
     arguments = parser.parse_args()
     print(f"x + x*x + x*x*x, {arguments.n}x{arguments.n} float32, {arguments.threads} threads, "
           "timeit median per call and minor page faults per call, each in a fresh process")
@@ -91,6 +109,11 @@ def main() -> int:
             result = measure(series, variant, arguments.n, arguments.threads)
             cells.append(f"{result['median_s'] * 1e3:9.3f} ms {result['faults_per_call']:8.0f} faults")
         print(f"{series:18s}" + "".join(f"{cell:>32s}" for cell in cells), flush=True)
+    print(f"\ntorch/eager, natural scripts that differ in incidental ways, {arguments.repeats} fresh processes each:")
+    for variant in TORCH_VARIANTS:
+        results = [measure("torch/eager", variant, arguments.n, arguments.threads) for _ in range(arguments.repeats)]
+        print(f"  {variant:20s}" + "  ".join(f"{result['median_s'] * 1e3:6.3f} ms ({result['faults_per_call']:4.0f} faults)"
+                                             for result in results), flush=True)
     return 0
 
 

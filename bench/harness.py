@@ -191,7 +191,8 @@ def whole_path_spec() -> str:
 
 
 def fwbench_process(framework: str, spec: Path, out: Path, num_threads: int) -> dict:
-    """One ``fwbench run`` of every cell of ``framework`` in a fresh process: {(workload, mode, n): median_s}."""
+    """One ``fwbench run`` of every cell of ``framework`` in a fresh process:
+    {(workload, mode, n): (median_s, page faults per call)}."""
     command = [sys.executable, "-m", "fwbench", "run", str(spec), "--framework", framework, "--device", "cpu",
                "--threads", str(num_threads), "--budget", "0.5", "--no-calibrate", "--out", str(out), "--overwrite"]
     subprocess.run(command, check=True, cwd=ROOT, capture_output=True)
@@ -199,17 +200,20 @@ def fwbench_process(framework: str, spec: Path, out: Path, num_threads: int) -> 
     for record in read_cells(out):
         if record.get("status") == "ok":
             size = next(iter(record["params"].values()))  # n, or the batch of an MLP
-            medians[(record["workload"], record["mode"], size)] = record["median_s"]
+            medians[(record["workload"], record["mode"], size)] = (record["median_s"],
+                                                                   record.get("page_faults_per_call"))
     return medians
 
 
 def natural_processes(framework: str, num_threads: int) -> dict:
-    """Every (workload, mode, n) of ``framework`` timed by its natural script, one fresh process each."""
+    """Every (workload, mode, n) of ``framework`` timed by its natural script, one fresh process each:
+    {(workload, mode, n): (median_s, page faults per call)}."""
     medians = {}
     for workload, sizes in WHOLE_PATH_SIZES.items():
         for mode in get_adapter(framework).MODES:
             for n in sizes:
-                medians[(workload, mode, n)] = natural.run(framework, mode, n, num_threads, workload)["median_s"]
+                result = natural.run(framework, mode, n, num_threads, workload)
+                medians[(workload, mode, n)] = (result["median_s"], result["page_faults_per_call"])
     return medians
 
 
@@ -228,6 +232,7 @@ def whole_path_accuracy(frameworks: list[str], rounds: int, num_threads: int,
         for framework in frameworks:
             log_ratios: dict[tuple, list[float]] = {}
             log_medians: dict[tuple, list[tuple[float, float]]] = {}
+            page_faults: dict[tuple, list[tuple[float | None, float | None]]] = {}
             for round_index in range(rounds):
                 print(f"  {framework}: round {round_index + 1} of {rounds}", flush=True)
                 if round_index % 2 == 0:
@@ -236,10 +241,11 @@ def whole_path_accuracy(frameworks: list[str], rounds: int, num_threads: int,
                 else:
                     theirs = natural_processes(framework, num_threads)
                     ours = fwbench_process(framework, spec, Path(directory) / "run", num_threads)
-                for key, median in theirs.items():
+                for key, (median, faults) in theirs.items():
                     if key in ours:
-                        log_ratios.setdefault(key, []).append(math.log(ours[key] / median))
-                        log_medians.setdefault(key, []).append((math.log(ours[key]), math.log(median)))
+                        log_ratios.setdefault(key, []).append(math.log(ours[key][0] / median))
+                        log_medians.setdefault(key, []).append((math.log(ours[key][0]), math.log(median)))
+                        page_faults.setdefault(key, []).append((ours[key][1], faults))
             for key, pairs in log_medians.items():
                 medians[(framework, *key)] = (math.exp(statistics.fmean(p[0] for p in pairs)),
                                               math.exp(statistics.fmean(p[1] for p in pairs)))
@@ -253,8 +259,22 @@ def whole_path_accuracy(frameworks: list[str], rounds: int, num_threads: int,
                 verdict = judge(estimate, low, high, 0.95, 1.05)
                 rows.append((framework, workload, mode, n, estimate, low, high, verdict))
                 print(f"  {framework + '/' + mode:20s} {workload:13s} n={n:<5d} {estimate:6.3f}  "
-                      f"[{low:.3f}, {high:.3f}]  {len(values)} rounds  {verdict}", flush=True)
+                      f"[{low:.3f}, {high:.3f}]  {len(values)} rounds  {verdict}"
+                      + allocator_note(page_faults[(workload, mode, n)]), flush=True)
     return rows
+
+
+SIGNIFICANT_FAULTS = 256  # pages a call (1 MiB): below this, fresh pages cost a few percent at most
+
+
+def allocator_note(pairs: list[tuple[float | None, float | None]]) -> str:
+    """The page faults per call of each round, fwbench's and the script's, when either side faults enough
+    for the allocator's state to matter; the two sides in different states explain a ratio far from 1."""
+    if not any((value or 0) >= SIGNIFICANT_FAULTS for pair in pairs for value in pair):
+        return ""
+    ours = ", ".join("?" if value is None else f"{value:.0f}" for value, _ in pairs)
+    theirs = ", ".join("?" if value is None else f"{value:.0f}" for _, value in pairs)
+    return f"  (page faults per call: fwbench {ours}; script {theirs})"
 
 
 def speedup_agreement(medians: dict) -> list[tuple]:

@@ -208,7 +208,7 @@ def script(framework: str, mode: str, n: int, workload: str = "power_sum") -> st
     """The plain script: import, make the input, define and compile f, call once, timeit, print JSON."""
     if workload in MLP_LAYERS:
         return (
-            "import json, timeit\n"
+            "import json, resource, timeit\n"
             + _PROLOGUES[framework]
             + _MLP_DATA.format(layers=MLP_LAYERS[workload], batch=n)
             + _MLP_STEPS[framework].replace("{compile}", _MLP_COMPILE[(framework, mode)])
@@ -216,7 +216,7 @@ def script(framework: str, mode: str, n: int, workload: str = "power_sum") -> st
             + _timing(_MLP_STATEMENTS.get(framework, "step()"))
         )
     return (
-        "import json, timeit\n"
+        "import json, resource, timeit\n"
         + _PROLOGUES[framework]
         + _INPUTS[framework].format(n=n, scale=SCALES[workload].format(n=n))
         + f"def f(x):\n    {BODIES[workload][framework]}\n"
@@ -227,14 +227,18 @@ def script(framework: str, mode: str, n: int, workload: str = "power_sum") -> st
 
 
 def _timing(statement: str) -> str:
-    """timeit of ``statement``: autoranged to ~0.1 s per repeat, the median and fastest per call as JSON."""
+    """timeit of ``statement``: autoranged to ~0.1 s per repeat; the median and fastest per call, and the minor
+    page faults per call (fresh pages the allocator touched) over the repeats, as JSON."""
     return (
         f"timer = timeit.Timer(lambda: {statement})\n"
         + "number, _ = timer.autorange()\n"
         + "number = max(1, number // 2)\n"  # autorange reaches >= 0.2 s; repeats of ~0.1 s
+        + "faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt\n"
         + f"times = [t / number for t in timer.repeat(repeat={REPEATS}, number=number)]\n"
+        + f"faults = (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults) / ({REPEATS} * number)\n"
         + "times.sort()\n"
-        + "print(json.dumps({'median_s': times[len(times) // 2], 'min_s': times[0], 'loops': number}))\n"
+        + "print(json.dumps({'median_s': times[len(times) // 2], 'min_s': times[0], 'loops': number,\n"
+        + "                  'page_faults_per_call': faults}))\n"
     )
 
 

@@ -180,7 +180,8 @@ def combine_rounds(records: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     samples, see :func:`fwbench.intervals.rounds_interval` for why), and the
     95% interval of the next run's median (``ci95_low_s``/``ci95_high_s``: a
     t prediction interval on the logarithms of the round medians, see
-    :mod:`fwbench.intervals`); ``first_call_s`` is the first round's.  Its status is the
+    :mod:`fwbench.intervals`); ``first_call_s`` is the first round's, and
+    ``page_faults_per_call_by_round`` every round's.  Its status is the
     worst of its rounds (a mismatch or an error in any round is the cell's).
     A cell with one round is returned as it is.
     """
@@ -208,6 +209,7 @@ def _combine(rounds: list[dict[str, Any]]) -> dict[str, Any]:
     combined["first_call_s"] = rounds[0].get("first_call_s")
     combined["first_call_s_by_round"] = [r.get("first_call_s") for r in rounds]
     combined["process_ids"] = [r.get("process_id") for r in rounds]
+    combined["page_faults_per_call_by_round"] = [r.get("page_faults_per_call") for r in rounds]
     if not measured:
         return combined
     samples = [value for r in measured for value in r["samples_s"]]

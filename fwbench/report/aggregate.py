@@ -180,7 +180,7 @@ def geometric_mean_speedups(frame: pd.DataFrame) -> pd.DataFrame:
     for (workload, series), group in ok.groupby(["workload", "series"], sort=False):
         rows.append({"workload": workload, "series": series, "sizes": len(group),
                      "geomean_speedup": float(np.exp(np.mean(np.log(group["speedup"]))))})
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=["workload", "series", "sizes", "geomean_speedup"])
 
 
 # ---------------------------------------------------------------------- scaling

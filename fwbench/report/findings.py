@@ -16,6 +16,7 @@ import pandas as pd
 
 from fwbench.ratios import LEVEL
 from fwbench.report.aggregate import margin_text, none_if_nan, winner_text
+from fwbench.units import format_seconds
 
 CONCLUSIONS_VERSION = 1
 
@@ -61,11 +62,49 @@ def findings(board: pd.DataFrame, crossings: pd.DataFrame, frame: pd.DataFrame) 
         sentences.append(text)
         sentences += _lead_changes(prefix, rows, crossings[crossings["workload"] == workload]
                                    if not crossings.empty else crossings)
+    sentences += allocator_sentences(frame)
     problems = frame[frame["status"] != "ok"]
     if not problems.empty:
         counts = problems["status"].value_counts()
         sentences.append("Not measured: " + ", ".join(f"{count} {status}" for status, count in counts.items())
                          + " (see the table of cells not ok).")
+    return sentences
+
+
+# A cell whose rounds fault this many fresh pages a call (1 MiB), and four times as many in one round as in
+# another, was timed in different states of the host allocator's heap.
+ALLOCATOR_FAULTS = 256
+ALLOCATOR_FACTOR = 4
+
+
+def allocator_sentences(frame: pd.DataFrame) -> list[str]:
+    """Cells whose rounds found the host allocator in different states, with the times that followed.
+
+    glibc reuses freed memory or hands out fresh pages (about 0.25 µs each) depending on what the
+    process allocated before (see the README's section on the allocator); when the rounds of a cell
+    disagree that much, its time is a property of the heap's history as much as of the code.
+    """
+    if "page_faults_per_call_by_round" not in frame:
+        return []
+    sentences = []
+    for row in frame.to_dict("records"):
+        faults = row.get("page_faults_per_call_by_round")
+        if not isinstance(faults, list):
+            continue
+        faults = [value for value in faults if value is not None]
+        if (len(faults) < 2 or max(faults) < ALLOCATOR_FAULTS
+                or max(faults) < ALLOCATOR_FACTOR * max(min(faults), 1)):
+            continue
+        times = row.get("round_medians_s")
+        spread = ""
+        if isinstance(times, list) and len(times) >= 2:
+            spread = f" and took {format_seconds(min(times))} to {format_seconds(max(times))} a call"
+        where = f"{row['workload']}" + (f" ({row['params']})" if row.get("params") not in (None, "-", "") else "")
+        sentences.append(
+            f"{row['framework']}/{row['mode']} on {where}: its rounds faulted in {min(faults):.0f} to "
+            f"{max(faults):.0f} fresh pages a call{spread}; the host allocator reused freed memory in some "
+            "rounds and not in others, so this time depends on what the process allocated before, not only on "
+            "the code (README: the allocator).")
     return sentences
 
 

@@ -1,0 +1,50 @@
+"""Findings about the host allocator's state, and reports of runs with a single series."""
+
+from fwbench.report import aggregate
+from fwbench.report.findings import allocator_sentences
+from fwbench.report.render import build_report, load_runs, to_html, to_markdown
+from fwbench.results import RESULTS_FILE, combine_rounds, records_to_frame
+from tests.report.test_aggregate import record
+
+
+def rounds(faults_by_round, medians_s, framework="torch", mode="eager"):
+    """One cell's per-round records, as results.jsonl holds them."""
+    base = record("power_sum", 1000, framework, mode, medians_s[0])
+    return [dict(base, round=index, median_s=median, samples_s=[median] * 5, page_faults_per_call=faults)
+            for index, (faults, median) in enumerate(zip(faults_by_round, medians_s), start=1)]
+
+
+def sentences_for(*cells):
+    frame = aggregate.prepare(records_to_frame(combine_rounds([r for cell in cells for r in cell])))
+    return allocator_sentences(frame)
+
+
+def test_combined_cells_keep_every_rounds_page_faults():
+    (cell,) = combine_rounds(rounds([1.2, 4853.0, 4755.5], [0.37e-3, 6.5e-3, 6.4e-3]))
+    assert cell["page_faults_per_call_by_round"] == [1.2, 4853.0, 4755.5]
+
+
+def test_rounds_in_different_allocator_states_are_a_finding():
+    (sentence,) = sentences_for(rounds([1.2, 4853.0, 4755.5], [0.37e-3, 6.5e-3, 6.4e-3]))
+    assert sentence.startswith("torch/eager on power_sum (n=1000): its rounds faulted in 1 to 4853 fresh pages")
+    assert "370 µs to 6.5 ms" in sentence and "README: the allocator" in sentence
+
+
+def test_rounds_in_one_state_or_with_few_faults_are_not():
+    assert sentences_for(rounds([4850.0, 4853.0, 4851.0], [6.5e-3, 6.6e-3, 6.4e-3])) == []  # always fresh pages
+    assert sentences_for(rounds([2.0, 200.0, 3.0], [1e-3, 1.1e-3, 1e-3])) == []  # under 1 MiB a call
+    assert sentences_for(rounds([1000.0, 3000.0], [1e-3, 2e-3])) == []  # 3x apart: within one state's drift
+    assert sentences_for(rounds([1.0], [1e-3])) == []  # one round: nothing to compare
+    assert sentences_for(rounds([None, 4000.0], [1e-3, 2e-3])) == []  # faults not recorded in a round
+
+
+def test_a_run_with_a_single_series_reports(tmp_path):
+    """No series has a speedup, so the table of geometric means is empty (this used to raise KeyError)."""
+    import json
+
+    (tmp_path / RESULTS_FILE).write_text("".join(json.dumps(r) + "\n" for r in
+                                                 rounds([1.2, 4853.0], [0.37e-3, 6.5e-3])))
+    report = build_report(*load_runs([tmp_path]))
+    markdown = to_markdown(report)
+    assert "faulted in 1 to 4853" in to_html(report)
+    assert "| torch/eager |" in markdown and "faulted in 1 to 4853" in markdown
