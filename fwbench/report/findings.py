@@ -71,18 +71,21 @@ def findings(board: pd.DataFrame, crossings: pd.DataFrame, frame: pd.DataFrame) 
     return sentences
 
 
-# A cell whose rounds fault this many fresh pages a call (1 MiB), and four times as many in one round as in
-# another, was timed in different states of the host allocator's heap.
+# A cell whose rounds differ by this many fresh pages a call (1 MiB) was timed in different states of the host
+# allocator's heap; it matters when that many faults cost a tenth of the fastest round's time or more, at no
+# less than 0.25 µs a fault (zeroing a 4 KiB page at 16 GB/s; about 1.3 µs a fault on the machine of the
+# README's allocator table).
 ALLOCATOR_FAULTS = 256
-ALLOCATOR_FACTOR = 4
+PAGE_FAULT_COST_S = 0.25e-6
+ALLOCATOR_SHARE = 0.1
 
 
 def allocator_sentences(frame: pd.DataFrame) -> list[str]:
     """Cells whose rounds found the host allocator in different states, with the times that followed.
 
-    glibc reuses freed memory or hands out fresh pages (about 0.25 µs each) depending on what the
-    process allocated before (see the README's section on the allocator); when the rounds of a cell
-    disagree that much, its time is a property of the heap's history as much as of the code.
+    glibc reuses freed memory or hands out fresh pages depending on what the process allocated before
+    (see the README's section on the allocator); when the rounds of a cell disagree by enough fresh pages
+    to cost a tenth of its time, its time is a property of the heap's history as much as of the code.
     """
     if "page_faults_per_call_by_round" not in frame:
         return []
@@ -92,13 +95,13 @@ def allocator_sentences(frame: pd.DataFrame) -> list[str]:
         if not isinstance(faults, list):
             continue
         faults = [value for value in faults if value is not None]
-        if (len(faults) < 2 or max(faults) < ALLOCATOR_FAULTS
-                or max(faults) < ALLOCATOR_FACTOR * max(min(faults), 1)):
-            continue
         times = row.get("round_medians_s")
-        spread = ""
-        if isinstance(times, list) and len(times) >= 2:
-            spread = f" and took {format_seconds(min(times))} to {format_seconds(max(times))} a call"
+        if len(faults) < 2 or not isinstance(times, list) or len(times) < 2:
+            continue
+        difference = max(faults) - min(faults)
+        if difference < ALLOCATOR_FAULTS or difference * PAGE_FAULT_COST_S < ALLOCATOR_SHARE * min(times):
+            continue
+        spread = f" and took {format_seconds(min(times))} to {format_seconds(max(times))} a call"
         where = f"{row['workload']}" + (f" ({row['params']})" if row.get("params") not in (None, "-", "") else "")
         sentences.append(
             f"{row['framework']}/{row['mode']} on {where}: its rounds faulted in {min(faults):.0f} to "
