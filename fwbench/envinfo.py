@@ -157,6 +157,6 @@ def _other_fwbench_processes() -> list[tuple[int, str]]:
             continue
         command = " ".join(word for word in words if word)
         is_run = any(word.endswith("fwbench") for word in words[:2]) and "run" in words[1:3]
-        if (is_run or "fwbench.worker" in words) and parent != own:
+        if (is_run or any("fwbench.worker" in word for word in words)) and parent != own:
             found.append((pid, command))
     return found

@@ -1,6 +1,7 @@
 """The worker process: one framework, one device, many cells.
 
-Started by the runner as ``python -m fwbench.worker``.  It reads one JSON
+Started by the runner (``fwbench.execution.worker_process.WORKER_COMMAND``,
+which imports this module and calls :func:`main`).  It reads one JSON
 line (its configuration and cells) from stdin, pins itself to
 ``num_threads`` CPUs, imports its framework once, and writes JSON lines to
 its private copy of stdout::

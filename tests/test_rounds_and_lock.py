@@ -10,6 +10,7 @@ import pytest
 from fwbench.errors import UserError
 from fwbench.execution import rotated
 from fwbench.execution.lock import RunDirectoryLock
+from fwbench.execution.worker_process import WORKER_COMMAND
 from fwbench.plan import Selection
 from fwbench.results import RESULTS_FILE, read_cells, read_records
 from fwbench.runner import RunOptions, round_timer, run
@@ -89,11 +90,22 @@ def test_a_concurrent_fwbench_run_exits_2_and_adds_no_records(write_spec, tmp_pa
     assert len(lines) == len({(line["cell_id"], line["round"]) for line in lines}) == 4 * 2
 
 
-def test_another_fwbench_process_makes_the_machine_busy():
+WORKER_STAND_INS = {
+    # named like a worker
+    "named": (["bash", "-c", "(exec -a fwbench.worker sleep 30) & wait"], "^fwbench.worker 30"),
+    # the command line the runner starts workers with (WORKER_COMMAND), sleeping before it would import
+    "started": (["bash", "-c", '("$0" -c "import time; time.sleep(30); $1") & wait', sys.executable,
+                 WORKER_COMMAND[2]], "time.sleep.30.; import sys; from fwbench.worker"),
+}
+
+
+@pytest.mark.parametrize("stand_in_name", sorted(WORKER_STAND_INS))
+def test_another_fwbench_process_makes_the_machine_busy(stand_in_name):
     from fwbench.envinfo import machine_busy_reasons
 
-    # A stand-in named like a worker, whose parent is not this process (as another run's worker would be).
-    stand_in = subprocess.Popen(["bash", "-c", "(exec -a fwbench.worker sleep 30) & wait"])
+    # A stand-in whose parent is not this process (as another run's worker would be).
+    command, pattern = WORKER_STAND_INS[stand_in_name]
+    stand_in = subprocess.Popen(command)
     try:
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
@@ -103,6 +115,6 @@ def test_another_fwbench_process_makes_the_machine_busy():
             time.sleep(0.05)
         assert any("other fwbench process" in reason for reason in reasons), reasons
     finally:
-        subprocess.run(["pkill", "-f", "^fwbench.worker 30"], check=False)
+        subprocess.run(["pkill", "-f", pattern], check=False)
         stand_in.wait(timeout=10)
     assert not any("other fwbench process" in reason for reason in machine_busy_reasons())
