@@ -116,7 +116,14 @@ def sync_needed() -> bool:
 
 
 def sync(value: Any) -> None:
-    jax.block_until_ready(value)
+    """An array's own ``block_until_ready()``, as users write it; ``jax.block_until_ready`` (which walks a
+    pytree, about 1 µs more a call: 7.3-7.8 against 6.1-6.3 µs for a jitted 16x16 power sum) for anything else,
+    such as a training step's tuple."""
+    wait = getattr(value, "block_until_ready", None)
+    if wait is not None:
+        wait()
+    else:
+        jax.block_until_ready(value)
 
 
 def compile(function: Callable[..., Any], mode: str) -> Callable[..., Any]:  # noqa: A001

@@ -66,6 +66,36 @@ def test_jax_sync_is_inside_the_timed_region():
     check_sync_matters(adapter, function, [x], lambda result: np.asarray(result).sum())
 
 
+def test_jax_sync_waits_for_a_tuple_of_results_too():
+    """An array waits through its own method; a training step's tuple through jax.block_until_ready."""
+    require_framework("jax")
+    adapter = get_adapter("jax")
+    adapter.load(2)
+    adapter.select_device("cpu")
+    x = adapter.to_device(np.random.default_rng(0).standard_normal((600, 600), dtype=np.float32))
+    matmuls = adapter.compile(lambda a: ((a @ a) @ a) @ a, "jit")
+    check_sync_matters(adapter, lambda a: (matmuls(a), a.sum()), [x],
+                       lambda result: np.asarray(result[0]).sum())
+
+
+class _Waits:
+    def __init__(self):
+        self.waited = 0
+
+    def block_until_ready(self):
+        self.waited += 1
+        return self
+
+
+def test_jax_sync_calls_the_results_own_wait():
+    require_framework("jax")
+    adapter = get_adapter("jax")
+    adapter.load(2)
+    result = _Waits()
+    adapter.sync(result)
+    assert result.waited == 1
+
+
 def test_tensorflow_sync_is_inside_the_timed_region():
     require_framework("tensorflow")
     adapter = get_adapter("tensorflow")
