@@ -176,8 +176,10 @@ class FakeDevice:
 class FakeArray:
     def __init__(self, device: Any) -> None:
         self.device = device
+        self.waits = 0
 
     def block_until_ready(self) -> "FakeArray":
+        self.waits += 1
         return self
 
 
@@ -207,8 +209,11 @@ def test_jax_accelerator_places_inputs_on_the_device_and_reads_its_memory(adapte
     placed = adapter.to_device(np.ones(3, dtype=np.float32))
     assert placed.device is device  # committed to the selected device: jit compiles for it
     assert adapter.sync_needed()
-    adapter.sync(placed)
-    assert calls(log, "jax.block_until_ready") == [((placed,), {})]
+    waits = placed.waits
+    adapter.sync(placed)  # an array waits through its own method, as users write it
+    assert placed.waits == waits + 1 and calls(log, "jax.block_until_ready") == []
+    adapter.sync((placed, placed))  # a tuple of results (a training step's) through jax.block_until_ready
+    assert calls(log, "jax.block_until_ready") == [(((placed, placed),), {})]
 
     def function(x):
         return x
