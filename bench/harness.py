@@ -64,6 +64,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 import natural  # noqa: E402
 from fwbench.adapters import get_adapter  # noqa: E402
+from fwbench.report.findings import ALLOCATOR_FAULTS  # noqa: E402
 from fwbench.results import read_cells  # noqa: E402
 from fwbench.timing import Z_95, TimerSettings, measure, relative_ci_half_width  # noqa: E402
 
@@ -264,13 +265,10 @@ def whole_path_accuracy(frameworks: list[str], rounds: int, num_threads: int,
     return rows
 
 
-SIGNIFICANT_FAULTS = 256  # pages a call (1 MiB): below this, fresh pages cost a few percent at most
-
-
 def allocator_note(pairs: list[tuple[float | None, float | None]]) -> str:
     """The page faults per call of each round, fwbench's and the script's, when either side faults enough
     for the allocator's state to matter; the two sides in different states explain a ratio far from 1."""
-    if not any((value or 0) >= SIGNIFICANT_FAULTS for pair in pairs for value in pair):
+    if not any((value or 0) >= ALLOCATOR_FAULTS for pair in pairs for value in pair):
         return ""
     ours = ", ".join("?" if value is None else f"{value:.0f}" for value, _ in pairs)
     theirs = ", ".join("?" if value is None else f"{value:.0f}" for _, value in pairs)

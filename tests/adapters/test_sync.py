@@ -78,24 +78,6 @@ def test_jax_sync_waits_for_a_tuple_of_results_too():
                        lambda result: np.asarray(result[0]).sum())
 
 
-class _Waits:
-    def __init__(self):
-        self.waited = 0
-
-    def block_until_ready(self):
-        self.waited += 1
-        return self
-
-
-def test_jax_sync_calls_the_results_own_wait():
-    require_framework("jax")
-    adapter = get_adapter("jax")
-    adapter.load(2)
-    result = _Waits()
-    adapter.sync(result)
-    assert result.waited == 1
-
-
 def test_tensorflow_sync_is_inside_the_timed_region():
     require_framework("tensorflow")
     adapter = get_adapter("tensorflow")
