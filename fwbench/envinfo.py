@@ -133,14 +133,14 @@ def machine_busy_reasons() -> list[str]:
     cores = logical_cores()
     if load > BUSY_LOAD_PER_CORE * cores:
         reasons.append(f"the 1-minute load average is {load:.2f} on {cores} cores")
-    others = _other_fwbench_processes()
+    others = other_fwbench_processes()
     if others:
         shown = ", ".join(f"{pid} ({command[:60]})" for pid, command in others[:3])
         reasons.append(f"{len(others)} other fwbench process(es) are running: {shown}")
     return reasons
 
 
-def _other_fwbench_processes() -> list[tuple[int, str]]:
+def other_fwbench_processes() -> list[tuple[int, str]]:
     """(pid, command line) of fwbench runs and workers other than this process and its own children."""
     own = os.getpid()
     found = []

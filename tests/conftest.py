@@ -78,8 +78,9 @@ workloads:
 """
 
 
-def run_in_process(spec_path, framework: str, modes=None, quick: bool = True) -> list[dict]:
-    """Run every cell of ``spec_path`` for ``framework`` through the worker's CellRunner, in this process."""
+def run_in_process(spec_path, framework: str, modes=None, quick: bool = True, around_cell=None) -> list[dict]:
+    """Run every cell of ``spec_path`` for ``framework`` through the worker's CellRunner, in this process.
+    ``around_cell``, if given, is called as ``around_cell(run_cell)`` for each cell and returns the record."""
     from fwbench.adapters import get_adapter
     from fwbench.plan import Selection, plan_cells
     from fwbench.spec.loader import load_specs
@@ -102,5 +103,6 @@ def run_in_process(spec_path, framework: str, modes=None, quick: bool = True) ->
     records = []
     for cell in cells:
         assert cell.skip_reason is None, cell.skip_reason
-        records.append(runner.run(cell.to_dict()))
+        run_cell = lambda cell=cell: runner.run(cell.to_dict())  # noqa: E731
+        records.append(around_cell(run_cell) if around_cell else run_cell())
     return records

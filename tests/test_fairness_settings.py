@@ -64,6 +64,7 @@ def test_the_flag_rejects_an_unknown_precision(write_spec, tmp_path):
     assert "--matmul-precision: got 'medium', expected one of: highest, high" in result.stderr
 
 
+@pytest.mark.slow
 def test_env_json_shows_the_same_full_precision_for_every_framework():
     result = fwbench("env", "--json")
     assert result.returncode == 0, result.stderr
@@ -109,6 +110,7 @@ def test_no_gpu_no_nvidia_smi_query(monkeypatch):
     assert envinfo.host_info()["accelerators"] == {"nvidia_smi": "not queried: no GPU on this host"}
 
 
+@pytest.mark.slow
 def test_a_cold_cache_is_recorded_and_samples_one_call_each(write_spec, tmp_path):
     require_framework("torch")
     out = tmp_path / "cold"

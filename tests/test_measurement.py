@@ -4,7 +4,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 
 import pytest
 
@@ -70,6 +69,7 @@ def test_calibration_summary_takes_the_best_framework():
     assert devices["cpu"]["gemm_gflops_per_s"] == {"float32": 120.0}
 
 
+@pytest.mark.slow
 def test_a_cell_allocating_400_mb_shows_at_least_that(write_spec, tmp_path):
     spec = write_spec("""
 version: 1
@@ -89,6 +89,7 @@ workloads:
     assert record["peak_device_bytes"] is None  # NumPy has no device allocator
 
 
+@pytest.mark.slow
 def test_calibrate_measures_once_then_reuses(tmp_path):
     environment = dict(os.environ, FWBENCH_CACHE_DIR=str(tmp_path), PYTHONPATH=str(REPO_ROOT))
     first = subprocess.run([sys.executable, "-m", "fwbench", "calibrate", "--json"], capture_output=True, text=True,
@@ -97,13 +98,14 @@ def test_calibrate_measures_once_then_reuses(tmp_path):
     measured = json.loads(first.stdout)
     assert measured["reused"] is False
     cpu = measured["devices"]["cpu"]
-    assert cpu["copy_gbytes_per_s"] > 0.5 and cpu["gemm_gflops_per_s"]["float32"] > 1
-    started = time.perf_counter()
-    second = subprocess.run([sys.executable, "-m", "fwbench", "calibrate"], capture_output=True, text=True,
-                            env=environment, cwd=REPO_ROOT, timeout=120)
-    assert second.returncode == 0
-    assert "reused the values stored" in second.stdout
-    assert time.perf_counter() - started < 10  # no measurement, only a lookup (and Python start-up)
+    assert cpu["copy_gbytes_per_s"] > 0 and cpu["gemm_gflops_per_s"]["float32"] > 0
+    second = subprocess.run([sys.executable, "-m", "fwbench", "calibrate", "--json"], capture_output=True,
+                            text=True, env=environment, cwd=REPO_ROOT, timeout=120)
+    assert second.returncode == 0, second.stderr
+    reused = json.loads(second.stdout)
+    # no measurement, only a lookup: the stored values come back as they were, with the same timestamp
+    assert reused["reused"] is True and reused["measured_at"] == measured["measured_at"]
+    assert reused["devices"]["cpu"] == cpu
     os.environ["FWBENCH_CACHE_DIR"], saved = str(tmp_path), os.environ.get("FWBENCH_CACHE_DIR")
     try:
         assert load_calibration(measured["num_threads"])["devices"]["cpu"] == cpu

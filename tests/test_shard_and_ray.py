@@ -17,7 +17,15 @@ from fwbench.shard import assign, estimated_seconds, parse_shard
 from fwbench.spec.loader import load_specs
 from tests.conftest import REPO_ROOT, REQUIRE_ALL
 
-QUICK_ARGS = ["workloads/", "--quick", "-f", "numpy", "-f", "jax", "--no-calibrate"]
+# Nine cells (three workloads, numpy/eager and jax's two modes), enough for three shards to differ.
+SPEC = "version: 1\nworkloads:" + "".join(f"""
+  - name: {name}
+    kind: expression
+    expr: "{expression}"
+    inputs:
+      x: {{shape: [{size}, {size}]}}
+""" for name, expression, size in (("power_sum", "x + x*x + x*x*x", 64), ("gemm", "x @ x", 96), ("tanh", "tanh(x)", 32)))
+QUICK_ARGS = ["--quick", "-f", "numpy", "-f", "jax", "--no-calibrate"]
 runner = CliRunner()
 
 
@@ -28,10 +36,18 @@ def fwbench(*arguments, env=None):
 
 
 @pytest.fixture(scope="module")
-def local_run(tmp_path_factory):
+def spec_path(tmp_path_factory):
+    path = tmp_path_factory.mktemp("spec") / "three.yaml"
+    path.write_text(SPEC)
+    return str(path)
+
+
+@pytest.fixture(scope="module")
+def local_run(tmp_path_factory, spec_path):
     out = tmp_path_factory.mktemp("local") / "run"
-    result = fwbench("run", *QUICK_ARGS, "--out", str(out))
+    result = fwbench("run", spec_path, *QUICK_ARGS, "--out", str(out))
     assert result.returncode == 0, result.stderr
+    assert len(outcome(out)) == 9
     return out
 
 
@@ -54,9 +70,10 @@ def test_shards_partition_the_cells_and_balance_cost():
     assert sorted(set(shards)) == [0, 1, 2]
 
 
-def test_three_shards_merge_into_exactly_the_unsharded_run(local_run, tmp_path):
+@pytest.mark.slow
+def test_three_shards_merge_into_exactly_the_unsharded_run(local_run, spec_path, tmp_path):
     for k in (1, 2, 3):
-        result = fwbench("run", *QUICK_ARGS, "--shard", f"{k}/3", "--out", str(tmp_path / f"shard{k}"))
+        result = fwbench("run", spec_path, *QUICK_ARGS, "--shard", f"{k}/3", "--out", str(tmp_path / f"shard{k}"))
         assert result.returncode == 0, result.stderr
     shard_cells = [outcome(tmp_path / f"shard{k}") for k in (1, 2, 3)]
     assert all(shard_cells) and sum(len(cells) for cells in shard_cells) == len(outcome(local_run))
@@ -104,7 +121,8 @@ def test_three_shards_merge_into_exactly_the_unsharded_run(local_run, tmp_path):
         == {False}
 
 
-def test_ray_executor_on_a_local_cluster_gives_the_same_ok_cells(local_run, tmp_path):
+@pytest.mark.slow
+def test_ray_executor_on_a_local_cluster_gives_the_same_ok_cells(local_run, spec_path, tmp_path):
     try:
         import ray  # noqa: F401
     except ImportError:
@@ -113,7 +131,7 @@ def test_ray_executor_on_a_local_cluster_gives_the_same_ok_cells(local_run, tmp_
         pytest.skip("ray is not installed")
     out = tmp_path / "ray"
     # A local Ray cluster of 2 CPUs on loopback, started and stopped by this run.
-    result = fwbench("run", *QUICK_ARGS, "--executor", "ray", "--out", str(out),
+    result = fwbench("run", spec_path, *QUICK_ARGS, "--executor", "ray", "--out", str(out),
                      env={"RAY_ADDRESS": "", "RAY_USAGE_STATS_ENABLED": "0"})
     assert result.returncode == 0, result.stderr[-3000:]
     assert outcome(out) == outcome(local_run)

@@ -5,6 +5,7 @@ import json
 import os
 import subprocess
 import sys
+import pytest
 from pathlib import Path
 
 from typer.testing import CliRunner
@@ -94,6 +95,7 @@ def test_subprocess_bad_spec_exit_2_without_traceback(write_spec, tmp_path):
     assert not out.exists()
 
 
+@pytest.mark.slow
 def test_env_json_lists_four_frameworks():
     result = fwbench("env", "--json")
     assert result.returncode == 0, result.stderr
@@ -108,6 +110,7 @@ def test_env_json_lists_four_frameworks():
     assert info["host"]["logical_cores"] >= 1
 
 
+@pytest.mark.slow
 def test_broken_framework_is_unavailable_and_the_others_still_run(write_spec, tmp_path):
     """A framework whose import fails shows as unavailable with the reason; the run goes on."""
     shadow = tmp_path / "shadow" / "tensorflow"

@@ -66,6 +66,7 @@ def test_a_wrong_optimizer_is_a_mismatch(write_spec):
     assert not check.ok and check.max_rel_err > check.tolerance
 
 
+@pytest.mark.slow
 def test_initial_weights_and_batches_are_identical_in_every_worker(write_spec, tmp_path):
     """Each framework's worker process hashes the host arrays it received: all hashes agree."""
     for framework in FRAMEWORKS:

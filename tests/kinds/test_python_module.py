@@ -56,6 +56,7 @@ def write_module(tmp_path, name, text):
     (tmp_path / f"{name}.py").write_text(textwrap.dedent(text), encoding="utf-8")
 
 
+@pytest.mark.slow
 def test_a_module_defining_two_frameworks_runs_those_and_skips_the_others_with_the_reason(write_spec, tmp_path):
     write_module(tmp_path, "tanh_matmul", TWO_FRAMEWORKS)
     spec = write_spec(SPEC.format(name="tanh_matmul", module="tanh_matmul"), name="tanh.yaml")
@@ -117,6 +118,7 @@ def test_list_and_run_say_which_modules_a_spec_imports(write_spec, tmp_path):
     assert "import Python code, which runs in the workers: tanh_matmul (" in shown and "tanh_matmul.py" in shown
 
 
+@pytest.mark.slow
 def test_the_examples_run_in_all_four_frameworks(tmp_path):
     """workloads/examples/: attention as expressions (one head with k.T; eight heads split with reshape and
     permute_dims), conv2d as a Python module."""
