@@ -64,7 +64,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 import natural  # noqa: E402
 from fwbench.adapters import get_adapter  # noqa: E402
-from fwbench.report.findings import ALLOCATOR_FAULTS  # noqa: E402
+from fwbench.pooling import ALLOCATOR_FAULTS  # noqa: E402
 from fwbench.results import read_cells  # noqa: E402
 from fwbench.timing import Z_95, TimerSettings, measure, relative_ci_half_width  # noqa: E402
 

@@ -11,8 +11,10 @@ Over rounds, a run's samples come from several fresh worker processes whose
 medians differ by more than one process's samples can show (memory layout,
 allocator state, the machine's drift).  The cell's interval is then a 95%
 prediction interval for the next run's median (of as many rounds): around the
-median m of all samples, m * exp(+- t_{0.975, R-1} * sd * sqrt(2 / R)), where
-sd is the standard deviation of the logarithms of the per-round medians.  A confidence interval (sqrt(1 / R)) would describe this run's
+median m of all samples, m * exp(+- t_{0.975, df} * sd * sqrt(2 k_R / R)), where
+sd is the standard deviation of the logarithms of the per-round medians (pooled
+over the run's cells by :mod:`fwbench.pooling`, which sets df) and k_R the
+variance of a median of R values over that of their mean (1.34 at R = 3).  A confidence interval (sqrt(1 / R)) would describe this run's
 estimate only; the next run's lands inside it with probability
 P(|t_{R-1}| < t_{0.975, R-1} / sqrt 2), 0.91 at three rounds and falling to
 0.83 with more, which is not the promise a reader takes from it.  Both carry
@@ -74,12 +76,31 @@ def median_interval(sorted_samples: list[float], confidence: float = CONFIDENCE)
     return Interval(sorted_samples[low_rank - 1], sorted_samples[high_rank - 1], level, "order statistics")
 
 
-def t_quantile_975(degrees_of_freedom: int) -> float:
+def t_quantile_975(degrees_of_freedom: float) -> float:
+    """t(0.975, df); between whole degrees of freedom, linear in 1/df: a little above the exact quantile, never
+    below it (1.6% above at 2.5 degrees, under 0.2% from 4 on)."""
     if degrees_of_freedom < 1:
         return math.inf
-    if degrees_of_freedom <= len(_T_975):
-        return _T_975[degrees_of_freedom - 1]
-    return Z_975
+    if degrees_of_freedom > len(_T_975):
+        # 1/df interpolation from df = 30 to the normal quantile at infinity
+        return Z_975 + (_T_975[-1] - Z_975) * len(_T_975) / degrees_of_freedom
+    low = int(degrees_of_freedom)
+    if low == degrees_of_freedom:
+        return _T_975[low - 1]
+    weight = (1 / low - 1 / degrees_of_freedom) / (1 / low - 1 / (low + 1))
+    return _T_975[low - 1] + weight * (_T_975[low] - _T_975[low - 1])
+
+
+# The variance of the median of R normal values over that of their mean (Monte Carlo, 2,000,000 draws each):
+# a run's median sits near the middle round's level, which moves more than the rounds' mean does.
+_MEDIAN_VARIANCE_FACTOR = (1.0, 1.343, 1.195, 1.432, 1.288, 1.473, 1.349, 1.494, 1.381, 1.509, 1.409)
+
+
+def median_variance_factor(rounds: int) -> float:
+    """Var(median of ``rounds`` normal values) * rounds / sigma^2; pi/2 in the limit."""
+    if rounds < 2:
+        return 1.0
+    return _MEDIAN_VARIANCE_FACTOR[rounds - 2] if rounds - 2 < len(_MEDIAN_VARIANCE_FACTOR) else math.pi / 2
 
 
 WIDE_INTERVAL = 0.10  # a relative half-width above this: the cell's rounds disagree
@@ -92,14 +113,23 @@ def widest_intervals(records: list[dict]) -> list[dict]:
     return sorted(wide, key=lambda record: -record["rel_ci95"])
 
 
-def rounds_interval(round_medians: list[float], median: float) -> Interval:
+def rounds_interval(round_medians: list[float], median: float,
+                    pooled: tuple[float, float] | None = None) -> Interval:
     """The 95% prediction interval, from R >= 2 rounds, of the next run's median, around this run's ``median``.
+
+    ``pooled`` is the cell's variance of log round medians and its degrees of freedom after shrinking toward
+    the run's pooled value (:mod:`fwbench.pooling`); without it, the cell's own (R - 1 degrees of freedom).
 
     On three runs of bench/reproducibility.yaml here, centring on the median of all samples held the next
     run's median 0.931 of the time against 0.903 for the geometric mean of the round medians, whose spread
     between runs was larger (one odd process moves it more)."""
     if len(round_medians) < 2:
         raise ValueError("an interval over rounds needs two rounds or more")
-    logs = [math.log(value) for value in round_medians]
-    half = t_quantile_975(len(logs) - 1) * statistics.stdev(logs) * math.sqrt(2 / len(logs))
-    return Interval(median * math.exp(-half), median * math.exp(half), CONFIDENCE, "t prediction over rounds")
+    if pooled is None:
+        variance, degrees = statistics.variance([math.log(value) for value in round_medians]), len(round_medians) - 1
+        method = "t prediction over rounds"
+    else:
+        (variance, degrees), method = pooled, "t prediction over rounds, spread pooled over the run's cells"
+    rounds = len(round_medians)
+    half = t_quantile_975(degrees) * math.sqrt(variance * 2 * median_variance_factor(rounds) / rounds)
+    return Interval(median * math.exp(-half), median * math.exp(half), CONFIDENCE, method)

@@ -1,7 +1,7 @@
 """Ratios of two cells' medians with intervals that carry the process-to-process variation.
 
 Every verdict fwbench prints ("jax/jit is 2.1x faster", "this cell got slower",
-"tied for first") is a statement about the ratio of two medians, and is made
+"equivalent within 5%") is a statement about the ratio of two medians, and is made
 only when an interval of that ratio says so.  One process's samples cannot
 give that interval: their spread misses the differences between processes
 (memory layout, allocator state, the machine's drift), which on this
@@ -96,18 +96,58 @@ def _logs(values) -> list[float]:
     return [math.log(value) for value in values]
 
 
-def paired_ratio(numerator: Mapping[str, Any], denominator: Mapping[str, Any], level: float = LEVEL) -> Ratio:
-    """numerator / denominator for two cells of one run, paired round by round (see the module docstring)."""
-    value = float(numerator["median_s"]) / float(denominator["median_s"])
+@dataclass(frozen=True)
+class PairedParts:
+    """A paired ratio's pieces: the variance of the per-round log differences and its degrees of freedom."""
+
+    value: float
+    variance: float
+    degrees_of_freedom: int
+    rounds: int
+
+
+def paired_parts(numerator: Mapping[str, Any], denominator: Mapping[str, Any]) -> PairedParts | None:
+    """The pieces of numerator / denominator paired round by round; None with fewer than two common rounds."""
     top, bottom = round_medians(numerator), round_medians(denominator)
     common = sorted(set(top) & set(bottom))
     if len(common) < 2:
-        reason = "one round" if max(len(top), len(bottom)) <= 1 else "fewer than two rounds in common"
-        return Ratio(value, None, None, level, f"no interval: {reason}", len(common))
+        return None
     differences = [math.log(top[r]) - math.log(bottom[r]) for r in common]
-    half = t_quantile(1 - (1 - level) / 2, len(common) - 1) * statistics.stdev(differences) / math.sqrt(len(common))
-    return Ratio(value, value * math.exp(-half), value * math.exp(half), level,
-                 f"paired over {len(common)} rounds", len(common))
+    value = float(numerator["median_s"]) / float(denominator["median_s"])
+    return PairedParts(value, statistics.variance(differences), len(common) - 1, len(common))
+
+
+def paired_ratio(numerator: Mapping[str, Any], denominator: Mapping[str, Any], level: float = LEVEL,
+                 prior: Any = None) -> Ratio:
+    """numerator / denominator for two cells of one run, paired round by round (see the module docstring).
+
+    ``prior`` (a :class:`fwbench.pooling.Prior` over the run's pairs) shrinks the pair's variance of log
+    differences toward the run's pooled one; the interval is t * sqrt(k_R * variance / R) around the ratio
+    of the medians, k_R the median's variance factor (:func:`fwbench.intervals.median_variance_factor`)."""
+    from fwbench.intervals import median_variance_factor
+    from fwbench.pooling import shrink
+
+    parts = paired_parts(numerator, denominator)
+    if parts is None:
+        value = float(numerator["median_s"]) / float(denominator["median_s"])
+        top, bottom = round_medians(numerator), round_medians(denominator)
+        reason = "one round" if max(len(top), len(bottom)) <= 1 else "fewer than two rounds in common"
+        return Ratio(value, None, None, level, f"no interval: {reason}", len(set(top) & set(bottom)))
+    variance, degrees = shrink(parts.variance, parts.degrees_of_freedom, prior)
+    half = t_quantile(1 - (1 - level) / 2, degrees) * math.sqrt(
+        variance * median_variance_factor(parts.rounds) / parts.rounds)
+    method = f"paired over {parts.rounds} rounds" + (", spread pooled over the run's pairs" if prior else "")
+    return Ratio(parts.value, parts.value * math.exp(-half), parts.value * math.exp(half), level, method,
+                 parts.rounds)
+
+
+EQUIVALENCE_MARGIN = 0.05  # two series whose ratio's interval lies inside 1/1.05 to 1.05 are equivalent
+
+
+def equivalent(value: Ratio, margin: float = EQUIVALENCE_MARGIN) -> bool:
+    """The ratio's interval lies inside [1 / (1 + margin), 1 + margin]: a difference too small to matter,
+    shown (an equivalence test, two one-sided tests at the interval's level), not merely not shown."""
+    return value.has_interval and value.low >= 1 / (1 + margin) and value.high <= 1 + margin
 
 
 @dataclass(frozen=True)
@@ -201,10 +241,12 @@ def same_run(first: Mapping[str, Any], second: Mapping[str, Any]) -> bool:
     return bool(_value(first, "run_id")) and _value(first, "run_id") == _value(second, "run_id")
 
 
-def ratio(numerator: Mapping[str, Any], denominator: Mapping[str, Any], level: float = LEVEL) -> Ratio:
-    """Paired when both cells come from the same run, independent otherwise."""
+def ratio(numerator: Mapping[str, Any], denominator: Mapping[str, Any], level: float = LEVEL,
+          prior: Any = None) -> Ratio:
+    """Paired (with ``prior``, see :func:`paired_ratio`) when both cells come from the same run, independent
+    otherwise."""
     if same_run(numerator, denominator):
-        return paired_ratio(numerator, denominator, level)
+        return paired_ratio(numerator, denominator, level, prior)
     return independent_ratio(numerator, denominator, level)
 
 

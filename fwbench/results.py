@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import statistics
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -166,10 +167,6 @@ def load_results(*paths: str | Path):
     return records_to_frame(records)
 
 
-_SEVERITY = {"error": 3, "mismatch": 2, "ok": 1, "skipped": 0}
-_PER_ROUND_SUMS = ("timed_s", "cell_wall_s", "inputs_s", "reference_s")
-
-
 def combine_rounds(records: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     """One record per cell from the per-round lines of ``results.jsonl``, in first-seen order.
 
@@ -179,22 +176,32 @@ def combine_rounds(records: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     ``round_numbers``), the cell's median (``median_s``: the median of all
     samples, see :func:`fwbench.intervals.rounds_interval` for why), and the
     95% interval of the next run's median (``ci95_low_s``/``ci95_high_s``: a
-    t prediction interval on the logarithms of the round medians, see
-    :mod:`fwbench.intervals`); ``first_call_s`` is the first round's, and
-    ``page_faults_per_call_by_round`` every round's.  Its status is the
-    worst of its rounds (a mismatch or an error in any round is the cell's).
-    A cell with one round is returned as it is.
+    t prediction interval on the logarithms of the round medians, their
+    spread pooled over the run's cells of the same framework, mode and
+    device, see :mod:`fwbench.pooling`); ``first_call_s`` is the first
+    round's, and ``page_faults_per_call_by_round`` every round's.  A round
+    that ran far slower than the cell's others is set apart
+    (``excluded_rounds``, with its median and the reason) and counts in
+    nothing else; a cell whose rounds found the host allocator in two states
+    lists them (``allocator_states``).  Its status is the worst of its
+    rounds (a mismatch or an error in any round is the cell's).  A cell with
+    one round is returned as it is.
     """
     by_cell: dict[str, list[dict[str, Any]]] = {}
     for record in records:
         by_cell.setdefault(record["cell_id"], []).append(record)
-    return [_combine(sorted(rounds, key=lambda r: r.get("round") or 1)) for rounds in by_cell.values()]
+    cells = [_combine(sorted(rounds, key=lambda r: r.get("round") or 1)) for rounds in by_cell.values()]
+    _pooled_intervals(cells)
+    return cells
+
+
+_SEVERITY = {"error": 3, "mismatch": 2, "ok": 1, "skipped": 0}
+_PER_ROUND_SUMS = ("timed_s", "cell_wall_s", "inputs_s", "reference_s")
+_PER_SECOND = ("gflops_per_s", "gbytes_per_s", "pct_of_bandwidth_peak", "pct_of_compute_peak", "samples_per_s")
 
 
 def _combine(rounds: list[dict[str, Any]]) -> dict[str, Any]:
-    import statistics
-
-    from fwbench.intervals import rounds_interval
+    from fwbench.pooling import allocator_states
 
     if len(rounds) == 1:
         return dict(rounds[0], n_rounds=1)
@@ -221,31 +228,102 @@ def _combine(rounds: list[dict[str, Any]]) -> dict[str, Any]:
         combined["device_median_s"] = statistics.median(device_samples)
     combined["round_medians_s"] = [r["median_s"] for r in measured]
     combined["round_numbers"] = [r.get("round") or index for index, r in enumerate(measured, start=1)]
-    ordered = sorted(samples)
-    median = statistics.median(ordered)
-    combined.update(min_s=ordered[0], max_s=ordered[-1], median_s=median, mean_s=statistics.fmean(ordered),
-                    stdev_s=statistics.stdev(ordered) if len(ordered) > 1 else 0.0, n_samples=len(samples),
-                    n_outliers=sum(r.get("n_outliers") or 0 for r in measured))
-    if len(ordered) >= 2:
-        quartiles = statistics.quantiles(ordered, n=4, method="inclusive")
-        combined["iqr_s"] = quartiles[2] - quartiles[0]
+    combined["n_outliers"] = sum(r.get("n_outliers") or 0 for r in measured)
+    _sample_statistics(combined)
     if len(measured) >= 2:
-        interval = rounds_interval(combined["round_medians_s"], median)
-        combined.update(ci95_low_s=interval.low, ci95_high_s=interval.high, ci_level=interval.level,
-                        ci_method=interval.method)
+        states = allocator_states(combined["round_medians_s"], [r.get("page_faults_per_call") for r in measured])
+        if states:
+            combined["allocator_states"] = [
+                dict(state, rounds=[combined["round_numbers"][index] for index in state["rounds"]])
+                for state in states]
     else:
         combined.update(ci95_low_s=measured[0].get("ci95_low_s"), ci95_high_s=measured[0].get("ci95_high_s"),
                         ci_level=measured[0].get("ci_level"), ci_method=measured[0].get("ci_method"))
-    if combined.get("ci95_low_s") is not None and median > 0:
+        _relative_width(combined)
+    scale = measured[0]["median_s"] / combined["median_s"]  # per-second figures follow the median
+    for key in _PER_SECOND:
+        if measured[0].get(key) is not None:
+            combined[key] = measured[0][key] * scale
+    return combined
+
+
+def _sample_statistics(combined: dict[str, Any]) -> None:
+    """The cell's median and spread from the samples of its rounds (``samples_s``)."""
+    ordered = sorted(combined["samples_s"])
+    combined.update(min_s=ordered[0], max_s=ordered[-1], median_s=statistics.median(ordered),
+                    mean_s=statistics.fmean(ordered), n_samples=len(ordered),
+                    stdev_s=statistics.stdev(ordered) if len(ordered) > 1 else 0.0)
+    if len(ordered) >= 2:
+        quartiles = statistics.quantiles(ordered, n=4, method="inclusive")
+        combined["iqr_s"] = quartiles[2] - quartiles[0]
+
+
+def _relative_width(combined: dict[str, Any]) -> None:
+    median = combined.get("median_s")
+    if combined.get("ci95_low_s") is not None and median:
         combined["rel_ci95"] = (combined["ci95_high_s"] - combined["ci95_low_s"]) / 2 / median
         target = ((combined.get("settings") or {}).get("timer") or {}).get("target_rel_ci")
         if target is not None:
             combined["converged"] = combined["rel_ci95"] <= target
-    scale = measured[0]["median_s"] / median  # per-second figures and % of peak follow the median
-    for key in ("gflops_per_s", "gbytes_per_s", "pct_of_bandwidth_peak", "pct_of_compute_peak", "samples_per_s"):
-        if measured[0].get(key) is not None:
-            combined[key] = measured[0][key] * scale
-    return combined
+
+
+def _pooled_intervals(cells: list[dict[str, Any]]) -> None:
+    """Every cell of two rounds or more: its disturbed rounds set apart, then its interval from its spread
+    shrunk toward its group's (run, framework, mode, device, method) pooled spread (:mod:`fwbench.pooling`)."""
+    from fwbench.intervals import rounds_interval
+    from fwbench.pooling import disturbed_rounds, estimate_prior, log_variance, shrink
+
+    groups: dict[tuple, list[dict[str, Any]]] = {}
+    for cell in cells:
+        if len(cell.get("round_medians_s") or []) >= 2:
+            key = tuple(cell.get(name) for name in ("run_id", "framework", "mode", "device", "method"))
+            groups.setdefault(key, []).append(cell)
+
+    def prior_of(members: list[dict[str, Any]]):
+        steady = [cell for cell in members if not cell.get("allocator_states")]
+        return estimate_prior([log_variance(cell["round_medians_s"]) for cell in steady],
+                              [len(cell["round_medians_s"]) - 1 for cell in steady])
+
+    for members in groups.values():
+        first = prior_of(members)
+        for cell in members:
+            if first is not None and not cell.get("allocator_states"):
+                _set_apart(cell, disturbed_rounds(cell["round_medians_s"], first.variance), first.variance)
+        prior = prior_of(members)
+        for cell in members:
+            medians = cell["round_medians_s"]
+            pooled = shrink(log_variance(medians), len(medians) - 1, prior) if prior else None
+            interval = rounds_interval(medians, cell["median_s"], pooled)
+            cell.update(ci95_low_s=interval.low, ci95_high_s=interval.high, ci_level=interval.level,
+                        ci_method=interval.method)
+            if prior is not None:
+                cell["pooled_spread"] = {"prior_sd": math.sqrt(prior.variance),
+                                         "prior_degrees_of_freedom": prior.degrees_of_freedom,
+                                         "cells": prior.cells, "degrees_of_freedom": pooled[1]}
+            _relative_width(cell)
+
+
+def _set_apart(cell: dict[str, Any], indices: list[int], pooled_variance: float) -> None:
+    """Drop the rounds at ``indices`` from the cell's samples and medians, and say why in ``excluded_rounds``."""
+    if not indices:
+        return
+    centre = statistics.median(cell["round_medians_s"])
+    dropped = {cell["round_numbers"][index] for index in indices}
+    cell["excluded_rounds"] = [
+        {"round": cell["round_numbers"][index], "median_s": cell["round_medians_s"][index],
+         "reason": f"{cell['round_medians_s'][index] / centre:.2f}x the median of the cell's rounds, beyond "
+                   f"the run's round-to-round spread ({math.sqrt(pooled_variance):.1%}): disturbed"}
+        for index in indices]
+    kept = [index for index in range(len(cell["round_medians_s"])) if index not in indices]
+    cell["round_medians_s"] = [cell["round_medians_s"][index] for index in kept]
+    cell["round_numbers"] = [cell["round_numbers"][index] for index in kept]
+    pairs = [(value, number) for value, number in zip(cell["samples_s"], cell["samples_round"]) if number not in dropped]
+    cell["samples_s"], cell["samples_round"] = [value for value, _ in pairs], [number for _, number in pairs]
+    old_median = cell["median_s"]
+    _sample_statistics(cell)
+    for key in _PER_SECOND:
+        if cell.get(key) is not None:
+            cell[key] *= old_median / cell["median_s"]
 
 
 def records_to_frame(records: Iterable[dict[str, Any]]):

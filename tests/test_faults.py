@@ -85,8 +85,13 @@ def wait_for_lines(path: Path, count: int, timeout: float = 60) -> None:
     raise AssertionError(f"{path} never reached {count} lines")
 
 
-SLOW_SPEC = "version: 1\nworkloads:" + "".join(
-    cell(f"slow{index}", "fault", "\n    fault: sleep\n    fault_seconds: 0.05") for index in range(8))
+def gated_spec(gate: Path) -> str:
+    """Eight cells: two that finish at once, then six whose calls wait until the file ``gate`` exists.  A run
+    of it cannot finish before the test creates ``gate``, however fast or slow the machine is."""
+    waiting = f"\n    fault: wait_for_file\n    fault_file: {gate}\n    fault_seconds: 120"
+    return "version: 1\nworkloads:" + "".join(
+        cell(f"slow{index}", "fault", "\n    fault: sleep\n    fault_seconds: 0.01" if index < 2 else waiting)
+        for index in range(8))
 
 
 def stop_after(signal_number: int, spec: Path, out: Path, lines: int) -> tuple[int, str, list]:
@@ -101,15 +106,17 @@ def stop_after(signal_number: int, spec: Path, out: Path, lines: int) -> tuple[i
 
 
 def test_sigint_stops_cleanly_and_resume_finishes_without_measuring_twice(write_spec, tmp_path):
-    spec, out = write_spec(SLOW_SPEC), tmp_path / "out"
+    gate = tmp_path / "gate"
+    spec, out = write_spec(gated_spec(gate)), tmp_path / "out"
     returncode, stderr, orphans = stop_after(signal.SIGINT, spec, out, lines=2)
     assert returncode == 130
     assert f"Finish the run with: fwbench run --resume {out}" in stderr
     assert orphans == []
     before = read_records(out)
-    assert 2 <= len(before) < 8 and all(r["status"] == "ok" for r in before)
+    assert len(before) == 2 and all(r["status"] == "ok" for r in before)  # the third cell was waiting
     assert json.loads((out / "run.json").read_text())["interrupted"]
 
+    gate.touch()
     resumed = start_run(spec, out, uuid.uuid4().hex, "--resume", str(out))
     resumed.communicate(timeout=120)
     assert resumed.returncode == 0
@@ -122,13 +129,16 @@ def test_sigint_stops_cleanly_and_resume_finishes_without_measuring_twice(write_
 
 
 def test_sigterm_behaves_like_sigint(write_spec, tmp_path):
-    returncode, stderr, orphans = stop_after(signal.SIGTERM, write_spec(SLOW_SPEC), tmp_path / "out", lines=1)
+    spec = write_spec(gated_spec(tmp_path / "gate"))
+    returncode, stderr, orphans = stop_after(signal.SIGTERM, spec, tmp_path / "out", lines=1)
     assert returncode == 130 and "--resume" in stderr
     assert orphans == []
 
 
 def test_resume_is_refused_when_the_run_is_not_comparable(write_spec, tmp_path):
-    spec, out = write_spec(SLOW_SPEC), tmp_path / "out"
+    gate = tmp_path / "gate"
+    gate.touch()  # nothing waits: the run finishes
+    spec, out = write_spec(gated_spec(gate)), tmp_path / "out"
     process = start_run(spec, out, uuid.uuid4().hex)
     process.communicate(timeout=120)
     manifest = json.loads((out / "run.json").read_text())
@@ -141,13 +151,13 @@ def test_resume_is_refused_when_the_run_is_not_comparable(write_spec, tmp_path):
 
 
 def test_sigkill_of_the_parent_leaves_a_complete_results_file(write_spec, tmp_path):
-    spec, out, marker = write_spec(SLOW_SPEC), tmp_path / "out", uuid.uuid4().hex
+    spec, out, marker = write_spec(gated_spec(tmp_path / "gate")), tmp_path / "out", uuid.uuid4().hex
     process = start_run(spec, out, marker)
-    wait_for_lines(out / "results.jsonl", 3)
-    process.kill()
+    wait_for_lines(out / "results.jsonl", 2)
+    process.kill()  # the third cell is waiting for the gate: the run is in the middle of a cell
     process.wait()
     lines = (out / "results.jsonl").read_text().splitlines()
-    assert len(lines) >= 3
+    assert len(lines) == 2
     for line in lines:
         assert json.loads(line)["version"] == 1  # every line complete
     deadline = time.monotonic() + 5

@@ -46,15 +46,22 @@ def test_t_quantiles():
     assert t_quantile_975(1000) == pytest.approx(1.96, abs=0.01)
 
 
-def _simulated_run(generator, true_median, round_sigma, sample_sigma, rounds, samples_per_round):
-    """Per-round medians and all samples of one run: each round (process) is shifted by a log-normal factor."""
-    round_medians, everything = [], []
+def simulated_rounds(generator, true_median, round_sigma, sample_sigma, rounds, samples_per_round):
+    """Per-round medians and per-round samples of one run: each round (process) shifted by a log-normal factor."""
+    round_medians, per_round = [], []
     for _ in range(rounds):
         shift = generator.gauss(0.0, round_sigma)
         samples = [true_median * math.exp(shift + generator.gauss(0.0, sample_sigma)) for _ in range(samples_per_round)]
         round_medians.append(statistics.median(samples))
-        everything.extend(samples)
-    return round_medians, everything
+        per_round.append(samples)
+    return round_medians, per_round
+
+
+def _simulated_run(generator, true_median, round_sigma, sample_sigma, rounds, samples_per_round):
+    """Per-round medians and all samples of one run."""
+    round_medians, per_round = simulated_rounds(generator, true_median, round_sigma, sample_sigma, rounds,
+                                                samples_per_round)
+    return round_medians, [value for samples in per_round for value in samples]
 
 
 def test_the_interval_over_rounds_covers_round_to_round_shifts_and_one_round_does_not():

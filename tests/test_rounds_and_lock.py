@@ -78,21 +78,29 @@ def test_a_second_writer_is_refused_and_names_the_first(tmp_path):
 
 @pytest.mark.slow
 def test_a_concurrent_fwbench_run_exits_2_and_adds_no_records(write_spec, tmp_path):
-    spec = write_spec(SMALL_SPEC.replace("[64, 128]", "[64, 128, 256, 512]"))
+    import os
+
+    from tests.test_faults import gated_spec
+
+    gate = tmp_path / "gate"  # the first run's third cell waits for it: the first run is surely still going
+    spec = write_spec(gated_spec(gate))
     out = tmp_path / "out"
     command = [sys.executable, "-m", "fwbench", "run", str(spec), "--framework", "numpy", "--device", "cpu",
-               "--no-calibrate", "--rounds", "2", "--budget", "2", "--out", str(out)]
-    first = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+               "--no-calibrate", "--rounds", "2", "--quick", "--out", str(out)]
+    environment = dict(os.environ, FWBENCH_ENABLE_TEST_KINDS="1")
+    first = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=environment)
     deadline = time.monotonic() + 60
     while not (out / RESULTS_FILE).exists() and time.monotonic() < deadline:
         time.sleep(0.05)
-    second = subprocess.run(command[:-1] + [str(out), "--overwrite"], capture_output=True, text=True, timeout=120)
+    second = subprocess.run(command[:-1] + [str(out), "--overwrite"], capture_output=True, text=True, timeout=120,
+                            env=environment)
     assert second.returncode == 2, second.stderr
     assert f"process {first.pid}" in second.stderr
+    gate.touch()
     first.communicate(timeout=300)
     assert first.returncode == 0
     lines = read_records(out)
-    assert len(lines) == len({(line["cell_id"], line["round"]) for line in lines}) == 4 * 2
+    assert len(lines) == len({(line["cell_id"], line["round"]) for line in lines}) == 8 * 2
 
 
 WORKER_STAND_INS = {

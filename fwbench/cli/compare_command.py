@@ -64,7 +64,7 @@ def compare(
     rows = result.ordered_rows(show_all)
     if rows:
         table = Table(title="NEW/BASE, changed cells first", box=box.SIMPLE_HEAD)
-        for column in ("cell", "base", "new", "ratio (interval)", "verdict"):
+        for column in ("cell", "base", "new", "ratio (interval)", "can call", "verdict"):
             table.add_column(column, no_wrap=column not in ("cell", "verdict"))
         styles = {"slower": "red", "broken": "red", "faster": "green", "unsure": "yellow"}
         for row in rows:

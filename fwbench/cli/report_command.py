@@ -45,7 +45,7 @@ def report(
     first call vs steady state, bytes per second).
 
     Reports open with findings: per workload, what is fastest at small and at
-    large sizes and by how much (with its interval), what is tied, where the
+    large sizes and by how much (with its interval), what is equivalent or undecided, where the
     crossovers lie. A single winner is named only when every runner-up's ratio
     to it has a 95% interval above 1 (intervals over rounds; a run with one
     round cannot decide). The HTML file is self-contained (inline SVG, no

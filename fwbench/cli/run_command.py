@@ -261,7 +261,7 @@ def print_summary(records: list[dict[str, Any]], verbose: bool = False) -> None:
     wide = widest_intervals(measured)
     if wide:
         console.print(f"{len(wide)} of {len(with_interval)} cells have a 95% interval wider than "
-                      f"±{WIDE_INTERVAL:.0%}; rankings among them are the likeliest to come out tied. Noisiest:",
+                      f"±{WIDE_INTERVAL:.0%}; rankings among them are the likeliest to stay undecided. Noisiest:",
                       markup=False)
         for record in wide[:NOISIEST_SHOWN]:
             rounds_text = ", ".join(format_seconds(value) for value in record.get("round_medians_s") or [])

@@ -8,6 +8,9 @@ picks the misbehaviour; ``fault_frameworks`` limits it to some frameworks
 * ``raise``: the implementation raises RuntimeError;
 * ``segfault``: the worker kills itself with SIGSEGV;
 * ``sleep``: the implementation sleeps ``fault_seconds`` per call;
+* ``wait_for_file``: each call waits until the file ``fault_file`` exists (at
+  most ``fault_seconds``), so a test decides when a run can go on, whatever
+  the machine's speed;
 * ``allocate``: each call allocates ``fault_bytes`` more and keeps them (a leak
   that meets the worker's memory limit).
 """
@@ -22,12 +25,12 @@ from typing import Any, Callable
 from fwbench.kinds.expression import ExpressionKind
 from fwbench.spec.fields import FieldReader
 
-FAULTS = ("wrong_result", "raise", "segfault", "sleep", "allocate")
+FAULTS = ("wrong_result", "raise", "segfault", "sleep", "wait_for_file", "allocate")
 
 
 class FaultKind(ExpressionKind):
     NAME = "fault"
-    FIELDS = ("expr", "inputs", "fault", "fault_frameworks", "fault_seconds", "fault_bytes")
+    FIELDS = ("expr", "inputs", "fault", "fault_frameworks", "fault_seconds", "fault_bytes", "fault_file")
     REQUIRED_FIELDS = ("expr", "inputs", "fault")
 
     @classmethod
@@ -38,6 +41,7 @@ class FaultKind(ExpressionKind):
             "fault_frameworks", ("numpy", "jax", "torch", "tensorflow"), None)
         options["fault_seconds"] = reader.take_float("fault_seconds", 1.0)
         options["fault_bytes"] = reader.take_int("fault_bytes", 2**30, minimum=1)
+        options["fault_file"] = reader.take_str("fault_file", "")
         return options
 
     def implementation(self, params: dict[str, int], framework: str, adapter: Any) -> Callable[..., Any]:
@@ -66,6 +70,15 @@ class FaultKind(ExpressionKind):
                 return function(*arrays)
             return leak
         seconds = self.options["fault_seconds"]
+        if fault == "wait_for_file":
+            path = self.options["fault_file"]
+
+            def waiting(*arrays: Any) -> Any:
+                deadline = time.monotonic() + seconds
+                while not os.path.exists(path) and time.monotonic() < deadline:
+                    time.sleep(0.01)
+                return function(*arrays)
+            return waiting
 
         def slow(*arrays: Any) -> Any:
             time.sleep(seconds)

@@ -100,17 +100,35 @@ def with_speedups(frame: pd.DataFrame, baseline: str = DEFAULT_BASELINE) -> pd.D
     series, _, fixed_device = baseline.partition("@")
     measured = _measured_rows(frame)
     base_rows = measured[(measured["framework"] + "/" + measured["mode"]) == series]
+    pairs = []
     for index, row in frame[frame["status"] == "ok"].iterrows():
         candidates = base_rows[(base_rows["workload"] == row["workload"]) & (base_rows["params"] == row["params"])
                                & (base_rows["dtype"] == row["dtype"])
                                & (base_rows["device"] == (fixed_device or row["device"]))]
-        if candidates.empty:
-            continue
-        speedup = ratio(candidates.iloc[0], row)
+        if not candidates.empty:
+            pairs.append((index, candidates.iloc[0], row))
+    priors = pair_priors([(base, row) for _, base, row in pairs])
+    for index, base, row in pairs:
+        speedup = ratio(base, row, prior=priors.get(row.get("run_id")))
         frame.loc[index, ["speedup", "speedup_low", "speedup_high"]] = [
             speedup.value, _nan_if_none(speedup.low), _nan_if_none(speedup.high)]
         frame.loc[index, "speedup_method"] = speedup.method
     return frame
+
+
+def pair_priors(pairs: list[tuple[Any, Any]]) -> dict[Any, Any]:
+    """Per run, the pooled spread (:func:`fwbench.pooling.estimate_prior`) of the paired log differences of
+    ``pairs`` (numerator and denominator rows) measured in the same run."""
+    from fwbench.pooling import estimate_prior
+    from fwbench.ratios import paired_parts, same_run
+
+    by_run: dict[Any, list] = {}
+    for numerator, denominator in pairs:
+        parts = paired_parts(numerator, denominator) if same_run(numerator, denominator) else None
+        if parts is not None:
+            by_run.setdefault(numerator.get("run_id"), []).append(parts)
+    return {run: estimate_prior([part.variance for part in parts], [part.degrees_of_freedom for part in parts])
+            for run, parts in by_run.items()}
 
 
 # ---------------------------------------------------------------------- leaderboard
@@ -123,43 +141,67 @@ def _ok_rows(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def leaderboard(frame: pd.DataFrame) -> pd.DataFrame:
-    """Per workload, size, device and dtype: the winners, and each runner-up's ratio to the fastest.
+    """Per workload, size, device and dtype: the verdict, the winners, and each runner-up's ratio to the fastest.
 
-    ``winners`` holds one series when its ratio to every other series has an
-    interval above 1, else every series that cannot be told apart from the
-    fastest (``verdict`` ``tied``); with one series it is ``only``.  ``ratios``
-    lists each other series' time over the fastest's, with its interval.
+    Each runner-up's time over the fastest's has an interval (paired over rounds, its spread pooled over
+    the run's pairs, :func:`fwbench.ratios.paired_ratio`); a runner-up is equivalent when its interval lies
+    inside 1/1.05-1.05, else slower when it lies above 1 (:func:`standing`).  ``verdict`` is ``fastest``
+    when every runner-up is slower (``winners`` holds the fastest alone); ``equivalent`` when each is slower
+    or equivalent and one is equivalent (``winners``: the fastest and its equivalents);
+    ``undecided`` when some interval is too wide to say either (``winners``: every series not shown
+    slower); ``only`` with one series.  ``ratios`` lists each runner-up with its interval and ``standing``
+    (slower, equivalent or undecided).
     """
     measured = _measured_rows(prepare(frame) if "series" not in frame else frame)
+    groups = [(key, group.sort_values("median_s")) for key, group in measured.groupby(
+        ["workload", "size_label", "device", "dtype"], sort=False, dropna=False)]
+    priors = pair_priors([(other, ranked.iloc[0]) for _, ranked in groups for _, other in ranked.iloc[1:].iterrows()])
     rows = []
-    for (workload, size_label, device, dtype), group in measured.groupby(
-            ["workload", "size_label", "device", "dtype"], sort=False, dropna=False):
-        ranked = group.sort_values("median_s")
+    for (workload, size_label, device, dtype), ranked in groups:
         best = ranked.iloc[0]
-        others = [(other["series"], ratio(other, best)) for _, other in ranked.iloc[1:].iterrows()]
-        tied = [name for name, value in others if not value.above(1)]
-        verdict = "only" if not others else ("fastest" if not tied else "tied")
+        others = [(other["series"], ratio(other, best, prior=priors.get(best.get("run_id"))))
+                  for _, other in ranked.iloc[1:].iterrows()]
+        standings = {name: standing(value) for name, value in others}
+        if not others:
+            verdict = "only"
+        elif all(item == "slower" for item in standings.values()):
+            verdict = "fastest"
+        elif "undecided" not in standings.values():
+            verdict = "equivalent"
+        else:
+            verdict = "undecided"
+        keep = ("equivalent",) if verdict == "equivalent" else ("equivalent", "undecided")
         runner_up = others[0] if others else None
         rows.append({
             "workload": workload, "params": size_label, "size": best["size"], "device": device, "dtype": dtype,
-            "verdict": verdict, "winners": [best["series"], *tied], "fastest": best["series"],
-            "median_s": best["median_s"],
+            "verdict": verdict, "winners": [best["series"], *(name for name, _ in others if standings[name] in keep)],
+            "fastest": best["series"], "median_s": best["median_s"],
             "runner_up": runner_up[0] if runner_up else None,
             "margin": runner_up[1].value if runner_up else math.nan,
             "margin_low": _nan_if_none(runner_up[1].low) if runner_up else math.nan,
             "margin_high": _nan_if_none(runner_up[1].high) if runner_up else math.nan,
-            "ratios": [{"series": name, **value.as_dict()} for name, value in others],
+            "ratios": [{"series": name, "standing": standings[name], **value.as_dict()} for name, value in others],
         })
     return pd.DataFrame(rows).sort_values(["workload", "size", "device"]) if rows else pd.DataFrame(rows)
 
 
+def standing(value: Any) -> str:
+    """A runner-up against the fastest: ``equivalent`` (its interval inside the ±5% band: a difference too
+    small to matter, even where it is real), ``slower`` (its interval above 1), or ``undecided``."""
+    from fwbench.ratios import equivalent
+
+    if equivalent(value):
+        return "equivalent"
+    return "slower" if value.above(1) else "undecided"
+
+
 def winner_text(row: Any) -> str:
-    """``jax/jit``, ``tied: jax/jit, torch/compile`` or ``numpy/eager (only series)``."""
+    """``jax/jit``, ``equivalent: jax/jit, torch/compile``, ``undecided: ...`` or ``numpy/eager (only series)``."""
     if row["verdict"] == "fastest":
         return row["fastest"]
     if row["verdict"] == "only":
         return f"{row['fastest']} (only series)"
-    return "tied: " + ", ".join(row["winners"])
+    return f"{row['verdict']}: " + ", ".join(row["winners"])
 
 
 def margin_text(row: Any) -> str:

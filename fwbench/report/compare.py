@@ -51,7 +51,7 @@ DEFAULT_ALPHA = 0.05
 CELL_LEVEL = 0.95
 VERDICT_ORDER = ("broken", "slower", "faster", "unsure", "new", "same")
 COLUMNS = [*KEY, "base_median_s", "new_median_s", "ratio", "ratio_low", "ratio_high", "interval_method",
-           "verdict", "new_status", "reason"]
+           "resolution", "verdict", "new_status", "reason"]
 
 
 @dataclass
@@ -204,11 +204,30 @@ def compare_frames(base: pd.DataFrame, new: pd.DataFrame, threshold: float = DEF
                                    len(matched)) if verdict == "unsure" else ""
         rows.append(dict(entry, base_median_s=float(old_row["median_s"]), new_median_s=float(new_row["median_s"]),
                          ratio=ratio.value, ratio_low=ratio.low, ratio_high=ratio.high, family_low=family.low,
+                         resolution=resolution(ratio.value, family.low, threshold),
                          family_high=family.high, interval_method=ratio.method, verdict=verdict, reason=reason,
                          base_rounds=len(round_medians(old_row)), new_rounds=len(round_medians(new_row))))
     table = pd.DataFrame(rows, columns=COLUMNS + ["family_low", "family_high", "base_rounds", "new_rounds"])
     return Comparison(table, environment_warnings(base, new), threshold, alpha, level,
                       math.sqrt(extra_variance), math.exp(log_shift), machine_ratio, math.sqrt(run_variance))
+
+
+def resolution(value: float, family_low: float | None, threshold: float) -> float | None:
+    """The smallest slowdown this cell could be called: its family-wise interval, moved to a ratio r, clears
+    1 once r exceeds value / family_low, and r must exceed 1 + threshold too.  None without an interval."""
+    if family_low is None or not family_low > 0:
+        return None
+    return max(1 + threshold, value / family_low)
+
+
+def resolution_text(comparison: "Comparison") -> str:
+    """The spread of the cells' resolutions: what this comparison could have called."""
+    values = sorted(value for value in comparison.table["resolution"].dropna())
+    if not values:
+        return ""
+    pick = lambda share: values[min(len(values) - 1, int(share * len(values)))]  # noqa: E731
+    return (f"Resolution: the smallest slowdown a cell could be called is {values[0]:.2f}x for the steadiest, "
+            f"{pick(0.1):.2f}x for the steadiest tenth and {pick(0.5):.2f}x for the median cell")
 
 
 def environment_warnings(base: pd.DataFrame, new: pd.DataFrame) -> list[str]:
@@ -244,17 +263,21 @@ def cell_label(row: dict[str, Any]) -> str:
 
 
 def row_cells(row: dict[str, Any]) -> list[str]:
-    """cell, base, new, ratio (interval), verdict: the same five columns in the console and in Markdown."""
+    """cell, base, new, ratio (interval), can call (the cell's resolution), verdict: the same six columns in
+    the console and in Markdown."""
     if row["verdict"] == "broken":
-        return [cell_label(row), "ok", str(row["new_status"]), "", f"broken: {row['reason']}"[:200]]
+        return [cell_label(row), "ok", str(row["new_status"]), "", "", f"broken: {row['reason']}"[:200]]
     if row["verdict"] == "new":
-        return [cell_label(row), "", "", "", "new"]
+        return [cell_label(row), "", "", "", "", "new"]
     if row.get("ratio_low") is None or pd.isna(row.get("ratio_low")):
         interval = f"{row['ratio']:.3f} (no interval)"
     else:
         interval = f"{row['ratio']:.3f} ({row['ratio_low']:.3f}-{row['ratio_high']:.3f})"
+    limit = row.get("resolution")
+    can_call = "-" if limit is None or pd.isna(limit) else f"{limit:.2f}x"
     verdict = row["verdict"] + (f": {row['reason']}" if row["verdict"] == "unsure" and row.get("reason") else "")
-    return [cell_label(row), f"{row['base_median_s']:.4g} s", f"{row['new_median_s']:.4g} s", interval, verdict]
+    return [cell_label(row), f"{row['base_median_s']:.4g} s", f"{row['new_median_s']:.4g} s", interval, can_call,
+            verdict]
 
 
 def headline(comparison: Comparison) -> str:
@@ -269,6 +292,8 @@ def headline(comparison: Comparison) -> str:
             text += (f", {comparison.machine_spread:.1%} of it the machine's own change (its probe ran "
                      f"{comparison.machine_ratio:.3f}x as long)")
     text += f". Median ratio NEW/BASE over all cells: {comparison.whole_run_shift:.3f}"
+    if resolution_text(comparison):
+        text += ". " + resolution_text(comparison) + " ('can call' per cell)"
     if comparison.machine_ratio and not comparison.machine_spread and \
             abs(math.log(comparison.whole_run_shift or 1)) > math.log(1 + comparison.threshold / 2):
         text += " (a shift the machine probe does not show)"
@@ -285,7 +310,8 @@ def to_markdown(comparison: Comparison, include_same: bool = False) -> str:
         lines.append("")
     rows = comparison.ordered_rows(include_same)
     if rows:
-        lines += ["| cell | base | new | ratio NEW/BASE (interval) | verdict |", "|---|---:|---:|---:|---|"]
+        lines += ["| cell | base | new | ratio NEW/BASE (interval) | can call | verdict |",
+                  "|---|---:|---:|---:|---:|---|"]
         for row in rows:
             cells = [cell.replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;") for cell in row_cells(row)]
             lines.append("| " + " | ".join(cells) + " |")

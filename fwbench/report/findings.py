@@ -3,7 +3,9 @@
 Every sentence is generated from the leaderboard (:func:`fwbench.report.
 aggregate.leaderboard`), whose winners are decided on intervals over rounds:
 "fastest" only when the interval of each runner-up's ratio lies above 1,
-"tied" otherwise, "undecided" where a run had one round.  The JSON document
+"equivalent" when each runner-up is either that or shown within ±5% (its
+interval inside 0.95-1.05: an equivalence test), "undecided" otherwise (and
+always where a run had one round).  The JSON document
 (``fwbench report RUN --json FILE``) carries the same decisions with their
 numbers for CI and scripts; its ``version`` changes when its shape does.
 """
@@ -14,7 +16,7 @@ from typing import Any
 
 import pandas as pd
 
-from fwbench.ratios import LEVEL
+from fwbench.ratios import EQUIVALENCE_MARGIN, LEVEL
 from fwbench.report.aggregate import margin_text, none_if_nan, winner_text
 from fwbench.units import format_seconds
 
@@ -22,7 +24,8 @@ CONCLUSIONS_VERSION = 1
 
 
 def _undecided(row: Any) -> bool:
-    return row["verdict"] == "tied" and all(item["low"] is None for item in row["ratios"])
+    """Undecided because the run had one round: no ratio has an interval."""
+    return row["verdict"] == "undecided" and all(item["low"] is None for item in row["ratios"])
 
 
 def _size_sentence(row: Any, where: str) -> str:
@@ -35,7 +38,12 @@ def _size_sentence(row: Any, where: str) -> str:
                 f"{row['runner_up']}, but one round cannot decide it.")
     if row["verdict"] == "fastest":
         return f"{where} {row['fastest']} is fastest, {margin_text(row)} ahead of {row['runner_up']}."
-    return f"{where} {', '.join(row['winners'])} are tied for first."
+    if row["verdict"] == "equivalent":
+        return (f"{where} {', '.join(row['winners'])} are equivalent: each within "
+                f"±{EQUIVALENCE_MARGIN:.0%} of the fastest by its interval.")
+    unclear = [item["series"] for item in row["ratios"] if item.get("standing") == "undecided"]
+    return (f"{where} {row['fastest']} has the lowest median, but {', '.join(unclear)} cannot be told apart from "
+            f"it yet: neither slower nor within ±{EQUIVALENCE_MARGIN:.0%} by its interval.")
 
 
 def findings(board: pd.DataFrame, crossings: pd.DataFrame, frame: pd.DataFrame) -> list[str]:
@@ -43,11 +51,13 @@ def findings(board: pd.DataFrame, crossings: pd.DataFrame, frame: pd.DataFrame) 
     sentences: list[str] = []
     if board.empty:
         return ["No cell ran successfully, so there is nothing to rank."]
-    decided = board[board["verdict"] == "fastest"]
-    tied = board[board["verdict"] == "tied"]
-    sentences.append(f"Of {len(board)} workload sizes, {len(decided)} have a single fastest series and "
-                     f"{len(tied)} are tied or undecided (a winner is named only when every runner-up's "
-                     f"interval lies above 1).")
+    counts = board["verdict"].value_counts()
+    fastest, equivalent, undecided = (int(counts.get(name, 0)) for name in ("fastest", "equivalent", "undecided"))
+    compared = fastest + equivalent + undecided
+    share = f" ({(fastest + equivalent) / compared:.0%} decided)" if compared else ""
+    sentences.append(f"Of {len(board)} workload sizes, {fastest} have a single fastest series, {equivalent} are "
+                     f"equivalent (within ±{EQUIVALENCE_MARGIN:.0%}) and {undecided} are undecided{share}: a "
+                     f"winner is named only when every runner-up's interval lies above 1.")
     several_devices = board["device"].nunique() > 1
     for (workload, device), rows in board.groupby(["workload", "device"], sort=False):
         rows = rows.sort_values("size")
@@ -56,13 +66,14 @@ def findings(board: pd.DataFrame, crossings: pd.DataFrame, frame: pd.DataFrame) 
         text = prefix + ": " + _size_sentence(smallest, "at the smallest size" if len(rows) > 1 else "at its one size")
         if len(rows) > 1:
             text += " " + _size_sentence(largest, "At the largest size")
-        ties = int((rows["verdict"] == "tied").sum())
+        ties = int((rows["verdict"] == "undecided").sum())
         if ties and len(rows) > 2:
-            text += f" {ties} of {len(rows)} sizes are tied or undecided."
+            text += f" {ties} of {len(rows)} sizes are undecided."
         sentences.append(text)
         sentences += _lead_changes(prefix, rows, crossings[crossings["workload"] == workload]
                                    if not crossings.empty else crossings)
     sentences += allocator_sentences(frame)
+    sentences += disturbed_sentences(frame)
     problems = frame[frame["status"] != "ok"]
     if not problems.empty:
         counts = problems["status"].value_counts()
@@ -75,40 +86,50 @@ def findings(board: pd.DataFrame, crossings: pd.DataFrame, frame: pd.DataFrame) 
 # allocator's heap; it matters when that many faults cost a tenth of the fastest round's time or more, at no
 # less than 0.25 µs a fault (zeroing a 4 KiB page at 16 GB/s; about 1.3 µs a fault on the machine of the
 # README's allocator table).
-ALLOCATOR_FAULTS = 256
-PAGE_FAULT_COST_S = 0.25e-6
-ALLOCATOR_SHARE = 0.1
-
-
 def allocator_sentences(frame: pd.DataFrame) -> list[str]:
-    """Cells whose rounds found the host allocator in different states, with the times that followed.
+    """Cells whose rounds found the host allocator in two states (``allocator_states``, see
+    :func:`fwbench.pooling.allocator_states`), each state with its rounds, fresh pages and time.
 
     glibc reuses freed memory or hands out fresh pages depending on what the process allocated before
     (see the README's section on the allocator); when the rounds of a cell disagree by enough fresh pages
-    to cost a tenth of its time, its time is a property of the heap's history as much as of the code.
+    to cost a tenth of its time, its time is a property of the heap's history as much as of the code, and
+    one interval over both states would describe neither.
     """
-    if "page_faults_per_call_by_round" not in frame:
+    if "allocator_states" not in frame:
         return []
     sentences = []
     for row in frame.to_dict("records"):
-        faults = row.get("page_faults_per_call_by_round")
-        if not isinstance(faults, list):
+        states = row.get("allocator_states")
+        if not isinstance(states, list) or len(states) != 2:
             continue
-        faults = [value for value in faults if value is not None]
-        times = row.get("round_medians_s")
-        if len(faults) < 2 or not isinstance(times, list) or len(times) < 2:
-            continue
-        difference = max(faults) - min(faults)
-        if difference < ALLOCATOR_FAULTS or difference * PAGE_FAULT_COST_S < ALLOCATOR_SHARE * min(times):
-            continue
-        spread = f" and took {format_seconds(min(times))} to {format_seconds(max(times))} a call"
+        faults = [state["page_faults_per_call"] for state in states]
+        described = [f"{format_seconds(state['median_s'])} a call in round{'s' if len(state['rounds']) > 1 else ''} "
+                     f"{', '.join(map(str, state['rounds']))} ({state['page_faults_per_call']:.0f} fresh pages a call)"
+                     for state in states]
         where = f"{row['workload']}" + (f" ({row['params']})" if row.get("params") not in (None, "-", "") else "")
         sentences.append(
             f"{row['framework']}/{row['mode']} on {where}: its rounds faulted in {min(faults):.0f} to "
-            f"{max(faults):.0f} fresh pages a call{spread}; the host allocator reused freed memory in some "
-            "rounds and not in others, so this time depends on what the process allocated before, not only on "
-            "the code (README: the allocator).")
+            f"{max(faults):.0f} fresh pages a call, two states of the host allocator: {described[0]} and "
+            f"{described[1]}. It reused freed memory in some rounds and not in others, so this time depends on "
+            "what the process allocated before, not only on the code (README: the allocator).")
     return sentences
+
+
+def disturbed_sentences(frame: pd.DataFrame) -> list[str]:
+    """Rounds set apart as disturbed (``excluded_rounds``): how many cells, and the worst few."""
+    if "excluded_rounds" not in frame:
+        return []
+    hit = [(row, item) for row in frame.to_dict("records") if isinstance(row.get("excluded_rounds"), list)
+           for item in row["excluded_rounds"]]
+    if not hit:
+        return []
+    hit.sort(key=lambda pair: -pair[1]["median_s"] / pair[0]["median_s"])
+    shown = "; ".join(f"{row['cell_id']} round {item['round']} ({item['median_s'] / row['median_s']:.2f}x)"
+                      for row, item in hit[:3])
+    rounds = sorted({item["round"] for _, item in hit})
+    return [f"{len(hit)} round{'s' if len(hit) > 1 else ''} of {len({row['cell_id'] for row, _ in hit})} cells ran "
+            f"far slower than the same cells' other rounds (rounds {', '.join(map(str, rounds))}; the machine was "
+            f"busy) and were set apart, not averaged in: {shown}."]
 
 
 def _lead_changes(prefix: str, rows: pd.DataFrame, crossings: pd.DataFrame) -> list[str]:
@@ -125,7 +146,7 @@ def _lead_changes(prefix: str, rows: pd.DataFrame, crossings: pd.DataFrame) -> l
         if not match.empty:
             text += f" (the medians cross near size {match.iloc[0]['size_estimate']:.3g})"
         if "fastest" not in (before["verdict"], after["verdict"]):
-            text += "; both sides are tied or undecided, so the change is within the noise"
+            text += "; neither side has a single fastest series, so the change is within the noise"
         sentences.append(text + ".")
     return sentences
 

@@ -174,7 +174,7 @@ def noise_section(report: Report) -> tuple[str, list[list[str]]]:
         rows.append([record["cell_id"], _fmt_time(record["median_s"]), f"±{record['rel_ci95']:.0%}", spread])
     ok = int((report.frame["status"] == "ok").sum())
     note = (f"{len(wide)} of {ok} cells have a 95% interval wider than ±{WIDE_INTERVAL:.0%} (the widest "
-            f"{len(rows)} below): their rounds disagree, so rankings among them are the likeliest to come out tied. "
+            f"{len(rows)} below): their rounds disagree, so rankings among them are the likeliest to stay undecided. "
             "Close other programs, or raise --rounds or --budget.")
     return note, rows
 
@@ -428,8 +428,8 @@ def to_html(report: Report, bound_gbytes_per_s: dict[str, float] | None = None) 
     body += report.sections
     if not report.leaderboard.empty:
         body += ["<h2>Leaderboard</h2>", '<p class="note">A single winner is named only when every '
-                 "runner-up's ratio to it has a 95% interval above 1; otherwise the series that cannot be told "
-                 "apart are listed as tied.</p>", _html_table(LEADERBOARD_HEADER, [
+                 "runner-up's ratio to it has a 95% interval above 1; series whose interval lies inside ±5% of the "
+                 "fastest are listed as equivalent, and those too uncertain to say either as undecided.</p>", _html_table(LEADERBOARD_HEADER, [
                      [row[0], (row[1], record["size"], ""), *row[2:4], (row[4], record["median_s"], ""), *row[5:]]
                      for row, record in zip(leaderboard_rows(report), report.leaderboard.to_dict("records"))])]
     if not report.geomeans.empty:

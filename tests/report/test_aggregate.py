@@ -94,16 +94,28 @@ def test_a_single_winner_only_when_every_runner_up_is_slower_by_its_interval():
     close = board_for([rounds_record("w", "jax", "jit", [1.00, 1.06, 0.97]),
                        rounds_record("w", "torch", "compile", [1.02, 0.98, 1.05]),
                        rounds_record("w", "numpy", "eager", [2.0, 2.05, 1.97])])
-    assert close["verdict"] == "tied"
-    assert sorted(close["winners"]) == ["jax/jit", "torch/compile"]  # numpy is clearly behind: not tied
-    assert aggregate.winner_text(close).startswith("tied: ")
+    assert close["verdict"] == "undecided"
+    assert sorted(close["winners"]) == ["jax/jit", "torch/compile"]  # numpy is clearly behind: not a candidate
+    assert aggregate.winner_text(close).startswith("undecided: ")
+    assert [item["standing"] for item in close["ratios"]] == ["undecided", "slower"]
+
+
+def test_two_series_shown_within_five_percent_are_equivalent_not_undecided():
+    """Rounds that move together (the machine's drift) pair out: a 1% difference with a tight interval."""
+    same = board_for([rounds_record("w", "jax", "jit", [1.00, 1.10, 0.95]),
+                      rounds_record("w", "torch", "compile", [1.01, 1.11, 0.96]),
+                      rounds_record("w", "numpy", "eager", [2.0, 2.2, 1.9])])
+    assert same["verdict"] == "equivalent"
+    assert same["winners"] == ["jax/jit", "torch/compile"]
+    assert [item["standing"] for item in same["ratios"]] == ["equivalent", "slower"]
+    assert aggregate.winner_text(same) == "equivalent: jax/jit, torch/compile"
 
 
 def test_one_round_decides_no_winner():
     from fwbench.report.findings import winner_cell
 
     single = board_for([rounds_record("w", "jax", "jit", [1.0]), rounds_record("w", "numpy", "eager", [5.0])])
-    assert single["verdict"] == "tied"
+    assert single["verdict"] == "undecided"
     assert winner_cell(single).startswith("undecided (one round)")
 
 

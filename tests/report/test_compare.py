@@ -45,6 +45,7 @@ def test_same_code_twice_is_no_change_and_50_percent_slower_is(tmp_path):
     same = runner.invoke(app, ["compare", str(base), str(again), "--threshold", "10%"])
     assert same.exit_code == 0, same.output
     assert "0 slower, 0 faster" in same.output
+    assert "Resolution: the smallest slowdown a cell could be called is" in " ".join(same.output.split())
 
     worse = runner.invoke(app, ["compare", str(base), str(slower), "--threshold", "10%",
                                 "--md", str(tmp_path / "worse.md")])
@@ -57,6 +58,8 @@ def test_same_code_twice_is_no_change_and_50_percent_slower_is(tmp_path):
     assert table[0].startswith("| steady[-] numpy/eager cpu float32") and table[0].endswith("| slower |")
     ratio = float(table[0].split("|")[4].split()[0])
     assert 1.4 < ratio < 1.6
+    can_call = float(table[0].split("|")[5].strip().rstrip("x"))  # the cell's resolution
+    assert 1.1 <= can_call < ratio
 
 
 def test_a_probe_that_says_the_machine_ran_slower_keeps_a_machine_wide_shift_unsure(tmp_path):
