@@ -26,10 +26,11 @@ from fwbench.report.compare import compare_frames, probe_ratio  # noqa: E402
 from fwbench.results import load_results  # noqa: E402
 
 SPEC = ROOT / "bench" / "threads.yaml"
+MORE_WORK = ROOT / "bench" / "more_work.yaml"
 
 
-def fwbench_run(out: Path, threads: int, rounds: int, budget: float, frameworks: str) -> None:
-    command = [sys.executable, "-m", "fwbench", "run", str(SPEC), "--out", str(out), "--overwrite",
+def fwbench_run(out: Path, threads: int, rounds: int, budget: float, frameworks: str, spec: Path = SPEC) -> None:
+    command = [sys.executable, "-m", "fwbench", "run", str(spec), "--out", str(out), "--overwrite",
                "--threads", str(threads), "--rounds", str(rounds), "--budget", str(budget),
                "--device", "cpu", "--mode", "eager", "--no-calibrate"]
     for framework in frameworks.split(","):
@@ -53,14 +54,16 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--budget", type=float, default=1.0)
-    parser.add_argument("--frameworks", default="numpy,torch")
+    parser.add_argument("--frameworks", default="numpy,jax,torch,tensorflow")
     arguments = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="fwbench-compare-power-") as scratch:
-        runs = {name: Path(scratch) / name for name in ("base", "again", "one_thread")}
-        for name, threads in (("base", 2), ("again", 2), ("one_thread", 1)):
-            fwbench_run(runs[name], threads, arguments.rounds, arguments.budget, arguments.frameworks)
+        runs = {name: Path(scratch) / name for name in ("base", "again", "one_thread", "more_work")}
+        for name, threads in (("base", 2), ("again", 2), ("one_thread", 1), ("more_work", 2)):
+            fwbench_run(runs[name], threads, arguments.rounds, arguments.budget, arguments.frameworks,
+                        MORE_WORK if name == "more_work" else SPEC)
         report("same code twice (target: nothing flagged)", runs["base"], runs["again"], "same")
         report("--threads 1 against 2 (target: every cell slower)", runs["base"], runs["one_thread"], "slower")
+        report("25% more work (target: at least 80% of cells slower)", runs["base"], runs["more_work"], "slower")
     return 0
 
 

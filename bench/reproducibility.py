@@ -1,6 +1,7 @@
 """Does a run's interval hold the next run's median?  The promise fwbench's intervals make, measured.
 
     python bench/reproducibility.py [--runs 3] [--budget 1] [--rounds 3] [--spec FILE] [--keep DIR | --read DIR]
+                                    [--disturb SECONDS]
 
 Runs one spec (softmax, a matmul and an MLP step, all four frameworks, a
 small and a large size each) ``--runs`` times back to back with ``fwbench
@@ -11,9 +12,13 @@ run``, then prints:
 * width: the median relative half-width of the intervals;
 * spread: per cell, the largest median over the smallest across the runs
   (median and 90th percentile over cells);
-* the wall time of each run.
+* the wall time of each run;
+* the rounds each run set apart as disturbed (``excluded_rounds``).
 
-Nothing else should run on the machine meanwhile.
+Nothing else should run on the machine meanwhile, except what ``--disturb
+SECONDS`` starts: a process that keeps one core busy for SECONDS, from a third
+of the way into the second run (the case of a user whose machine got busy for
+a while); coverage is then counted on the cells the runs report.
 """
 
 from __future__ import annotations
@@ -36,11 +41,21 @@ from fwbench.results import read_cells  # noqa: E402
 TARGET_COVERAGE = 0.90
 
 
-def one_run(spec: Path, out: Path, budget: float, rounds: int) -> tuple[dict[str, dict], float]:
+def one_run(spec: Path, out: Path, budget: float, rounds: int,
+            disturb: tuple[float, float] | None = None) -> tuple[dict[str, dict], float]:
+    """One ``fwbench run``; ``disturb`` = (after seconds, for seconds): a busy loop on one core meanwhile."""
     started = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "fwbench", "run", str(spec), "--device", "cpu", "--no-calibrate",
-                    "--budget", str(budget), "--rounds", str(rounds), "--out", str(out), "--overwrite"],
-                   check=True, cwd=ROOT, capture_output=True)
+    process = subprocess.Popen([sys.executable, "-m", "fwbench", "run", str(spec), "--device", "cpu",
+                                "--no-calibrate", "--budget", str(budget), "--rounds", str(rounds), "--out", str(out),
+                                "--overwrite"], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    if disturb:
+        time.sleep(disturb[0])
+        busy = subprocess.Popen([sys.executable, "-c", f"import time\nend = time.time() + {disturb[1]}\n"
+                                 "while time.time() < end: pass"])
+        print(f"  one core kept busy for {disturb[1]:g} s from {disturb[0]:.0f} s into the run", flush=True)
+        busy.wait()
+    if process.wait() != 0:
+        raise SystemExit(f"fwbench run failed ({process.returncode}) for {out}")
     cells = {cell["cell_id"]: cell for cell in read_cells(out) if cell.get("status") == "ok"}
     return cells, time.perf_counter() - started
 
@@ -53,6 +68,8 @@ def main() -> int:
     parser.add_argument("--spec", type=Path, default=ROOT / "bench" / "reproducibility.yaml")
     parser.add_argument("--keep", type=Path, help="write the runs to DIR/run0, run1, ... and keep them")
     parser.add_argument("--read", type=Path, help="measure nothing: read the runs a --keep DIR holds")
+    parser.add_argument("--disturb", type=float, default=0.0,
+                        help="keep one core busy this many seconds during the second run")
     arguments = parser.parse_args()
     runs, walls = [], []
     if arguments.read:
@@ -62,7 +79,9 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as scratch:
         directory = arguments.keep or Path(scratch)
         for index in range(0 if arguments.read else arguments.runs):
-            cells, wall = one_run(arguments.spec, Path(directory) / f"run{index}", arguments.budget, arguments.rounds)
+            disturb = (walls[0] / 3, arguments.disturb) if arguments.disturb and index == 1 else None
+            cells, wall = one_run(arguments.spec, Path(directory) / f"run{index}", arguments.budget, arguments.rounds,
+                                  disturb)
             runs.append(cells)
             walls.append(wall)
             print(f"run {index + 1}: {len(cells)} ok cells in {wall:.0f} s", flush=True)
@@ -84,6 +103,11 @@ def main() -> int:
           f"90th percentile {spreads[int(0.9 * (len(spreads) - 1))]:.3f}, worst {spreads[-1]:.3f}")
     print(f"wall time per run: {', '.join(f'{wall:.0f} s' for wall in walls)} "
           f"({arguments.rounds} rounds, {arguments.budget:g} s per cell, {len(common)} cells)")
+    for index, run in enumerate(runs, start=1):
+        set_apart = [f"{cell_id} round {item['round']} ({item['median_s'] / cell['median_s']:.2f}x)"
+                     for cell_id, cell in run.items() for item in cell.get("excluded_rounds") or []]
+        print(f"run {index}: {len(set_apart)} rounds set apart as disturbed"
+              + (": " + "; ".join(set_apart) if set_apart else ""))
     return 0 if coverage >= TARGET_COVERAGE else 1
 
 

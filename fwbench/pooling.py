@@ -36,7 +36,7 @@ MIN_CELLS = 4  # fewer cells in a group than this: no prior, each cell keeps its
 
 # A round is disturbed when its median exceeds the median of the cell's rounds by both this factor and
 # DISTURBED_SCALES pooled standard deviations (in logs).  Only slower rounds: other work only adds time.
-DISTURBED_FACTOR = 1.15
+DISTURBED_FACTOR = 1.5
 DISTURBED_SCALES = 5.0
 
 # Rounds whose fresh-page counts differ by this much a call, enough to cost this share of the time at

@@ -97,7 +97,7 @@ def test_a_round_far_slower_than_the_others_is_disturbed_and_set_apart_with_the_
 def test_disturbed_rounds_are_slower_only_and_a_minority():
     assert disturbed_rounds([1.0, 1.01, 1.6], 0.02 ** 2) == [2]
     assert disturbed_rounds([1.0, 1.01, 0.6], 0.02 ** 2) == []  # faster: not a disturbance
-    assert disturbed_rounds([1.0, 1.01, 1.10], 0.02 ** 2) == []  # within the 15% floor
+    assert disturbed_rounds([1.0, 1.01, 1.45], 0.02 ** 2) == []  # within the 1.5x floor
     assert disturbed_rounds([1.0, 1.3, 1.6], 0.2 ** 2) == []  # within the run's own spread
     assert disturbed_rounds([1.0, 2.0, 2.1, 1.01, 0.99], 0.01 ** 2) == [1, 2]
     assert disturbed_rounds([1.0, 1.6], 0.01 ** 2) == []  # two rounds: nothing to tell which is odd
