@@ -68,12 +68,19 @@ def worker_processes(marker: str) -> list[int]:
     return found
 
 
+def default_sigint() -> None:
+    """In the child before it starts: SIGINT as a terminal's Ctrl-C finds it.  A test suite started in the
+    background by a non-interactive shell (as CI may start it) has SIGINT ignored, every child inherits
+    that, and Python then installs no KeyboardInterrupt handler: the run would never see the signal."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def start_run(spec, out, marker, *extra):
     environment = dict(os.environ, PYTHONPATH=str(REPO_ROOT), FWBENCH_ENABLE_TEST_KINDS="1",
                        FWBENCH_TEST_MARKER=marker)
     return subprocess.Popen([sys.executable, "-m", "fwbench", "run", str(spec), "--out", str(out), "-f", "numpy",
                              "--no-calibrate", "--quick", *extra], env=environment, cwd=REPO_ROOT,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=default_sigint)
 
 
 def wait_for_lines(path: Path, count: int, timeout: float = 60) -> None:

@@ -20,7 +20,7 @@ from fwbench.ratios import EQUIVALENCE_MARGIN, LEVEL
 from fwbench.report.aggregate import margin_text, none_if_nan, winner_text
 from fwbench.units import format_seconds
 
-CONCLUSIONS_VERSION = 1
+CONCLUSIONS_VERSION = 2  # 2: verdicts fastest, equivalent, undecided (no more "tied"); each ratio has a standing
 
 
 def _undecided(row: Any) -> bool:

@@ -122,7 +122,7 @@ def test_report_in_chromium_has_charts_and_no_errors_or_requests(report_dir, tmp
     assert seen["first_heading"] == "Findings" and seen["findings_on_first_screen"]
     # one round (the API default) decides nothing, whatever the timings: every size says so
     assert seen["findings"][0].startswith("Of ") and "sizes, 0 have a single fastest series" in seen["findings"][0]
-    power_sum = [item for item in seen["findings"] if item.startswith("power_sum: ")]
+    power_sum = [item for item in seen["findings"] if item.startswith("power_sum: at the smallest size")]
     assert len(power_sum) == 1 and power_sum[0].count("but one round cannot decide it") == 2, power_sum
     assert "evil<script>alert(1)</script>" in seen["title_text"]  # shown as text, not run
     assert (tmp_path / "report.png").stat().st_size > 10_000
@@ -152,7 +152,7 @@ def test_report_json_holds_the_conclusions(report_dir, tmp_path):
     result = CliRunner().invoke(app, ["report", str(report_dir), "--json", str(out)])
     assert result.exit_code == 0, result.output
     document = json.loads(out.read_text())
-    assert document["version"] == 1 and document["baseline"] == "numpy/eager"
+    assert document["version"] == 2 and document["baseline"] == "numpy/eager"
     assert document["findings"] and document["claims"] == []
     entry = next(item for item in document["leaderboard"] if item["workload"] == "power_sum")
     assert {"params", "device", "dtype", "verdict", "winners", "ratios_to_fastest"} <= set(entry)
