@@ -38,12 +38,12 @@ def run_numpy(spec, out, **options):
 
 def test_a_hang_past_the_timeout_fails_one_cell(write_spec, tmp_path, test_kinds):
     spec = write_spec("version: 1\nworkloads:" + cell("a_before") + cell(
-        "b_hang", "fault", "\n    fault: sleep\n    fault_seconds: 30") + cell("c_after"))
-    records = run_numpy(spec, tmp_path / "out", cell_timeout_s=2)
+        "b_hang", "fault", "\n    fault: sleep\n    fault_seconds: 600") + cell("c_after"))
+    records = run_numpy(spec, tmp_path / "out", cell_timeout_s=8)  # 25 times what a quick numpy cell takes
     assert records["a_before"]["status"] == "ok" and records["c_after"]["status"] == "ok"
     assert records["b_hang"]["status"] == "error"
-    # the reason is the timeout's own (a cell left to sleep its 30 s would have come back ok)
-    assert records["b_hang"]["reason"].startswith("timed out after 2 s (cell b_hang[-]/numpy/eager/cpu)")
+    # the reason is the timeout's own (a cell left to sleep its 600 s would have come back ok)
+    assert records["b_hang"]["reason"].startswith("timed out after 8 s (cell b_hang[-]/numpy/eager/cpu)")
 
 
 def test_a_leak_past_the_memory_limit_fails_one_cell(write_spec, tmp_path, test_kinds):
