@@ -109,7 +109,8 @@ def with_speedups(frame: pd.DataFrame, baseline: str = DEFAULT_BASELINE) -> pd.D
             pairs.append((index, candidates.iloc[0], row))
     priors = pair_priors([(base, row) for _, base, row in pairs])
     for index, base, row in pairs:
-        speedup = ratio(base, row, prior=priors.get(row.get("run_id")))
+        itself = base.get("cell_id") is not None and base.get("cell_id") == row.get("cell_id")
+        speedup = ratio(base, row, prior=None if itself else priors.get(row.get("run_id")))  # 1 exactly
         frame.loc[index, ["speedup", "speedup_low", "speedup_high"]] = [
             speedup.value, _nan_if_none(speedup.low), _nan_if_none(speedup.high)]
         frame.loc[index, "speedup_method"] = speedup.method

@@ -132,3 +132,18 @@ def test_speedups_match_the_device_and_never_divide_by_a_timeit_row():
     gpu = across[(across["framework"] == "jax") & (across["device"] == "gpu")].iloc[0]
     assert gpu["speedup"] == pytest.approx(40.0, rel=0.01)
     assert gpu["speedup_method"] == "paired over 3 rounds"
+
+
+def test_pooled_speedups_leave_the_baseline_at_exactly_one():
+    """With enough pairs for a pooled spread, every other series' interval widens, but the baseline divided
+    by itself stays 1 with no width."""
+    records = []
+    for index in range(6):
+        records.append(rounds_record(f"w{index}", "numpy", "eager", [2.0, 2.2 + index / 50, 1.9]))
+        records.append(rounds_record(f"w{index}", "jax", "jit", [1.0, 1.05, 0.97 - index / 100]))
+    frame = aggregate.with_speedups(aggregate.prepare(records_to_frame(records)), "numpy/eager")
+    baseline = frame[frame["framework"] == "numpy"]
+    assert (baseline["speedup_low"] == 1.0).all() and (baseline["speedup_high"] == 1.0).all()
+    jax = frame[frame["framework"] == "jax"]
+    assert jax["speedup_method"].str.endswith("spread pooled over the run's pairs").all()
+    assert (jax["speedup_low"] < jax["speedup"]).all() and (jax["speedup"] < jax["speedup_high"]).all()
