@@ -42,9 +42,8 @@ def main() -> int:
         counts = result.counts()
         alarms += counts["slower"] + counts["faster"]
         print(f"  {first.name} -> {second.name}: {result.summary()}")
-        # How large a slowdown each cell could be called: the ratio must exceed ratio / family-wise low bound.
-        table = result.table.dropna(subset=["family_low"])
-        resolution = sorted(float(row["ratio"]) / float(row["family_low"]) for row in table.to_dict("records"))
+        # How large a slowdown each cell could be called (compare's own 'can call' column)
+        resolution = sorted(float(value) for value in result.table["resolution"].dropna())
         if resolution:
             picks = [resolution[min(len(resolution) - 1, int(share * len(resolution)))] for share in SHARES]
             print("    smallest slowdown a cell could be called, at the " + ", ".join(

@@ -28,8 +28,9 @@ Standard library only: the worker uses it too.
 from __future__ import annotations
 
 import math
-import statistics
 from dataclasses import dataclass
+
+from fwbench.pooling import log_variance
 
 CONFIDENCE = 0.95
 
@@ -126,7 +127,7 @@ def rounds_interval(round_medians: list[float], median: float,
     if len(round_medians) < 2:
         raise ValueError("an interval over rounds needs two rounds or more")
     if pooled is None:
-        variance, degrees = statistics.variance([math.log(value) for value in round_medians]), len(round_medians) - 1
+        variance, degrees = log_variance(round_medians), len(round_medians) - 1
         method = "t prediction over rounds"
     else:
         (variance, degrees), method = pooled, "t prediction over rounds, spread pooled over the run's cells"

@@ -292,8 +292,9 @@ def headline(comparison: Comparison) -> str:
             text += (f", {comparison.machine_spread:.1%} of it the machine's own change (its probe ran "
                      f"{comparison.machine_ratio:.3f}x as long)")
     text += f". Median ratio NEW/BASE over all cells: {comparison.whole_run_shift:.3f}"
-    if resolution_text(comparison):
-        text += ". " + resolution_text(comparison) + " ('can call' per cell)"
+    resolutions = resolution_text(comparison)
+    if resolutions:
+        text += ". " + resolutions + " ('can call' per cell)"
     if comparison.machine_ratio and not comparison.machine_spread and \
             abs(math.log(comparison.whole_run_shift or 1)) > math.log(1 + comparison.threshold / 2):
         text += " (a shift the machine probe does not show)"
