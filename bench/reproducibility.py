@@ -1,7 +1,7 @@
 """Does a run's interval hold the next run's median?  The promise fwbench's intervals make, measured.
 
     python bench/reproducibility.py [--runs 3] [--budget 1] [--rounds 3] [--spec FILE] [--keep DIR | --read DIR]
-                                    [--disturb SECONDS]
+                                    [--disturb SECONDS] [--interleave]
 
 Runs one spec (softmax, a matmul and an MLP step, all four frameworks, a
 small and a large size each) ``--runs`` times back to back with ``fwbench
@@ -42,12 +42,12 @@ TARGET_COVERAGE = 0.90
 
 
 def one_run(spec: Path, out: Path, budget: float, rounds: int,
-            disturb: tuple[float, float] | None = None) -> tuple[dict[str, dict], float]:
+            disturb: tuple[float, float] | None = None, extra: tuple[str, ...] = ()) -> tuple[dict[str, dict], float]:
     """One ``fwbench run``; ``disturb`` = (after seconds, for seconds): a busy loop on one core meanwhile."""
     started = time.perf_counter()
     process = subprocess.Popen([sys.executable, "-m", "fwbench", "run", str(spec), "--device", "cpu",
                                 "--no-calibrate", "--budget", str(budget), "--rounds", str(rounds), "--out", str(out),
-                                "--overwrite"], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                                "--overwrite", *extra], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     if disturb:
         time.sleep(disturb[0])
         busy = subprocess.Popen([sys.executable, "-c", f"import time\nend = time.time() + {disturb[1]}\n"
@@ -70,6 +70,7 @@ def main() -> int:
     parser.add_argument("--read", type=Path, help="measure nothing: read the runs a --keep DIR holds")
     parser.add_argument("--disturb", type=float, default=0.0,
                         help="keep one core busy this many seconds during the second run")
+    parser.add_argument("--interleave", action="store_true", help="run with fwbench run --interleave")
     arguments = parser.parse_args()
     runs, walls = [], []
     if arguments.read:
@@ -81,7 +82,7 @@ def main() -> int:
         for index in range(0 if arguments.read else arguments.runs):
             disturb = (walls[0] / 3, arguments.disturb) if arguments.disturb and index == 1 else None
             cells, wall = one_run(arguments.spec, Path(directory) / f"run{index}", arguments.budget, arguments.rounds,
-                                  disturb)
+                                  disturb, ("--interleave",) if arguments.interleave else ())
             runs.append(cells)
             walls.append(wall)
             print(f"run {index + 1}: {len(cells)} ok cells in {wall:.0f} s", flush=True)

@@ -57,7 +57,7 @@ class RunOptions:
     overwrite: bool = False
     command: list[str] = field(default_factory=list)
     calibration: dict[str, Any] | None = None  # machine peaks (fwbench.calibrate); rows get % of peak
-    interleave: bool = False  # frameworks take turns sample by sample (fwbench.execution.interleave)
+    interleave: bool = False  # frameworks take turns, a block of samples each (fwbench.execution.interleave)
     memory_limit_bytes: int | None = None  # RLIMIT_AS for each CPU worker (accelerators: a device memory guard)
     matmul_precision: str | None = None  # every workload's, overriding its spec field ("highest" or "high")
     cache: str | None = None  # every workload's, overriding its spec field ("warm" or "cold")

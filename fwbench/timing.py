@@ -300,6 +300,12 @@ class Sampler:
                 break
         return times
 
+    def rewarm(self) -> None:
+        """One untimed call before a turn (``--interleave``): threads that slept while other workers ran
+        wake up here, as they are awake in a loop that calls the workload back to back, not in a sample."""
+        elapsed, self.kept.value = _run(self.call, self.sync, 1, self.clock, self.kept.take())
+        self.timed_s += elapsed
+
     def sample(self) -> float:
         if self.flush is not None:
             self.flush()  # outside the timed region

@@ -485,26 +485,44 @@ def _relay(runner: CellRunner, cell: dict[str, Any], child: CellChild, emit) -> 
 
 
 def serve_cell_commands(runner: CellRunner, cell: dict[str, Any], emit, commands: TextIO) -> None:
-    """In a cell's child under ``--interleave``: prepare, then one sample per command, then finish."""
+    """In a cell's child under ``--interleave``: prepare, then one turn per command (:func:`take_turn`), then
+    finish."""
     state = runner.begin(cell)
     if isinstance(state, dict):
         emit({"event": "result", "record": state})
         return
-    emit({"event": "prepared", "cell_id": cell["cell_id"]})
+    emit({"event": "prepared", "cell_id": cell["cell_id"], "pid": os.getpid()})
     for line in commands:
-        action = json.loads(line).get("cmd")
+        command = json.loads(line)
+        action = command.get("cmd")
         if action == "sample":
             try:
-                state.sampler.sample()
+                taken = take_turn(state.sampler, float(command.get("block_s") or 0.0))
             except Exception as error:  # noqa: BLE001
                 emit({"event": "result", "record": runner.fail(state, error)})
                 return
-            emit({"event": "sampled", "cell_id": cell["cell_id"], "done": state.sampler.done()})
+            emit({"event": "sampled", "cell_id": cell["cell_id"], "done": state.sampler.done(), "samples": taken})
         elif action == "finish":
             emit({"event": "result", "record": runner.conclude(state)})
             return
         else:
             return
+
+
+def take_turn(sampler: Any, block_s: float) -> int:
+    """One turn of a cell under ``--interleave``: one sample, or with ``block_s`` an untimed call that wakes
+    the framework's threads and then samples for ``block_s`` of sampling or until the stopping rule holds.
+    Returns the number of samples taken."""
+    if block_s <= 0:
+        sampler.sample()
+        return 1
+    sampler.rewarm()
+    began, taken = sampler.sampling_s, 0
+    while True:
+        sampler.sample()
+        taken += 1
+        if sampler.done() or sampler.sampling_s - began >= block_s:
+            return taken
 
 
 def serve_interleaved(runner: CellRunner, cells: dict[str, dict[str, Any]], commands: TextIO, emit) -> None:

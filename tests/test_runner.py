@@ -231,3 +231,5 @@ def test_interleave_gives_the_same_cells_with_turns_taken(write_spec, tmp_path):
     assert frameworks_first_size == {"numpy", "jax"}
     manifest = json.loads((tmp_path / "interleaved" / "run.json").read_text())
     assert manifest["interleave"] is True and len(manifest["workers"]) == 2
+    # each cell took its samples in turns, and the parent waited for the process before it to go quiet
+    assert all(r["interleave_turns"] >= 1 and r["interleave_settle_s"] >= 0 for r in interleaved)

@@ -106,7 +106,7 @@ def run(
                                   help="Seconds one cell may take before its worker is killed."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace results already in --out."),
     interleave: bool = typer.Option(False, "--interleave",
-                                    help="Frameworks take turns sample by sample, so slow drift of the machine "
+                                    help="Frameworks take turns, a block of samples each, so slow drift of the machine "
                                          "spreads over all of them (every worker stays alive: more memory)."),
     executor: str = typer.Option("local", "--executor",
                                  help="local (default): workers on this machine, one after another. ray: each "

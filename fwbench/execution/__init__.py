@@ -3,7 +3,7 @@
 * :class:`~fwbench.execution.worker_process.WorkerProcess`: spawn, protocol, read with timeout, kill, stderr tail;
 * :class:`~fwbench.execution.groups.WorkerGroup`: one (framework, device) group's cells and its workers;
 * executors (this module): how a round's groups run: one after another (``sequential``), taking turns
-  sample by sample (``interleave``), or as Ray tasks (``ray``);
+  a block of samples at a time (``interleave``), or as Ray tasks (``ray``);
 * :class:`~fwbench.execution.lock.RunDirectoryLock`: one writer per run directory.
 """
 
@@ -35,7 +35,7 @@ class SequentialExecutor:
 
 
 class InterleavedExecutor:
-    """Every group's worker alive at once, cells of one workload size taking turns sample by sample."""
+    """Every group's worker alive at once, cells of one workload size taking turns a block of samples at a time."""
 
     name = "interleave"
 

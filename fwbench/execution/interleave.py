@@ -1,13 +1,21 @@
-"""``fwbench run --interleave``: frameworks take turns, sample by sample.
+"""``fwbench run --interleave``: frameworks take turns, a block of samples each.
 
 Without it, each framework's cells run one after another, so a machine that
 drifts (thermal throttling, a neighbour starting a job, a cache warming up)
 can favour whichever framework ran in the quiet minutes.  With it, all
 workers start together and, for each group of comparable cells (one
 workload, one size, one device), the parent prepares every cell (first call,
-warm-up), then asks each in turn for one sample until every cell meets the
-stopping rule, then has each check and report.  Drift then spreads over all
-of them.
+warm-up), then asks each in turn for a block of samples (a quarter of the
+cell's sampling budget, after one untimed call that wakes the framework's
+threads) until every cell meets the stopping rule, then has each check and
+report.  Drift then spreads over all of them.
+
+Between turns the parent waits until the process that just ran has gone
+quiet: NumPy's OpenBLAS threads keep spinning for about 130 ms of CPU after a
+multi-threaded GEMM (other frameworks' threads sleep within a few ms), and a
+turn taken beside that spinning thread runs on one core instead of two.  The
+wait is recorded in each cell (``interleave_settle_s``, with
+``interleave_turns``).
 
 The cost: every worker is alive at once (each framework's runtime and a
 copy of the group's inputs in memory together), and each sample is one
@@ -17,11 +25,55 @@ region).  A worker that dies fails its remaining cells; it is not restarted.
 
 from __future__ import annotations
 
-from typing import Any
+import time
+from pathlib import Path
+from typing import Any, Callable
 
 from fwbench.execution.groups import WorkerGroup
 from fwbench.execution.worker_process import WorkerProcess
 from fwbench.plan import Cell
+
+
+TURNS_PER_CELL = 4  # a cell's sampling budget for the round is taken in about this many turns
+QUIET_WINDOW_S = 0.002
+QUIET_SHARE = 0.1  # a process using less than this share of one core over a window is quiet
+SETTLE_CAP_S = 0.5
+
+
+def process_cpu_s(pid: int) -> float | None:
+    """CPU time of every thread of ``pid`` so far (Linux ``schedstat``, nanoseconds); None when unreadable."""
+    total, found = 0, False
+    try:
+        threads = list(Path(f"/proc/{pid}/task").iterdir())
+    except OSError:
+        return None
+    for thread in threads:
+        try:
+            total += int((thread / "schedstat").read_text().split()[0])
+            found = True
+        except (OSError, ValueError, IndexError):
+            continue
+    return total / 1e9 if found else None
+
+
+def settle(pid: int | None, cpu_s: Callable[[int], float | None] = process_cpu_s,
+           clock: Callable[[], float] = time.perf_counter, sleep: Callable[[float], None] = time.sleep) -> float:
+    """Wait until ``pid``'s threads stop running (at most ``SETTLE_CAP_S``); the seconds waited.
+
+    Returns at once where CPU time cannot be read (no ``/proc``, the process gone)."""
+    if pid is None:
+        return 0.0
+    start = clock()
+    last, last_at = cpu_s(pid), start
+    if last is None:
+        return 0.0
+    while clock() - start < SETTLE_CAP_S:
+        sleep(QUIET_WINDOW_S)
+        now, now_at = cpu_s(pid), clock()
+        if now is None or now - last < QUIET_SHARE * (now_at - last_at):
+            break
+        last, last_at = now, now_at
+    return clock() - start
 
 
 class _Turn:
@@ -45,7 +97,7 @@ class _Turn:
 
 
 def run_interleaved(groups: list[WorkerGroup], timeout_s: float) -> list[dict[str, Any]]:
-    """Run every group's cells with turns taken sample by sample; returns the records written."""
+    """Run every group's cells with turns taken a block of samples at a time; returns the records written."""
     records: list[dict[str, Any]] = []
     workers = [_Turn(group) for group in groups]
     for worker in workers:
@@ -58,7 +110,13 @@ def run_interleaved(groups: list[WorkerGroup], timeout_s: float) -> list[dict[st
         else:
             worker.cause = hello.get("reason", "unavailable")
 
+    pids: dict[str, int | None] = {}
+    turns: dict[str, list] = {}  # cell id: [turns taken, seconds waited for quiet]
+
     def finish(worker: _Turn, cell: Cell, record: dict[str, Any]) -> None:
+        if cell.cell_id in turns:
+            record["interleave_turns"], settled_s = turns[cell.cell_id]
+            record["interleave_settle_s"] = round(settled_s, 4)
         records.append(worker.group.finish(cell, record))
 
     def fail(worker: _Turn, cell: Cell) -> None:
@@ -85,6 +143,8 @@ def run_interleaved(groups: list[WorkerGroup], timeout_s: float) -> list[dict[st
             elif reply["event"] == "result":
                 finish(worker, cell, reply["record"])
             else:
+                pids[cell.cell_id] = reply.get("pid")
+                turns[cell.cell_id] = [0, settle(pids[cell.cell_id])]
                 active.append(cell)
         while active:
             for cell in list(active):
@@ -93,12 +153,16 @@ def run_interleaved(groups: list[WorkerGroup], timeout_s: float) -> list[dict[st
                     fail(worker, cell)
                     active.remove(cell)
                     continue
-                worker.send({"cmd": "sample", "cell_id": cell.cell_id})
+                block_s = worker.group.settings.timer.budget_s / TURNS_PER_CELL
+                worker.send({"cmd": "sample", "cell_id": cell.cell_id, "block_s": block_s})
                 reply = _reply(worker, timeout_s, {"sampled", "result"})
                 if reply is None:
                     fail(worker, cell)
                     active.remove(cell)
-                elif reply["event"] == "result":
+                    continue
+                turns[cell.cell_id][0] += 1
+                turns[cell.cell_id][1] += settle(pids.get(cell.cell_id))
+                if reply["event"] == "result":
                     finish(worker, cell, reply["record"])
                     active.remove(cell)
                 elif reply["done"]:
