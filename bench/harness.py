@@ -64,9 +64,10 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 import natural  # noqa: E402
 from fwbench.adapters import get_adapter  # noqa: E402
-from fwbench.pooling import ALLOCATOR_FAULTS  # noqa: E402
-from fwbench.results import read_cells  # noqa: E402
-from fwbench.timing import Z_95, TimerSettings, measure, relative_ci_half_width  # noqa: E402
+from fwbench.stats.pooling import ALLOCATOR_FAULTS  # noqa: E402
+from fwbench.records.results import read_cells  # noqa: E402
+from fwbench.stats.intervals import Z_975  # noqa: E402
+from fwbench.stats.timing import TimerSettings, measure, relative_ci_half_width  # noqa: E402
 
 # Rounds alternate fwbench and timeit.  This VM's speed drifts by 10-30% within a second, so one
 # round's ratio is noisy; many short rounds and a trimmed mean of their log ratios put the estimate
@@ -121,8 +122,8 @@ def compare(call, sync) -> tuple[float, float, float, int]:
         log_ratios.append(math.log(ours / theirs))
         if len(log_ratios) >= MIN_ROUNDS:
             centre, error = trimmed_log_mean(log_ratios)
-            if math.expm1(Z_95 * error) <= TARGET_CI or len(log_ratios) >= MAX_ROUNDS:
-                return (math.exp(centre), math.exp(centre - Z_95 * error), math.exp(centre + Z_95 * error),
+            if math.expm1(Z_975 * error) <= TARGET_CI or len(log_ratios) >= MAX_ROUNDS:
+                return (math.exp(centre), math.exp(centre - Z_975 * error), math.exp(centre + Z_975 * error),
                         len(log_ratios))
 
 

@@ -36,7 +36,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from fwbench.results import read_cells  # noqa: E402
+from fwbench.records.results import read_cells  # noqa: E402
 
 TARGET_COVERAGE = 0.90
 

@@ -9,7 +9,7 @@ __version__ = "0.1.0"
 
 def load_results(*paths):
     """Read results files or run directories into a pandas DataFrame (one row per cell)."""
-    from fwbench.results import load_results as _load
+    from fwbench.records.results import load_results as _load
 
     return _load(*paths)
 

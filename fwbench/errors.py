@@ -8,6 +8,7 @@ The CLI catches it once, prints its single line and exits with code 2.
 from __future__ import annotations
 
 import reprlib
+import signal
 
 
 class UserError(Exception):
@@ -63,3 +64,12 @@ def describe(value: object, limit: int = 60) -> str:
     if len(text) > limit:
         text = text[: limit - 3] + "..."
     return f"{text} ({type(value).__name__})"
+
+def describe_exit(code: int) -> str:
+    """``exited with code 3`` or ``killed by signal SIGSEGV``, from an exit code (negative: the signal)."""
+    if code < 0:
+        try:
+            return f"killed by signal {signal.Signals(-code).name}"
+        except ValueError:
+            return f"killed by signal {-code}"
+    return f"exited with code {code}"

@@ -6,10 +6,20 @@ import math
 from typing import Any
 
 
+def _number(value: Any) -> float | None:
+    """``value`` as a float; None for None, NaN and pandas' missing values."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return None if math.isnan(number) else number
+
+
 def format_seconds(value: Any) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
+    """``1.23 ms``: three significant digits in s, ms, µs or ns; ``-`` for a missing value."""
+    value = _number(value)
+    if value is None:
         return "-"
-    value = float(value)
     if value >= 1:
         return f"{value:.3g} s"
     if value >= 1e-3:
@@ -17,3 +27,18 @@ def format_seconds(value: Any) -> str:
     if value >= 1e-6:
         return f"{value * 1e6:.3g} µs"
     return f"{value * 1e9:.3g} ns"
+
+
+def format_number(value: Any, digits: int = 3) -> str:
+    """``digits`` significant digits; ``-`` for a missing value."""
+    value = _number(value)
+    return "-" if value is None else f"{value:.{digits}g}"
+
+
+def format_bytes(count: float) -> str:
+    """``1.5 GiB``: binary units, three significant digits."""
+    for unit in ("bytes", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"):
+        if count < 1024 or unit == "EiB":
+            return f"{count:.3g} {unit}"
+        count /= 1024
+    return f"{count:.3g} EiB"

@@ -82,10 +82,10 @@ def run_in_process(spec_path, framework: str, modes=None, quick: bool = True, ar
     """Run every cell of ``spec_path`` for ``framework`` through the worker's CellRunner, in this process.
     ``around_cell``, if given, is called as ``around_cell(run_cell)`` for each cell and returns the record."""
     from fwbench.adapters import get_adapter
-    from fwbench.plan import Selection, plan_cells
+    from fwbench.execution.plan import Selection, plan_cells
     from fwbench.spec.loader import load_specs
-    from fwbench.timing import TimerSettings
-    from fwbench.worker import CellRunner
+    from fwbench.stats.timing import TimerSettings
+    from fwbench.worker.cells import CellRunner
 
     require_framework(framework)
     cells = plan_cells(load_specs([spec_path]), Selection(frameworks=[framework], devices=["cpu"],

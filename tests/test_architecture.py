@@ -9,7 +9,8 @@ import ast
 from pathlib import Path
 
 PACKAGE_ROOT = Path(__file__).resolve().parent.parent / "fwbench"
-EXECUTION = ("fwbench.execution", "fwbench.runner", "fwbench.worker", "fwbench.reproduce", "fwbench.calibrate")
+EXECUTION = ("fwbench.execution", "fwbench.worker", "fwbench.claims.reproduce")
+MAX_TOP_LEVEL_MODULES = 5
 
 
 def module_name(path: Path) -> str:
@@ -88,6 +89,42 @@ def test_no_import_cycle_among_fwbench_modules():
 
 def test_the_cycle_check_finds_a_cycle():
     assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+
+
+def package_of(name: str) -> str:
+    """``fwbench.stats.pooling`` belongs to ``fwbench.stats``; a module at the top is its own package."""
+    return ".".join(name.split(".")[:2])
+
+
+def package_graph(edges: dict[str, set[str]]) -> dict[str, set[str]]:
+    packages: dict[str, set[str]] = {}
+    for name, targets in edges.items():
+        source = package_of(name)
+        packages.setdefault(source, set()).update(package_of(t) for t in targets if package_of(t) != source)
+    return packages
+
+
+def test_no_package_imports_a_package_that_imports_it_back():
+    assert cycles(package_graph(graph())) == []
+
+
+def test_the_package_check_sees_a_cycle_between_two_packages_of_acyclic_modules():
+    edges = {"fwbench.kinds.expression": {"fwbench.spec.fields"}, "fwbench.spec.fields": set(),
+             "fwbench.spec.loader": {"fwbench.kinds.base"}, "fwbench.kinds.base": set()}
+    assert cycles(edges) == []
+    assert cycles(package_graph(edges)) == [["fwbench.kinds", "fwbench.spec"]]
+
+
+def test_few_modules_at_the_top_of_the_package():
+    top = sorted(path.name for path in PACKAGE_ROOT.glob("*.py"))
+    assert len(top) <= MAX_TOP_LEVEL_MODULES, top
+
+
+def test_cli_commands_share_only_cli_common():
+    offences = [f"{name} imports {target}" for name in MODULES if name.startswith("fwbench.cli.")
+                for target, _ in imports_of(name)
+                if target.startswith("fwbench.cli.") and target not in ("fwbench.cli.common", name)]
+    assert offences == []
 
 
 def test_no_module_imports_another_modules_private_names():

@@ -1,6 +1,6 @@
 """No unit test asserts a wall-clock time or a ratio of real timings (issue 20): such tests flake on a machine
 whose speed wanders by 1.6-1.9x within one run.  Real timings belong in bench/ scripts that print them;
-tests check timing logic on fake clocks (tests/test_timing.py: a fake clock's times are exact, and asserting
+tests check timing logic on fake clocks (tests/stats/test_timing.py: a fake clock's times are exact, and asserting
 them reads no clock) or on recorded records."""
 
 import re

@@ -7,4 +7,9 @@ call.  See :mod:`fwbench.adapters.base` for the interface.
 
 from fwbench.adapters.base import FRAMEWORKS, find_installed, get_adapter
 
-__all__ = ["FRAMEWORKS", "find_installed", "get_adapter"]
+__all__ = ["FRAMEWORKS", "find_installed", "get_adapter", "installed_versions"]
+
+
+def installed_versions() -> dict[str, str | None]:
+    """Each framework's installed version (None where it is not installed); imports none of them."""
+    return {name: find_installed(name)[1] for name in FRAMEWORKS}

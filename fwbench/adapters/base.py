@@ -53,6 +53,7 @@ from typing import Callable
 FRAMEWORKS = ("numpy", "jax", "torch", "tensorflow")
 MATMUL_PRECISIONS = ("highest", "high")
 DEFAULT_MATMUL_PRECISION = "highest"
+ADAM_BETA1, ADAM_BETA2, ADAM_EPSILON = 0.9, 0.999, 1e-8  # every framework's Adam (torch.optim's defaults)
 
 # Variables read by the BLAS/OpenMP runtimes the frameworks link against.
 BLAS_THREAD_VARIABLES = (

@@ -10,8 +10,8 @@ from rich import box
 from rich.table import Table
 
 from fwbench.cli.common import console, user_errors
-from fwbench.cli.run_command import BarProgress
-from fwbench.runner import default_threads
+from fwbench.cli.common import BarProgress
+from fwbench.execution.runner import default_threads
 
 
 @user_errors
@@ -26,7 +26,7 @@ def calibrate(
     'fwbench run' uses them to give every cell its % of peak and roofline bound, and
     calibrates on first use. A second call reuses the stored values at once; --force re-measures.
     """
-    from fwbench.calibrate import calibrate as run_calibration
+    from fwbench.execution.calibrate import calibrate as run_calibration
 
     progress = BarProgress()
     try:

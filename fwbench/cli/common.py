@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import functools
-import math
 import sys
 from pathlib import Path
 from typing import Any, Callable, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from fwbench.errors import UserError
-from fwbench.units import format_seconds  # noqa: F401 - re-exported for the commands
+from fwbench.execution.plan import Cell, params_text
+from fwbench.execution.runner import Progress as RunProgress
+from fwbench.units import format_number, format_seconds  # noqa: F401 - re-exported for the commands
 
 DEFAULT_SPEC_DIR = Path("workloads")
 # Logs and CI pages are wider than the 80 columns rich assumes off a terminal.
@@ -53,12 +56,6 @@ def print_imported_modules(specs: list[Any]) -> None:
                       soft_wrap=True)
 
 
-def format_number(value: Any, digits: int = 3) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "-"
-    return f"{float(value):.{digits}g}"
-
-
 FRAMEWORK_OPTION = typer.Option(None, "--framework", "-f",
                                 help="Only this framework (repeatable): numpy, jax, torch, tensorflow.")
 DEVICE_OPTION = typer.Option(None, "--device", "-d",
@@ -76,3 +73,43 @@ FULL_OPTION = typer.Option(False, "--full",
                                 "only those), which make the default suite take several times longer.")
 SPECS_ARGUMENT = typer.Argument(None, help="Spec files or directories (default: ./workloads).",
                                 show_default=False)
+
+
+class BarProgress(RunProgress):
+    """A rich progress bar: cell n of N and what is running now."""
+
+    def __init__(self) -> None:
+        self.bar = Progress(
+            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+            console=error_console, transient=False,
+        )
+        self.task = None
+        self.failures = 0
+        self.started = False
+
+    def begin(self, total: int) -> None:
+        self.started = True
+        self.bar.start()
+        self.task = self.bar.add_task("starting", total=total)
+
+    def warn(self, message: str) -> None:
+        error_console.print(f"Warning: {message}", markup=False)
+
+    def worker(self, framework: str, device: str, message: str) -> None:
+        if message == "starting":
+            self.bar.update(self.task, description=f"{framework} on {device}: importing")
+
+    def cell_started(self, cell: Cell) -> None:
+        self.bar.update(self.task, description=escape(f"{cell.framework}/{cell.mode} {cell.device} "
+                                                      f"{cell.workload.name}[{params_text(cell.params)}]"))
+
+    def cell_finished(self, cell: Cell, record: dict[str, Any]) -> None:
+        if record.get("status") in ("error", "mismatch"):
+            self.failures += 1
+            self.bar.console.print(f"{record['status']}: {cell.cell_id}: {record.get('reason')}", markup=False)
+        self.bar.advance(self.task)
+
+    def stop(self) -> None:
+        if self.started:
+            self.bar.stop()
+            self.started = False

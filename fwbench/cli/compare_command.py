@@ -10,10 +10,10 @@ from rich import box
 from rich.table import Table
 
 from fwbench.cli.common import console, error_console, user_errors
-from fwbench.cli.report_command import write_atomic
+from fwbench.records.results import write_text_atomic
 from fwbench.errors import UserError
 from fwbench.report import compare as compare_module
-from fwbench.results import load_results
+from fwbench.records.results import load_results
 
 
 def parse_threshold(text: str) -> float:
@@ -75,6 +75,6 @@ def compare(
     if same and not show_all:
         console.print(f"{same} cells are the same within the threshold (list them with --all).", markup=False)
     if md:
-        write_atomic(md, compare_module.to_markdown(result, show_all))
+        write_text_atomic(md, compare_module.to_markdown(result, show_all))
     if result.failed(fail_on_unsure):
         raise typer.Exit(1)

@@ -11,7 +11,7 @@ from rich.table import Table
 
 from fwbench.cli.common import (DEVICE_OPTION, FILTER_OPTION, FRAMEWORK_OPTION, FULL_OPTION, MODE_OPTION, QUICK_OPTION,
                                 SPECS_ARGUMENT, console, print_imported_modules, spec_paths, user_errors)
-from fwbench.plan import Selection, params_text, plan_cells
+from fwbench.execution.plan import Selection, params_text, plan_cells
 from fwbench.spec.loader import load_specs
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Optional
 
@@ -13,14 +12,7 @@ from fwbench.cli.common import console, user_errors
 from fwbench.errors import UserError
 from fwbench.report import render
 from fwbench.report.aggregate import DEFAULT_BASELINE
-from fwbench.results import write_csv
-
-
-def write_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(path.name + ".tmp")
-    temporary.write_text(text, encoding="utf-8")
-    os.replace(temporary, path)
+from fwbench.records.results import write_csv, write_text_atomic
 
 
 @user_errors
@@ -67,13 +59,13 @@ def report(
 
     written = []
     if html:
-        write_atomic(html, render.to_html(result, bandwidth_bounds(manifests)))
+        write_text_atomic(html, render.to_html(result, bandwidth_bounds(manifests)))
         written.append(html)
     if md:
-        write_atomic(md, render.to_markdown(result))
+        write_text_atomic(md, render.to_markdown(result))
         written.append(md)
     if csv:
-        from fwbench.results import read_cells
+        from fwbench.records.results import read_cells
 
         records = []
         for run in runs:
@@ -82,11 +74,11 @@ def report(
         written.append(csv)
     if json_path:
         from fwbench.report.findings import conclusions
-        from fwbench.results import json_safe
+        from fwbench.records.results import json_safe
 
-        write_atomic(json_path, json.dumps(json_safe(conclusions(result)), indent=1) + "\n")
+        write_text_atomic(json_path, json.dumps(json_safe(conclusions(result)), indent=1) + "\n")
         written.append(json_path)
     if github_action_benchmark:
-        write_atomic(github_action_benchmark, json.dumps(render.to_github_action_benchmark(result), indent=1) + "\n")
+        write_text_atomic(github_action_benchmark, json.dumps(render.to_github_action_benchmark(result), indent=1) + "\n")
         written.append(github_action_benchmark)
     console.print("Wrote " + ", ".join(str(path) for path in written), markup=False)

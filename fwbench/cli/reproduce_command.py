@@ -10,13 +10,13 @@ import typer
 from rich import box
 from rich.table import Table
 
-from fwbench.claims import available_claims, find_claim, load_claim
+from fwbench.claims.core import available_claims, find_claim, load_claim
 from fwbench.cli.common import console, user_errors
-from fwbench.cli.report_command import write_atomic
-from fwbench.cli.run_command import BarProgress
+from fwbench.records.results import write_text_atomic
+from fwbench.cli.common import BarProgress
 from fwbench.errors import UserError
 from fwbench.report import claim_section
-from fwbench.timing import TimerSettings
+from fwbench.stats.timing import TimerSettings
 
 
 @user_errors
@@ -59,7 +59,7 @@ def reproduce(
     for claim in loaded:
         console.print(f"Reproducing {claim.id}: {claim.statement}", markup=False)
         progress = BarProgress()
-        from fwbench.reproduce import reproduce_claim
+        from fwbench.claims.reproduce import reproduce_claim
 
         directory = out / claim.id
         try:
@@ -76,6 +76,6 @@ def reproduce(
         console.print(table, markup=False)
         console.print(f"Verdict: {verdict.verdict}", style="bold", markup=False)
         console.print(textwrap.fill(verdict.explanation, width=100), markup=False)
-        write_atomic(directory / "claim.md", claim_section.to_markdown(summary))
+        write_text_atomic(directory / "claim.md", claim_section.to_markdown(summary))
         console.print(f"Results: {directory}/ (claim.json, claim.md; 'fwbench report {directory}' for HTML)",
                       markup=False)

@@ -10,69 +10,27 @@ from typing import Any, Optional
 
 import typer
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich import box
 from rich.table import Table
 
-from fwbench.cli.common import error_console
 from fwbench.cli.common import (DEVICE_OPTION, FILTER_OPTION, FRAMEWORK_OPTION, FULL_OPTION, MODE_OPTION, QUICK_OPTION,
-                                SPECS_ARGUMENT, console, format_number, format_seconds, print_imported_modules,
+                                SPECS_ARGUMENT, BarProgress, console, format_number, format_seconds, print_imported_modules,
                                 spec_paths, user_errors)
 from fwbench.adapters.base import CACHE_POLICIES, MATMUL_PRECISIONS
 from fwbench.errors import UserError
-from fwbench.intervals import WIDE_INTERVAL, widest_intervals
-from fwbench.plan import Cell, Selection, params_text
-from fwbench.shard import parse_shard
-from fwbench.results import check_out_dir
-from fwbench.runner import DEFAULT_CELL_TIMEOUT_S, Progress as RunProgress, RunOptions, default_threads
-from fwbench.runner import run as run_cells
+from fwbench.stats.intervals import WIDE_INTERVAL, widest_intervals
+from fwbench.execution.plan import Selection, params_text
+from fwbench.execution.shard import parse_shard
+from fwbench.records.results import check_out_dir
+from fwbench.execution.runner import DEFAULT_CELL_TIMEOUT_S, RunOptions, default_threads
+from fwbench.execution.runner import run as run_cells
 from fwbench.spec.loader import load_specs
-from fwbench.timing import TimerSettings
+from fwbench.stats.timing import TimerSettings
 
 
 def _interrupt(signum: int, frame: Any) -> None:
     """SIGTERM stops a run the way Ctrl-C does: workers ended, finished cells kept."""
     raise KeyboardInterrupt
-
-
-class BarProgress(RunProgress):
-    """A rich progress bar: cell n of N and what is running now."""
-
-    def __init__(self) -> None:
-        self.bar = Progress(
-            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-            console=error_console, transient=False,
-        )
-        self.task = None
-        self.failures = 0
-        self.started = False
-
-    def begin(self, total: int) -> None:
-        self.started = True
-        self.bar.start()
-        self.task = self.bar.add_task("starting", total=total)
-
-    def warn(self, message: str) -> None:
-        error_console.print(f"Warning: {message}", markup=False)
-
-    def worker(self, framework: str, device: str, message: str) -> None:
-        if message == "starting":
-            self.bar.update(self.task, description=f"{framework} on {device}: importing")
-
-    def cell_started(self, cell: Cell) -> None:
-        self.bar.update(self.task, description=escape(f"{cell.framework}/{cell.mode} {cell.device} "
-                                                      f"{cell.workload.name}[{params_text(cell.params)}]"))
-
-    def cell_finished(self, cell: Cell, record: dict[str, Any]) -> None:
-        if record.get("status") in ("error", "mismatch"):
-            self.failures += 1
-            self.bar.console.print(f"{record['status']}: {cell.cell_id}: {record.get('reason')}", markup=False)
-        self.bar.advance(self.task)
-
-    def stop(self) -> None:
-        if self.started:
-            self.bar.stop()
-            self.started = False
 
 
 DEFAULT_ROUNDS = 3
@@ -152,7 +110,7 @@ def run(
                           filter_text=filter_text, quick=quick, full=full,
                           shard=parse_shard(shard) if shard else None)
     if resume is not None:
-        from fwbench.resume import load_manifest
+        from fwbench.execution.resume import load_manifest
 
         manifest = load_manifest(resume)
         specs = specs or [Path(path) for path in manifest["specs"]]
@@ -227,9 +185,11 @@ def run(
 
 
 def ensure_calibration(num_threads: int) -> dict[str, Any]:
-    from fwbench.calibrate import calibrate, load_calibration
+    from fwbench.execution.calibrate import calibrate
+    from fwbench.adapters import installed_versions
+    from fwbench.machine.calibration import load_calibration
 
-    stored = load_calibration(num_threads)
+    stored = load_calibration(num_threads, installed_versions())
     if stored is not None:
         return stored
     console.print("No calibration for this machine yet: measuring its bandwidth and GEMM peaks once "
@@ -286,7 +246,7 @@ def print_summary(records: list[dict[str, Any]], verbose: bool = False) -> None:
 def summary_findings(records: list[dict[str, Any]]) -> list[str]:
     """The report's findings (winners and ties decided on intervals over rounds) for the console."""
     from fwbench.report import aggregate, findings
-    from fwbench.results import records_to_frame
+    from fwbench.records.results import records_to_frame
 
     if not any(r.get("status") == "ok" for r in records):
         return []

@@ -19,9 +19,9 @@ from typing import Any, Callable
 
 from fwbench.adapters import get_adapter
 from fwbench.execution.worker_process import WorkerProcess, worker_environment
-from fwbench.plan import Cell
-from fwbench.results import base_record
-from fwbench.timing import TimerSettings
+from fwbench.execution.plan import Cell
+from fwbench.records.results import base_record
+from fwbench.stats.timing import TimerSettings
 
 CACHE_DIRECTORY = "cache"  # inputs and float64 references shared by a run's workers, removed at the end
 UNAVAILABLE_PREFIXES = ("unavailable", "device unavailable")

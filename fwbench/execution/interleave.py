@@ -31,7 +31,7 @@ from typing import Any, Callable
 
 from fwbench.execution.groups import WorkerGroup
 from fwbench.execution.worker_process import WorkerProcess
-from fwbench.plan import Cell
+from fwbench.execution.plan import Cell
 
 
 TURNS_PER_CELL = 4  # a cell's sampling budget for the round is taken in about this many turns

@@ -78,9 +78,9 @@ def _run_group_on_node(framework: str, device: str, state: dict[str, Any]) -> It
     import tempfile
     from pathlib import Path
 
-    from fwbench.envinfo import host_info
+    from fwbench.machine.envinfo import host_info
     from fwbench.execution.groups import GroupSettings, WorkerGroup
-    from fwbench.timing import TimerSettings
+    from fwbench.stats.timing import TimerSettings
 
     scratch = Path(tempfile.mkdtemp(prefix="fwbench-ray-"))
     run_info = dict(state["run_info"], host=host_info())  # the node's own machine facts on every row

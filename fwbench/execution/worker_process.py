@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from fwbench.processes import describe_exit
+from fwbench.errors import describe_exit
 
 STDERR_TAIL_LINES = 15
 # The worker's module is imported, then its main() called: run as ``python -m fwbench.worker`` (its module

@@ -29,7 +29,7 @@ from fwbench.adapters.base import DEFAULT_CACHE, DEFAULT_MATMUL_PRECISION
 if TYPE_CHECKING:
     import numpy as np
 
-    from fwbench.spec.fields import FieldReader
+    from fwbench.kinds.fields import FieldReader
     from fwbench.spec.loader import Workload
 
 # Normwise relative error allowed per dtype (|out - ref|_max / scale).
@@ -74,7 +74,7 @@ class Kind:
     def __init__(self, workload: "Workload") -> None:
         self.workload = workload
         self.options = workload.options
-        # The run's choice (fwbench.runner applies --matmul-precision and --cache to the workloads), else the default.
+        # The run's choice (fwbench.execution.runner applies --matmul-precision and --cache to the workloads), else the default.
         self.matmul_precision = workload.matmul_precision or DEFAULT_MATMUL_PRECISION
         self.cache = workload.cache or DEFAULT_CACHE
 

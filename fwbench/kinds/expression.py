@@ -9,7 +9,7 @@ Example::
         x: {shape: [n, n], dtype: float32, init: normal}
       sweep: {n: [1000, 4000, 10000]}
 
-The expression is parsed once by :mod:`fwbench.spec.expression` and built per
+The expression is parsed once by :mod:`fwbench.language.expression` and built per
 framework from that framework's own ops, so JAX gets ``jax.numpy``, PyTorch
 ``torch`` and TensorFlow ``tf.math``.  FLOPs and bytes come from the parsed
 tree and the concrete shapes.
@@ -22,10 +22,10 @@ from typing import Any, Callable
 
 from fwbench.errors import SpecError
 from fwbench.kinds.base import ITEMSIZES, Cost, Kind, Reference
-from fwbench.spec import expression as expr_module
-from fwbench.spec.expression_code import build
-from fwbench.spec.expression_cost import Analysis, analyse
-from fwbench.spec.fields import IDENTIFIER, FieldReader
+from fwbench.language import expression as expr_module
+from fwbench.language.expression_code import build
+from fwbench.language.expression_cost import Analysis, analyse
+from fwbench.kinds.fields import IDENTIFIER, FieldReader
 
 INPUT_KEYS = ("shape", "dtype", "init")
 INITS = ("normal", "scaled_normal", "uniform", "positive", "ones", "zeros")

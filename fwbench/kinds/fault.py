@@ -23,7 +23,7 @@ import time
 from typing import Any, Callable
 
 from fwbench.kinds.expression import ExpressionKind
-from fwbench.spec.fields import FieldReader
+from fwbench.kinds.fields import FieldReader
 
 FAULTS = ("wrong_result", "raise", "segfault", "sleep", "wait_for_file", "allocate")
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 from typing import Any, Callable
 
 from fwbench.kinds.base import ITEMSIZES, Cost, Kind, Reference
-from fwbench.spec.fields import FieldReader, check_sweep_used, take_size
+from fwbench.kinds.fields import FieldReader, check_sweep_used, take_size
 
 MAX_POWER = 64
 

@@ -20,11 +20,12 @@ worker (``inputs_sha256`` in each row proves it).  The maths is identical:
 the same loss, and SGD or Adam written out exactly (``torch.optim`` with the
 same hyper-parameters follows the same formula).
 
-Idiomatic code per framework: NumPy with hand-written backprop (also the
-float64 reference), JAX with ``jax.value_and_grad`` and a jitted update,
-PyTorch with ``torch.nn`` modules, autograd and ``torch.optim`` (``compile``
-compiles the model and the optimizer step), TensorFlow with
-``tf.GradientTape`` and ``tf.Variable``s (``function``, ``xla``).
+Idiomatic code per framework, each in ``fwbench/adapters/<framework>/training.py``:
+NumPy with hand-written backprop (also the float64 reference), JAX with
+``jax.value_and_grad`` and a jitted update, PyTorch with ``torch.nn`` modules,
+autograd and ``torch.optim`` (``compile`` compiles the model and the optimizer
+step), TensorFlow with ``tf.GradientTape`` and ``tf.Variable``s (``function``,
+``xla``).
 
 Correctness: the losses of the first ``steps`` steps from the initial weights
 must match the float64 reference trajectory within a dtype-aware relative
@@ -35,16 +36,16 @@ after timing.
 
 from __future__ import annotations
 
+import importlib
 import math
 from typing import Any, Callable
 
-from fwbench.kinds.base import ITEMSIZES, Cost, Kind, Reference, Verification
-from fwbench.spec.fields import FieldReader, check_sweep_used, take_size
+from fwbench.kinds.base import HIGH_PRECISION_TOLERANCE, ITEMSIZES, Cost, Kind, Reference, Verification
+from fwbench.kinds.fields import FieldReader, check_sweep_used, take_size
 
 ACTIVATIONS = ("relu", "tanh")
 TASKS = ("classification", "regression")
 OPTIMIZERS = ("sgd", "adam")
-ADAM_BETA1, ADAM_BETA2, ADAM_EPSILON = 0.9, 0.999, 1e-8
 LOSS_TOLERANCES = {"float16": 5e-2, "bfloat16": 1e-1, "float32": 1e-3, "float64": 1e-9}
 
 
@@ -148,6 +149,8 @@ class MLPTrainKind(Kind):
     def reference(self, params: dict[str, int], inputs: list[Any]) -> Reference:
         import numpy as np
 
+        from fwbench.adapters.numpy.training import NumpyTrainer
+
         trainer = NumpyTrainer(self.options, [np.asarray(a, dtype=np.float64) for a in inputs])
         losses = [float(trainer.step()) for _ in range(self.options["steps"])]
         return Reference(np.asarray(losses, dtype=np.float64), 1.0)
@@ -156,8 +159,8 @@ class MLPTrainKind(Kind):
 
     def build(self, params: dict[str, int], framework: str, mode: str, adapter: Any,
               device_inputs: list[Any]) -> Callable[[], Any]:
-        builders = {"numpy": _numpy_step, "jax": _jax_step, "torch": _torch_step, "tensorflow": _tensorflow_step}
-        step = builders[framework](self.options, mode, adapter, device_inputs)
+        training = importlib.import_module(f"fwbench.adapters.{framework}.training")
+        step = training.mlp_train_step(self.options, mode, adapter, device_inputs)
         return _RecordingStep(step, self.options["steps"], adapter)
 
     def check(self, params: dict[str, int], adapter: Any, call: Callable[[], Any], last_output: Any,
@@ -206,219 +209,3 @@ class _RecordingStep:
         return None if self.last is None else float(self.adapter.to_host(self.last[0]))
 
 
-# ---------------------------------------------------------------------- NumPy
-
-
-class NumpyTrainer:
-    """Hand-written forward, backprop and optimizer in NumPy; the float64 reference too."""
-
-    def __init__(self, options: dict[str, Any], arrays: list[Any]) -> None:
-        import numpy as np
-
-        self.np = np
-        self.options = options
-        self.features, self.targets = arrays[0], arrays[1]
-        self.parameters = [array.copy() for array in arrays[2:]]
-        self.moments = [(np.zeros_like(p), np.zeros_like(p)) for p in self.parameters]
-        self.t = 0
-
-    def step(self) -> Any:
-        np = self.np
-        index = self.t % len(self.features)
-        x, y = self.features[index], self.targets[index]
-        weights, biases = self.parameters[0::2], self.parameters[1::2]
-        activations, pre = [x], []
-        for layer, (w, b) in enumerate(zip(weights, biases)):
-            z = activations[-1] @ w + b
-            pre.append(z)
-            if layer < len(weights) - 1:
-                activations.append(np.maximum(z, 0) if self.options["activation"] == "relu" else np.tanh(z))
-        logits = pre[-1]
-        if self.options["task"] == "classification":
-            shifted = logits - logits.max(axis=-1, keepdims=True)
-            log_probabilities = shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
-            loss = -(y * log_probabilities).sum(axis=-1).mean()
-            delta = (np.exp(log_probabilities) - y) / x.shape[0]
-        else:
-            loss = ((logits - y) ** 2).mean()
-            delta = 2 * (logits - y) / logits.size
-        gradients: list[Any] = [None] * len(self.parameters)
-        for layer in range(len(weights) - 1, -1, -1):
-            gradients[2 * layer] = activations[layer].T @ delta
-            gradients[2 * layer + 1] = delta.sum(axis=0)
-            if layer:
-                back = delta @ weights[layer].T
-                if self.options["activation"] == "relu":
-                    delta = back * (pre[layer - 1] > 0)
-                else:
-                    delta = back * (1 - activations[layer] ** 2)
-        self.t += 1
-        self._update(gradients)
-        return loss
-
-    def _update(self, gradients: list[Any]) -> None:
-        np, rate = self.np, self.options["learning_rate"]
-        if self.options["optimizer"] == "sgd":
-            for parameter, gradient in zip(self.parameters, gradients):
-                parameter -= rate * gradient
-            return
-        correction1 = 1 - ADAM_BETA1**self.t
-        correction2 = 1 - ADAM_BETA2**self.t
-        for parameter, gradient, (m, v) in zip(self.parameters, gradients, self.moments):
-            m *= ADAM_BETA1
-            m += (1 - ADAM_BETA1) * gradient
-            v *= ADAM_BETA2
-            v += (1 - ADAM_BETA2) * gradient * gradient
-            parameter -= rate * (m / correction1) / (np.sqrt(v / correction2) + ADAM_EPSILON)
-
-
-def _numpy_step(options: dict[str, Any], mode: str, adapter: Any, arrays: list[Any]) -> Callable[[], Any]:
-    trainer = NumpyTrainer(options, arrays)
-    return lambda: (trainer.step(),)
-
-
-# ---------------------------------------------------------------------- JAX
-
-
-def _jax_step(options: dict[str, Any], mode: str, adapter: Any, arrays: list[Any]) -> Callable[[], Any]:
-    jax, jnp = adapter.jax, adapter.jnp
-    batches = [(arrays[0][i], arrays[1][i]) for i in range(arrays[0].shape[0])]
-    relu = options["activation"] == "relu"
-    classification = options["task"] == "classification"
-    rate, adam = options["learning_rate"], options["optimizer"] == "adam"
-
-    def loss_fn(parameters, x, y):
-        h = x
-        for w, b in parameters[:-1]:
-            h = jax.nn.relu(h @ w + b) if relu else jnp.tanh(h @ w + b)
-        w, b = parameters[-1]
-        logits = h @ w + b
-        if classification:
-            return -jnp.mean(jnp.sum(y * jax.nn.log_softmax(logits), axis=-1))
-        return jnp.mean((logits - y) ** 2)
-
-    def update(parameters, moments, t, x, y):
-        loss, gradients = jax.value_and_grad(loss_fn)(parameters, x, y)
-        if not adam:
-            parameters = jax.tree.map(lambda p, g: p - rate * g, parameters, gradients)
-            return loss, parameters, moments, t + 1
-        t = t + 1
-        m = jax.tree.map(lambda m, g: ADAM_BETA1 * m + (1 - ADAM_BETA1) * g, moments[0], gradients)
-        v = jax.tree.map(lambda v, g: ADAM_BETA2 * v + (1 - ADAM_BETA2) * g * g, moments[1], gradients)
-        correction1, correction2 = 1 - ADAM_BETA1**t, 1 - ADAM_BETA2**t
-        parameters = jax.tree.map(
-            lambda p, m, v: p - rate * (m / correction1) / (jnp.sqrt(v / correction2) + ADAM_EPSILON),
-            parameters, m, v)
-        return loss, parameters, (m, v), t
-
-    if mode == "jit":
-        # Donating the old parameters lets XLA update in place; the CPU backend cannot use it.
-        on_cpu = all(device.platform == "cpu" for device in arrays[2].devices())
-        update = jax.jit(update, donate_argnums=() if on_cpu else (0, 1))
-    parameters = [(arrays[i], arrays[i + 1]) for i in range(2, len(arrays), 2)]
-    zeros = jax.tree.map(jnp.zeros_like, parameters)
-    # The step count has the parameters' dtype, so bias corrections never promote them.
-    state = {"parameters": parameters, "moments": (zeros, jax.tree.map(jnp.zeros_like, parameters)),
-             "t": jnp.asarray(0, dtype=arrays[2].dtype), "step": 0}
-
-    def step():
-        x, y = batches[state["step"] % len(batches)]
-        loss, state["parameters"], state["moments"], state["t"] = update(
-            state["parameters"], state["moments"], state["t"], x, y)
-        state["step"] += 1
-        return loss, state["parameters"]
-
-    return step
-
-
-# ---------------------------------------------------------------------- PyTorch
-
-
-def _torch_step(options: dict[str, Any], mode: str, adapter: Any, arrays: list[Any]) -> Callable[[], Any]:
-    torch = adapter.torch
-    nn = torch.nn
-    batches = [(arrays[0][i], arrays[1][i]) for i in range(arrays[0].shape[0])]
-    layers: list[Any] = []
-    weights = arrays[2::2]
-    for index, (w, b) in enumerate(zip(weights, arrays[3::2])):
-        linear = nn.Linear(w.shape[0], w.shape[1], device=w.device, dtype=w.dtype)
-        with torch.no_grad():
-            linear.weight.copy_(w.T)  # nn.Linear stores (out, in)
-            linear.bias.copy_(b)
-        layers.append(linear)
-        if index < len(weights) - 1:
-            layers.append(nn.ReLU() if options["activation"] == "relu" else nn.Tanh())
-    model = nn.Sequential(*layers)
-    loss_fn = nn.CrossEntropyLoss() if options["task"] == "classification" else nn.MSELoss()
-    if options["optimizer"] == "adam":
-        optimizer = torch.optim.Adam(model.parameters(), lr=options["learning_rate"],
-                                     betas=(ADAM_BETA1, ADAM_BETA2), eps=ADAM_EPSILON)
-    else:
-        optimizer = torch.optim.SGD(model.parameters(), lr=options["learning_rate"])
-    forward, optimizer_step = model, optimizer.step
-    if mode == "compile":
-        torch._dynamo.reset()
-        forward = torch.compile(model)
-        optimizer_step = torch.compile(optimizer.step)
-    counter = {"step": 0}
-
-    def step():
-        x, y = batches[counter["step"] % len(batches)]
-        optimizer.zero_grad(set_to_none=True)
-        loss = loss_fn(forward(x), y)
-        loss.backward()
-        optimizer_step()
-        counter["step"] += 1
-        return (loss.detach(),)
-
-    return step
-
-
-# ---------------------------------------------------------------------- TensorFlow
-
-
-def _tensorflow_step(options: dict[str, Any], mode: str, adapter: Any, arrays: list[Any]) -> Callable[[], Any]:
-    tf = adapter.tf
-    batches = [(arrays[0][i], arrays[1][i]) for i in range(arrays[0].shape[0])]
-    variables = [tf.Variable(array) for array in arrays[2:]]
-    moments = [(tf.Variable(tf.zeros_like(a)), tf.Variable(tf.zeros_like(a))) for a in arrays[2:]]
-    t = tf.Variable(0.0, dtype=arrays[2].dtype)
-    relu = options["activation"] == "relu"
-    classification = options["task"] == "classification"
-    rate, adam = options["learning_rate"], options["optimizer"] == "adam"
-
-    def train_step(x, y):
-        with tf.GradientTape() as tape:
-            h = x
-            for w, b in zip(variables[0:-2:2], variables[1:-2:2]):
-                h = tf.nn.relu(h @ w + b) if relu else tf.math.tanh(h @ w + b)
-            logits = h @ variables[-2] + variables[-1]
-            if classification:
-                loss = tf.reduce_mean(tf.nn.softmax_cross_entropy_with_logits(labels=y, logits=logits))
-            else:
-                loss = tf.reduce_mean(tf.square(logits - y))
-        gradients = tape.gradient(loss, variables)
-        if not adam:
-            for variable, gradient in zip(variables, gradients):
-                variable.assign_sub(rate * gradient)
-            return loss
-        t.assign_add(1.0)
-        correction1, correction2 = 1 - ADAM_BETA1**t, 1 - ADAM_BETA2**t
-        for variable, gradient, (m, v) in zip(variables, gradients, moments):
-            m.assign(ADAM_BETA1 * m + (1 - ADAM_BETA1) * gradient)
-            v.assign(ADAM_BETA2 * v + (1 - ADAM_BETA2) * gradient * gradient)
-            variable.assign_sub(rate * (m / correction1) / (tf.sqrt(v / correction2) + ADAM_EPSILON))
-        return loss
-
-    if mode == "function":
-        train_step = tf.function(train_step)
-    elif mode == "xla":
-        train_step = tf.function(train_step, jit_compile=True)
-    counter = {"step": 0}
-
-    def step():
-        x, y = batches[counter["step"] % len(batches)]
-        counter["step"] += 1
-        return (train_step(x, y),)
-
-    return step

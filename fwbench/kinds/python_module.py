@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from fwbench.kinds.base import ITEMSIZES, Cost, Kind, Reference
-from fwbench.spec.fields import FieldReader
+from fwbench.kinds.fields import FieldReader
 
 FRAMEWORK_FUNCTIONS = ("numpy", "jax", "torch", "tensorflow")
 REQUIRED_FUNCTIONS = ("inputs", "reference")

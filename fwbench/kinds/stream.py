@@ -20,7 +20,7 @@ from __future__ import annotations
 from typing import Any, Callable
 
 from fwbench.kinds.base import ITEMSIZES, Cost, Kind, Reference
-from fwbench.spec.fields import FieldReader, check_sweep_used, take_size
+from fwbench.kinds.fields import FieldReader, check_sweep_used, take_size
 
 OPERATIONS = {"scale": 2, "triad": 3}  # arrays touched per element
 SCALAR = 3.0

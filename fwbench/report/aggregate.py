@@ -8,7 +8,7 @@ returns (one row per cell) and imports no framework.
 * The **size** of a cell is the product of its sweep values (``n`` for a
   sweep over ``n``); scaling slopes are d log(time) / d log(size).
 * A **speedup** is baseline median / series median, with the 95% interval of
-  :mod:`fwbench.ratios` (paired round by round within a run).
+  :mod:`fwbench.stats.ratios` (paired round by round within a run).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from fwbench.ratios import ratio
+from fwbench.stats.ratios import ratio
 
 DEFAULT_BASELINE = "numpy/eager"
 FRAMEWORK_ORDER = ("numpy", "jax", "torch", "tensorflow")
@@ -91,7 +91,7 @@ def with_speedups(frame: pd.DataFrame, baseline: str = DEFAULT_BASELINE) -> pd.D
     The baseline cell has the same workload, params and dtype, and the same
     device unless ``baseline`` names one (``numpy/eager@cpu`` divides every
     device's times into the CPU's).  ``timeit`` rows are never a baseline.  The
-    interval is the paired interval over rounds (:mod:`fwbench.ratios`); with
+    interval is the paired interval over rounds (:mod:`fwbench.stats.ratios`); with
     one round there is none, and the columns say so."""
     frame = prepare(frame) if "series" not in frame else frame.copy()
     for column in ("speedup", "speedup_low", "speedup_high"):
@@ -118,10 +118,10 @@ def with_speedups(frame: pd.DataFrame, baseline: str = DEFAULT_BASELINE) -> pd.D
 
 
 def pair_priors(pairs: list[tuple[Any, Any]]) -> dict[Any, Any]:
-    """Per run, the pooled spread (:func:`fwbench.pooling.estimate_prior`) of the paired log differences of
+    """Per run, the pooled spread (:func:`fwbench.stats.pooling.estimate_prior`) of the paired log differences of
     ``pairs`` (numerator and denominator rows) measured in the same run."""
-    from fwbench.pooling import estimate_prior
-    from fwbench.ratios import paired_parts, same_run
+    from fwbench.stats.pooling import estimate_prior
+    from fwbench.stats.ratios import paired_parts, same_run
 
     by_run: dict[Any, list] = {}
     for numerator, denominator in pairs:
@@ -145,7 +145,7 @@ def leaderboard(frame: pd.DataFrame) -> pd.DataFrame:
     """Per workload, size, device and dtype: the verdict, the winners, and each runner-up's ratio to the fastest.
 
     Each runner-up's time over the fastest's has an interval (paired over rounds, its spread pooled over
-    the run's pairs, :func:`fwbench.ratios.paired_ratio`); a runner-up is equivalent when its interval lies
+    the run's pairs, :func:`fwbench.stats.ratios.paired_ratio`); a runner-up is equivalent when its interval lies
     inside 1/1.05-1.05, else slower when it lies above 1 (:func:`standing`).  ``verdict`` is ``fastest``
     when every runner-up is slower (``winners`` holds the fastest alone); ``equivalent`` when each is slower
     or equivalent and one is equivalent (``winners``: the fastest and its equivalents);
@@ -189,7 +189,7 @@ def leaderboard(frame: pd.DataFrame) -> pd.DataFrame:
 def standing(value: Any) -> str:
     """A runner-up against the fastest: ``equivalent`` (its interval inside the ±5% band: a difference too
     small to matter, even where it is real), ``slower`` (its interval above 1), or ``undecided``."""
-    from fwbench.ratios import equivalent
+    from fwbench.stats.ratios import equivalent
 
     if equivalent(value):
         return "equivalent"

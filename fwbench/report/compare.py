@@ -2,11 +2,11 @@
 
 Cells are matched on workload, params, framework, mode, device, dtype and
 method.  For each pair, the ratio NEW/BASE of the medians gets Welch's
-interval over the two runs' round medians (:func:`fwbench.ratios.
+interval over the two runs' round medians (:func:`fwbench.stats.ratios.
 independent_ratio`), widened by what separates two runs and the rounds of
 one run cannot show:
 
-* the cells' spread between runs (:func:`fwbench.ratios.between_run_variance`),
+* the cells' spread between runs (:func:`fwbench.stats.ratios.between_run_variance`),
   estimated from all the cells compared;
 * the machine's own change: the part of the whole run's shift (the median
   ratio over all cells) that the machine probe (a fixed loop timed before
@@ -41,14 +41,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from fwbench.ratios import (LogRatioParts, Ratio, between_run_variance, family_level, independent_parts,
+from fwbench.stats.ratios import (LogRatioParts, Ratio, between_run_variance, family_level, independent_parts,
                             interval_from_parts, round_medians)
-from fwbench.results import read_manifest
+from fwbench.records.results import read_manifest
+from fwbench.stats.intervals import CONFIDENCE
 
 KEY = ["workload", "params", "framework", "mode", "device", "dtype", "method"]
 DEFAULT_THRESHOLD = 0.05
 DEFAULT_ALPHA = 0.05
-CELL_LEVEL = 0.95
+CELL_LEVEL = CONFIDENCE
 VERDICT_ORDER = ("broken", "slower", "faster", "unsure", "new", "same")
 COLUMNS = [*KEY, "base_median_s", "new_median_s", "ratio", "ratio_low", "ratio_high", "interval_method",
            "resolution", "verdict", "new_status", "reason"]

@@ -16,7 +16,7 @@ from typing import Any
 
 import pandas as pd
 
-from fwbench.ratios import EQUIVALENCE_MARGIN, LEVEL
+from fwbench.stats.ratios import EQUIVALENCE_MARGIN, LEVEL
 from fwbench.report.aggregate import margin_text, none_if_nan, winner_text
 from fwbench.units import format_seconds
 
@@ -88,7 +88,7 @@ def findings(board: pd.DataFrame, crossings: pd.DataFrame, frame: pd.DataFrame) 
 # README's allocator table).
 def allocator_sentences(frame: pd.DataFrame) -> list[str]:
     """Cells whose rounds found the host allocator in two states (``allocator_states``, see
-    :func:`fwbench.pooling.allocator_states`), each state with its rounds, fresh pages and time.
+    :func:`fwbench.stats.pooling.allocator_states`), each state with its rounds, fresh pages and time.
 
     glibc reuses freed memory or hands out fresh pages depending on what the process allocated before
     (see the README's section on the allocator); when the rounds of a cell disagree by enough fresh pages

@@ -15,9 +15,10 @@ from typing import Any
 
 import pandas as pd
 
-from fwbench.intervals import WIDE_INTERVAL, widest_intervals
+from fwbench.stats.intervals import WIDE_INTERVAL, widest_intervals
 from fwbench.report import aggregate, charts, findings
-from fwbench.results import RESULTS_FILE, read_cells, read_manifest, records_to_frame
+from fwbench.units import format_number, format_seconds
+from fwbench.records.results import RESULTS_FILE, read_cells, read_manifest, records_to_frame
 
 
 @dataclass
@@ -36,7 +37,7 @@ class Report:
 
 def load_runs(paths: list[str | Path]) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
     """Records and run manifests; a claim summary (claim.json) rides along in its run's manifest."""
-    from fwbench.claims import load_claim_summary
+    from fwbench.claims.core import load_claim_summary
 
     records, manifests = [], []
     for path in paths:
@@ -74,14 +75,6 @@ def build_report(frame: pd.DataFrame, manifests: list[dict[str, Any]],
 # ---------------------------------------------------------------------- shared pieces
 
 
-def _fmt_time(value: Any) -> str:
-    return "-" if value is None or pd.isna(value) else charts.format_seconds(float(value))
-
-
-def _fmt(value: Any, digits: int = 3) -> str:
-    return "-" if value is None or pd.isna(value) else f"{float(value):.{digits}g}"
-
-
 def _or_dash(value: Any) -> str:
     return "-" if value is None or (isinstance(value, float) and math.isnan(value)) else str(value)
 
@@ -91,8 +84,8 @@ def _cell_text(row: pd.Series) -> str:
         return "skipped"
     if row["status"] != "ok":
         return f"{row['status'].upper()}"
-    text = f"{_fmt_time(row['median_s'])} ±{row['rel_ci95'] * 100:.1f}%" if not pd.isna(row.get("rel_ci95")) \
-        else _fmt_time(row["median_s"])
+    text = f"{format_seconds(row['median_s'])} ±{row['rel_ci95'] * 100:.1f}%" if not pd.isna(row.get("rel_ci95")) \
+        else format_seconds(row["median_s"])
     if not pd.isna(row.get("speedup")):
         text += f" ({row['speedup']:.2f}x)"
     return text
@@ -170,8 +163,8 @@ def noise_section(report: Report) -> tuple[str, list[list[str]]]:
     rows = []
     for record in wide[:NOISY_ROWS_SHOWN]:
         rounds = record.get("round_medians_s")
-        spread = ", ".join(_fmt_time(value) for value in rounds) if isinstance(rounds, list) else "-"
-        rows.append([record["cell_id"], _fmt_time(record["median_s"]), f"±{record['rel_ci95']:.0%}", spread])
+        spread = ", ".join(format_seconds(value) for value in rounds) if isinstance(rounds, list) else "-"
+        rows.append([record["cell_id"], format_seconds(record["median_s"]), f"±{record['rel_ci95']:.0%}", spread])
     ok = int((report.frame["status"] == "ok").sum())
     note = (f"{len(wide)} of {ok} cells have a 95% interval wider than ±{WIDE_INTERVAL:.0%} (the widest "
             f"{len(rows)} below): their rounds disagree, so rankings among them are the likeliest to stay undecided. "
@@ -204,7 +197,7 @@ LEADERBOARD_HEADER = ["workload", "params", "device", "winner", "median", "runne
 
 
 def leaderboard_rows(report: Report) -> list[list[Any]]:
-    return [[r["workload"], r["params"], r["device"], findings.winner_cell(r), _fmt_time(r["median_s"]),
+    return [[r["workload"], r["params"], r["device"], findings.winner_cell(r), format_seconds(r["median_s"]),
              _or_dash(r["runner_up"]), aggregate.margin_text(r)] for r in report.leaderboard.to_dict("records")]
 
 
@@ -339,14 +332,14 @@ def _workload_html(report: Report, workload: str, bound_gbytes_per_s: dict[str, 
     detail = []
     for record in ok.sort_values(["framework_rank", "series", "size"]).to_dict("records"):
         device = aggregate.none_if_nan(record.get("device_median_s"))
-        detail.append([record["series"], record["size_label"], (_fmt_time(record["median_s"]), record["median_s"], ""),
-                       (_fmt_time(device), device or 0, ""),
-                       (_fmt_time(record["first_call_s"]), record["first_call_s"], ""), _fmt(record["gflops_per_s"]),
-                       _fmt(record["gbytes_per_s"]), _fmt(record.get("pct_of_bandwidth_peak"), 2),
-                       _fmt(record.get("pct_of_compute_peak"), 2), _or_dash(record.get("bound")),
-                       _fmt(record.get("peak_host_bytes", float("nan")) / 2**20, 4)
+        detail.append([record["series"], record["size_label"], (format_seconds(record["median_s"]), record["median_s"], ""),
+                       (format_seconds(device), device or 0, ""),
+                       (format_seconds(record["first_call_s"]), record["first_call_s"], ""), format_number(record["gflops_per_s"]),
+                       format_number(record["gbytes_per_s"]), format_number(record.get("pct_of_bandwidth_peak"), 2),
+                       format_number(record.get("pct_of_compute_peak"), 2), _or_dash(record.get("bound")),
+                       format_number(record.get("peak_host_bytes", float("nan")) / 2**20, 4)
                        if record.get("peak_host_bytes") else "-",
-                       _fmt(record["max_rel_err"], 2), int(record["n_samples"]),
+                       format_number(record["max_rel_err"], 2), int(record["n_samples"]),
                        "yes" if record["converged"] else "no"])
     parts.append("<details open><summary>every cell</summary>" + _html_table(
         ["series", "params", "median", "device median", "first call", "GFLOP/s", "GB/s", "% BW peak",
@@ -374,7 +367,7 @@ def _workload_html(report: Report, workload: str, bound_gbytes_per_s: dict[str, 
             compile_bars.append((f"{r.series} first", r.first_call_s, None, None))
             compile_bars.append((f"{r.series} steady", r.median_s, r.ci95_low_s, r.ci95_high_s))
         charts_html.append(charts.horizontal_bars(f"first call (compile) vs steady state at {label}",
-                                                  "seconds (log scale)", compile_bars, formatter=charts.format_seconds))
+                                                  "seconds (log scale)", compile_bars, formatter=format_seconds))
         bandwidth = [(r.series, r.gbytes_per_s, None, None) for r in largest.itertuples()
                      if not pd.isna(r.gbytes_per_s)]
         device = largest.iloc[0]["device"]

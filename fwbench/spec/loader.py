@@ -1,7 +1,7 @@
 """Loading and validating workload spec files (YAML, versioned).
 
 A spec file is data.  It is read with ``yaml.safe_load`` and every value is
-checked here; expressions are parsed by :mod:`fwbench.spec.expression`, never
+checked here; expressions are parsed by :mod:`fwbench.language.expression`, never
 evaluated.  Any problem raises :class:`~fwbench.errors.SpecError` naming the
 file, the workload and the field.
 
@@ -33,7 +33,7 @@ import yaml
 
 from fwbench.adapters.base import CACHE_POLICIES, MATMUL_PRECISIONS
 from fwbench.errors import SpecError, UserError, describe
-from fwbench.spec.fields import NAME, FieldReader, check_int
+from fwbench.kinds.fields import NAME, FieldReader, check_int
 
 SPEC_VERSION = 1
 SUPPORTED_VERSIONS = (1,)

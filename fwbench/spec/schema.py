@@ -19,7 +19,7 @@ from typing import Any
 from fwbench.adapters.base import CACHE_POLICIES, MATMUL_PRECISIONS
 from fwbench.kinds import get_kind_class, kind_names
 from fwbench.spec import loader
-from fwbench.spec.fields import IDENTIFIER, NAME
+from fwbench.kinds.fields import IDENTIFIER, NAME
 
 SCHEMA_ID = "https://fwbench.invalid/spec.schema.json"
 SYMBOL = {"type": "string", "pattern": IDENTIFIER.pattern}
@@ -54,7 +54,7 @@ def _kind_fields(kind: str) -> dict[str, dict[str, Any]]:
     dtypes = {"enum": list(ITEMSIZES)}
     if kind == "expression":
         from fwbench.kinds.expression import DTYPES, INITS, INPUT_KEYS
-        from fwbench.spec.expression import MAX_EXPRESSION_LENGTH
+        from fwbench.language.expression import MAX_EXPRESSION_LENGTH
 
         shape = {"type": "array", "minItems": 1, "items": SIZE}
         one_input = {"type": "object", "required": ["shape"], "additionalProperties": False,

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from fwbench.adapters import FRAMEWORKS, get_adapter
-from fwbench.spec.expression import parse
-from fwbench.spec.expression_code import build
+from fwbench.language.expression import parse
+from fwbench.language.expression_code import build
 from tests.conftest import require_framework
 
 EXPRESSION = "x + x*x + x*x*x + sum(exp(-abs(y)), axis=1, keepdims=True) - max(y) + mean(x)"

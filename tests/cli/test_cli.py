@@ -6,12 +6,11 @@ import os
 import subprocess
 import sys
 import pytest
-from pathlib import Path
 
 from typer.testing import CliRunner
 
 from fwbench.cli import app
-from fwbench.results import CSV_COLUMNS
+from fwbench.records.results import CSV_COLUMNS
 from tests.conftest import REPO_ROOT, SMALL_SPEC, require_framework
 
 runner = CliRunner()

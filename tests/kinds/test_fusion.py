@@ -3,8 +3,8 @@
 import pytest
 
 from fwbench.adapters import FRAMEWORKS
-from fwbench.spec.expression import parse
-from fwbench.spec.expression_cost import analyse
+from fwbench.language.expression import parse
+from fwbench.language.expression_cost import analyse
 from tests.conftest import REPO_ROOT, run_in_process
 
 
@@ -29,7 +29,7 @@ def test_bound_names_are_counted_once():
     ("a, b = x, x\na", "a binding assigns one plain name"),
 ])
 def test_bindings_are_checked(text, message):
-    from fwbench.spec.expression import ExpressionError
+    from fwbench.language.expression import ExpressionError
 
     with pytest.raises(ExpressionError, match=message):
         parse(text, ["x"])

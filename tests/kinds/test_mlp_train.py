@@ -7,12 +7,12 @@ import pytest
 
 from fwbench.adapters import FRAMEWORKS, get_adapter
 from fwbench.kinds import get_kind_class
-from fwbench.plan import Selection
-from fwbench.results import read_records
-from fwbench.runner import RunOptions, run
+from fwbench.execution.plan import Selection
+from fwbench.records.results import read_records
+from fwbench.execution.runner import RunOptions, run
 from fwbench.spec.loader import load_spec, load_specs
-from fwbench.timing import TimerSettings
-from fwbench.worker import inputs_digest
+from fwbench.stats.timing import TimerSettings
+from fwbench.worker.cache import inputs_digest
 from tests.conftest import require_framework, run_in_process
 
 SPEC = """

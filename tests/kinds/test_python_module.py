@@ -9,11 +9,11 @@ import textwrap
 import pytest
 
 from fwbench.errors import SpecError
-from fwbench.plan import Selection
-from fwbench.results import read_cells
-from fwbench.runner import RunOptions, run
+from fwbench.execution.plan import Selection
+from fwbench.records.results import read_cells
+from fwbench.execution.runner import RunOptions, run
 from fwbench.spec.loader import load_specs
-from fwbench.timing import TimerSettings
+from fwbench.stats.timing import TimerSettings
 from tests.cli.test_cli import fwbench
 from tests.conftest import REPO_ROOT, require_framework
 

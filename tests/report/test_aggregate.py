@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from fwbench.report import aggregate
-from fwbench.results import records_to_frame
+from fwbench.records.results import records_to_frame
 
 
 def record(workload, n, framework, mode, seconds, status="ok", spread=0.0):

@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 
 from fwbench.cli import app
 from fwbench.report.compare import compare_frames
-from fwbench.results import RESULTS_VERSION, records_to_frame
+from fwbench.records.results import RESULTS_VERSION, records_to_frame
 
 runner = CliRunner()
 
@@ -202,7 +202,7 @@ def test_a_machine_that_ran_slower_widens_every_interval_by_its_probe():
 
 
 def test_between_run_spread_is_estimated_from_the_cells_and_ignores_a_few_changed_ones():
-    from fwbench.ratios import between_run_variance, independent_parts
+    from fwbench.stats.ratios import between_run_variance, independent_parts
 
     rng = np.random.default_rng(5)
     parts = []

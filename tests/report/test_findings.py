@@ -3,7 +3,7 @@
 from fwbench.report import aggregate
 from fwbench.report.findings import allocator_sentences
 from fwbench.report.render import build_report, load_runs, to_html, to_markdown
-from fwbench.results import RESULTS_FILE, combine_rounds, records_to_frame
+from fwbench.records.results import RESULTS_FILE, combine_rounds, records_to_frame
 from tests.report.test_aggregate import record
 
 

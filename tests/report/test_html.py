@@ -1,6 +1,5 @@
 """The HTML report in a real headless Chromium: no console errors, no network, charts present."""
 
-import os
 import shutil
 from pathlib import Path
 
@@ -8,10 +7,10 @@ import pytest
 from typer.testing import CliRunner
 
 from fwbench.cli import app
-from fwbench.plan import Selection
-from fwbench.runner import RunOptions, run
+from fwbench.execution.plan import Selection
+from fwbench.execution.runner import RunOptions, run
 from fwbench.spec.loader import load_specs
-from fwbench.timing import TimerSettings
+from fwbench.stats.timing import TimerSettings
 from tests.conftest import REQUIRE_ALL
 
 SPEC = """
@@ -165,7 +164,7 @@ def test_report_json_holds_the_conclusions(report_dir, tmp_path):
 def test_conclusions_name_winners_from_rounds():
     from fwbench.report.findings import conclusions
     from fwbench.report.render import build_report
-    from fwbench.results import records_to_frame
+    from fwbench.records.results import records_to_frame
 
     def cell(framework, mode, medians):
         return {"workload": "w", "kind": "expression", "params": {"n": 8}, "framework": framework, "mode": mode,

@@ -8,8 +8,8 @@ import yaml
 from typer.testing import CliRunner
 
 from fwbench.cli import app
-from fwbench.envinfo import memory_bytes
-from fwbench.plan import human_bytes
+from fwbench.machine.envinfo import memory_bytes
+from fwbench.units import format_bytes
 from tests.conftest import REPO_ROOT
 
 CORPUS = REPO_ROOT / "tests" / "bad_inputs"
@@ -34,7 +34,7 @@ def test_each_bad_input_gives_its_exact_error(name, tmp_path, monkeypatch):
     out = tmp_path / "results"
     code, output = run_cli(f"tests/bad_inputs/{name}", out)
     assert code == 2
-    assert output.strip() == EXPECTED[name].replace("{total_memory}", human_bytes(memory_bytes()["total"]))
+    assert output.strip() == EXPECTED[name].replace("{total_memory}", format_bytes(memory_bytes()["total"]))
     assert output.count("\n") == 1 and "Traceback" not in output
     assert f"tests/bad_inputs/{name}" in output
     assert not out.exists()  # nothing written

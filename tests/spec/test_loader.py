@@ -127,7 +127,7 @@ workloads:
 
 
 def test_a_full_size_that_cannot_fit_is_refused_when_full_plans_it(write_spec):
-    from fwbench.plan import Selection, plan_cells
+    from fwbench.execution.plan import Selection, plan_cells
 
     spec = write_spec("""
 version: 1

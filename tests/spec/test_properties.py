@@ -10,9 +10,9 @@ from hypothesis import strategies as st
 
 from fwbench.adapters.numpy import NumpyOps
 from fwbench.errors import SpecError, UserError
-from fwbench.spec.expression import ExpressionError, parse
-from fwbench.spec.expression_code import build
-from fwbench.spec.expression_cost import analyse
+from fwbench.language.expression import ExpressionError, parse
+from fwbench.language.expression_code import build
+from fwbench.language.expression_cost import analyse
 from fwbench.spec.loader import parse_spec_text
 
 scalars = st.one_of(st.none(), st.booleans(), st.integers(-10**12, 10**12), st.floats(allow_nan=True),

@@ -2,7 +2,6 @@
 bad-input corpus, and has exactly the keys the validator accepts."""
 
 import json
-from pathlib import Path
 
 import jsonschema
 import pytest

@@ -1,0 +1,2 @@
+"""Published claims: their files and verdicts (core) and re-running them here (reproduce).
+"""

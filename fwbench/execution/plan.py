@@ -1,0 +1,180 @@
+"""Expanding specs into the cell matrix: workload x params x framework x mode x device.
+
+Planning imports no framework: installation is checked with
+``importlib.util.find_spec``, capabilities come from the adapters' constants,
+and device kinds from the host's device files.  Every cell that cannot run
+carries the reason, so ``fwbench list`` and the results can show it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Iterable
+
+from fwbench.adapters import FRAMEWORKS, find_installed, get_adapter
+from fwbench.machine.envinfo import host_device_kinds, memory_bytes
+from fwbench.units import format_bytes
+from fwbench.errors import SpecError, UserError
+from fwbench.kinds import get_kind_class
+from fwbench.spec.loader import DEVICE_KINDS, MODE_NAMES, Spec, Workload
+
+
+# Sizes needing more than this many times the machine's memory are a mistake, not a cell to skip.
+ABSURD_MEMORY_FACTOR = 64
+
+
+def params_text(params: dict[str, int]) -> str:
+    return ",".join(f"{key}={value}" for key, value in params.items()) or "-"
+
+
+@dataclass
+class Cell:
+    workload: Workload
+    params: dict[str, int]
+    framework: str
+    mode: str
+    device: str
+    skip_reason: str | None = None
+    cost: dict[str, int] = field(default_factory=dict)
+    # "fwbench" (compile apart, median with CI) or "timeit" (IPython %timeit best-of-N, for claims)
+    method: str = "fwbench"
+    timeit_loops: int | None = None
+    timeit_repeats: int = 5
+
+    @property
+    def cell_id(self) -> str:
+        base = f"{self.workload.name}[{params_text(self.params)}]/{self.framework}/{self.mode}/{self.device}"
+        return base if self.method == "fwbench" else f"{base}/{self.method}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "cell_id": self.cell_id,
+            "workload": self.workload.name,
+            "params": self.params,
+            "framework": self.framework,
+            "mode": self.mode,
+            "device": self.device,
+            "cost": self.cost,
+            "method": self.method,
+            "timeit_loops": self.timeit_loops,
+            "timeit_repeats": self.timeit_repeats,
+        }
+
+
+@dataclass
+class Selection:
+    """What the user asked for on the command line (None: everything)."""
+
+    frameworks: list[str] | None = None
+    devices: list[str] | None = None
+    modes: list[str] | None = None
+    filter_text: str | None = None
+    quick: bool = False
+    full: bool = False  # add each workload's full_sweep
+    shard: tuple[int, int] | None = None  # (K, N): only shard K of N (fwbench.execution.shard)
+
+    def validate(self) -> None:
+        for name in self.frameworks or []:
+            if name not in FRAMEWORKS:
+                raise UserError(f"--framework: got '{name}', expected one of {', '.join(FRAMEWORKS)}")
+        for name in self.devices or []:
+            if name not in DEVICE_KINDS:
+                raise UserError(f"--device: got '{name}', expected one of {', '.join(DEVICE_KINDS)}")
+        valid_modes = [*MODE_NAMES, *(f"{f}/{m}" for f in FRAMEWORKS for m in MODE_NAMES)]
+        for name in self.modes or []:
+            if name not in valid_modes:
+                raise UserError(f"--mode: got '{name}', expected one of {', '.join(MODE_NAMES)} "
+                                "or framework/mode such as jax/jit")
+
+
+def _mode_wanted(framework: str, mode: str, requested: list[str] | None) -> bool:
+    if requested is None:
+        return True
+    return mode in requested or f"{framework}/{mode}" in requested
+
+
+def _requested_modes(framework: str, requested: list[str] | None) -> list[str]:
+    """Modes named for this framework (plainly or as framework/mode), in the order given."""
+    if requested is None:
+        return []
+    names = []
+    for item in requested:
+        prefix, _, mode = item.rpartition("/")
+        if prefix in ("", framework):
+            names.append(mode)
+    return names
+
+
+def plan_cells(specs: Iterable[Spec], selection: Selection) -> list[Cell]:
+    """All cells, runnable or skipped, grouped by (framework, device) in a stable order."""
+    selection.validate()
+    host_kinds = host_device_kinds()
+    devices = selection.devices or [kind for kind in DEVICE_KINDS if kind in host_kinds]
+    frameworks = selection.frameworks or list(FRAMEWORKS)
+    installed = {name: find_installed(name) for name in frameworks}
+    available_memory = memory_bytes()["available"]
+    cells: list[Cell] = []
+    for framework in frameworks:
+        adapter = get_adapter(framework)
+        for device in devices:
+            for spec in specs:
+                for workload in spec.workloads:
+                    cells.extend(_workload_cells(workload, framework, adapter, device, selection,
+                                                 host_kinds, installed[framework], available_memory))
+    if selection.filter_text:
+        cells = [cell for cell in cells if selection.filter_text in cell.cell_id]
+    if selection.shard:
+        from fwbench.execution.shard import select
+
+        cells = select(cells, *selection.shard)
+    return cells
+
+
+def _workload_cells(workload: Workload, framework: str, adapter: Any, device: str, selection: Selection,
+                    host_kinds: dict[str, str], installed: tuple, available_memory: int | None) -> list[Cell]:
+    if workload.frameworks is not None and framework not in workload.frameworks:
+        return []
+    if workload.devices is not None and device not in workload.devices:
+        return []
+    kind = get_kind_class(workload.kind)(workload)
+    modes = [m for m in adapter.MODES
+             if _mode_wanted(framework, m, workload.modes) and _mode_wanted(framework, m, selection.modes)]
+    unsupported = [m for m in dict.fromkeys(_requested_modes(framework, workload.modes)
+                                            + _requested_modes(framework, selection.modes))
+                   if m not in adapter.MODES]
+    cells = []
+    total_memory = memory_bytes()["total"]
+    for params in workload.parameter_sets(quick=selection.quick, full=selection.full):
+        cost = kind.cost(params)
+        if total_memory and cost.memory_bytes > ABSURD_MEMORY_FACTOR * total_memory:
+            raise SpecError(
+                f"the sizes {params_text(params)} need about {format_bytes(cost.memory_bytes)} of memory; "
+                f"this machine has {format_bytes(total_memory)}",
+                file=workload.spec_file, workload=workload.name, field="sweep",
+                hint="use sizes that fit in memory")
+        cost_fields = {"flops": cost.flops, "fused_bytes": cost.fused_bytes,
+                       "unfused_bytes": cost.unfused_bytes, "memory_bytes": cost.memory_bytes}
+        for mode in modes:
+            reason = _skip_reason(kind, params, framework, adapter, mode, device, host_kinds,
+                                  installed, cost.memory_bytes, available_memory)
+            cells.append(Cell(workload, params, framework, mode, device, reason, cost_fields))
+        if workload.modes is not None and not modes and selection.modes is None:
+            for mode in unsupported:
+                reason = f"mode unsupported: {framework} has modes {', '.join(adapter.MODES)}"
+                cells.append(Cell(workload, params, framework, mode, device, reason, cost_fields))
+    return cells
+
+
+def _skip_reason(kind, params, framework, adapter, mode, device, host_kinds, installed,
+                 memory_needed: int, available_memory: int | None) -> str | None:
+    is_installed, _version, why_not = installed
+    if not is_installed:
+        return f"unavailable: {why_not}"
+    if device not in host_kinds:
+        return f"device absent: this host has no {device} (found: {', '.join(host_kinds)})"
+    if device not in adapter.DEVICE_KINDS:
+        return f"device unsupported: {framework} runs on {', '.join(adapter.DEVICE_KINDS)}"
+    if available_memory is not None and memory_needed > available_memory:
+        return (f"too large: needs about {memory_needed / 2**30:.1f} GiB of host memory, "
+                f"{available_memory / 2**30:.1f} GiB available")
+    return kind.skip(params, framework, mode, device)

@@ -1,0 +1,245 @@
+"""The parent side of a run: plan, lock the run directory, run rounds of workers, collect.
+
+A run is ``--rounds`` rounds.  Each round starts a fresh worker process per
+(framework, device) group, so every cell is measured in several independent
+processes (memory layout, allocator state and the machine's drift differ
+between them); the groups' order rotates from round to round, so slow drift
+falls on every framework alike, and each round samples for its share of the
+per-cell budget.  Every finished cell of every round is written to
+``results.jsonl`` (one line per cell and round, flushed and fsynced) as soon
+as it arrives; readers combine a cell's rounds into one row whose interval
+covers the round-to-round variation (:func:`fwbench.records.results.combine_rounds`).
+Between rounds the parent times a fixed pure-Python probe, so a reader can
+tell machine noise from framework noise.  The parent imports no framework.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+import statistics
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Iterable
+
+from fwbench import __version__
+from fwbench.machine.envinfo import host_info, machine_busy_reasons, usable_cores
+from fwbench.errors import UserError
+from fwbench.execution import make_executor, rotated
+from fwbench.execution.groups import (CACHE_DIRECTORY, GroupSettings, Progress, WorkerGroup,
+                                      finished_without_running)
+from fwbench.execution.lock import RunDirectoryLock
+from fwbench.execution.plan import Cell, Selection, plan_cells
+from fwbench.records.results import (CSV_FILE, MANIFEST_FILE, ResultsWriter, prepare_out_dir, read_cells, write_csv,
+                             write_json_atomic)
+from fwbench.machine.roofline import roofline_fields
+from fwbench.spec.loader import Spec
+from fwbench.stats.timing import TimerSettings
+
+DEFAULT_CELL_TIMEOUT_S = 900.0
+MIN_SAMPLES_PER_ROUND = 3
+
+__all__ = ["DEFAULT_CELL_TIMEOUT_S", "Progress", "RunOptions", "RunOutcome", "default_threads", "run",
+           "round_timer"]
+
+
+@dataclass
+class RunOptions:
+    out_dir: Path
+    selection: Selection = field(default_factory=Selection)
+    num_threads: int | None = None
+    timer: TimerSettings = field(default_factory=TimerSettings)  # budget_s: per cell, over all rounds
+    rounds: int = 1  # fresh worker processes per cell ('fwbench run' defaults to 3)
+    cell_timeout_s: float = DEFAULT_CELL_TIMEOUT_S
+    overwrite: bool = False
+    command: list[str] = field(default_factory=list)
+    calibration: dict[str, Any] | None = None  # machine peaks (fwbench.machine.calibration); rows get % of peak
+    interleave: bool = False  # frameworks take turns, a block of samples each (fwbench.execution.interleave)
+    memory_limit_bytes: int | None = None  # RLIMIT_AS for each CPU worker (accelerators: a device memory guard)
+    matmul_precision: str | None = None  # every workload's, overriding its spec field ("highest" or "high")
+    cache: str | None = None  # every workload's, overriding its spec field ("warm" or "cold")
+    resume: bool = False  # continue the run in out_dir: only its missing cells and rounds (fwbench.execution.resume)
+    executor: str = "local"  # or "ray" (fwbench.execution.ray_executor)
+    ray_address: str | None = None
+
+
+@dataclass
+class RunOutcome:
+    run_id: str
+    out_dir: Path
+    records: list[dict[str, Any]]  # one per cell, its rounds combined
+    wall_s: float
+
+
+def default_threads() -> int:
+    return len(usable_cores())
+
+
+def round_timer(timer: TimerSettings, rounds: int) -> TimerSettings:
+    """Each round's share of the per-cell budget, and at least three samples a round (the round's median)."""
+    if rounds <= 1:
+        return timer
+    return dataclasses.replace(timer, budget_s=timer.budget_s / rounds,
+                               min_samples=min(timer.min_samples, MIN_SAMPLES_PER_ROUND))
+
+
+def run(specs: list[Spec], options: RunOptions, progress: Progress | None = None,
+        cells: list[Cell] | None = None) -> RunOutcome:
+    """Run ``cells`` (default: every cell the specs and the selection give) and write the run directory."""
+    progress = progress or Progress()
+    started = time.perf_counter()
+    num_threads = options.num_threads or default_threads()
+    for spec in specs:
+        for workload in spec.workloads:
+            workload.matmul_precision = options.matmul_precision or workload.matmul_precision
+            workload.cache = options.cache or workload.cache
+    if cells is None:
+        cells = plan_cells(specs, options.selection)
+    if not cells:
+        raise UserError("no cells match the selection", hint="check --framework/--device/--mode/--filter")
+    with RunDirectoryLock(options.out_dir, options.command):
+        if options.resume:
+            from fwbench.execution.resume import remaining_rounds
+
+            manifest, pending = remaining_rounds(options.out_dir, cells, num_threads, options.timer.to_dict())
+            options.rounds = manifest.get("rounds_planned", 1)
+            run_info = {"run_id": manifest["run_id"], "num_threads": num_threads, "host": host_info()}
+            options.calibration = options.calibration or manifest.get("calibration")
+        else:
+            prepare_out_dir(options.out_dir, options.overwrite)
+            run_info = {
+                "run_id": datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ-") + uuid.uuid4().hex[:6],
+                "num_threads": num_threads,
+                "host": host_info(),
+            }
+            manifest = _new_manifest(specs, options, run_info)
+            pending = {round_index: list(cells) for round_index in range(1, options.rounds + 1)}
+        write_json_atomic(manifest, options.out_dir / MANIFEST_FILE)
+        return _execute(cells, pending, options, progress, run_info, manifest, started)
+
+
+def _new_manifest(specs: list[Spec], options: RunOptions, run_info: dict[str, Any]) -> dict[str, Any]:
+    selection = options.selection
+    return {
+        "version": 1,
+        "run_id": run_info["run_id"],
+        "fwbench_version": __version__,
+        "command": options.command,
+        "started": datetime.now(timezone.utc).isoformat(),
+        "num_threads": run_info["num_threads"],
+        "selection": {"frameworks": selection.frameworks, "devices": selection.devices, "modes": selection.modes,
+                      "filter_text": selection.filter_text, "quick": selection.quick, "full": selection.full,
+                      "shard": list(selection.shard) if selection.shard else None},
+        "timer": options.timer.to_dict(),
+        "rounds_planned": options.rounds,
+        "round_timer": round_timer(options.timer, options.rounds).to_dict(),
+        "interleave": options.interleave,
+        "matmul_precision": options.matmul_precision,
+        "cache": options.cache,
+        "executor": options.executor,
+        "specs": sorted({w.spec_file for s in specs for w in s.workloads}),
+        "host": run_info["host"],
+        "workers": [],
+        "rounds": [],
+        "calibration": _calibration_summary(options.calibration),
+    }
+
+
+PROBE_REPEATS = 5
+
+
+def machine_probe_s() -> float:
+    """The fastest of a few timings of a fixed pure-Python loop (~20 ms): the machine's speed right now."""
+    times = []
+    for _ in range(PROBE_REPEATS):
+        start = time.perf_counter()
+        total = 0
+        for value in range(400_000):
+            total += value
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def _execute(cells: list[Cell], pending: dict[int, list[Cell]], options: RunOptions, progress: Progress,
+             run_info: dict[str, Any], manifest: dict[str, Any], started: float) -> RunOutcome:
+    runnable_ids = {cell.cell_id for cell in cells if cell.skip_reason is None}
+    manifest["busy_at_start"] = machine_busy_reasons()
+    for reason in manifest["busy_at_start"]:
+        progress.warn(f"{reason}; timings will be noisier than this machine allows")
+    for warning in (manifest["host"].get("accelerators") or {}).get("warnings", []):
+        progress.warn(warning)
+    progress.begin(sum(1 for todo in pending.values() for cell in todo if cell.cell_id in runnable_ids))
+    executor = make_executor(options.executor, options.interleave, options.cell_timeout_s, options.ray_address)
+    try:
+        with ResultsWriter(options.out_dir) as writer:
+            for cell in pending.get(1, []):
+                if cell.skip_reason is not None:
+                    record = finished_without_running(cell, run_info, "skipped", cell.skip_reason)
+                    record["round"] = 1
+                    writer.write(record)
+
+            def finish(cell: Cell, record: dict[str, Any]) -> dict[str, Any]:
+                record.update(roofline_fields(record, options.calibration))
+                writer.write(record)
+                progress.cell_finished(cell, record)
+                return record
+
+            for round_index in sorted(pending):
+                todo = [cell for cell in pending[round_index] if cell.cell_id in runnable_ids]
+                if not todo:
+                    continue
+                settings = GroupSettings(out_dir=options.out_dir, run_info=run_info,
+                                         timer=round_timer(options.timer, options.rounds),
+                                         cell_timeout_s=options.cell_timeout_s,
+                                         memory_limit_bytes=options.memory_limit_bytes, round_index=round_index,
+                                         interleave=options.interleave)
+                groups = rotated([WorkerGroup(framework, device, group_cells, settings, finish, progress)
+                                  for (framework, device), group_cells in _groups(todo)], round_index)
+                manifest["rounds"].append({
+                    "round": round_index, "started": datetime.now(timezone.utc).isoformat(),
+                    "order": [f"{group.framework}@{group.device}" for group in groups],
+                    "machine_probe_s": machine_probe_s()})
+                executor.run_round(groups)
+                for group in groups:
+                    manifest["workers"].extend(group.hellos)
+                write_json_atomic(manifest, options.out_dir / MANIFEST_FILE)
+            manifest["machine_noise"] = _machine_noise(manifest["rounds"])
+    except BaseException:
+        manifest["interrupted"] = datetime.now(timezone.utc).isoformat()
+        write_json_atomic(manifest, options.out_dir / MANIFEST_FILE)
+        raise
+    finally:
+        shutil.rmtree(options.out_dir / CACHE_DIRECTORY, ignore_errors=True)
+    manifest["finished"] = datetime.now(timezone.utc).isoformat()
+    manifest["wall_s"] = manifest.get("wall_s", 0.0) + time.perf_counter() - started if options.resume \
+        else time.perf_counter() - started
+    write_json_atomic(manifest, options.out_dir / MANIFEST_FILE)
+    combined = read_cells(options.out_dir)
+    write_csv(combined, options.out_dir / CSV_FILE)
+    return RunOutcome(run_info["run_id"], options.out_dir, combined, time.perf_counter() - started)
+
+
+def _machine_noise(rounds: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """How much the fixed probe's time moved between rounds: the machine's own share of the noise."""
+    probes = [entry["machine_probe_s"] for entry in rounds if entry.get("machine_probe_s")]
+    if not probes:
+        return None
+    return {"probe": "the fastest of 5 runs of a 400,000-step pure-Python loop, before each round",
+            "probe_median_s": statistics.median(probes),
+            "probe_spread": max(probes) / min(probes) - 1}
+
+
+def _calibration_summary(calibration: dict[str, Any] | None) -> dict[str, Any] | None:
+    if not calibration:
+        return None
+    return {key: calibration.get(key) for key in ("file", "fingerprint", "measured_at", "num_threads", "devices")}
+
+
+def _groups(cells: Iterable[Cell]) -> list[tuple[tuple[str, str], list[Cell]]]:
+    groups: dict[tuple[str, str], list[Cell]] = {}
+    for cell in cells:
+        groups.setdefault((cell.framework, cell.device), []).append(cell)
+    return list(groups.items())

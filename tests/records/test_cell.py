@@ -1,0 +1,75 @@
+"""The result record's fields are defined in one place (fwbench.records.cell), and a run writes only those."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from fwbench.execution.plan import Selection
+from fwbench.execution.runner import RunOptions, run
+from fwbench.records.cell import CELL_FIELDS, IDENTITY_FIELDS, ROUND_FIELDS, check_fields
+from fwbench.records.results import RESULTS_FILE, ResultsWriter, base_record, read_cells
+from fwbench.spec.loader import load_specs
+from fwbench.stats.timing import TimerSettings
+
+SPEC = """
+version: 1
+workloads:
+  - name: power_sum
+    kind: expression
+    expr: "x + x*x"
+    inputs:
+      x: {shape: [n, n]}
+    sweep: {n: [32, 64]}
+  - name: mlp
+    kind: mlp_train
+    layers: [8, 16, 4]
+    batch: 8
+    steps: 3
+    num_batches: 2
+"""
+
+
+@pytest.fixture(scope="module")
+def numpy_run(tmp_path_factory):
+    directory = tmp_path_factory.mktemp("fields")
+    spec = directory / "spec.yaml"
+    spec.write_text(SPEC)
+    out = directory / "out"
+    run(load_specs([spec]), RunOptions(out_dir=out, rounds=2, timer=TimerSettings.quick(),
+                                       selection=Selection(devices=["cpu"], frameworks=["numpy"])))
+    return out
+
+
+def test_every_field_of_a_runs_jsonl_is_defined_in_fwbench_records_cell(numpy_run):
+    lines = [json.loads(line) for line in (numpy_run / RESULTS_FILE).read_text().splitlines()]
+    assert len(lines) == 6  # three cells, two rounds
+    seen = set().union(*lines)
+    assert seen <= set(ROUND_FIELDS), sorted(seen - set(ROUND_FIELDS))
+    # the fields that only training cells and measured cells have are there too: not a trivially small run
+    assert {"loss_trajectory", "median_s", "samples_s", "max_rel_err", "inputs_sha256"} <= seen
+    for line in lines:
+        assert set(base_record({"cell_id": "c", "params": {}, "framework": "numpy", "mode": "eager", "device": "cpu"},
+                               {"spec_file": "s", "spec_hash": "h", "name": "w", "kind": "k", "seed": 0},
+                               {"run_id": "r", "num_threads": 1})) <= set(line)
+
+
+def test_every_field_of_a_combined_cell_is_defined_there(numpy_run):
+    cells = read_cells(numpy_run)
+    assert len(cells) == 3
+    for cell in cells:
+        check_fields(cell, CELL_FIELDS)
+    assert all(cell["n_rounds"] == 2 for cell in cells)
+
+
+def test_the_writer_refuses_a_field_defined_nowhere(tmp_path):
+    with ResultsWriter(tmp_path) as writer:
+        with pytest.raises(ValueError, match="not defined in fwbench.records.cell: made_up_s"):
+            writer.write({"run_id": "r", "made_up_s": 1.0})
+    assert (tmp_path / RESULTS_FILE).read_text() == ""
+
+
+def test_each_field_says_what_it_means():
+    assert all(isinstance(text, str) and text for text in CELL_FIELDS.values())
+    assert set(IDENTITY_FIELDS) <= set(ROUND_FIELDS) <= set(CELL_FIELDS)
