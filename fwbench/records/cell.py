@@ -43,6 +43,7 @@ IDENTITY_FIELDS = {
     "traceback": "the end of the traceback of an error",
     "settings": "every fairness setting of the measurement (clock, sync, threads, allocator, framework)",
     "host": "the host facts (fwbench.machine.envinfo.host_info)",
+    "executor": "ray, where --executor ray ran it (absent: the local executor)",
     "node": "the Ray node that ran it (--executor ray)",
     "process_id": "the process that timed it",
     "matmul_precision": "highest or high",

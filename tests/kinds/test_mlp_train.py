@@ -100,3 +100,14 @@ def test_device_copy_of_the_weights_is_bit_identical(write_spec, framework):
     for array in inputs:
         back = adapter.to_host(adapter.to_device(array))
         assert back.dtype == array.dtype and back.tobytes() == array.tobytes()
+
+
+def test_high_matmul_precision_loosens_the_loss_tolerance_to_that_of_tf32(write_spec):
+    from fwbench.kinds.base import HIGH_PRECISION_TOLERANCE
+    from fwbench.kinds.mlp_train import LOSS_TOLERANCES
+
+    path = write_spec(SPEC.replace("    steps: 6\n  - name: mlp_sgd", "    steps: 6\n    matmul_precision: high\n"
+                                                                    "  - name: mlp_sgd", 1))
+    high, highest = (get_kind_class("mlp_train")(workload) for workload in load_spec(path).workloads)
+    assert high.tolerance({}) == max(LOSS_TOLERANCES["float32"], HIGH_PRECISION_TOLERANCE)
+    assert highest.tolerance({}) == LOSS_TOLERANCES["float32"]

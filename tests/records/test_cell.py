@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import json
+import re
+from pathlib import Path
 
 import pytest
+
+import fwbench
 
 from fwbench.execution.plan import Selection
 from fwbench.execution.runner import RunOptions, run
@@ -68,6 +72,20 @@ def test_the_writer_refuses_a_field_defined_nowhere(tmp_path):
         with pytest.raises(ValueError, match="not defined in fwbench.records.cell: made_up_s"):
             writer.write({"run_id": "r", "made_up_s": 1.0})
     assert (tmp_path / RESULTS_FILE).read_text() == ""
+
+
+def test_every_field_the_source_writes_into_a_record_is_defined():
+    """Paths no CPU run takes (accelerators, Ray, errors) write fields too: read them from the source."""
+    package = Path(fwbench.__file__).parent
+    assignment = re.compile(r'(?:record|combined|cell)\["([a-z_0-9]+)"\]\s*=(?!=)')
+    update = re.compile(r'(?:record|combined|cell)\.update\(([^)]*)\)', re.DOTALL)
+    written = set()
+    for path in package.rglob("*.py"):
+        text = path.read_text(encoding="utf-8")
+        written |= {(name, path.name) for name in assignment.findall(text)}
+        written |= {(name, path.name) for arguments in update.findall(text) for name in re.findall(r"(\w+)=", arguments)}
+    assert len(written) > 40  # the pattern finds the writers
+    assert sorted((name, where) for name, where in written if name not in CELL_FIELDS) == []
 
 
 def test_each_field_says_what_it_means():
