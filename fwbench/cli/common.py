@@ -19,7 +19,7 @@ from fwbench.units import format_number, format_seconds  # noqa: F401 - re-expor
 
 DEFAULT_SPEC_DIR = Path("workloads")
 # Logs and CI pages are wider than the 80 columns rich assumes off a terminal.
-console = Console(width=None if sys.stdout.isatty() else 140)
+console = Console(width=None if sys.stdout.isatty() else 170)  # CI logs: the summary tables keep a line per row
 error_console = Console(stderr=True, highlight=False, soft_wrap=True)
 
 

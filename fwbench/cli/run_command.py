@@ -204,10 +204,50 @@ def ensure_calibration(num_threads: int) -> dict[str, Any]:
 NOISIEST_SHOWN = 5
 
 
+def print_summary_tables(records: list[dict[str, Any]]) -> None:
+    """The report's summary (a row per workload at its largest size) and the suite summary (a row per series)."""
+    from fwbench.records.results import records_to_frame
+    from fwbench.report import aggregate, summary
+
+    if not any(r.get("status") == "ok" for r in records):
+        return
+    frame = aggregate.with_speedups(aggregate.prepare(records_to_frame(records)))
+    board = aggregate.leaderboard(frame)
+    rows = summary.workload_rows(frame, board)
+    compiled = [name for name in aggregate.FRAMEWORK_ORDER if any(r.compile_s.get(name) is not None for r in rows)]
+    present = [name for name in aggregate.FRAMEWORK_ORDER if any(name in r.peak_bytes for r in rows)]
+    table = Table(title="Summary: each workload at its largest size (speedups against numpy/eager)",
+                  box=box.SIMPLE_HEAD, title_justify="left", pad_edge=False, show_edge=False)
+    for column in ("workload", "size", "fastest (or not yet told apart)", "next / fastest (95% CI)"):
+        table.add_column(column, no_wrap=True, overflow="ellipsis")
+    short = summary.FRAMEWORK_SHORT
+    table.add_column("compile s " + "/".join(short[name] for name in compiled), no_wrap=True, justify="right")
+    table.add_column("peak MiB " + "/".join(short[name] for name in present), no_wrap=True, justify="right")
+    for row in rows:
+        style = "green" if row.verdict in ("fastest", "equivalent", "only") else "yellow"
+        compile_text = "/".join("-" if row.compile_s.get(name) is None else f"{row.compile_s[name]:.2g}"
+                                for name in compiled)
+        peak_text = "/".join(f"{row.peak_bytes[name] / 2**20:.0f}" if row.peak_bytes.get(name) else "-"
+                             for name in present)
+        label = row.workload if row.device == "cpu" else f"{row.workload}@{row.device}"
+        table.add_row(escape(label), escape(row.size_label), f"[{style}]{escape(row.winner_text())}[/{style}]",
+                      row.margin_text(), compile_text, peak_text)
+    console.print(table)
+    suite = Table(title="By framework and mode, across the suite", box=box.SIMPLE_HEAD, title_justify="left",
+                  pad_edge=False, show_edge=False)
+    for column in summary.SERIES_HEADER:
+        suite.add_column(column, no_wrap=True, justify="left" if column == "framework/mode" else "right")
+    for row in summary.series_rows(frame, board):
+        suite.add_row(*(escape(cell) for cell in summary.series_cells(row)))
+    console.print(suite)
+
+
 def print_summary(records: list[dict[str, Any]], verbose: bool = False) -> None:
-    """The counts, the findings and the noisiest cells; every cell's row under ``verbose``."""
+    """The summary tables first, then the counts, the findings and the noisiest cells; every cell's row under
+    ``verbose``."""
     measured = [r for r in records if r.get("status") != "skipped"]
     skipped = [r for r in records if r.get("status") == "skipped"]
+    print_summary_tables(records)
     if verbose:
         print_cell_table(measured)
     counts = {status: sum(r.get("status") == status for r in records) for status in ("ok", "mismatch", "error",

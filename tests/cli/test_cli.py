@@ -64,6 +64,13 @@ def test_subprocess_run_writes_csv_with_every_column(write_spec, tmp_path):
     assert "3 cells: 3 ok, 0 mismatch, 0 error, 0 skipped (1 round each)." in result.stdout
     assert "one round cannot decide it" in " ".join(result.stdout.split())  # findings, honest about one round
     assert "Median time per call" not in result.stdout  # the full table only with --verbose
+    # the summary table comes first: within the first 15 lines of the output after the progress bar (stderr)
+    head = result.stdout.splitlines()[:15]
+    assert head[0].startswith("Summary: each workload at its largest size")
+    assert head[1].split()[:2] == ["workload", "size"]
+    assert [line.split()[:2] for line in head if line.startswith("power_sum")] == [["power_sum", "n=64"]]
+    assert any(line.startswith("By framework and mode") for line in head)
+    assert any(line.split()[:1] == ["jax/jit"] for line in head)
     with open(out / "results.csv", newline="") as handle:
         rows = list(csv.DictReader(handle))
     assert set(CSV_COLUMNS) <= set(rows[0])

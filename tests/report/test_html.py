@@ -63,12 +63,20 @@ def open_in_chromium(html_path: Path, screenshot: Path) -> dict:
         page.goto(url)
         page.wait_for_load_state("networkidle")
         seen["charts"] = page.locator("svg.chart").count()
+        seen["panels"] = page.locator("svg.panels").count()
         seen["sections"] = page.locator("section.workload").count()
-        findings = page.locator("section.findings")
-        box = findings.bounding_box()
-        seen["findings_on_first_screen"] = box is not None and box["y"] + min(box["height"], 200) < 900
-        seen["findings"] = findings.locator("li").all_inner_texts()
-        seen["first_heading"] = page.locator("h2").first.inner_text()
+        panels = page.locator("svg.panels").first.bounding_box()
+        summary = page.locator("table.summary")
+        first_row = summary.locator("tbody tr").first.bounding_box()
+        lists = [box for box in (item.bounding_box() for item in page.locator("ul").all()) if box]
+        seen["first_screen"] = {"chart_bottom": panels["y"] + panels["height"] if panels else None,
+                                "summary_first_row_bottom": first_row["y"] + first_row["height"] if first_row else None,
+                                "summary_bottom": summary.bounding_box()["y"] + summary.bounding_box()["height"],
+                                "first_visible_list_y": min((box["y"] for box in lists), default=None)}
+        seen["summary_rows"] = summary.locator("tbody tr").all_text_contents()
+        seen["headings"] = page.locator("h1").all_inner_texts()
+        seen["findings"] = page.locator("section.findings li").all_text_contents()
+        page.evaluate("document.querySelectorAll('details').forEach(item => item.open = true)")
         detail = page.locator("section.workload details table.sortable").first  # every cell, median in column 3
         medians = detail.locator("tbody tr td:nth-child(3)")
         keys = lambda: medians.evaluate_all("cells => cells.map(c => parseFloat(c.getAttribute('data-sort')))")
@@ -114,11 +122,18 @@ def test_report_in_chromium_has_charts_and_no_errors_or_requests(report_dir, tmp
     assert seen["requests"] == []
     assert seen["dialogs"] == []  # nothing from the spec ran
     assert seen["sections"] == 3
-    assert seen["charts"] >= 3 * 3  # time vs size, speedup, first call vs steady (and bandwidth) per workload
+    assert seen["panels"] == 1 and seen["charts"] == 1 + 3  # the speedup panels, and time vs size per workload
     before, ascending, descending = seen["median_order"]
     assert len(before) >= 4 and len(set(before)) == len(before)
     assert ascending == sorted(before) and descending == sorted(before, reverse=True)
-    assert seen["first_heading"] == "Findings" and seen["findings_on_first_screen"]
+    # the first screen (1300 x 900): the title, the chart and the summary table; no list of sentences above
+    screen = seen["first_screen"]
+    assert seen["headings"] == ["fwbench report"]
+    assert screen["chart_bottom"] is not None and screen["chart_bottom"] <= 900
+    assert screen["summary_first_row_bottom"] is not None and screen["summary_first_row_bottom"] <= 900
+    assert screen["first_visible_list_y"] is None or screen["first_visible_list_y"] > screen["summary_bottom"]
+    assert [row.split("n=")[0] for row in seen["summary_rows"]][:1] == ["evil"]
+    assert len(seen["summary_rows"]) == 3 and any(row.startswith("power_sum") for row in seen["summary_rows"])
     # one round (the API default) decides nothing, whatever the timings: every size says so
     assert seen["findings"][0].startswith("Of ") and "sizes, 0 have a single fastest series" in seen["findings"][0]
     power_sum = [item for item in seen["findings"] if item.startswith("power_sum: at the smallest size")]
@@ -131,6 +146,16 @@ def test_markdown_report_escapes_spec_strings(report_dir):
     markdown = (report_dir / "report.md").read_text()
     assert "<script>" not in markdown and "&lt;script&gt;" in markdown
     assert "## Leaderboard" in markdown
+
+
+def test_markdown_report_opens_with_the_summary_tables(report_dir):
+    lines = (report_dir / "report.md").read_text().splitlines()
+    assert lines[:3] == ["# fwbench report", "", "## Summary"]
+    table = [line for line in lines[:lines.index("## Findings")] if line.startswith("| ")]
+    assert table[0].startswith("| workload | size | fastest at that size")
+    assert sum(line.startswith("| power_sum | n=128 |") for line in table) == 1  # at its largest size
+    assert "## By framework and mode, across the suite" in lines[:lines.index("## Findings")]
+    assert any(line.startswith("| jax/jit | ") for line in table)
 
 
 def test_github_action_benchmark_json(report_dir, tmp_path):
