@@ -14,8 +14,10 @@ OUT ?= results/latest
 # within 12 minutes on 2 cores; 'fwbench run' itself samples 1 s per cell.  bench-full adds every
 # workload's full_sweep (343 cells).
 BENCH_ARGS ?= --budget 0.5
+# The default suite (make bench): three families. workloads/models.yaml (Keras 3 models) runs with make bench-models.
+BENCH_SPECS ?= workloads/matrix_powers.yaml workloads/mlp_training.yaml workloads/fusion.yaml
 
-.PHONY: setup chromium bench bench-full bench-quick bench-harness bench-reproducibility test test-fast clean
+.PHONY: setup chromium bench bench-full bench-quick bench-models bench-harness bench-reproducibility test test-fast clean
 
 setup: $(STAMP)
 
@@ -30,7 +32,7 @@ chromium:
 	@command -v chromium >/dev/null 2>&1 || { $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q chromium; }
 
 bench: $(STAMP)
-	$(BIN)/fwbench run workloads/ --out $(OUT) --overwrite $(BENCH_ARGS)
+	$(BIN)/fwbench run $(BENCH_SPECS) --out $(OUT) --overwrite $(BENCH_ARGS)
 	$(BIN)/fwbench report $(OUT) --html $(OUT)/report.html --md $(OUT)/report.md --csv $(OUT)/results.csv
 	@echo "Results written to $(OUT)/: results.csv, results.jsonl, report.html, report.md"
 
@@ -39,6 +41,10 @@ bench-full: $(STAMP)
 
 bench-quick: $(STAMP)
 	$(MAKE) bench OUT=results/quick BENCH_ARGS=--quick
+
+# Keras 3 models on every backend (about 2 minutes on 2 cores; --full adds the image models at 224x224).
+bench-models: $(STAMP)
+	$(MAKE) bench OUT=results/models BENCH_SPECS=workloads/models.yaml BENCH_ARGS=
 
 # Two test processes (pytest-xdist), each test file kept in one; no test asserts a time, so a busy or slow
 # machine changes how long the suite takes, never its outcome.  test-fast leaves out the tests marked slow.

@@ -59,6 +59,12 @@ def finished_without_running(cell: Cell, run_info: dict[str, Any], status: str, 
     return record
 
 
+def _own_worker(kind: str) -> bool:
+    from fwbench.kinds import get_kind_class
+
+    return get_kind_class(kind).OWN_WORKER
+
+
 class WorkerGroup:
     """Runs one (framework, device) group, restarting the worker after a crash."""
 
@@ -73,7 +79,9 @@ class WorkerGroup:
         self.progress = progress or Progress()
         self.hellos: list[dict[str, Any]] = []
         self.version: str | None = None
-        self.log_path = settings.out_dir / "logs" / f"worker-{framework}-{device}.log"
+        kinds = {cell.workload.kind for cell in cells}
+        suffix = f"-{next(iter(kinds))}" if len(kinds) == 1 and _own_worker(next(iter(kinds))) else ""
+        self.log_path = settings.out_dir / "logs" / f"worker-{framework}-{device}{suffix}.log"
 
     def finish(self, cell: Cell, record: dict[str, Any]) -> dict[str, Any]:
         """Hand a finished record (stamped with its round) to the caller."""

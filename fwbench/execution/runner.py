@@ -239,7 +239,12 @@ def _calibration_summary(calibration: dict[str, Any] | None) -> dict[str, Any] |
 
 
 def _groups(cells: Iterable[Cell]) -> list[tuple[tuple[str, str], list[Cell]]]:
-    groups: dict[tuple[str, str], list[Cell]] = {}
+    """Cells by (framework, device); a kind that wants a worker of its own (``Kind.OWN_WORKER``, such as
+    ``keras``, which imports Keras into the worker before its cells fork) gets one per framework and device."""
+    from fwbench.kinds import get_kind_class
+
+    groups: dict[tuple[str, str, str], list[Cell]] = {}
     for cell in cells:
-        groups.setdefault((cell.framework, cell.device), []).append(cell)
-    return list(groups.items())
+        own = cell.workload.kind if get_kind_class(cell.workload.kind).OWN_WORKER else ""
+        groups.setdefault((cell.framework, cell.device, own), []).append(cell)
+    return [((framework, device), group_cells) for (framework, device, _), group_cells in groups.items()]

@@ -21,6 +21,7 @@ _KINDS = {
     "mlp_train": "fwbench.kinds.mlp_train:MLPTrainKind",
     "stream": "fwbench.kinds.stream:StreamKind",
     "python": "fwbench.kinds.python_module:PythonModuleKind",
+    "keras": "fwbench.kinds.keras_model:KerasKind",
 }
 ENTRY_POINT_GROUP = "fwbench.kinds"
 # Kinds that exist only to test fwbench itself (wrong results, crashes).

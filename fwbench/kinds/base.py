@@ -101,6 +101,14 @@ class Kind:
 
     # Kinds whose inputs come from user code that also names them (``kind: python``) make them afresh.
     CACHE_INPUTS: ClassVar[bool] = True
+    # Kinds that prepare the worker (import a library after the framework) run in a worker of their own.
+    OWN_WORKER: ClassVar[bool] = False
+
+    @classmethod
+    def prepare_worker(cls, framework: str) -> dict[str, Any]:
+        """In a worker of an ``OWN_WORKER`` kind, after the framework's import and before any cell forks:
+        import what every cell would otherwise import afresh; settings to record (the default: nothing)."""
+        return {}
 
     def runtime_cost(self, params: dict[str, int]) -> Cost | None:
         """The cost as the worker can know it (a user module's flops()), where the parent could not."""

@@ -80,6 +80,15 @@ def _kind_fields(kind: str) -> dict[str, dict[str, Any]]:
         from fwbench.kinds.stream import OPERATIONS
 
         return {"operation": {"enum": list(OPERATIONS)}, "elements": SIZE, "dtype": dtypes}
+    if kind == "keras":
+        from fwbench.kinds.keras_model import MODELS, OPTIMIZERS, TASKS
+
+        return {"model": {"enum": list(MODELS)}, "task": {"enum": list(TASKS)}, "batch": SIZE, "input_size": SIZE,
+                "classes": {"type": "integer", "minimum": 2, "maximum": 100_000}, "weights": {"type": "null"},
+                "optimizer": {"enum": list(OPTIMIZERS)}, "learning_rate": {"type": "number", "exclusiveMinimum": 0},
+                "width": {"type": "integer", "minimum": 8, "maximum": 8192},
+                "depth": {"type": "integer", "minimum": 1, "maximum": 64},
+                "heads": {"type": "integer", "minimum": 1, "maximum": 128}}
     if kind == "python":
         from fwbench.kinds.python_module import MODULE_NAME
 

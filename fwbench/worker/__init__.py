@@ -66,6 +66,8 @@ def serve(config: dict[str, Any], emit) -> None:
     emit({"event": "hello", "available": True, "version": info["version"], "settings": info["settings"],
           "device": device, "import_s": import_s, "pid": os.getpid(), "cpu_affinity": affinity})
     runner = CellRunner(adapter, config, info, affinity)
+    for kind_class in {type(kind) for kind in runner.kinds.values() if kind.OWN_WORKER}:
+        runner.settings.setdefault("worker_imports", {}).update(kind_class.prepare_worker(framework))
     if config.get("interleave"):
         serve_interleaved(runner, {cell["cell_id"]: cell for cell in config["cells"]}, sys.stdin, emit)
         emit({"event": "done"})

@@ -97,7 +97,7 @@ def test_default_workloads_are_valid():
     assert 10000 in power_sum.full_sweep["n"]  # the claim's 10000 x 10000 array, with --full
     assert 10000 not in power_sum.sweep["n"] and 1000 in power_sum.sweep["n"]
     kinds = {w.kind for s in specs for w in s.workloads}
-    assert kinds == {"expression", "matrix_power", "mlp_train"}
+    assert kinds == {"expression", "matrix_power", "mlp_train", "keras"}
 
 
 def test_full_sweep_adds_sizes_only_when_asked(write_spec):
