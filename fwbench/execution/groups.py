@@ -125,6 +125,7 @@ class WorkerGroup:
             "cache_dir": str(self.settings.out_dir / CACHE_DIRECTORY),
             "memory_limit_bytes": self.settings.memory_limit_bytes,
             "interleave": self.settings.interleave,
+            "round": self.settings.round_index,
         }
 
     def run(self) -> list[dict[str, Any]]:

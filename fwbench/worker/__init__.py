@@ -68,6 +68,11 @@ def serve(config: dict[str, Any], emit) -> None:
     runner = CellRunner(adapter, config, info, affinity)
     for kind_class in {type(kind) for kind in runner.kinds.values() if kind.OWN_WORKER}:
         runner.settings.setdefault("worker_imports", {}).update(kind_class.prepare_worker(framework))
+    warm = getattr(adapter, "warm_worker", None)
+    if warm is not None:
+        warmed = warm(config.get("round") or 1, {cell["mode"] for cell in config["cells"]}, device_kind)
+        if warmed:
+            runner.settings["worker_warmed"] = warmed
     if config.get("interleave"):
         serve_interleaved(runner, {cell["cell_id"]: cell for cell in config["cells"]}, sys.stdin, emit)
         emit({"event": "done"})

@@ -108,3 +108,20 @@ def test_torch_on_a_cpu_build_explains_missing_gpu():
     with pytest.raises(DeviceUnavailable, match="PyTorch cannot use a GPU here"):
         adapter.select_device("gpu")
     adapter.select_device("cpu")
+
+
+def test_torch_probes_inductors_vector_isa_in_the_worker_for_later_rounds_only(monkeypatch):
+    require_framework("torch")
+    from torch._inductor import cpu_vec_isa
+
+    from fwbench.adapters import get_adapter
+
+    torch_adapter = get_adapter("torch")
+    probes = []
+    monkeypatch.setattr(cpu_vec_isa, "pick_vec_isa", lambda: probes.append(1) or "avx512")
+    assert torch_adapter.warm_worker(1, {"compile", "eager"}, "cpu") == {}  # round 1: every cell pays it
+    assert torch_adapter.warm_worker(2, {"eager"}, "cpu") == {}  # nothing compiles
+    assert torch_adapter.warm_worker(2, {"compile"}, "gpu") == {}
+    assert probes == []
+    assert torch_adapter.warm_worker(3, {"compile"}, "cpu") == {"inductor_vector_isa_probed_in_worker": "avx512"}
+    assert probes == [1]

@@ -136,3 +136,17 @@ def test_another_fwbench_process_makes_the_machine_busy(stand_in_name):
         subprocess.run(["pkill", "-f", pattern], check=False)
         stand_in.wait(timeout=10)
     assert stand_ins() == []
+
+
+@pytest.mark.slow
+def test_later_rounds_of_torch_compile_inherit_inductors_isa_probe_from_the_worker(write_spec, tmp_path):
+    require_framework("torch")
+    spec = write_spec("version: 1\nworkloads:\n  - name: w\n    kind: expression\n    expr: \"x * x\"\n"
+                      "    inputs:\n      x: {shape: [64]}\n")
+    options = RunOptions(out_dir=tmp_path / "out", rounds=2, timer=TimerSettings.quick(),
+                         selection=Selection(frameworks=["torch"], modes=["compile"], devices=["cpu"]))
+    run(load_specs([spec]), options)
+    records = sorted(read_records(tmp_path / "out"), key=lambda record: record["round"])
+    assert [record["status"] for record in records] == ["ok", "ok"]
+    assert "worker_warmed" not in records[0]["settings"]  # round 1's first call is a fresh script's
+    assert records[1]["settings"]["worker_warmed"]["inductor_vector_isa_probed_in_worker"]

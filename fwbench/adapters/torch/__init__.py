@@ -36,6 +36,19 @@ def compile_cache_environment(directory: str) -> dict[str, str]:
     return {"TORCHINDUCTOR_FX_GRAPH_CACHE": "1"}
 
 
+def warm_worker(round_index: int, modes: set[str], device_kind: str) -> dict[str, Any]:
+    """Before a later round's cells fork: find the CPU's vector instruction sets for Inductor once in the
+    worker.  Inductor probes them in each new process by compiling and loading ten small programs (about 2 s
+    here), so every ``compile`` cell's first call would pay it again; the first round's cells do (their first
+    call is ``first_call_s``, as a fresh script's is), later rounds' first calls are not reported as headline
+    figures and inherit the worker's answer.  Returns what to record (nothing in round 1)."""
+    if round_index <= 1 or "compile" not in modes or device_kind != "cpu":
+        return {}
+    from torch._inductor import cpu_vec_isa
+
+    return {"inductor_vector_isa_probed_in_worker": str(cpu_vec_isa.pick_vec_isa())}
+
+
 def load(num_threads: int) -> dict[str, Any]:
     global torch
     import torch as torch_module
