@@ -59,10 +59,14 @@ def finished_without_running(cell: Cell, run_info: dict[str, Any], status: str, 
     return record
 
 
-def _own_worker(kind: str) -> bool:
+def own_worker_kind(cells: list[Cell]) -> str:
+    """The kind that wants a worker of its own (``Kind.OWN_WORKER``) when every cell is of it, else ''."""
     from fwbench.kinds import get_kind_class
 
-    return get_kind_class(kind).OWN_WORKER
+    kinds = {cell.workload.kind for cell in cells}
+    if len(kinds) == 1 and get_kind_class(next(iter(kinds))).OWN_WORKER:
+        return next(iter(kinds))
+    return ""
 
 
 class WorkerGroup:
@@ -79,9 +83,8 @@ class WorkerGroup:
         self.progress = progress or Progress()
         self.hellos: list[dict[str, Any]] = []
         self.version: str | None = None
-        kinds = {cell.workload.kind for cell in cells}
-        suffix = f"-{next(iter(kinds))}" if len(kinds) == 1 and _own_worker(next(iter(kinds))) else ""
-        self.log_path = settings.out_dir / "logs" / f"worker-{framework}-{device}{suffix}.log"
+        own = own_worker_kind(cells)
+        self.log_path = settings.out_dir / "logs" / f"worker-{framework}-{device}{'-' + own if own else ''}.log"
 
     def finish(self, cell: Cell, record: dict[str, Any]) -> dict[str, Any]:
         """Hand a finished record (stamped with its round) to the caller."""

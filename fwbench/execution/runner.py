@@ -30,7 +30,7 @@ from fwbench.machine.envinfo import host_info, machine_busy_reasons, usable_core
 from fwbench.errors import UserError
 from fwbench.execution import make_executor, rotated
 from fwbench.execution.groups import (CACHE_DIRECTORY, GroupSettings, Progress, WorkerGroup,
-                                      finished_without_running)
+                                      finished_without_running, own_worker_kind)
 from fwbench.execution.lock import RunDirectoryLock
 from fwbench.execution.plan import Cell, Selection, plan_cells
 from fwbench.records.results import (CSV_FILE, MANIFEST_FILE, ResultsWriter, prepare_out_dir, read_cells, write_csv,
@@ -241,10 +241,7 @@ def _calibration_summary(calibration: dict[str, Any] | None) -> dict[str, Any] |
 def _groups(cells: Iterable[Cell]) -> list[tuple[tuple[str, str], list[Cell]]]:
     """Cells by (framework, device); a kind that wants a worker of its own (``Kind.OWN_WORKER``, such as
     ``keras``, which imports Keras into the worker before its cells fork) gets one per framework and device."""
-    from fwbench.kinds import get_kind_class
-
     groups: dict[tuple[str, str, str], list[Cell]] = {}
     for cell in cells:
-        own = cell.workload.kind if get_kind_class(cell.workload.kind).OWN_WORKER else ""
-        groups.setdefault((cell.framework, cell.device, own), []).append(cell)
+        groups.setdefault((cell.framework, cell.device, own_worker_kind([cell])), []).append(cell)
     return [((framework, device), group_cells) for (framework, device, _), group_cells in groups.items()]

@@ -157,7 +157,7 @@ class KerasKind(Kind):
         if options["model"] == "transformer_encoder":
             width = options["width"]
             per_layer = 2 * size * (4 * width * width + 4 * width * width) + 4 * size * size * width
-            flops, parameters = options["depth"] * per_layer, options["depth"] * 12 * width * width
+            flops, parameters = options["depth"] * per_layer, options["depth"] * 8 * width * width  # 4w² + 2·w·2w
         else:
             per_image, parameters = APPLICATION_COSTS[options["model"]]
             flops = per_image * (size / 224) ** 2

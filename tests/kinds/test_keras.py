@@ -105,3 +105,16 @@ def test_every_backend_trains_and_predicts_the_same_model_checked_against_numpy(
     manifest = json.loads((tmp_path / "out" / "run.json").read_text())
     assert all(worker["framework"] in ("numpy", "jax", "torch", "tensorflow") for worker in manifest["workers"])
     assert len(read_records(tmp_path / "out")) == 2 * 7 + 1  # seven measured cells in two rounds, one skipped
+
+
+def test_keras_cells_get_a_worker_of_their_own_per_framework(write_spec):
+    from fwbench.execution.groups import own_worker_kind
+    from tests.conftest import SMALL_SPEC
+
+    cells = plan_cells(load_specs([write_spec(TINY), write_spec(SMALL_SPEC, "small.yaml")]),
+                       Selection(devices=["cpu"], frameworks=["jax"]))
+    keras_cells = [cell for cell in cells if cell.workload.kind == "keras"]
+    plain_cells = [cell for cell in cells if cell.workload.kind != "keras"]
+    assert keras_cells and plain_cells
+    assert own_worker_kind(keras_cells) == "keras"
+    assert own_worker_kind(plain_cells) == "" and own_worker_kind(keras_cells + plain_cells) == ""
