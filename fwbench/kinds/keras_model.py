@@ -46,7 +46,7 @@ import math
 import os
 from typing import Any, Callable
 
-from fwbench.kinds.base import Cost, Kind, Reference, Verification
+from fwbench.kinds.base import HIGH_PRECISION_TOLERANCE, Cost, Kind, Reference, Verification
 from fwbench.kinds.fields import FieldReader, check_sweep_used, take_size
 from fwbench.kinds.keras_reference import build_model, numpy_backend_reference
 
@@ -185,7 +185,9 @@ class KerasKind(Kind):
         return None
 
     def tolerance(self, params: dict[str, int]) -> float:
-        return self.workload.tolerance if self.workload.tolerance is not None else TOLERANCE
+        if self.workload.tolerance is not None:
+            return self.workload.tolerance
+        return max(TOLERANCE, HIGH_PRECISION_TOLERANCE) if self.matmul_precision == "high" else TOLERANCE
 
     # ------------------------------------------------------------------ the worker's side
 

@@ -118,3 +118,11 @@ def test_keras_cells_get_a_worker_of_their_own_per_framework(write_spec):
     assert keras_cells and plain_cells
     assert own_worker_kind(keras_cells) == "keras"
     assert own_worker_kind(plain_cells) == "" and own_worker_kind(keras_cells + plain_cells) == ""
+
+
+def test_tf32_matmuls_are_checked_at_the_loosened_tolerance_like_every_kind(write_spec):
+    from fwbench.kinds.base import HIGH_PRECISION_TOLERANCE
+
+    path = write_spec(TINY.replace("    task: fit\n", "    task: fit\n    matmul_precision: high\n"))
+    high, highest = (get_kind_class("keras")(workload) for workload in load_spec(path).workloads)
+    assert high.tolerance({}) == HIGH_PRECISION_TOLERANCE and highest.tolerance({}) == 1e-3
