@@ -204,19 +204,13 @@ def ensure_calibration(num_threads: int) -> dict[str, Any]:
 NOISIEST_SHOWN = 5
 
 
-def print_summary_tables(records: list[dict[str, Any]]) -> None:
+def print_summary_tables(report: Any) -> None:
     """The report's summary (a row per workload at its largest size) and the suite summary (a row per series)."""
-    from fwbench.records.results import records_to_frame
-    from fwbench.report import aggregate, summary
+    from fwbench.report import summary
 
-    if not any(r.get("status") == "ok" for r in records):
-        return
-    frame = aggregate.with_speedups(aggregate.prepare(records_to_frame(records)))
-    board = aggregate.leaderboard(frame)
-    rows = summary.workload_rows(frame, board)
-    compiled = [name for name in aggregate.FRAMEWORK_ORDER if any(r.compile_s.get(name) is not None for r in rows)]
-    present = [name for name in aggregate.FRAMEWORK_ORDER if any(name in r.peak_bytes for r in rows)]
-    table = Table(title="Summary: each workload at its largest size (speedups against numpy/eager)",
+    rows = report.workloads
+    compiled, present = summary.framework_columns(rows)
+    table = Table(title=f"Summary: each workload at its largest size (speedups against {report.baseline})",
                   box=box.SIMPLE_HEAD, title_justify="left", pad_edge=False, show_edge=False)
     for column in ("workload", "size", "fastest (or not yet told apart)", "next / fastest (95% CI)"):
         table.add_column(column, no_wrap=True, overflow="ellipsis")
@@ -237,7 +231,7 @@ def print_summary_tables(records: list[dict[str, Any]]) -> None:
                   pad_edge=False, show_edge=False)
     for column in summary.SERIES_HEADER:
         suite.add_column(column, no_wrap=True, justify="left" if column == "framework/mode" else "right")
-    for row in summary.series_rows(frame, board):
+    for row in report.series:
         suite.add_row(*(escape(cell) for cell in summary.series_cells(row)))
     console.print(suite)
 
@@ -247,7 +241,9 @@ def print_summary(records: list[dict[str, Any]], verbose: bool = False) -> None:
     ``verbose``."""
     measured = [r for r in records if r.get("status") != "skipped"]
     skipped = [r for r in records if r.get("status") == "skipped"]
-    print_summary_tables(records)
+    report = summary_report(records)
+    if report is not None:
+        print_summary_tables(report)
     if verbose:
         print_cell_table(measured)
     counts = {status: sum(r.get("status") == status for r in records) for status in ("ok", "mismatch", "error",
@@ -255,7 +251,7 @@ def print_summary(records: list[dict[str, Any]], verbose: bool = False) -> None:
     rounds = sorted({r.get("n_rounds") or 1 for r in measured})
     console.print(f"{len(records)} cells: " + ", ".join(f"{count} {status}" for status, count in counts.items())
                   + f" ({'/'.join(map(str, rounds)) or '-'} round{'s' if rounds != [1] else ''} each).", markup=False)
-    for sentence in summary_findings(records):
+    for sentence in report.findings if report is not None else []:
         console.print(f"  - {sentence}", markup=False, soft_wrap=True)
     with_interval = [r for r in measured if r.get("status") == "ok" and r.get("rel_ci95") is not None]
     wide = widest_intervals(measured)
@@ -283,16 +279,15 @@ def print_summary(records: list[dict[str, Any]], verbose: bool = False) -> None:
         console.print("Every cell's row: --verbose, or 'fwbench report DIR' for the full report.", markup=False)
 
 
-def summary_findings(records: list[dict[str, Any]]) -> list[str]:
-    """The report's findings (winners and ties decided on intervals over rounds) for the console."""
-    from fwbench.report import aggregate, findings
+def summary_report(records: list[dict[str, Any]]) -> Any:
+    """The report the summary tables and findings come from (as ``fwbench report`` builds it), or None when
+    no cell is ok."""
     from fwbench.records.results import records_to_frame
+    from fwbench.report.render import build_report
 
     if not any(r.get("status") == "ok" for r in records):
-        return []
-    frame = aggregate.prepare(records_to_frame(records))
-    board = aggregate.leaderboard(frame)
-    return findings.findings(board, aggregate.crossovers(frame), frame)
+        return None
+    return build_report(records_to_frame(records), [])
 
 
 def print_cell_table(measured: list[dict[str, Any]]) -> None:

@@ -90,8 +90,9 @@ workloads:
 
 def calibrate(num_threads: int, progress: Any = None, force: bool = False) -> dict[str, Any]:
     """Measure (or, unless ``force``, reuse) this machine's peaks for ``num_threads`` threads."""
+    versions = installed_versions()
     if not force:
-        stored = load_calibration(num_threads, installed_versions())
+        stored = load_calibration(num_threads, versions)
         if stored is not None:
             stored["reused"] = True
             return stored
@@ -106,13 +107,13 @@ def calibrate(num_threads: int, progress: Any = None, force: bool = False) -> di
         shutil.rmtree(scratch, ignore_errors=True)
     data = {
         "version": CALIBRATION_VERSION,
-        "fingerprint": fingerprint(installed_versions()),
+        "fingerprint": fingerprint(versions),
         "num_threads": num_threads,
         "measured_at": datetime.now(timezone.utc).isoformat(),
         "host": host_info(),
         "devices": summarise(records),
         "failed_cells": [f"{r['cell_id']}: {r.get('reason')}" for r in records if r.get("status") not in ("ok", "skipped")],
     }
-    store_calibration(data, num_threads, installed_versions())
+    store_calibration(data, num_threads, versions)
     data["reused"] = False
     return data

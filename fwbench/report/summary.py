@@ -196,13 +196,20 @@ SERIES_HEADER = ["framework/mode", "geomean speedup vs baseline (95% CI)", "cell
                  "undecided", "failed", "compile, total"]
 
 
+def framework_columns(rows: list[WorkloadRow]) -> tuple[list[str], list[str]]:
+    """The frameworks with a compile cost in some row (those with a compiled mode), and every framework that
+    ran, in the usual order: the per-framework columns of the summary table."""
+    compiled = [name for name in FRAMEWORK_ORDER if any(row.compile_s.get(name) is not None for row in rows)]
+    present = [name for name in FRAMEWORK_ORDER if any(name in row.peak_bytes for row in rows)]
+    return compiled, present
+
+
 def workload_table(rows: list[WorkloadRow]) -> tuple[list[str], list[list[str]]]:
     """The summary table's header and rows: the verdict at the largest size (the fastest series, or the
     series equivalent to it or not yet told apart from it, lowest median first), the next series' time over
     the fastest's, and a column per framework for the compile cost (first call minus steady, frameworks
     with a compiled mode) and for the peak host memory (every framework that ran)."""
-    compiled = [name for name in FRAMEWORK_ORDER if any(row.compile_s.get(name) is not None for row in rows)]
-    present = [name for name in FRAMEWORK_ORDER if any(name in row.peak_bytes for row in rows)]
+    compiled, present = framework_columns(rows)
     header = ["workload", "size", "fastest at that size (or its equivalents)", "next / fastest (95% CI)",
               *(f"compile {FRAMEWORK_SHORT[name]}" for name in compiled),
               *(f"peak {FRAMEWORK_SHORT[name]}" for name in present)]
