@@ -4,8 +4,9 @@ For one cell, :func:`measure`
 
 1. times the first call on its own (``first_call_s``: trace, compile and run);
 2. warms up, timing each warm-up call, in windows of ``warmup_s``: a second
-   window always, and more while each window's median call is at least 3%
-   faster than the one before (the calls are still speeding up), until
+   window always, and more while each window's calls ran faster than the
+   one before's by more than noise explains (:func:`faster_beyond_noise`:
+   the calls are still speeding up), until
    ``max_warmup_s`` of warm-up after the first window.  A window with a call
    20 times slower than the fastest and 10 ms or longer (a re-trace) starts
    the warm-up again after it, twice at most; after a compile (the first
@@ -194,10 +195,51 @@ def _run(call: Callable[[], Any], sync: Callable[[Any], None] | None, loops: int
 
 
 STILL_WARMING = 0.97  # a warm-up window whose median call is this much faster than the last one's: warm on
+# ... when the speed-up is more than the machine's noise: with this many calls in each window, a one-sided rank
+# test at WARMING_Z; with fewer, a median at least FEW_CALLS_WARMING times the last one's.
+RANK_TEST_CALLS = 5
+WARMING_Z = 2.326  # the normal 0.99 quantile
+FEW_CALLS_WARMING = 0.9
 COMPILED = 20  # a call this many times slower than the fastest warm-up call compiled something
 SETTLE_AFTER_COMPILE_S = 0.2  # after a compile, calls run slower for a while (XLA: about 150 ms) though steadily
 COMPILE_MIN_S = 0.01  # a compile takes at least this long; a microsecond call's hiccups (interrupts) do not
 MAX_RESTARTS = 2  # re-traces the warm-up starts again after, at most
+
+
+def faster_beyond_noise(window: list[float], previous: list[float]) -> bool:
+    """Whether the calls of ``window`` ran faster than those of ``previous`` by more than noise explains.
+
+    A median at least 3% lower (:data:`STILL_WARMING`), and, with :data:`RANK_TEST_CALLS` calls or more in
+    each window, a one-sided Mann-Whitney test at the 1% level (normal approximation, ties counted half);
+    with fewer, a median at least 10% lower.  On this project's 2-core VM the median of a 50 ms window of
+    a fixed GEMM moves by about 20% (sd of log, ``python bench/noise_floor.py``), so the 3% rule alone kept
+    cells warming on noise: in a ``make bench`` the median cell warmed 0.24 s a round (one in six to the
+    cap), longer than it sampled."""
+    new, old = statistics.median(window), statistics.median(previous)
+    if new > STILL_WARMING * old:
+        return False
+    if len(window) < RANK_TEST_CALLS or len(previous) < RANK_TEST_CALLS:
+        return new <= FEW_CALLS_WARMING * old
+    return _rank_z(window, previous) >= WARMING_Z
+
+
+def _rank_z(smaller: list[float], larger: list[float]) -> float:
+    """Mann-Whitney's z for "``smaller`` tends to lie below ``larger``" (ties counted half, no tie correction)."""
+    pooled = sorted([(value, 0) for value in smaller] + [(value, 1) for value in larger])
+    rank_sum = 0.0
+    index = 0
+    while index < len(pooled):
+        end = index
+        while end + 1 < len(pooled) and pooled[end + 1][0] == pooled[index][0]:
+            end += 1
+        middle_rank = (index + end) / 2 + 1
+        rank_sum += middle_rank * sum(1 for position in range(index, end + 1) if pooled[position][1] == 1)
+        index = end + 1
+    n_small, n_large = len(smaller), len(larger)
+    u_large = rank_sum - n_large * (n_large + 1) / 2  # pairs in which the larger sample's value is above
+    mean = n_small * n_large / 2
+    deviation = math.sqrt(n_small * n_large * (n_small + n_large + 1) / 12)
+    return (u_large - mean) / deviation
 
 
 def compiled(call_s: float, fastest_s: float) -> bool:
@@ -258,7 +300,7 @@ class Sampler:
         self.first_call_s, self.kept.value = _run(self.call, self.sync, 1, self.clock)
         self.timed_s = self.first_call_s
         warmup_times: list[float] = []
-        window_medians: list[float] = []
+        windows: list[list[float]] = []
         restarts = 0
         while True:
             first = not warmup_times
@@ -272,15 +314,15 @@ class Sampler:
             if restarts < MAX_RESTARTS and compiled(max(window), fastest):
                 # A call of this window compiled (a JAX training step re-traces on its second call, when the
                 # state it returned differs from the initial one): the warm-up starts again after it.
-                window_medians, warmup_start = [], self.clock()
+                windows, warmup_start = [], self.clock()
                 restarts += 1
                 continue
-            window_medians.append(statistics.median(window))
+            windows.append(window)
             warmed_s = self.clock() - warmup_start
             if warmed_s >= self.settings.max_warmup_s:
                 break
             settled = not compiled(self.first_call_s, fastest) or warmed_s >= SETTLE_AFTER_COMPILE_S
-            if settled and len(window_medians) >= 2 and window_medians[-1] > STILL_WARMING * window_medians[-2]:
+            if settled and len(windows) >= 2 and not faster_beyond_noise(windows[-1], windows[-2]):
                 break
         self.warmup_calls = len(warmup_times)
         # A cold cache needs the flush before every call, so every sample is one call.
