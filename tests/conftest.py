@@ -25,6 +25,9 @@ def pytest_configure(config):
         import tempfile
 
         os.environ["FWBENCH_CACHE_DIR"] = tempfile.mkdtemp(prefix="fwbench-test-cache-")
+    # The suite's two processes take CPU beside each other's runs: no round is repeated or set apart for it
+    # (the tests of that behaviour turn it on again).
+    os.environ["FWBENCH_CONTENDED_CORES"] = "off"
 
 
 def require_framework(name: str) -> None:

@@ -103,6 +103,10 @@ class BarProgress(RunProgress):
         self.bar.update(self.task, description=escape(f"{cell.framework}/{cell.mode} {cell.device} "
                                                       f"{cell.workload.name}[{params_text(cell.params)}]"))
 
+    def add(self, cells: int) -> None:
+        if self.task is not None:
+            self.bar.update(self.task, total=self.bar.tasks[0].total + cells)
+
     def cell_finished(self, cell: Cell, record: dict[str, Any]) -> None:
         if record.get("status") in ("error", "mismatch"):
             self.failures += 1

@@ -26,34 +26,18 @@ region).  A worker that dies fails its remaining cells; it is not restarted.
 from __future__ import annotations
 
 import time
-from pathlib import Path
 from typing import Any, Callable
 
 from fwbench.execution.groups import WorkerGroup
 from fwbench.execution.worker_process import WorkerProcess
 from fwbench.execution.plan import Cell
+from fwbench.machine.contention import process_cpu_s
 
 
 TURNS_PER_CELL = 4  # a cell's sampling budget for the round is taken in about this many turns
 QUIET_WINDOW_S = 0.002
 QUIET_SHARE = 0.1  # a process using less than this share of one core over a window is quiet
 SETTLE_CAP_S = 0.5
-
-
-def process_cpu_s(pid: int) -> float | None:
-    """CPU time of every thread of ``pid`` so far (Linux ``schedstat``, nanoseconds); None when unreadable."""
-    total, found = 0, False
-    try:
-        threads = list(Path(f"/proc/{pid}/task").iterdir())
-    except OSError:
-        return None
-    for thread in threads:
-        try:
-            total += int((thread / "schedstat").read_text().split()[0])
-            found = True
-        except (OSError, ValueError, IndexError):
-            continue
-    return total / 1e9 if found else None
 
 
 def settle(pid: int | None, cpu_s: Callable[[int], float | None] = process_cpu_s,

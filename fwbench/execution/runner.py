@@ -37,6 +37,7 @@ from fwbench.records.results import (CSV_FILE, MANIFEST_FILE, ResultsWriter, pre
                              write_json_atomic)
 from fwbench.machine.roofline import roofline_fields
 from fwbench.spec.loader import Spec
+from fwbench.stats.pooling import contended_threshold
 from fwbench.stats.timing import TimerSettings
 
 DEFAULT_CELL_TIMEOUT_S = 900.0
@@ -181,16 +182,19 @@ def _execute(cells: list[Cell], pending: dict[int, list[Cell]], options: RunOpti
                     record["round"] = 1
                     writer.write(record)
 
+            contended: dict[str, Cell] = {}
+            threshold = contended_threshold()
+
             def finish(cell: Cell, record: dict[str, Any]) -> dict[str, Any]:
                 record.update(roofline_fields(record, options.calibration))
                 writer.write(record)
                 progress.cell_finished(cell, record)
+                if (threshold is not None and record.get("status") == "ok"
+                        and (record.get("other_cpu_cores") or 0) >= threshold):
+                    contended[cell.cell_id] = cell
                 return record
 
-            for round_index in sorted(pending):
-                todo = [cell for cell in pending[round_index] if cell.cell_id in runnable_ids]
-                if not todo:
-                    continue
+            def run_round(round_index: int, todo: list[Cell], repeat: bool = False) -> None:
                 settings = GroupSettings(out_dir=options.out_dir, run_info=run_info,
                                          timer=round_timer(options.timer, options.rounds),
                                          cell_timeout_s=options.cell_timeout_s,
@@ -201,11 +205,25 @@ def _execute(cells: list[Cell], pending: dict[int, list[Cell]], options: RunOpti
                 manifest["rounds"].append({
                     "round": round_index, "started": datetime.now(timezone.utc).isoformat(),
                     "order": [f"{group.framework}@{group.device}" for group in groups],
-                    "machine_probe_s": machine_probe_s()})
+                    "machine_probe_s": machine_probe_s(), **({"repeat": True} if repeat else {})})
                 executor.run_round(groups)
                 for group in groups:
                     manifest["workers"].extend(group.hellos)
                 write_json_atomic(manifest, options.out_dir / MANIFEST_FILE)
+
+            for round_index in sorted(pending):
+                todo = [cell for cell in pending[round_index] if cell.cell_id in runnable_ids]
+                if todo:
+                    run_round(round_index, todo)
+            if contended and options.rounds >= 2:
+                repeat_cells = [cell for cell in cells if cell.cell_id in contended]
+                manifest["repeated"] = {
+                    "round": options.rounds + 1, "cells": [cell.cell_id for cell in repeat_cells],
+                    "reason": f"other processes took {threshold} of a core or more while these cells sampled"}
+                progress.warn(f"{len(repeat_cells)} cells sampled while other processes took CPU: running them "
+                              f"once more (round {options.rounds + 1})")
+                progress.add(len(repeat_cells))
+                run_round(options.rounds + 1, repeat_cells, repeat=True)
             manifest["machine_noise"] = _machine_noise(manifest["rounds"])
     except BaseException:
         manifest["interrupted"] = datetime.now(timezone.utc).isoformat()

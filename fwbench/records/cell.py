@@ -80,6 +80,7 @@ TIMING_FIELDS = {
     "timeit_autoranged": "whether timeit chose its loop count",
     "interleave_turns": "turns the cell took under --interleave",
     "interleave_settle_s": "seconds the parent waited for the process before each turn to go quiet",
+    "other_cpu_cores": "cores other processes used on average while the cell sampled (fwbench.machine.contention)",
 }
 WORK_FIELDS = {
     "flops": "floating-point operations per call",
@@ -117,6 +118,8 @@ COMBINED_FIELDS = {
     "first_call_s_by_round": "each round's first call",
     "process_ids": "each round's process",
     "page_faults_per_call_by_round": "each round's page faults per call",
+    "other_cpu_cores_by_round": "each kept round's other_cpu_cores, in the order of round_numbers",
+    "repeated_rounds": "rounds run again at the end of the run because another process took CPU while they sampled",
     "excluded_rounds": "rounds set apart as disturbed, with their medians",
     "allocator_states": "two allocator states, when the rounds fall into two (their medians and rounds)",
     "pooled_spread": "the run-wide spread the interval borrowed (prior sd and degrees of freedom)",

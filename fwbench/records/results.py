@@ -232,6 +232,8 @@ def _combine(rounds: list[dict[str, Any]]) -> dict[str, Any]:
         combined["device_median_s"] = statistics.median(device_samples)
     combined["round_medians_s"] = [r["median_s"] for r in measured]
     combined["round_numbers"] = [r.get("round") or index for index, r in enumerate(measured, start=1)]
+    if any(r.get("other_cpu_cores") is not None for r in measured):
+        combined["other_cpu_cores_by_round"] = [r.get("other_cpu_cores") for r in measured]
     combined["n_outliers"] = sum(r.get("n_outliers") or 0 for r in measured)
     _sample_statistics(combined)
     if len(measured) >= 2:
@@ -272,7 +274,7 @@ def _pooled_intervals(cells: list[dict[str, Any]]) -> None:
     """Every cell of two rounds or more: its disturbed rounds set apart, then its interval from its spread
     shrunk toward its group's (run, framework, mode, device, method) pooled spread (:mod:`fwbench.stats.pooling`)."""
     from fwbench.stats.intervals import rounds_interval
-    from fwbench.stats.pooling import disturbed_rounds, estimate_prior, log_variance, shrink
+    from fwbench.stats.pooling import contended_rounds, disturbed_rounds, estimate_prior, log_variance, shrink
 
     groups: dict[tuple, list[dict[str, Any]]] = {}
     for cell in cells:
@@ -286,10 +288,19 @@ def _pooled_intervals(cells: list[dict[str, Any]]) -> None:
                               [len(cell["round_medians_s"]) - 1 for cell in steady])
 
     for members in groups.values():
+        for cell in members:
+            cores = cell.get("other_cpu_cores_by_round") or []
+            _set_apart(cell, {index: f"other processes took {cores[index]:.2f} of a core on average while it "
+                                     "sampled: disturbed"
+                              for index in contended_rounds(cores, len(cell["round_medians_s"]))})
         first = prior_of(members)
         for cell in members:
             if first is not None and not cell.get("allocator_states"):
-                _set_apart(cell, disturbed_rounds(cell["round_medians_s"], first.variance), first.variance)
+                centre = statistics.median(cell["round_medians_s"])
+                _set_apart(cell, {
+                    index: f"{cell['round_medians_s'][index] / centre:.2f}x the median of the cell's rounds, beyond "
+                           f"the run's round-to-round spread ({math.sqrt(first.variance):.1%}): disturbed"
+                    for index in disturbed_rounds(cell["round_medians_s"], first.variance)})
         prior = prior_of(members)
         for cell in members:
             medians = cell["round_medians_s"]
@@ -304,18 +315,19 @@ def _pooled_intervals(cells: list[dict[str, Any]]) -> None:
             _relative_width(cell)
 
 
-def _set_apart(cell: dict[str, Any], indices: list[int], pooled_variance: float) -> None:
-    """Drop the rounds at ``indices`` from the cell's samples and medians, and say why in ``excluded_rounds``."""
-    if not indices:
+def _set_apart(cell: dict[str, Any], reasons: dict[int, str]) -> None:
+    """Drop the rounds at the indices of ``reasons`` from the cell's samples and medians, and say why in
+    ``excluded_rounds``."""
+    if not reasons:
         return
-    centre = statistics.median(cell["round_medians_s"])
+    indices = sorted(reasons)
     dropped = {cell["round_numbers"][index] for index in indices}
-    cell["excluded_rounds"] = [
+    cell["excluded_rounds"] = cell.get("excluded_rounds", []) + [
         {"round": cell["round_numbers"][index], "median_s": cell["round_medians_s"][index],
-         "reason": f"{cell['round_medians_s'][index] / centre:.2f}x the median of the cell's rounds, beyond "
-                   f"the run's round-to-round spread ({math.sqrt(pooled_variance):.1%}): disturbed"}
-        for index in indices]
+         "reason": reasons[index]} for index in indices]
     kept = [index for index in range(len(cell["round_medians_s"])) if index not in indices]
+    if cell.get("other_cpu_cores_by_round"):
+        cell["other_cpu_cores_by_round"] = [cell["other_cpu_cores_by_round"][index] for index in kept]
     cell["round_medians_s"] = [cell["round_medians_s"][index] for index in kept]
     cell["round_numbers"] = [cell["round_numbers"][index] for index in kept]
     pairs = [(value, number) for value, number in zip(cell["samples_s"], cell["samples_round"]) if number not in dropped]

@@ -116,20 +116,35 @@ def allocator_sentences(frame: pd.DataFrame) -> list[str]:
 
 
 def disturbed_sentences(frame: pd.DataFrame) -> list[str]:
-    """Rounds set apart as disturbed (``excluded_rounds``): how many cells, and the worst few."""
+    """Rounds set apart as disturbed (``excluded_rounds``): those sampled while other processes took CPU
+    (measured, :mod:`fwbench.machine.contention`) and those that only ran far slower, each with how many
+    cells and the worst few."""
     if "excluded_rounds" not in frame:
         return []
     hit = [(row, item) for row in frame.to_dict("records") if isinstance(row.get("excluded_rounds"), list)
            for item in row["excluded_rounds"]]
-    if not hit:
-        return []
-    hit.sort(key=lambda pair: -pair[1]["median_s"] / pair[0]["median_s"])
-    shown = "; ".join(f"{row['cell_id']} round {item['round']} ({item['median_s'] / row['median_s']:.2f}x)"
-                      for row, item in hit[:3])
-    rounds = sorted({item["round"] for _, item in hit})
-    return [f"{len(hit)} round{'s' if len(hit) > 1 else ''} of {len({row['cell_id'] for row, _ in hit})} cells ran "
-            f"far slower than the same cells' other rounds (rounds {', '.join(map(str, rounds))}; the machine was "
-            f"busy) and were set apart, not averaged in: {shown}."]
+    contended = [(row, item) for row, item in hit if "of a core" in item.get("reason", "")]
+    slower = [(row, item) for row, item in hit if "of a core" not in item.get("reason", "")]
+    sentences = []
+    if contended:
+        rounds = sorted({item["round"] for _, item in contended})
+        shown = "; ".join(f"{row['cell_id']} round {item['round']} ({item['median_s'] / row['median_s']:.2f}x)"
+                          for row, item in sorted(contended, key=lambda pair: -pair[1]["median_s"] / pair[0]["median_s"])[:3])
+        sentences.append(
+            f"{len(contended)} round{'s' if len(contended) > 1 else ''} of {len({row['cell_id'] for row, _ in contended})} "
+            f"cells sampled while other processes took CPU (rounds {', '.join(map(str, rounds))}; half a core or "
+            f"more on average) and were set apart, not averaged in; those cells ran once more at the end of the "
+            f"run: {shown}.")
+    if slower:
+        slower.sort(key=lambda pair: -pair[1]["median_s"] / pair[0]["median_s"])
+        shown = "; ".join(f"{row['cell_id']} round {item['round']} ({item['median_s'] / row['median_s']:.2f}x)"
+                          for row, item in slower[:3])
+        rounds = sorted({item["round"] for _, item in slower})
+        sentences.append(
+            f"{len(slower)} round{'s' if len(slower) > 1 else ''} of {len({row['cell_id'] for row, _ in slower})} cells "
+            f"ran far slower than the same cells' other rounds (rounds {', '.join(map(str, rounds))}; the machine "
+            f"was busy) and were set apart, not averaged in: {shown}.")
+    return sentences
 
 
 def _lead_changes(prefix: str, rows: pd.DataFrame, crossings: pd.DataFrame) -> list[str]:

@@ -19,9 +19,11 @@ more than sampling explains give a large d0 (strong pooling); cells that are
 really different give a small d0, and each keeps most of its own spread.  d0
 is never more than the group's own total degrees of freedom.
 
-A round that ran far slower than the cell's other rounds (a disturbance: the
-machine was busy for a while) is set apart by :func:`disturbed_rounds`
-before anything is pooled; a cell whose rounds found the host allocator in
+A round during whose sampling other processes took CPU (measured in the
+cell's process, :mod:`fwbench.machine.contention`) is set apart by
+:func:`contended_rounds`, and a round that ran far slower than the cell's
+other rounds (a disturbance the measurement cannot see) by
+:func:`disturbed_rounds`, before anything is pooled; a cell whose rounds found the host allocator in
 different states (:func:`allocator_states`) is reported as two states and
 never trimmed.
 """
@@ -29,6 +31,7 @@ never trimmed.
 from __future__ import annotations
 
 import math
+import os
 import statistics
 from dataclasses import dataclass
 
@@ -45,6 +48,28 @@ ALLOCATOR_FAULTS = 256
 PAGE_FAULT_COST_S = 0.25e-6
 ALLOCATOR_SHARE = 0.1
 
+
+# Half a core on average over a round's sampling: well above what /proc/stat's 10 ms ticks can misread
+# over a 0.1 s round, and what another process holding a core for at least half of it reads.
+CONTENDED_CORES = 0.5
+THRESHOLD_VARIABLE = "FWBENCH_CONTENDED_CORES"  # another threshold, or "off" (the test suite's two processes)
+
+
+def contended_threshold() -> float | None:
+    """The cores of other work that make a round contended: :data:`CONTENDED_CORES`, or the environment's
+    ``FWBENCH_CONTENDED_CORES`` (a number, or ``off`` for never: then no round is repeated or set apart)."""
+    value = os.environ.get(THRESHOLD_VARIABLE, "").strip().lower()
+    if not value:
+        return CONTENDED_CORES
+    if value == "off":
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        from fwbench.errors import UserError
+
+        raise UserError(f"environment variable {THRESHOLD_VARIABLE}: received {value!r}, expected a number of "
+                        "cores or 'off'", hint=f"unset it, or set e.g. {THRESHOLD_VARIABLE}=0.5") from None
 
 @dataclass(frozen=True)
 class Prior:
@@ -133,6 +158,18 @@ def disturbed_rounds(round_medians: list[float], pooled_variance: float | None) 
                  key=lambda index: -round_medians[index])
     allowed = min(len(round_medians) - 2, (len(round_medians) - 1) // 2)
     return sorted(far[:allowed])
+
+
+def contended_rounds(cores_by_round: list[float | None], rounds: int) -> list[int]:
+    """Indices of the rounds during whose sampling other processes took at least :func:`contended_threshold`
+    cores on average (``other_cpu_cores``, :mod:`fwbench.machine.contention`), the most contended first, as
+    many as can go while two of the ``rounds`` remain; none when the threshold is off."""
+    threshold = contended_threshold()
+    if threshold is None:
+        return []
+    contended = sorted((index for index, value in enumerate(cores_by_round) if value is not None and value >= threshold),
+                       key=lambda index: -cores_by_round[index])
+    return contended[:max(0, rounds - 2)]
 
 
 def allocator_states(round_medians: list[float], faults_by_round: list[float | None]) -> list[dict] | None:

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Callable
 
+from fwbench.machine.contention import OtherWork
 from fwbench.machine.memory import PeakHostMemory
 from fwbench.records.results import add_measurement, base_record
 from fwbench.spec.loader import Workload
@@ -165,8 +166,10 @@ class CellRunner:
         kind, params, record, cell = state.kind, state.params, state.record, state.cell
         try:
             if cell.get("method") == "timeit":
+                state.other_work.start()
                 timed = measure_timeit(state.call, self.adapter.sync, cell.get("timeit_repeats") or 5,
                                        cell.get("timeit_loops"))
+                state.other_work.stop()
                 output = timed.output
                 add_measurement(record, summarize(timed.per_loop_s), timed.per_loop_s, first_call_s=None,
                                 n_loops=timed.loops, converged=None, timeit_best_s=timed.best_s,
@@ -186,6 +189,7 @@ class CellRunner:
                 if measurement.device_samples_s:
                     record["device_samples_s"] = measurement.device_samples_s
                     record["device_median_s"] = summarize(measurement.device_samples_s)["median_s"]
+            record["other_cpu_cores"] = state.other_work.cores
             peak, at_start = state.memory.stop()
             started = time.perf_counter()
             workload = self.workloads[cell["workload"]]
@@ -233,6 +237,7 @@ class CellRunner:
         state = self.begin(cell)
         if isinstance(state, dict):
             return state
+        state.other_work.start()
         try:
             while True:
                 state.sampler.sample()
@@ -240,6 +245,8 @@ class CellRunner:
                     break
         except Exception as error:  # noqa: BLE001
             return self.fail(state, error)
+        finally:
+            state.other_work.stop()
         return self.conclude(state)
 
 
@@ -258,3 +265,4 @@ class CellState:
     call: Any = None
     sampler: Sampler | None = None
     memory: PeakHostMemory = field(default_factory=PeakHostMemory)
+    other_work: OtherWork = field(default_factory=OtherWork)  # other processes' CPU while this cell samples

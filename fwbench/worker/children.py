@@ -123,11 +123,14 @@ def serve_cell_commands(runner: CellRunner, cell: dict[str, Any], emit, commands
         command = json.loads(line)
         action = command.get("cmd")
         if action == "sample":
+            state.other_work.start()
             try:
                 taken = take_turn(state.sampler, float(command.get("block_s") or 0.0))
             except Exception as error:  # noqa: BLE001
                 emit({"event": "result", "record": runner.fail(state, error)})
                 return
+            finally:
+                state.other_work.stop()
             emit({"event": "sampled", "cell_id": cell["cell_id"], "done": state.sampler.done(), "samples": taken})
         elif action == "finish":
             emit({"event": "result", "record": runner.conclude(state)})

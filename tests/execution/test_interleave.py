@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import os
-
 from fwbench.execution import interleave
-from fwbench.execution.interleave import SETTLE_CAP_S, process_cpu_s, settle
+from fwbench.execution.interleave import SETTLE_CAP_S, settle
 from fwbench.worker.children import take_turn
 
 
@@ -48,16 +46,6 @@ def test_settle_does_not_wait_for_what_it_cannot_read():
     assert settle(None, clock=clock, sleep=clock.sleep) == 0.0
     assert settle(123, cpu_s=lambda pid: None, clock=clock, sleep=clock.sleep) == 0.0
     assert clock.now == 0.0
-
-
-def test_process_cpu_s_reads_this_process_threads_and_grows_with_work():
-    before = process_cpu_s(os.getpid())
-    assert before is not None and before > 0
-    total = 0
-    for value in range(2_000_000):
-        total += value
-    assert process_cpu_s(os.getpid()) > before
-    assert process_cpu_s(2 ** 22 + 12345) is None  # no such process
 
 
 class FakeSampler:

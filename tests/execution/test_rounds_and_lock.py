@@ -150,3 +150,56 @@ def test_later_rounds_of_torch_compile_inherit_inductors_isa_probe_from_the_work
     assert [record["status"] for record in records] == ["ok", "ok"]
     assert "worker_warmed" not in records[0]["settings"]  # round 1's first call is a fresh script's
     assert records[1]["settings"]["worker_warmed"]["inductor_vector_isa_probed_in_worker"]
+
+
+def _round_record(round_number: int, median: float, other_cores: float | None) -> dict:
+    return {"cell_id": "power_sum[n=64]/numpy/eager/cpu", "run_id": "r", "framework": "numpy", "mode": "eager",
+            "device": "cpu", "method": "fwbench", "status": "ok", "round": round_number, "median_s": median,
+            "samples_s": [median * 0.99, median, median * 1.01], "other_cpu_cores": other_cores}
+
+
+def test_a_round_sampled_while_other_processes_took_cpu_is_set_apart_with_the_reason(monkeypatch):
+    from fwbench.records.results import combine_rounds
+
+    monkeypatch.setenv("FWBENCH_CONTENDED_CORES", "0.5")
+    (cell,) = combine_rounds([_round_record(1, 1.0, 0.02), _round_record(2, 1.3, 0.95), _round_record(3, 1.02, 0.0),
+                              _round_record(4, 0.98, 0.01)])
+    assert cell["round_numbers"] == [1, 3, 4]
+    assert [entry["round"] for entry in cell["excluded_rounds"]] == [2]
+    assert "0.95 of a core" in cell["excluded_rounds"][0]["reason"]
+    assert cell["median_s"] == pytest.approx(1.0)  # the samples of round 2 count in nothing
+    assert cell["other_cpu_cores_by_round"] == [0.02, 0.0, 0.01]
+    # Two rounds stay: with two, a contended round is kept (and its cores stay visible)
+    (pair,) = combine_rounds([_round_record(1, 1.0, 0.02), _round_record(2, 1.3, 0.95)])
+    assert pair["round_numbers"] == [1, 2] and "excluded_rounds" not in pair
+    assert pair["other_cpu_cores_by_round"] == [0.02, 0.95]
+    monkeypatch.setenv("FWBENCH_CONTENDED_CORES", "off")  # the test suite's setting: nothing set apart
+    (kept,) = combine_rounds([_round_record(1, 1.0, 0.02), _round_record(2, 1.3, 0.95), _round_record(3, 1.02, 0.0)])
+    assert kept["round_numbers"] == [1, 2, 3] and "excluded_rounds" not in kept
+
+
+@pytest.mark.slow
+def test_cells_sampled_beside_a_busy_process_run_once_more_and_their_busy_rounds_are_set_apart(write_spec, tmp_path,
+                                                                                              monkeypatch):
+    """A process spinning on one core for the whole run: every round of every cell reads it, so each cell runs
+    a fourth round at the end, and two of its rounds are set apart with the reason (two must remain)."""
+    monkeypatch.setenv("FWBENCH_CONTENDED_CORES", "0.5")
+    spinner = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        time.sleep(0.2)
+        options = RunOptions(out_dir=tmp_path / "out", rounds=3, timer=TimerSettings.quick(),
+                             selection=Selection(devices=["cpu"], frameworks=["numpy"]))
+        run(load_specs([write_spec(SMALL_SPEC)]), options)
+    finally:
+        spinner.kill()
+        spinner.wait()
+    lines = read_records(tmp_path / "out")
+    assert sorted({line["round"] for line in lines}) == [1, 2, 3, 4]
+    assert all(line["other_cpu_cores"] >= 0.5 for line in lines)
+    manifest = json.loads((tmp_path / "out" / "run.json").read_text())
+    assert manifest["repeated"]["round"] == 4 and len(manifest["repeated"]["cells"]) == 2
+    assert manifest["rounds"][-1]["repeat"] is True
+    for cell in read_cells(tmp_path / "out"):
+        assert cell["n_rounds"] == 4 and len(cell["round_numbers"]) == 2
+        assert len(cell["excluded_rounds"]) == 2
+        assert all("of a core on average while it sampled" in entry["reason"] for entry in cell["excluded_rounds"])
