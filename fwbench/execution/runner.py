@@ -219,8 +219,8 @@ def _execute(cells: list[Cell], pending: dict[int, list[Cell]], options: RunOpti
                 repeat_cells = [cell for cell in cells if cell.cell_id in contended]
                 manifest["repeated"] = {
                     "round": options.rounds + 1, "cells": [cell.cell_id for cell in repeat_cells],
-                    "reason": f"other processes took {threshold} of a core or more while these cells sampled"}
-                progress.warn(f"{len(repeat_cells)} cells sampled while other processes took CPU: running them "
+                    "reason": f"other processes took {threshold} of a core or more while these cells were timed"}
+                progress.warn(f"{len(repeat_cells)} cells were timed while other processes took CPU: running them "
                               f"once more (round {options.rounds + 1})")
                 progress.add(len(repeat_cells))
                 run_round(options.rounds + 1, repeat_cells, repeat=True)

@@ -1,7 +1,8 @@
 """Other processes' CPU time while a cell samples: direct evidence that a round was disturbed.
 
-A cell's child knows its own threads' CPU time (``/proc/PID/task/*/schedstat``,
-nanoseconds) and the machine's (``/proc/stat``, clock ticks, every CPU).  What
+A cell's child knows its own CPU time (``time.process_time``: every thread,
+those that have ended included) and the machine's (``/proc/stat``, clock
+ticks, every CPU).  What
 the machine spent beyond the child, over the wall time of its sampling, is the
 average number of cores that other processes took meanwhile
 (``other_cpu_cores`` in each round's record).  A run's other fwbench processes
@@ -18,6 +19,7 @@ only as the rounds' spread.  Linux only; elsewhere nothing is measured (None).
 
 from __future__ import annotations
 
+import math
 import os
 import time
 from pathlib import Path
@@ -53,16 +55,24 @@ def machine_cpu_s() -> float | None:
     return ticks / os.sysconf("SC_CLK_TCK")
 
 
+def tick_error_s() -> float:
+    """How far one reading of the machine's busy time over a span can be off: a clock tick per CPU."""
+    return os.sysconf("SC_NPROCESSORS_ONLN") / os.sysconf("SC_CLK_TCK")
+
+
 class OtherWork:
-    """Counts the CPU time other processes took while this one was inside :meth:`span` (one or more spans:
-    an interleaved cell samples in turns).  ``cores`` is their average number of cores over those spans."""
+    """Counts the CPU time other processes took while this one was between :meth:`start` and :meth:`stop`
+    (one or more spans: an interleaved cell samples in turns).  :attr:`cores` is a lower bound on their
+    average number of cores over those spans."""
 
     def __init__(self, machine: Callable[[], float | None] = machine_cpu_s,
-                 own: Callable[[], float | None] = lambda: process_cpu_s(os.getpid()),
-                 clock: Callable[[], float] = time.perf_counter) -> None:
-        self.machine, self.own, self.clock = machine, own, clock
+                 own: Callable[[], float | None] = time.process_time,
+                 clock: Callable[[], float] = time.perf_counter,
+                 tick_error: Callable[[], float] = tick_error_s) -> None:
+        self.machine, self.own, self.clock, self.tick_error = machine, own, clock, tick_error
         self.other_s = 0.0
         self.wall_s = 0.0
+        self.spans = 0
         self.readable = True
         self._at_start: tuple[float | None, float | None, float] | None = None
 
@@ -78,12 +88,15 @@ class OtherWork:
         if None in (machine_before, own_before, machine_after, own_after):
             self.readable = False
             return
-        self.other_s += max(0.0, (machine_after - machine_before) - (own_after - own_before))
+        self.other_s += (machine_after - machine_before) - (own_after - own_before)
         self.wall_s += clock_after - clock_before
+        self.spans += 1
 
     @property
     def cores(self) -> float | None:
-        """Other processes' average cores over the spans; None when unreadable or nothing was measured."""
+        """At least this many cores, on average over the spans, went to other processes: the machine's busy
+        time less this process's, less what clock ticks can misread (a tick per CPU a span, root-sum over
+        the spans); None when unreadable or nothing was measured."""
         if not self.readable or self.wall_s <= 0:
             return None
-        return self.other_s / self.wall_s
+        return max(0.0, self.other_s - self.tick_error() * math.sqrt(self.spans)) / self.wall_s

@@ -80,7 +80,7 @@ TIMING_FIELDS = {
     "timeit_autoranged": "whether timeit chose its loop count",
     "interleave_turns": "turns the cell took under --interleave",
     "interleave_settle_s": "seconds the parent waited for the process before each turn to go quiet",
-    "other_cpu_cores": "cores other processes used on average while the cell sampled (fwbench.machine.contention)",
+    "other_cpu_cores": "at least this many cores went to other processes, on average, while the cell warmed up and sampled (fwbench.machine.contention)",
 }
 WORK_FIELDS = {
     "flops": "floating-point operations per call",

@@ -291,7 +291,7 @@ def _pooled_intervals(cells: list[dict[str, Any]]) -> None:
         for cell in members:
             cores = cell.get("other_cpu_cores_by_round") or []
             _set_apart(cell, {index: f"other processes took {cores[index]:.2f} of a core on average while it "
-                                     "sampled: disturbed"
+                                     "was timed: disturbed"
                               for index in contended_rounds(cores, len(cell["round_medians_s"]))})
         first = prior_of(members)
         for cell in members:

@@ -132,7 +132,7 @@ def disturbed_sentences(frame: pd.DataFrame) -> list[str]:
                           for row, item in sorted(contended, key=lambda pair: -pair[1]["median_s"] / pair[0]["median_s"])[:3])
         sentences.append(
             f"{len(contended)} round{'s' if len(contended) > 1 else ''} of {len({row['cell_id'] for row, _ in contended})} "
-            f"cells sampled while other processes took CPU (rounds {', '.join(map(str, rounds))}; half a core or "
+            f"cells were timed while other processes took CPU (rounds {', '.join(map(str, rounds))}; half a core or "
             f"more on average) and were set apart, not averaged in; those cells ran once more at the end of the "
             f"run: {shown}.")
     if slower:

@@ -275,7 +275,7 @@ def choose_loops(per_call_s: float, min_sample_s: float) -> int:
 class Sampler:
     """The phases of :func:`measure`, so that cells of different workers can take turns (``--interleave``).
 
-    ``start()`` makes the first call and warms up; each ``sample()`` takes one
+    ``start()`` makes the first call (then calls ``after_first_call``, if given) and warms up; each ``sample()`` takes one
     sample of ``n_loops`` calls; ``done()`` applies the stopping rule.  The
     budget counts this cell's own sampling time, so turns taken by other
     cells in between do not use it up.
@@ -283,9 +283,10 @@ class Sampler:
 
     def __init__(self, call: Callable[[], Any], sync: Callable[[Any], None],
                  settings: TimerSettings = TimerSettings(), clock: Callable[[], float] = time.perf_counter,
-                 device_timer: DeviceTimer | None = None, flush: Callable[[], None] | None = None) -> None:
+                 device_timer: DeviceTimer | None = None, flush: Callable[[], None] | None = None,
+                 after_first_call: Callable[[], None] | None = None) -> None:
         self.call, self.sync, self.settings, self.clock = call, sync, settings, clock
-        self.device_timer, self.flush = device_timer, flush
+        self.device_timer, self.flush, self.after_first_call = device_timer, flush, after_first_call
         self.device_samples: list[float] = []
         self.first_call_s = 0.0
         self.loops = 1
@@ -299,6 +300,8 @@ class Sampler:
     def start(self) -> None:
         self.first_call_s, self.kept.value = _run(self.call, self.sync, 1, self.clock)
         self.timed_s = self.first_call_s
+        if self.after_first_call is not None:
+            self.after_first_call()
         warmup_times: list[float] = []
         windows: list[list[float]] = []
         restarts = 0

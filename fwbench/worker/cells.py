@@ -154,8 +154,12 @@ class CellRunner:
                 record["settings"]["cache"] = (f"cold: {flush_bytes / 2**20:.0f} MiB written before every call, "
                                                "outside the timed region")
             device_timer = self.adapter.device_timer() if self.sync is not None else None
-            state.sampler = Sampler(state.call, self.sync, self.timer, device_timer=device_timer, flush=flush)
+            # Other processes' CPU is counted from the end of the first call (a compile may start helper
+            # processes of its own) through warm-up and sampling.
+            state.sampler = Sampler(state.call, self.sync, self.timer, device_timer=device_timer, flush=flush,
+                                    after_first_call=state.other_work.start)
             state.sampler.start()
+            state.other_work.stop()
             state.faults_at_start = minor_page_faults()
             return state
         except Exception as error:  # noqa: BLE001 - one cell's failure must not end the run

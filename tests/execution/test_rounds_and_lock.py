@@ -187,7 +187,10 @@ def test_cells_sampled_beside_a_busy_process_run_once_more_and_their_busy_rounds
     spinner = subprocess.Popen([sys.executable, "-c", "while True: pass"])
     try:
         time.sleep(0.2)
-        options = RunOptions(out_dir=tmp_path / "out", rounds=3, timer=TimerSettings.quick(),
+        # warm-up and sampling of about 0.5 s a round (no early stop): long enough for /proc/stat's ticks
+        timer = TimerSettings(budget_s=0.9, target_rel_ci=0.0, min_samples=3, warmup_s=0.1, max_warmup_s=0.1,
+                              min_sample_s=0.002)
+        options = RunOptions(out_dir=tmp_path / "out", rounds=3, timer=timer,
                              selection=Selection(devices=["cpu"], frameworks=["numpy"]))
         run(load_specs([write_spec(SMALL_SPEC)]), options)
     finally:
@@ -202,4 +205,4 @@ def test_cells_sampled_beside_a_busy_process_run_once_more_and_their_busy_rounds
     for cell in read_cells(tmp_path / "out"):
         assert cell["n_rounds"] == 4 and len(cell["round_numbers"]) == 2
         assert len(cell["excluded_rounds"]) == 2
-        assert all("of a core on average while it sampled" in entry["reason"] for entry in cell["excluded_rounds"])
+        assert all("of a core on average while it was timed" in entry["reason"] for entry in cell["excluded_rounds"])
