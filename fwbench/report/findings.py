@@ -46,8 +46,32 @@ def _size_sentence(row: Any, where: str) -> str:
             f"it yet: neither slower nor within ±{EQUIVALENCE_MARGIN:.0%} by its interval.")
 
 
-def findings(board: pd.DataFrame, crossings: pd.DataFrame, frame: pd.DataFrame) -> list[str]:
-    """Sentences per workload family and device: who wins small and large, crossovers, ties, gaps."""
+# A run's machine probe moving more than this between rounds is worth a sentence: on a quiet machine it moves
+# a few percent, and while the machine itself moves, no cell's rounds can agree more closely than it does.
+MACHINE_SPREAD = 0.15
+
+
+def machine_sentences(manifests: list[dict]) -> list[str]:
+    """For each run whose machine probe moved by more than :data:`MACHINE_SPREAD` between rounds: how much,
+    and what that means for its intervals."""
+    sentences = []
+    for manifest in manifests:
+        probes = [entry["machine_probe_s"] for entry in manifest.get("rounds") or [] if entry.get("machine_probe_s")]
+        if len(probes) < 2 or max(probes) / min(probes) - 1 <= MACHINE_SPREAD:
+            continue
+        sentences.append(
+            f"This machine's own speed moved {max(probes) / min(probes) - 1:.0%} between the rounds of run "
+            f"{manifest.get('run_id')} (a fixed pure-Python probe timed before each round: "
+            f"{format_seconds(min(probes))} to {format_seconds(max(probes))}): rounds cannot agree more closely "
+            "than the machine does, so intervals stay wide and sizes undecided; `python bench/noise_floor.py` "
+            "measures the narrowest interval this machine allows.")
+    return sentences
+
+
+def findings(board: pd.DataFrame, crossings: pd.DataFrame, frame: pd.DataFrame,
+             manifests: list[dict] | None = None) -> list[str]:
+    """Sentences per workload family and device: who wins small and large, crossovers, ties, gaps; the
+    machine's own noise (``manifests``) right after the count of decided sizes."""
     sentences: list[str] = []
     if board.empty:
         return ["No cell ran successfully, so there is nothing to rank."]
@@ -58,6 +82,7 @@ def findings(board: pd.DataFrame, crossings: pd.DataFrame, frame: pd.DataFrame) 
     sentences.append(f"Of {len(board)} workload sizes, {fastest} have a single fastest series, {equivalent} are "
                      f"equivalent (within ±{EQUIVALENCE_MARGIN:.0%}) and {undecided} are undecided{share}: a "
                      f"winner is named only when every runner-up's interval lies above 1.")
+    sentences += machine_sentences(manifests or [])
     several_devices = board["device"].nunique() > 1
     for (workload, device), rows in board.groupby(["workload", "device"], sort=False):
         rows = rows.sort_values("size")

@@ -72,7 +72,7 @@ def build_report(frame: pd.DataFrame, manifests: list[dict[str, Any]],
         geomeans=aggregate.geometric_mean_speedups(frame),
         slopes=aggregate.scaling(frame),
         crossings=crossings,
-        findings=findings.findings(board, crossings, frame),
+        findings=findings.findings(board, crossings, frame, manifests),
     )
 
 

@@ -71,3 +71,29 @@ def test_set_apart_rounds_are_named_by_cause():
     assert "a/numpy/eager/cpu round 2 (1.40x)" in contended and "ran once more" in contended
     assert slower.startswith("1 round of 1 cells ran far slower") and "b/numpy/eager/cpu round 3 (3.00x)" in slower
     assert disturbed_sentences(frame.drop(columns="excluded_rounds")) == []
+
+
+def test_a_machine_whose_speed_moved_between_rounds_is_named_and_a_quiet_one_is_not():
+    from fwbench.report.findings import machine_sentences
+
+    moving = {"run_id": "r1", "rounds": [{"round": 1, "machine_probe_s": 0.0146}, {"round": 2, "machine_probe_s": 0.0288},
+                                         {"round": 3, "machine_probe_s": 0.0150}]}
+    quiet = {"run_id": "r2", "rounds": [{"round": 1, "machine_probe_s": 0.0146}, {"round": 2, "machine_probe_s": 0.0150}]}
+    (sentence,) = machine_sentences([moving, quiet, {"run_id": "r3"}])
+    assert sentence.startswith("This machine's own speed moved 97% between the rounds of run r1")
+    assert "14.6 ms to 28.8 ms" in sentence and "bench/noise_floor.py" in sentence
+
+
+def test_the_machine_sentence_follows_the_count_of_decided_sizes(tmp_path):
+    import json
+
+    from fwbench.records.results import MANIFEST_FILE
+
+    records = rounds([1.0, 1.0, 1.0], [1e-3, 1.1e-3, 1.05e-3]) + rounds([1.0, 1.0, 1.0], [2e-3, 2.1e-3, 2.2e-3],
+                                                                         framework="jax", mode="jit")
+    (tmp_path / RESULTS_FILE).write_text("".join(json.dumps(dict(r, run_id="r1")) + "\n" for r in records))
+    (tmp_path / MANIFEST_FILE).write_text(json.dumps({"run_id": "r1", "rounds": [
+        {"round": 1, "machine_probe_s": 0.010}, {"round": 2, "machine_probe_s": 0.020}]}))
+    report = build_report(*load_runs([tmp_path]))
+    assert report.findings[0].startswith("Of 1 workload sizes")
+    assert report.findings[1].startswith("This machine's own speed moved 100% between the rounds of run r1")
