@@ -59,3 +59,25 @@ def test_coverage_of_the_true_ratio_is_95_percent(function, paired):
 def test_family_level_is_bonferroni():
     assert family_level(0.95, 1) == pytest.approx(0.95)
     assert family_level(0.95, 100) == pytest.approx(0.9995)
+
+
+def test_between_runs_each_side_takes_its_runs_pooled_spread_never_below_its_own():
+    from fwbench.stats.ratios import independent_parts
+
+    base, new = row([1.00, 1.01, 1.02], run_id="a"), row([1.10, 1.12, 1.11], run_id="b")
+    own = independent_parts(new, base)
+    assert own.degrees_of_freedom < 4.1 and "pooled" not in own.method
+    pooled = {"prior_sd": 0.05, "prior_degrees_of_freedom": 40.0, "cells": 20}
+    moderated = independent_parts(dict(new, pooled_spread=pooled), dict(base, pooled_spread=pooled))
+    # the rounds agreed within 1%, the runs' cells within 5%: each side's variance is lifted toward 0.05^2
+    expected_side = (40 * 0.05 ** 2 + 2 * np.var(np.log([1.00, 1.01, 1.02]), ddof=1)) / 42
+    assert moderated.variance > own.variance
+    assert moderated.variance == pytest.approx(expected_side / 3 + (40 * 0.05 ** 2 + 2 * np.var(
+        np.log([1.10, 1.12, 1.11]), ddof=1)) / 42 / 3)
+    assert moderated.degrees_of_freedom > 40 and "spreads pooled within each run" in moderated.method
+    # a cell noisier than its run keeps its own spread (shrinking only upward) with the added degrees of freedom
+    noisy = independent_parts(dict(row([1.0, 1.5, 0.7], run_id="b"), pooled_spread=pooled),
+                              dict(row([1.0, 1.4, 0.8], run_id="a"), pooled_spread=pooled))
+    plain = independent_parts(row([1.0, 1.5, 0.7], run_id="b"), row([1.0, 1.4, 0.8], run_id="a"))
+    assert noisy.variance == pytest.approx(plain.variance)
+    assert noisy.degrees_of_freedom > plain.degrees_of_freedom
