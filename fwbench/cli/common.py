@@ -105,7 +105,8 @@ class BarProgress(RunProgress):
 
     def add(self, cells: int) -> None:
         if self.task is not None:
-            self.bar.update(self.task, total=self.bar.tasks[0].total + cells)
+            task = next(task for task in self.bar.tasks if task.id == self.task)
+            self.bar.update(self.task, total=(task.total or 0) + cells)
 
     def cell_finished(self, cell: Cell, record: dict[str, Any]) -> None:
         if record.get("status") in ("error", "mismatch"):

@@ -16,6 +16,7 @@ tell machine noise from framework noise.  The parent imports no framework.
 from __future__ import annotations
 
 import dataclasses
+import json
 import shutil
 import statistics
 import time
@@ -92,6 +93,7 @@ def run(specs: list[Spec], options: RunOptions, progress: Progress | None = None
     """Run ``cells`` (default: every cell the specs and the selection give) and write the run directory."""
     progress = progress or Progress()
     started = time.perf_counter()
+    contended_threshold()  # a bad FWBENCH_CONTENDED_CORES stops the run before anything is overwritten
     num_threads = options.num_threads or default_threads()
     for spec in specs:
         for workload in spec.workloads:
@@ -182,11 +184,14 @@ def _execute(cells: list[Cell], pending: dict[int, list[Cell]], options: RunOpti
                     record["round"] = 1
                     writer.write(record)
 
-            contended: dict[str, Cell] = {}
-            threshold = contended_threshold()
+            # Ray runs groups side by side, so their cells take CPU from each other: no round is judged there.
+            threshold = contended_threshold() if options.executor == "local" else None
+            contended = _contended_before(options, cells, threshold) if options.resume else {}
 
             def finish(cell: Cell, record: dict[str, Any]) -> dict[str, Any]:
                 record.update(roofline_fields(record, options.calibration))
+                if isinstance(record.get("settings"), dict):
+                    record["settings"]["contended_cores"] = threshold
                 writer.write(record)
                 progress.cell_finished(cell, record)
                 if (threshold is not None and record.get("status") == "ok"
@@ -216,12 +221,19 @@ def _execute(cells: list[Cell], pending: dict[int, list[Cell]], options: RunOpti
                 if todo:
                     run_round(round_index, todo)
             if contended and options.rounds >= 2:
-                repeat_cells = [cell for cell in cells if cell.cell_id in contended]
+                # Every series of a contended cell's workload size runs again, so that its new round has
+                # partners to be paired with (the leaderboard pairs rounds by number).
+                sizes = {(cell.workload.name, json.dumps(cell.params, sort_keys=True), cell.device)
+                         for cell in contended.values()}
+                repeat_cells = [cell for cell in cells if cell.cell_id in runnable_ids and
+                                (cell.workload.name, json.dumps(cell.params, sort_keys=True), cell.device) in sizes]
                 manifest["repeated"] = {
                     "round": options.rounds + 1, "cells": [cell.cell_id for cell in repeat_cells],
-                    "reason": f"other processes took {threshold} of a core or more while these cells were timed"}
-                progress.warn(f"{len(repeat_cells)} cells were timed while other processes took CPU: running them "
-                              f"once more (round {options.rounds + 1})")
+                    "contended": sorted(contended),
+                    "reason": f"other processes took {threshold} of a core or more while the contended cells were "
+                              "timed; every series of their workload sizes runs again"}
+                progress.warn(f"{len(contended)} cells were timed while other processes took CPU: running their "
+                              f"workload sizes once more ({len(repeat_cells)} cells, round {options.rounds + 1})")
                 progress.add(len(repeat_cells))
                 run_round(options.rounds + 1, repeat_cells, repeat=True)
             manifest["machine_noise"] = _machine_noise(manifest["rounds"])
@@ -238,6 +250,20 @@ def _execute(cells: list[Cell], pending: dict[int, list[Cell]], options: RunOpti
     combined = read_cells(options.out_dir)
     write_csv(combined, options.out_dir / CSV_FILE)
     return RunOutcome(run_info["run_id"], options.out_dir, combined, time.perf_counter() - started)
+
+
+def _contended_before(options: RunOptions, cells: list[Cell], threshold: float | None) -> dict[str, Cell]:
+    """On ``--resume``: the cells an earlier session found contended whose repeat round is not yet written."""
+    if threshold is None:
+        return {}
+    from fwbench.records.results import read_records
+
+    by_id = {cell.cell_id: cell for cell in cells}
+    records = read_records(options.out_dir)
+    repeated = {record["cell_id"] for record in records if (record.get("round") or 1) > options.rounds}
+    return {record["cell_id"]: by_id[record["cell_id"]] for record in records
+            if record.get("cell_id") in by_id and record["cell_id"] not in repeated and record.get("status") == "ok"
+            and (record.get("other_cpu_cores") or 0) >= threshold}
 
 
 def _machine_noise(rounds: list[dict[str, Any]]) -> dict[str, Any] | None:

@@ -119,7 +119,6 @@ COMBINED_FIELDS = {
     "process_ids": "each round's process",
     "page_faults_per_call_by_round": "each round's page faults per call",
     "other_cpu_cores_by_round": "each kept round's other_cpu_cores, in the order of round_numbers",
-    "repeated_rounds": "rounds run again at the end of the run because another process took CPU while they sampled",
     "excluded_rounds": "rounds set apart as disturbed, with their medians",
     "allocator_states": "two allocator states, when the rounds fall into two (their medians and rounds)",
     "pooled_spread": "the run-wide spread the interval borrowed (prior sd and degrees of freedom)",

@@ -184,9 +184,11 @@ def combine_rounds(records: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     spread pooled over the run's cells of the same framework, mode and
     device, see :mod:`fwbench.stats.pooling`); ``first_call_s`` is the first
     round's, and ``page_faults_per_call_by_round`` every round's.  A round
-    that ran far slower than the cell's others is set apart
-    (``excluded_rounds``, with its median and the reason) and counts in
-    nothing else; a cell whose rounds found the host allocator in two states
+    during whose timing other processes took CPU (``other_cpu_cores`` at or
+    above the threshold the run recorded in ``settings.contended_cores``),
+    or that ran far slower than the cell's others, is set apart
+    (``excluded_rounds``, with its median, the reason and the cause) and
+    counts in nothing else; a cell whose rounds found the host allocator in two states
     lists them (``allocator_states``).  Its status is the worst of its
     rounds (a mismatch or an error in any round is the cell's).  A cell with
     one round is returned as it is.
@@ -289,10 +291,14 @@ def _pooled_intervals(cells: list[dict[str, Any]]) -> None:
 
     for members in groups.values():
         for cell in members:
+            if cell.get("allocator_states"):
+                continue
             cores = cell.get("other_cpu_cores_by_round") or []
+            threshold = (cell.get("settings") or {}).get("contended_cores")
             _set_apart(cell, {index: f"other processes took {cores[index]:.2f} of a core on average while it "
-                                     "was timed: disturbed"
-                              for index in contended_rounds(cores, len(cell["round_medians_s"]))})
+                                     f"was timed (the run's threshold: {threshold}): disturbed"
+                              for index in contended_rounds(cores, len(cell["round_medians_s"]), threshold)},
+                       cause="contended")
         first = prior_of(members)
         for cell in members:
             if first is not None and not cell.get("allocator_states"):
@@ -300,7 +306,7 @@ def _pooled_intervals(cells: list[dict[str, Any]]) -> None:
                 _set_apart(cell, {
                     index: f"{cell['round_medians_s'][index] / centre:.2f}x the median of the cell's rounds, beyond "
                            f"the run's round-to-round spread ({math.sqrt(first.variance):.1%}): disturbed"
-                    for index in disturbed_rounds(cell["round_medians_s"], first.variance)})
+                    for index in disturbed_rounds(cell["round_medians_s"], first.variance)}, cause="slow")
         prior = prior_of(members)
         for cell in members:
             medians = cell["round_medians_s"]
@@ -315,16 +321,16 @@ def _pooled_intervals(cells: list[dict[str, Any]]) -> None:
             _relative_width(cell)
 
 
-def _set_apart(cell: dict[str, Any], reasons: dict[int, str]) -> None:
+def _set_apart(cell: dict[str, Any], reasons: dict[int, str], cause: str) -> None:
     """Drop the rounds at the indices of ``reasons`` from the cell's samples and medians, and say why in
-    ``excluded_rounds``."""
+    ``excluded_rounds`` (``cause``: ``contended``, measured, or ``slow``)."""
     if not reasons:
         return
     indices = sorted(reasons)
     dropped = {cell["round_numbers"][index] for index in indices}
     cell["excluded_rounds"] = cell.get("excluded_rounds", []) + [
         {"round": cell["round_numbers"][index], "median_s": cell["round_medians_s"][index],
-         "reason": reasons[index]} for index in indices]
+         "reason": reasons[index], "cause": cause} for index in indices]
     kept = [index for index in range(len(cell["round_medians_s"])) if index not in indices]
     if cell.get("other_cpu_cores_by_round"):
         cell["other_cpu_cores_by_round"] = [cell["other_cpu_cores_by_round"][index] for index in kept]

@@ -148,8 +148,8 @@ def disturbed_sentences(frame: pd.DataFrame) -> list[str]:
         return []
     hit = [(row, item) for row in frame.to_dict("records") if isinstance(row.get("excluded_rounds"), list)
            for item in row["excluded_rounds"]]
-    contended = [(row, item) for row, item in hit if "of a core" in item.get("reason", "")]
-    slower = [(row, item) for row, item in hit if "of a core" not in item.get("reason", "")]
+    contended = [(row, item) for row, item in hit if item.get("cause") == "contended"]
+    slower = [(row, item) for row, item in hit if item.get("cause") != "contended"]
     sentences = []
     if contended:
         rounds = sorted({item["round"] for _, item in contended})
@@ -157,9 +157,8 @@ def disturbed_sentences(frame: pd.DataFrame) -> list[str]:
                           for row, item in sorted(contended, key=lambda pair: -pair[1]["median_s"] / pair[0]["median_s"])[:3])
         sentences.append(
             f"{len(contended)} round{'s' if len(contended) > 1 else ''} of {len({row['cell_id'] for row, _ in contended})} "
-            f"cells were timed while other processes took CPU (rounds {', '.join(map(str, rounds))}; half a core or "
-            f"more on average) and were set apart, not averaged in; those cells ran once more at the end of the "
-            f"run: {shown}.")
+            f"cells were timed while other processes took CPU (rounds {', '.join(map(str, rounds))}; at or above "
+            f"the run's threshold of cores, on average) and were set apart, not averaged in: {shown}.")
     if slower:
         slower.sort(key=lambda pair: -pair[1]["median_s"] / pair[0]["median_s"])
         shown = "; ".join(f"{row['cell_id']} round {item['round']} ({item['median_s'] / row['median_s']:.2f}x)"

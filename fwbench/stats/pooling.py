@@ -64,12 +64,15 @@ def contended_threshold() -> float | None:
     if value == "off":
         return None
     try:
-        return float(value)
+        threshold = float(value)
     except ValueError:
+        threshold = math.nan
+    if not (math.isfinite(threshold) and threshold > 0):
         from fwbench.errors import UserError
 
-        raise UserError(f"environment variable {THRESHOLD_VARIABLE}: received {value!r}, expected a number of "
-                        "cores or 'off'", hint=f"unset it, or set e.g. {THRESHOLD_VARIABLE}=0.5") from None
+        raise UserError(f"environment variable {THRESHOLD_VARIABLE}: received {value!r}, expected a positive number "
+                        "of cores or 'off'", hint=f"unset it, or set e.g. {THRESHOLD_VARIABLE}=0.5")
+    return threshold
 
 @dataclass(frozen=True)
 class Prior:
@@ -160,11 +163,11 @@ def disturbed_rounds(round_medians: list[float], pooled_variance: float | None) 
     return sorted(far[:allowed])
 
 
-def contended_rounds(cores_by_round: list[float | None], rounds: int) -> list[int]:
-    """Indices of the rounds during whose sampling other processes took at least :func:`contended_threshold`
-    cores on average (``other_cpu_cores``, :mod:`fwbench.machine.contention`), the most contended first, as
-    many as can go while two of the ``rounds`` remain; none when the threshold is off."""
-    threshold = contended_threshold()
+def contended_rounds(cores_by_round: list[float | None], rounds: int, threshold: float | None) -> list[int]:
+    """Indices of the rounds during whose timing other processes took at least ``threshold`` cores on
+    average (``other_cpu_cores``, :mod:`fwbench.machine.contention`; the threshold the run used, recorded
+    in its rows), the most contended first, as many as can go while two of the ``rounds`` remain; none
+    when the threshold is None (off, or a run that predates the measure)."""
     if threshold is None:
         return []
     contended = sorted((index for index, value in enumerate(cores_by_round) if value is not None and value >= threshold),

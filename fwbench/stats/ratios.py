@@ -173,8 +173,9 @@ def independent_parts(numerator: Mapping[str, Any], denominator: Mapping[str, An
     # heavier tails that this needs.  Pooled variance raised one false alarm in 832 cell comparisons of
     # unchanged code here; Welch's none.  Each side's variance is its run's moderated one where the run
     # pooled its spreads (``pooled_spread``, :mod:`fwbench.stats.pooling`: never below the cell's own, with
-    # the prior's degrees of freedom added): on 1088 comparisons of kept runs of unchanged code here, no
-    # false alarm either way, and intervals 17% narrower (median log half-width 0.353 against 0.427).
+    # the prior's degrees of freedom added, but a cell noisier than its run keeps its own): on 1088
+    # comparisons of kept runs of unchanged code here, no false alarm either way, and intervals a little
+    # narrower (median log half-width 0.414 against 0.427).
     (top_variance, top_degrees), (bottom_variance, bottom_degrees) = _side(numerator, top), _side(denominator, bottom)
     top_part, bottom_part = top_variance / len(top), bottom_variance / len(bottom)
     if top_part + bottom_part == 0:
@@ -198,7 +199,10 @@ def _side(row: Mapping[str, Any], logs: list[float]) -> tuple[float, float]:
     if isinstance(pooled, Mapping) and pooled.get("prior_sd") and pooled.get("prior_degrees_of_freedom"):
         prior = Prior(float(pooled["prior_sd"]) ** 2, float(pooled["prior_degrees_of_freedom"]),
                       int(pooled.get("cells") or 0))
-        return shrink(variance, degrees, prior)
+        shrunk, shrunk_degrees = shrink(variance, degrees, prior)
+        # A cell noisier than its run keeps its own spread, and with it only its own degrees of freedom:
+        # an alarm must not rest on a t quantile the cell's own few rounds do not earn.
+        return (shrunk, shrunk_degrees) if shrunk > variance else (variance, float(degrees))
     return variance, float(degrees)
 
 

@@ -152,30 +152,36 @@ def test_later_rounds_of_torch_compile_inherit_inductors_isa_probe_from_the_work
     assert records[1]["settings"]["worker_warmed"]["inductor_vector_isa_probed_in_worker"]
 
 
-def _round_record(round_number: int, median: float, other_cores: float | None) -> dict:
+def _round_record(round_number: int, median: float, other_cores: float | None, threshold: float | None = 0.5) -> dict:
     return {"cell_id": "power_sum[n=64]/numpy/eager/cpu", "run_id": "r", "framework": "numpy", "mode": "eager",
             "device": "cpu", "method": "fwbench", "status": "ok", "round": round_number, "median_s": median,
-            "samples_s": [median * 0.99, median, median * 1.01], "other_cpu_cores": other_cores}
+            "samples_s": [median * 0.99, median, median * 1.01], "other_cpu_cores": other_cores,
+            "settings": {"contended_cores": threshold}}
 
 
-def test_a_round_sampled_while_other_processes_took_cpu_is_set_apart_with_the_reason(monkeypatch):
+def test_a_round_sampled_while_other_processes_took_cpu_is_set_apart_with_the_reason():
+    """The threshold is the one the run recorded in its rows, whatever the reader's environment says."""
     from fwbench.records.results import combine_rounds
 
-    monkeypatch.setenv("FWBENCH_CONTENDED_CORES", "0.5")
     (cell,) = combine_rounds([_round_record(1, 1.0, 0.02), _round_record(2, 1.3, 0.95), _round_record(3, 1.02, 0.0),
                               _round_record(4, 0.98, 0.01)])
     assert cell["round_numbers"] == [1, 3, 4]
     assert [entry["round"] for entry in cell["excluded_rounds"]] == [2]
-    assert "0.95 of a core" in cell["excluded_rounds"][0]["reason"]
+    assert "0.95 of a core" in cell["excluded_rounds"][0]["reason"] and cell["excluded_rounds"][0]["cause"] == "contended"
     assert cell["median_s"] == pytest.approx(1.0)  # the samples of round 2 count in nothing
     assert cell["other_cpu_cores_by_round"] == [0.02, 0.0, 0.01]
     # Two rounds stay: with two, a contended round is kept (and its cores stay visible)
     (pair,) = combine_rounds([_round_record(1, 1.0, 0.02), _round_record(2, 1.3, 0.95)])
     assert pair["round_numbers"] == [1, 2] and "excluded_rounds" not in pair
     assert pair["other_cpu_cores_by_round"] == [0.02, 0.95]
-    monkeypatch.setenv("FWBENCH_CONTENDED_CORES", "off")  # the test suite's setting: nothing set apart
-    (kept,) = combine_rounds([_round_record(1, 1.0, 0.02), _round_record(2, 1.3, 0.95), _round_record(3, 1.02, 0.0)])
-    assert kept["round_numbers"] == [1, 2, 3] and "excluded_rounds" not in kept
+    # a run made with the measure off (the test suite's setting), or before it existed: nothing set apart
+    for threshold in (None, "absent"):
+        records = [_round_record(1, 1.0, 0.02, threshold), _round_record(2, 1.3, 0.95, threshold),
+                   _round_record(3, 1.02, 0.0, threshold)]
+        if threshold == "absent":
+            records = [dict(record, settings={}) for record in records]
+        (kept,) = combine_rounds(records)
+        assert kept["round_numbers"] == [1, 2, 3] and "excluded_rounds" not in kept
 
 
 @pytest.mark.slow
@@ -184,7 +190,7 @@ def test_cells_sampled_beside_a_busy_process_run_once_more_and_their_busy_rounds
     """A process spinning on one core for the whole run: every round of every cell reads it, so each cell runs
     a fourth round at the end, and two of its rounds are set apart with the reason (two must remain)."""
     monkeypatch.setenv("FWBENCH_CONTENDED_CORES", "0.5")
-    spinner = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    spinner = subprocess.Popen([sys.executable, "-c", "import time\nend = time.time() + 120\nwhile time.time() < end: pass"])
     try:
         time.sleep(0.2)
         # warm-up and sampling of about 0.5 s a round (no early stop): long enough for /proc/stat's ticks
@@ -201,8 +207,28 @@ def test_cells_sampled_beside_a_busy_process_run_once_more_and_their_busy_rounds
     assert all(line["other_cpu_cores"] >= 0.5 for line in lines)
     manifest = json.loads((tmp_path / "out" / "run.json").read_text())
     assert manifest["repeated"]["round"] == 4 and len(manifest["repeated"]["cells"]) == 2
+    assert all(line["settings"]["contended_cores"] == 0.5 for line in lines)
     assert manifest["rounds"][-1]["repeat"] is True
     for cell in read_cells(tmp_path / "out"):
         assert cell["n_rounds"] == 4 and len(cell["round_numbers"]) == 2
         assert len(cell["excluded_rounds"]) == 2
         assert all("of a core on average while it was timed" in entry["reason"] for entry in cell["excluded_rounds"])
+
+
+def test_resuming_repeats_what_an_earlier_session_found_contended_and_did_not_repeat(write_spec, tmp_path):
+    from fwbench.execution.plan import plan_cells
+    from fwbench.execution.runner import _contended_before
+    from fwbench.records.results import RESULTS_FILE, RESULTS_VERSION
+
+    cells = plan_cells(load_specs([write_spec(SMALL_SPEC)]), Selection(devices=["cpu"], frameworks=["numpy"]))
+    first, second = (cell.cell_id for cell in cells)
+    out = tmp_path / "out"
+    out.mkdir()
+    lines = [{"cell_id": first, "round": 2, "status": "ok", "other_cpu_cores": 0.9},
+             {"cell_id": second, "round": 1, "status": "ok", "other_cpu_cores": 0.8},
+             {"cell_id": second, "round": 4, "status": "ok", "other_cpu_cores": 0.0},  # already repeated
+             {"cell_id": first, "round": 3, "status": "ok", "other_cpu_cores": 0.1}]
+    (out / RESULTS_FILE).write_text("".join(json.dumps(dict(line, version=RESULTS_VERSION)) + "\n" for line in lines))
+    options = RunOptions(out_dir=out, rounds=3)
+    assert list(_contended_before(options, cells, 0.5)) == [first]
+    assert _contended_before(options, cells, None) == {}

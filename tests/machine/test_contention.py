@@ -96,3 +96,14 @@ def test_the_threshold_comes_from_the_environment_and_a_bad_value_is_a_user_erro
     monkeypatch.setenv("FWBENCH_CONTENDED_CORES", "lots")
     with pytest.raises(UserError, match="FWBENCH_CONTENDED_CORES"):
         contended_threshold()
+
+
+def test_only_the_cpus_this_process_may_run_on_count():
+    from fwbench.machine.contention import own_cpus
+
+    cpus = own_cpus()
+    assert cpus and cpus <= set(range(os.cpu_count()))
+    every, first = machine_cpu_s(), machine_cpu_s(frozenset({min(cpus)}))
+    assert first is not None and every is not None and first <= every + 0.01
+    assert machine_cpu_s(frozenset({10 ** 6})) is None  # no such CPU
+    assert tick_error_s(frozenset({0, 1})) == pytest.approx(2 / os.sysconf("SC_CLK_TCK"))  # a tick per CPU counted
