@@ -21,7 +21,7 @@ from fwbench.errors import UserError
 from fwbench.stats.intervals import WIDE_INTERVAL, widest_intervals
 from fwbench.execution.plan import Selection, params_text
 from fwbench.execution.shard import parse_shard
-from fwbench.records.results import check_out_dir
+from fwbench.records.results import check_out_dir, read_manifest
 from fwbench.execution.runner import DEFAULT_CELL_TIMEOUT_S, RunOptions, default_threads
 from fwbench.execution.runner import run as run_cells
 from fwbench.spec.loader import load_specs
@@ -179,7 +179,8 @@ def run(
     finally:
         signal.signal(signal.SIGTERM, previous)
         progress.stop()
-    print_summary(outcome.records, verbose)
+    manifest = read_manifest(outcome.out_dir)
+    print_summary(outcome.records, verbose, [manifest] if manifest else [])
     console.print(f"Results: {outcome.out_dir}/results.jsonl and {outcome.out_dir}/results.csv "
                   f"({outcome.wall_s:.0f} s)")
 
@@ -236,12 +237,13 @@ def print_summary_tables(report: Any) -> None:
     console.print(suite)
 
 
-def print_summary(records: list[dict[str, Any]], verbose: bool = False) -> None:
-    """The summary tables first, then the counts, the findings and the noisiest cells; every cell's row under
-    ``verbose``."""
+def print_summary(records: list[dict[str, Any]], verbose: bool = False,
+                  manifests: list[dict[str, Any]] | None = None) -> None:
+    """The summary tables first, then the counts, the findings (the run's ``manifests`` add what the machine
+    did) and the noisiest cells; every cell's row under ``verbose``."""
     measured = [r for r in records if r.get("status") != "skipped"]
     skipped = [r for r in records if r.get("status") == "skipped"]
-    report = summary_report(records)
+    report = summary_report(records, manifests or [])
     if report is not None:
         print_summary_tables(report)
     if verbose:
@@ -279,7 +281,7 @@ def print_summary(records: list[dict[str, Any]], verbose: bool = False) -> None:
         console.print("Every cell's row: --verbose, or 'fwbench report DIR' for the full report.", markup=False)
 
 
-def summary_report(records: list[dict[str, Any]]) -> Any:
+def summary_report(records: list[dict[str, Any]], manifests: list[dict[str, Any]] | None = None) -> Any:
     """The report the summary tables and findings come from (as ``fwbench report`` builds it), or None when
     no cell is ok."""
     from fwbench.records.results import records_to_frame
@@ -287,7 +289,7 @@ def summary_report(records: list[dict[str, Any]]) -> Any:
 
     if not any(r.get("status") == "ok" for r in records):
         return None
-    return build_report(records_to_frame(records), [])
+    return build_report(records_to_frame(records), manifests or [])
 
 
 def print_cell_table(measured: list[dict[str, Any]]) -> None:

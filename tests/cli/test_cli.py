@@ -148,3 +148,17 @@ def test_broken_framework_is_unavailable_and_the_others_still_run(write_spec, tm
         if row["framework"] == "tensorflow":
             assert "unavailable: ImportError: simulated broken TensorFlow install" in row["reason"]
     assert "3 cells skipped" in result.stdout
+
+
+def test_the_console_findings_say_when_the_machine_moved_between_rounds(capsys):
+    from fwbench.cli.run_command import print_summary
+    from fwbench.records.results import combine_rounds
+    from tests.report.test_findings import rounds
+
+    records = combine_rounds(rounds([1.0, 1.0, 1.0], [1e-3, 1.1e-3, 1.05e-3])
+                             + rounds([1.0, 1.0, 1.0], [2e-3, 2.1e-3, 2.2e-3], framework="jax", mode="jit"))
+    manifest = {"run_id": "r1", "rounds": [{"round": 1, "machine_probe_s": 0.010}, {"round": 2, "machine_probe_s": 0.020}]}
+    print_summary(records, False, [manifest])
+    assert "This machine's own speed moved 100% between the rounds of run r1" in " ".join(capsys.readouterr().out.split())
+    print_summary(records, False, [])
+    assert "own speed moved" not in capsys.readouterr().out
