@@ -141,7 +141,7 @@ def allocator_sentences(frame: pd.DataFrame) -> list[str]:
 
 
 def disturbed_sentences(frame: pd.DataFrame) -> list[str]:
-    """Rounds set apart as disturbed (``excluded_rounds``): those sampled while other processes took CPU
+    """Rounds set apart as disturbed (``excluded_rounds``): those timed while other processes took CPU
     (measured, :mod:`fwbench.machine.contention`) and those that only ran far slower, each with how many
     cells and the worst few."""
     if "excluded_rounds" not in frame:
@@ -152,23 +152,29 @@ def disturbed_sentences(frame: pd.DataFrame) -> list[str]:
     slower = [(row, item) for row, item in hit if item.get("cause") != "contended"]
     sentences = []
     if contended:
-        rounds = sorted({item["round"] for _, item in contended})
-        shown = "; ".join(f"{row['cell_id']} round {item['round']} ({item['median_s'] / row['median_s']:.2f}x)"
-                          for row, item in sorted(contended, key=lambda pair: -pair[1]["median_s"] / pair[0]["median_s"])[:3])
-        sentences.append(
-            f"{len(contended)} round{'s' if len(contended) > 1 else ''} of {len({row['cell_id'] for row, _ in contended})} "
-            f"cells were timed while other processes took CPU (rounds {', '.join(map(str, rounds))}; at or above "
-            f"the run's threshold of cores, on average) and were set apart, not averaged in: {shown}.")
+        sentences.append(f"{_rounds_of_cells(contended)} were timed while other processes took CPU (rounds "
+                         f"{_round_list(contended)}; at or above the run's threshold of cores, on average) and were "
+                         f"set apart, not averaged in: {_worst(contended)}.")
     if slower:
-        slower.sort(key=lambda pair: -pair[1]["median_s"] / pair[0]["median_s"])
-        shown = "; ".join(f"{row['cell_id']} round {item['round']} ({item['median_s'] / row['median_s']:.2f}x)"
-                          for row, item in slower[:3])
-        rounds = sorted({item["round"] for _, item in slower})
-        sentences.append(
-            f"{len(slower)} round{'s' if len(slower) > 1 else ''} of {len({row['cell_id'] for row, _ in slower})} cells "
-            f"ran far slower than the same cells' other rounds (rounds {', '.join(map(str, rounds))}; the machine "
-            f"was busy) and were set apart, not averaged in: {shown}.")
+        sentences.append(f"{_rounds_of_cells(slower)} ran far slower than the same cells' other rounds (rounds "
+                         f"{_round_list(slower)}; the machine was busy) and were set apart, not averaged in: "
+                         f"{_worst(slower)}.")
     return sentences
+
+
+def _rounds_of_cells(hit: list) -> str:
+    return f"{len(hit)} round{'s' if len(hit) > 1 else ''} of {len({row['cell_id'] for row, _ in hit})} cells"
+
+
+def _round_list(hit: list) -> str:
+    return ", ".join(map(str, sorted({item["round"] for _, item in hit})))
+
+
+def _worst(hit: list, shown: int = 3) -> str:
+    """The ``shown`` rounds furthest above their cells' medians: cell, round and how many times slower."""
+    ranked = sorted(hit, key=lambda pair: -pair[1]["median_s"] / pair[0]["median_s"])
+    return "; ".join(f"{row['cell_id']} round {item['round']} ({item['median_s'] / row['median_s']:.2f}x)"
+                     for row, item in ranked[:shown])
 
 
 def _lead_changes(prefix: str, rows: pd.DataFrame, crossings: pd.DataFrame) -> list[str]:
