@@ -194,8 +194,7 @@ def _execute(cells: list[Cell], pending: dict[int, list[Cell]], options: RunOpti
                     record["settings"]["contended_cores"] = threshold
                 writer.write(record)
                 progress.cell_finished(cell, record)
-                if (threshold is not None and record.get("status") == "ok"
-                        and (record.get("other_cpu_cores") or 0) >= threshold):
+                if _contended(record, threshold):
                     contended[cell.cell_id] = cell
                 return record
 
@@ -223,10 +222,8 @@ def _execute(cells: list[Cell], pending: dict[int, list[Cell]], options: RunOpti
             if contended and options.rounds >= 2:
                 # Every series of a contended cell's workload size runs again, so that its new round has
                 # partners to be paired with (the leaderboard pairs rounds by number).
-                sizes = {(cell.workload.name, json.dumps(cell.params, sort_keys=True), cell.device)
-                         for cell in contended.values()}
-                repeat_cells = [cell for cell in cells if cell.cell_id in runnable_ids and
-                                (cell.workload.name, json.dumps(cell.params, sort_keys=True), cell.device) in sizes]
+                sizes = {_size(cell) for cell in contended.values()}
+                repeat_cells = [cell for cell in cells if cell.cell_id in runnable_ids and _size(cell) in sizes]
                 manifest["repeated"] = {
                     "round": options.rounds + 1, "cells": [cell.cell_id for cell in repeat_cells],
                     "contended": sorted(contended),
@@ -262,8 +259,18 @@ def _contended_before(options: RunOptions, cells: list[Cell], threshold: float |
     records = read_records(options.out_dir)
     repeated = {record["cell_id"] for record in records if (record.get("round") or 1) > options.rounds}
     return {record["cell_id"]: by_id[record["cell_id"]] for record in records
-            if record.get("cell_id") in by_id and record["cell_id"] not in repeated and record.get("status") == "ok"
-            and (record.get("other_cpu_cores") or 0) >= threshold}
+            if record.get("cell_id") in by_id and record["cell_id"] not in repeated and _contended(record, threshold)}
+
+
+def _contended(record: dict[str, Any], threshold: float | None) -> bool:
+    """Whether a measured round's record says other processes took ``threshold`` cores or more meanwhile."""
+    return (threshold is not None and record.get("status") == "ok"
+            and (record.get("other_cpu_cores") or 0) >= threshold)
+
+
+def _size(cell: Cell) -> tuple[str, str, str]:
+    """The workload size a cell belongs to: its series are the cells that share this."""
+    return cell.workload.name, json.dumps(cell.params, sort_keys=True), cell.device
 
 
 def _machine_noise(rounds: list[dict[str, Any]]) -> dict[str, Any] | None:
