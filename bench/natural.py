@@ -1,6 +1,7 @@
 """What a user's own script measures: the independent side of fwbench's whole-path accuracy check.
 
-    python bench/natural.py FRAMEWORK MODE N [--workload power_sum|matrix_power|mlp_small|mlp_medium] [--show]
+    python bench/natural.py FRAMEWORK MODE N [--workload power_sum|matrix_power|matmul|mlp_small|mlp_medium]
+                            [--steady] [--unset-env NAME ...] [--show]
 
 For one framework, mode and workload, :func:`script` writes the plain Python
 script a user of that framework would write: import the framework, make the
@@ -15,6 +16,11 @@ the statement where the framework dispatches asynchronously.  :func:`run`
 executes that script in a fresh Python process, with the thread settings a
 fwbench worker gets (the same environment variables and CPU affinity), and
 returns the median and fastest per-call seconds.
+
+``--steady`` puts the script in the allocator regime of a program that has run its loop once, as fwbench's
+default ``--allocator steady`` does: its first lines free a block of 32 MiB less two pages (glibc then keeps later temporaries
+in its heap).  Without it the script is a fresh script (``--allocator fresh``).  ``--unset-env NAME`` runs it
+without that variable, as ``fwbench run --unset-env NAME`` runs the workers.
 
 Nothing of fwbench runs in that process: the script imports only the
 framework, so a bias in fwbench's generated code, worker or timer shows up as
@@ -45,8 +51,13 @@ BODIES = {
         "torch": "return torch.linalg.matrix_power(x, 4)",
         "tensorflow": "x2 = tf.linalg.matmul(x, x)\n    return tf.linalg.matmul(x2, x2)",
     },
+    "matmul": dict.fromkeys(("numpy", "jax", "torch", "tensorflow"), "return x @ x"),
 }
-SCALES = {"power_sum": "", "matrix_power": " / np.float32(np.sqrt({n}))"}
+SCALES = {"power_sum": "", "matrix_power": " / np.float32(np.sqrt({n}))", "matmul": ""}
+# The steady regime's first lines: free one block of glibc's largest dynamic mmap threshold (fwbench.worker.process).
+STEADY_PROLOGUE = ("import ctypes\nlibc = ctypes.CDLL(None)\nlibc.malloc.restype = ctypes.c_void_p\n"
+                   "libc.malloc.argtypes = [ctypes.c_size_t]\nlibc.free.argtypes = [ctypes.c_void_p]\n"
+                   "libc.free(libc.malloc(32 * 2**20 - 8192))\n")
 
 # MLP training steps (size = the batch): the layer widths of workloads/mlp_training.yaml, Adam, softmax
 # cross-entropy, four batches used in turn; each framework's script is what its users write.  Adam's bias
@@ -207,11 +218,13 @@ _COMPILE = {
 _STATEMENTS = {"jax": "f(x).block_until_ready()"}
 
 
-def script(framework: str, mode: str, n: int, workload: str = "power_sum") -> str:
-    """The plain script: import, make the input, define and compile f, call once, timeit, print JSON."""
+def script(framework: str, mode: str, n: int, workload: str = "power_sum", steady: bool = False) -> str:
+    """The plain script: import, make the input, define and compile f, call once, timeit, print JSON; with
+    ``steady``, a large block freed first."""
+    head = STEADY_PROLOGUE if steady else ""
     if workload in MLP_LAYERS:
         return (
-            "import json, resource, timeit\n"
+            head + "import json, resource, timeit\n"
             + _PROLOGUES[framework]
             + _MLP_DATA.format(layers=MLP_LAYERS[workload], batch=n)
             + _MLP_STEPS[framework].replace("{compile}", _MLP_COMPILE[(framework, mode)])
@@ -219,7 +232,7 @@ def script(framework: str, mode: str, n: int, workload: str = "power_sum") -> st
             + _timing(_MLP_STATEMENTS.get(framework, "step()"))
         )
     return (
-        "import json, resource, timeit\n"
+        head + "import json, resource, timeit\n"
         + _PROLOGUES[framework]
         + _INPUTS[framework].format(n=n, scale=SCALES[workload].format(n=n))
         + f"def f(x):\n    {BODIES[workload][framework]}\n"
@@ -246,13 +259,14 @@ def _timing(statement: str) -> str:
 
 
 def run(framework: str, mode: str, n: int, num_threads: int, workload: str = "power_sum",
-        timeout_s: float = 600) -> dict:
-    """Run :func:`script` in a fresh process with a fwbench worker's thread settings; its JSON result."""
-    environment = dict(os.environ)
+        timeout_s: float = 600, steady: bool = False, unset: tuple[str, ...] = ()) -> dict:
+    """Run :func:`script` in a fresh process with a fwbench worker's thread settings (less the ``unset``
+    variables); its JSON result."""
+    environment = {name: value for name, value in os.environ.items() if name not in unset}
     environment.update(get_adapter(framework).thread_environment(num_threads, "cpu"))
     cores = sorted(os.sched_getaffinity(0))[:num_threads]
     completed = subprocess.run(
-        [sys.executable, "-c", script(framework, mode, n, workload)], env=environment,
+        [sys.executable, "-c", script(framework, mode, n, workload, steady)], env=environment,
         capture_output=True, text=True, timeout=timeout_s,
         preexec_fn=lambda: os.sched_setaffinity(0, cores), check=False,
     )
@@ -268,12 +282,17 @@ def main() -> int:
     parser.add_argument("n", type=int)
     parser.add_argument("--workload", default="power_sum", choices=sorted([*BODIES, *MLP_LAYERS]))
     parser.add_argument("--threads", type=int, default=len(os.sched_getaffinity(0)))
+    parser.add_argument("--steady", action="store_true",
+                        help="free a 32 MiB block first: the allocator regime of fwbench's --allocator steady")
+    parser.add_argument("--unset-env", action="append", default=[], metavar="NAME",
+                        help="run the script without this environment variable (repeatable)")
     parser.add_argument("--show", action="store_true", help="print the script instead of running it")
     arguments = parser.parse_args()
     if arguments.show:
-        print(script(arguments.framework, arguments.mode, arguments.n, arguments.workload))
+        print(script(arguments.framework, arguments.mode, arguments.n, arguments.workload, arguments.steady))
         return 0
-    print(json.dumps(run(arguments.framework, arguments.mode, arguments.n, arguments.threads, arguments.workload)))
+    print(json.dumps(run(arguments.framework, arguments.mode, arguments.n, arguments.threads, arguments.workload,
+                         steady=arguments.steady, unset=tuple(arguments.unset_env))))
     return 0
 
 

@@ -1,6 +1,6 @@
 """What every adapter module provides, and the pieces they share.
 
-Each ``fwbench/adapters/<framework>.py`` defines these constants::
+Each ``fwbench/adapters/<framework>/__init__.py`` defines these constants::
 
     NAME, IMPORT_NAME, DISTRIBUTIONS, EXTRA
     MODES            the modes in the framework's own words, first one eager
@@ -37,6 +37,11 @@ and these functions, called in this order inside a worker process::
     cache_flusher() -> (callable, bytes)  what ``cache: cold`` calls before
                                      every sample: writes a buffer twice the
                                      device's last-level cache
+
+Each adapter package also has ``kernels.py`` with ``kernel_facts() -> dict``
+(called in the worker after ``load``): the BLAS/DNN libraries behind the
+framework's CPU kernels, their versions and the instruction set each runs
+(``{"libraries": [...], "gemm": the one that runs float32 products}``).
 
 and ``DEVICE_MEMORY_PEAK_SCOPE``: "per cell" where the peak can be reset,
 otherwise what it covers.
@@ -76,6 +81,16 @@ def get_adapter(name: str) -> ModuleType:
     return importlib.import_module(f"fwbench.adapters.{name}")
 
 
+def kernel_facts(name: str) -> dict:
+    """What ``fwbench/adapters/<name>/kernels.py`` reports about the libraries behind the framework's kernels;
+    call it in a worker, after ``load``.  A failure is a fact too (``unknown``), never a failed worker."""
+    try:
+        module = importlib.import_module(f"fwbench.adapters.{name}.kernels")
+        return module.kernel_facts()
+    except Exception as error:  # noqa: BLE001 - informational only
+        return {"libraries": [], "gemm": None, "unknown": f"{type(error).__name__}: {error}"[:300]}
+
+
 def find_installed(name: str) -> tuple[bool, str | None, str | None]:
     """Whether the framework is installed, its version, and if not, why; imports nothing."""
     adapter = get_adapter(name)
@@ -101,6 +116,10 @@ class Namespace:
         self.__dict__.update(functions)
 
 
+# The host allocator's state when a cell starts (fwbench.worker.process.settle_allocator): steady, as a program
+# that has run its loop once (freed memory reused); fresh, as a fresh script (temporaries from fresh pages).
+ALLOCATOR_REGIMES = ("steady", "fresh")
+DEFAULT_ALLOCATOR_REGIME = "steady"
 CACHE_POLICIES = ("warm", "cold")
 DEFAULT_CACHE = "warm"
 UNKNOWN_CACHE_FLUSH_BYTES = 256 * 2**20  # where the last-level cache size is unknown: larger than any today's
@@ -137,3 +156,44 @@ def host_cache_flusher() -> tuple[Callable[[], None], int]:
         buffer.fill(1)
 
     return flush, size
+
+
+VERBOSE_PROBE_TIMEOUT_S = 30
+
+
+def verbose_output_in_child(body: Callable[[], None], environment: dict[str, str]) -> str:
+    """What ``body`` prints to file descriptor 1 (where MKL and oneDNN write their verbose lines) when run in a
+    throwaway child forked from this process with ``environment`` added; "" if the child fails.
+
+    For ``kernel_facts()``: a library that says which instruction set it dispatched to only once it has run
+    an operation is asked in a child, so the worker itself starts no thread pool before it forks its cells."""
+    import os
+    import signal
+    import sys
+
+    read_end, write_end = os.pipe()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    pid = os.fork()
+    if pid == 0:  # the child: never returns
+        code = 1
+        try:
+            os.close(read_end)
+            signal.alarm(VERBOSE_PROBE_TIMEOUT_S)
+            os.environ.update(environment)
+            os.dup2(write_end, 1)
+            body()
+            sys.stdout.flush()
+            code = 0
+        finally:
+            os._exit(code)
+    os.close(write_end)
+    chunks = []
+    with os.fdopen(read_end, "rb") as reader:
+        while True:
+            chunk = reader.read(65536)
+            if not chunk:
+                break
+            chunks.append(chunk)
+    os.waitpid(pid, 0)
+    return b"".join(chunks).decode("utf-8", errors="replace")

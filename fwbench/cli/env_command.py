@@ -76,13 +76,15 @@ def env(
     machine = Table(title="Machine", show_header=False, box=box.SIMPLE_HEAD)
     machine.add_column("what")
     machine.add_column("value")
-    for key in ("cpu_model", "physical_cores", "logical_cores", "usable_cores", "memory_total_bytes",
+    for key in ("cpu_model", "cpu_best_isa", "physical_cores", "logical_cores", "usable_cores", "memory_total_bytes",
                 "os", "os_release", "python", "device_kinds"):
         value = host[key]
         if key == "memory_total_bytes" and value:
             value = f"{value / 2**30:.1f} GiB"
         machine.add_row(key, str(value))
     machine.add_row("threads per framework", str(num_threads))
+    variables = host.get("kernel_environment") or {}
+    machine.add_row("kernel/thread variables", ", ".join(f"{k}={v}" for k, v in variables.items()) or "none set")
     accelerators = host.get("accelerators") or {}
     for gpu in accelerators.get("gpus", []):
         machine.add_row(f"GPU {gpu.get('index')}", f"{gpu.get('name')}, driver {gpu.get('driver_version')}, CUDA "
@@ -112,3 +114,38 @@ def env(
                           "-", "-")
     console.print(table, markup=False)
     console.print(settings, markup=False)
+    console.print(kernel_table(frameworks, host), markup=False)
+    for sentence in kernel_notes(frameworks, host):
+        console.print(f"  - {sentence}", markup=False, soft_wrap=True)
+
+
+def kernel_table(frameworks: list[dict[str, Any]], host: dict[str, Any]) -> Table:
+    """A row per library behind each available framework's CPU kernels: version, kernel set, its ISA."""
+    table = Table(title=f"Kernels (this CPU's best: {host.get('cpu_best_isa') or 'unknown'})", box=box.SIMPLE_HEAD)
+    for column in ("framework", "library", "version", "kernel set", "ISA", "used for"):
+        table.add_column(column, overflow="fold")
+    for item in frameworks:
+        if not item.get("available"):
+            continue
+        kernels = item.get("kernels") or {}
+        for library in kernels.get("libraries") or []:
+            table.add_row(item["framework"], str(library.get("library")), str(library.get("version") or "-"),
+                          str(library.get("kernel") or "-"), str(library.get("isa") or "-"), str(library.get("role")))
+        if kernels.get("unknown"):
+            table.add_row(item["framework"], "-", "-", f"unknown: {kernels['unknown']}", "-", "-")
+    return table
+
+
+def kernel_notes(frameworks: list[dict[str, Any]], host: dict[str, Any]) -> list[str]:
+    """A sentence per framework whose matrix products run below the CPU's best ISA or under a variable that
+    changes its kernels (the same judgement as the report's finding)."""
+    from fwbench.report.fairness import kernel_shortfall
+
+    notes = []
+    for item in frameworks:
+        if item.get("available"):
+            shortfall = kernel_shortfall(item["framework"], item.get("kernels") or {},
+                                         item.get("kernel_environment") or {}, host.get("cpu_best_isa"))
+            if shortfall:
+                notes.append(shortfall)
+    return notes

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import signal
 import sys
 from datetime import datetime
@@ -16,7 +17,7 @@ from rich.table import Table
 from fwbench.cli.common import (DEVICE_OPTION, FILTER_OPTION, FRAMEWORK_OPTION, FULL_OPTION, MODE_OPTION, QUICK_OPTION,
                                 SPECS_ARGUMENT, BarProgress, console, format_number, format_seconds, print_imported_modules,
                                 spec_paths, user_errors)
-from fwbench.adapters.base import CACHE_POLICIES, MATMUL_PRECISIONS
+from fwbench.adapters.base import ALLOCATOR_REGIMES, BLAS_THREAD_VARIABLES, CACHE_POLICIES, MATMUL_PRECISIONS
 from fwbench.errors import UserError
 from fwbench.stats.intervals import WIDE_INTERVAL, widest_intervals
 from fwbench.execution.plan import Selection, params_text
@@ -89,6 +90,17 @@ def run(
         help="warm (default): calls follow each other, inputs stay in the caches as in a loop over the same "
              "data. cold: before every call, outside the timed region, write a buffer twice the size of the "
              "device's last-level cache (one call per sample). Overrides the specs' cache field."),
+    allocator: Optional[str] = typer.Option(
+        None, "--allocator",
+        help="steady (default): every cell's process first frees a 32 MiB block, so every framework reuses freed "
+             "memory for its temporaries, as a program that has run its loop once does. fresh: nothing is freed "
+             "first, as in a fresh script (NumPy's temporaries then come from fresh pages). Overrides the specs' "
+             "allocator field; recorded in every row (README: the allocator regime)."),
+    unset_env: Optional[list[str]] = typer.Option(
+        None, "--unset-env", metavar="NAME",
+        help="Run every worker without this environment variable (repeatable), e.g. --unset-env "
+             "OPENBLAS_CORETYPE --unset-env OPENBLAS_L2_SIZE to see NumPy on the kernels OpenBLAS detects; "
+             "'fwbench env' lists the variables that change kernels. Recorded in run.json and every row."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Print every cell's row in the summary."),
     calibrate: bool = typer.Option(True, "--calibrate/--no-calibrate",
                                    help="Use this machine's measured peaks (measured once on first use, about "
@@ -121,6 +133,8 @@ def run(
         interleave = bool(manifest.get("interleave"))
         matmul_precision = manifest.get("matmul_precision")
         cache = manifest.get("cache")
+        allocator = manifest.get("allocator")
+        unset_env = manifest.get("unset_environment") or []
         rounds = manifest.get("rounds_planned", 1)
     loaded = load_specs(spec_paths(specs))
     print_imported_modules(loaded)
@@ -151,7 +165,12 @@ def run(
         memory_limit_bytes=int(memory_limit * 2**30) if memory_limit else None,
         matmul_precision=matmul_precision,
         cache=cache,
+        allocator=allocator,
+        unset_environment=tuple(check_variable_names(unset_env or [])),
     )
+    if allocator not in (None, *ALLOCATOR_REGIMES):
+        raise UserError(f"--allocator: got '{allocator}', expected one of: {', '.join(ALLOCATOR_REGIMES)}",
+                        hint="steady (the default) or fresh; README: the allocator regime")
     if cache not in (None, *CACHE_POLICIES):
         raise UserError(f"--cache: got '{cache}', expected one of: {', '.join(CACHE_POLICIES)}")
     if matmul_precision not in (None, *MATMUL_PRECISIONS):
@@ -183,6 +202,22 @@ def run(
     print_summary(outcome.records, verbose, [manifest] if manifest else [])
     console.print(f"Results: {outcome.out_dir}/results.jsonl and {outcome.out_dir}/results.csv "
                   f"({outcome.wall_s:.0f} s)")
+
+
+VARIABLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def check_variable_names(names: list[str]) -> list[str]:
+    """``--unset-env`` names, each a valid environment variable name and none of fwbench's own thread settings
+    (every framework's thread count, which ``--threads`` sets); the names, deduplicated, in order."""
+    for name in names:
+        if not VARIABLE_NAME.fullmatch(name):
+            raise UserError(f"--unset-env: got '{name}', expected an environment variable name (letters, digits "
+                            "and _, not starting with a digit)", hint="for example --unset-env OPENBLAS_CORETYPE")
+        if name in BLAS_THREAD_VARIABLES:
+            raise UserError(f"--unset-env: got '{name}', which fwbench sets itself in every worker (the same "
+                            "thread count for every framework)", hint="use --threads N instead")
+    return list(dict.fromkeys(names))
 
 
 def ensure_calibration(num_threads: int) -> dict[str, Any]:

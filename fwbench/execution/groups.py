@@ -49,6 +49,7 @@ class GroupSettings:
     memory_limit_bytes: int | None = None
     round_index: int = 1
     interleave: bool = False
+    unset_environment: tuple[str, ...] = ()  # variables removed from the workers' environment (--unset-env)
 
 
 def finished_without_running(cell: Cell, run_info: dict[str, Any], status: str, reason: str,
@@ -102,7 +103,8 @@ class WorkerGroup:
         adapter = get_adapter(self.framework)
         environment = worker_environment({
             **adapter.compile_cache_environment(str(self.settings.out_dir / CACHE_DIRECTORY)),
-            **adapter.thread_environment(self.run_info["num_threads"], self.device)})
+            **adapter.thread_environment(self.run_info["num_threads"], self.device)},
+            unset=self.settings.unset_environment)
         self.progress.worker(self.framework, self.device, "starting")
         worker = WorkerProcess(environment, self.log_path)
         worker.send(self.config(cells))
@@ -130,6 +132,7 @@ class WorkerGroup:
             "memory_limit_bytes": self.settings.memory_limit_bytes,
             "interleave": self.settings.interleave,
             "round": self.settings.round_index,
+            "unset_environment": list(self.settings.unset_environment),
         }
 
     def run(self) -> list[dict[str, Any]]:

@@ -86,7 +86,8 @@ def _run_group_on_node(framework: str, device: str, state: dict[str, Any]) -> It
     run_info = dict(state["run_info"], host=host_info())  # the node's own machine facts on every row
     settings = GroupSettings(out_dir=scratch, run_info=run_info, timer=TimerSettings(**state["timer"]),
                              cell_timeout_s=state["timeout"], memory_limit_bytes=state.get("memory_limit_bytes"),
-                             round_index=state["round"])
+                             round_index=state["round"],
+                             unset_environment=tuple(state.get("unset_environment") or ()))
     records: queue.Queue = queue.Queue()
 
     def stream(cell: Any, record: dict[str, Any]) -> dict[str, Any]:
@@ -122,6 +123,7 @@ def run_on_ray(groups: list[WorkerGroup], address: str | None) -> list[dict[str,
         settings = group.settings
         state = {"cells": group.cells, "timer": settings.timer.to_dict(), "timeout": settings.cell_timeout_s,
                  "run_info": group.run_info, "memory_limit_bytes": settings.memory_limit_bytes,
+                 "unset_environment": list(settings.unset_environment),
                  "round": settings.round_index}
         request = resources_for(ray, group.device)
         group.progress.worker(group.framework, group.device, "starting")

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from fwbench import __version__
+from fwbench.adapters.base import DEFAULT_ALLOCATOR_REGIME
 from fwbench.machine.envinfo import host_info, machine_busy_reasons, usable_cores
 from fwbench.errors import UserError
 from fwbench.execution import make_executor, rotated
@@ -63,6 +64,8 @@ class RunOptions:
     memory_limit_bytes: int | None = None  # RLIMIT_AS for each CPU worker (accelerators: a device memory guard)
     matmul_precision: str | None = None  # every workload's, overriding its spec field ("highest" or "high")
     cache: str | None = None  # every workload's, overriding its spec field ("warm" or "cold")
+    allocator: str | None = None  # every workload's, overriding its spec field ("steady" or "fresh")
+    unset_environment: tuple[str, ...] = ()  # variables every worker runs without (--unset-env)
     resume: bool = False  # continue the run in out_dir: only its missing cells and rounds (fwbench.execution.resume)
     executor: str = "local"  # or "ray" (fwbench.execution.ray_executor)
     ray_address: str | None = None
@@ -99,6 +102,7 @@ def run(specs: list[Spec], options: RunOptions, progress: Progress | None = None
         for workload in spec.workloads:
             workload.matmul_precision = options.matmul_precision or workload.matmul_precision
             workload.cache = options.cache or workload.cache
+            workload.allocator = options.allocator or workload.allocator
     if cells is None:
         cells = plan_cells(specs, options.selection)
     if not cells:
@@ -142,6 +146,9 @@ def _new_manifest(specs: list[Spec], options: RunOptions, run_info: dict[str, An
         "interleave": options.interleave,
         "matmul_precision": options.matmul_precision,
         "cache": options.cache,
+        "allocator": options.allocator,
+        "allocator_default": DEFAULT_ALLOCATOR_REGIME,
+        "unset_environment": list(options.unset_environment),
         "executor": options.executor,
         "specs": sorted({w.spec_file for s in specs for w in s.workloads}),
         "host": run_info["host"],
@@ -203,7 +210,8 @@ def _execute(cells: list[Cell], pending: dict[int, list[Cell]], options: RunOpti
                                          timer=round_timer(options.timer, options.rounds),
                                          cell_timeout_s=options.cell_timeout_s,
                                          memory_limit_bytes=options.memory_limit_bytes, round_index=round_index,
-                                         interleave=options.interleave)
+                                         interleave=options.interleave,
+                                         unset_environment=tuple(options.unset_environment))
                 groups = rotated([WorkerGroup(framework, device, group_cells, settings, finish, progress)
                                   for (framework, device), group_cells in _groups(todo)], round_index)
                 manifest["rounds"].append({

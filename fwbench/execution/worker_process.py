@@ -32,9 +32,10 @@ STDERR_TAIL_LINES = 15
 WORKER_COMMAND = [sys.executable, "-c", "import sys; from fwbench.worker import main; sys.exit(main())"]
 
 
-def worker_environment(thread_environment: dict[str, str]) -> dict[str, str]:
-    """This process's environment plus the framework's thread settings, with fwbench importable."""
-    environment = dict(os.environ)
+def worker_environment(thread_environment: dict[str, str], unset: tuple[str, ...] | list[str] = ()) -> dict[str, str]:
+    """This process's environment less the ``unset`` variables (``--unset-env``), plus the framework's thread
+    settings, with fwbench importable."""
+    environment = {name: value for name, value in os.environ.items() if name not in set(unset)}
     environment.update(thread_environment)
     environment["PYTHONUNBUFFERED"] = "1"
     package_root = str(Path(__file__).resolve().parent.parent.parent)

@@ -10,6 +10,8 @@ import sys
 from functools import lru_cache
 from typing import Any
 
+from fwbench.machine.kernels import cpu_best_isa, kernel_environment
+
 
 @lru_cache(maxsize=1)
 def cpu_model() -> str:
@@ -99,6 +101,8 @@ def host_info() -> dict[str, Any]:
         "platform": platform.platform(),
         "machine": platform.machine(),
         "cpu_model": cpu_model(),
+        "cpu_best_isa": cpu_best_isa(),
+        "kernel_environment": kernel_environment(),
         "logical_cores": logical_cores(),
         "physical_cores": physical_cores(),
         "usable_cores": len(usable_cores()),

@@ -48,6 +48,7 @@ IDENTITY_FIELDS = {
     "process_id": "the process that timed it",
     "matmul_precision": "highest or high",
     "cache": "warm or cold",
+    "allocator_regime": "steady (freed memory reused, the default) or fresh (as a fresh script): --allocator",
 }
 TIMING_FIELDS = {
     "median_s": "median seconds per call",

@@ -231,6 +231,17 @@ def resolution_text(comparison: "Comparison") -> str:
             f"{pick(0.1):.2f}x for the steadiest tenth and {pick(0.5):.2f}x for the median cell")
 
 
+def _settings_values(frame: pd.DataFrame, key: str) -> set[str]:
+    """The distinct values of ``settings[key]`` in a frame's rows, as JSON text."""
+    import json
+
+    values = set()
+    for settings in frame.get("settings", pd.Series(dtype=object)):
+        if isinstance(settings, dict) and settings.get(key) is not None:
+            values.add(json.dumps(settings[key], sort_keys=True))
+    return values
+
+
 def environment_warnings(base: pd.DataFrame, new: pd.DataFrame) -> list[str]:
     """Differences in machine or versions that make a comparison less meaningful."""
     warnings = []
@@ -251,6 +262,15 @@ def environment_warnings(base: pd.DataFrame, new: pd.DataFrame) -> list[str]:
         now = set(new.loc[new["framework"] == framework, "framework_version"].dropna())
         if old and now and old != now:
             warnings.append(f"different {framework} version: {', '.join(sorted(old))} vs {', '.join(sorted(now))}")
+    if "allocator_regime" in base and "allocator_regime" in new:
+        # rows from before the regime was recorded ran as fresh scripts do
+        old, now = (set(frame["allocator_regime"].fillna("fresh")) for frame in (base, new))
+        if old != now:
+            warnings.append(f"different allocator regimes: {', '.join(sorted(old))} vs {', '.join(sorted(now))}")
+    for name, label in (("kernel_environment", "kernel variables"), ("kernels", "kernels")):
+        old, now = (_settings_values(frame, name) for frame in (base, new))
+        if old and now and old != now:
+            warnings.append(f"different {label} (settings.{name}): compare rows' settings to see which")
     old_threads, new_threads = set(base["num_threads"].dropna()), set(new["num_threads"].dropna())
     if old_threads and new_threads and old_threads != new_threads:
         warnings.append(f"different thread counts: {sorted(old_threads)} vs {sorted(new_threads)}")

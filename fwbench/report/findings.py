@@ -17,6 +17,7 @@ from typing import Any
 import pandas as pd
 
 from fwbench.stats.ratios import EQUIVALENCE_MARGIN, LEVEL
+from fwbench.report import fairness
 from fwbench.report.aggregate import margin_text, none_if_nan, winner_text
 from fwbench.units import format_seconds
 
@@ -98,6 +99,8 @@ def findings(board: pd.DataFrame, crossings: pd.DataFrame, frame: pd.DataFrame,
         sentences += _lead_changes(prefix, rows, crossings[crossings["workload"] == workload]
                                    if not crossings.empty else crossings)
     sentences += allocator_sentences(frame)
+    sentences += fairness.regime_sentences(frame)
+    sentences += fairness.kernel_sentences(frame, manifests)
     sentences += disturbed_sentences(frame)
     problems = frame[frame["status"] != "ok"]
     if not problems.empty:

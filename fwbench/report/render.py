@@ -102,6 +102,30 @@ def workload_rows(report: Report, workload: str) -> tuple[list[str], list[str], 
     return sizes, series, group
 
 
+def kernel_environment_rows(manifest: dict[str, Any]) -> list[tuple[str, str]]:
+    """The CPU's best ISA, the variables that change kernels or threads, the allocator regime and, per
+    framework (its first worker), the libraries behind its kernels with their kernel sets."""
+    host = manifest.get("host") or {}
+    variables = host.get("kernel_environment") or {}
+    rows = [("CPU's best instruction set", str(host.get("cpu_best_isa") or "unknown")),
+            ("kernel/thread variables", ", ".join(f"{k}={v}" for k, v in variables.items()) or "none set")]
+    if manifest.get("unset_environment"):
+        rows.append(("unset in the workers (--unset-env)", ", ".join(manifest["unset_environment"])))
+    rows.append(("allocator regime", str(manifest.get("allocator") or
+                                         f"each workload's (default {manifest.get('allocator_default', 'fresh')})")))
+    seen = set()
+    for worker in manifest.get("workers", []):
+        kernels = worker.get("kernels")
+        if not worker.get("available") or not kernels or worker["framework"] in seen:
+            continue
+        seen.add(worker["framework"])
+        text = "; ".join(f"{lib.get('library')} {lib.get('version') or ''}: {lib.get('kernel')}"
+                         + (f" ({lib['isa']})" if lib.get("isa") else "") + f", for {lib.get('role')}"
+                         for lib in kernels.get("libraries") or [])
+        rows.append((f"kernels ({worker['framework']})", text or f"unknown: {kernels.get('unknown')}"))
+    return rows
+
+
 def environment_rows(report: Report) -> list[tuple[str, str]]:
     rows: list[tuple[str, str]] = []
     for manifest in report.manifests:
@@ -119,6 +143,7 @@ def environment_rows(report: Report) -> list[tuple[str, str]]:
             ("timer", ", ".join(f"{k}={v}" for k, v in (manifest.get("timer") or {}).items())),
             ("fwbench", str(manifest.get("fwbench_version"))),
         ]
+        rows += kernel_environment_rows(manifest)
         for worker in manifest.get("workers", []):
             if not worker.get("available"):
                 rows.append((f"{worker['framework']} on {worker['device']}", f"unavailable: {worker.get('reason')}"))

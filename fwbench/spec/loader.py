@@ -19,6 +19,7 @@ Format (version 1)::
         modes: [eager, jit]           # optional, a mode or framework/mode
         devices: [cpu]                # optional
         seed: 0                       # optional
+        allocator: steady             # optional: steady (default) or fresh
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from typing import Any
 
 import yaml
 
-from fwbench.adapters.base import CACHE_POLICIES, MATMUL_PRECISIONS
+from fwbench.adapters.base import ALLOCATOR_REGIMES, CACHE_POLICIES, MATMUL_PRECISIONS
 from fwbench.errors import SpecError, UserError, describe
 from fwbench.kinds.fields import NAME, FieldReader, check_int
 
@@ -53,7 +54,7 @@ COMMON_WORKLOAD_KEYS = (
     "modes",
     "devices",
     "seed",
-    "tolerance", "matmul_precision", "cache",
+    "tolerance", "matmul_precision", "cache", "allocator",
 )
 SPEC_SUFFIXES = (".yaml", ".yml")
 
@@ -75,6 +76,7 @@ class Workload:
     tolerance: float | None = None
     matmul_precision: str | None = None  # "highest" or "high"; None: the run's (--matmul-precision, else highest)
     cache: str | None = None  # "warm" or "cold"; None: the run's (--cache, else warm)
+    allocator: str | None = None  # "steady" or "fresh"; None: the run's (--allocator, else steady)
     spec_file: str = ""
     spec_hash: str = ""
     spec_git_commit: str | None = None  # HEAD of the repository holding the spec, "+dirty" if it has edits
@@ -108,6 +110,7 @@ class Workload:
             "tolerance": self.tolerance,
             "matmul_precision": self.matmul_precision,
             "cache": self.cache,
+            "allocator": self.allocator,
             "spec_file": self.spec_file,
             "spec_hash": self.spec_hash,
             "spec_git_commit": self.spec_git_commit,
@@ -286,6 +289,7 @@ def _parse_workload(item: Any, index: int, file: str, sha256: str) -> Workload:
         tolerance=reader.take_float("tolerance", None),
         matmul_precision=reader.take_choice("matmul_precision", MATMUL_PRECISIONS, None),
         cache=reader.take_choice("cache", CACHE_POLICIES, None),
+        allocator=reader.take_choice("allocator", ALLOCATOR_REGIMES, None),
         spec_file=file,
         spec_hash=sha256,
     )

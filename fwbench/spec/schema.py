@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fwbench.adapters.base import CACHE_POLICIES, MATMUL_PRECISIONS
+from fwbench.adapters.base import ALLOCATOR_REGIMES, CACHE_POLICIES, MATMUL_PRECISIONS
 from fwbench.kinds import get_kind_class, kind_names
 from fwbench.spec import loader
 from fwbench.kinds.fields import IDENTIFIER, NAME
@@ -44,6 +44,7 @@ COMMON_FIELDS: dict[str, dict[str, Any]] = {
     "tolerance": {"type": "number", "exclusiveMinimum": 0},
     "matmul_precision": {"enum": list(MATMUL_PRECISIONS)},
     "cache": {"enum": list(CACHE_POLICIES)},
+    "allocator": {"enum": list(ALLOCATOR_REGIMES)},
 }
 
 

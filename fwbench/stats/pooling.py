@@ -175,6 +175,14 @@ def contended_rounds(cores_by_round: list[float | None], rounds: int, threshold:
     return contended[:max(0, rounds - 2)]
 
 
+def faults_matter(low_faults: float, high_faults: float, fastest_s: float) -> bool:
+    """Whether two fresh-page counts a call differ by enough to put two timings in different allocator states:
+    by :data:`ALLOCATOR_FAULTS` pages at least, costing :data:`ALLOCATOR_SHARE` of ``fastest_s`` or more at
+    :data:`PAGE_FAULT_COST_S` a page (used for a cell's rounds and for the series of one workload size)."""
+    difference = abs(high_faults - low_faults)
+    return difference >= ALLOCATOR_FAULTS and difference * PAGE_FAULT_COST_S >= ALLOCATOR_SHARE * fastest_s
+
+
 def allocator_states(round_medians: list[float], faults_by_round: list[float | None]) -> list[dict] | None:
     """Two states of the host allocator when the rounds' fresh pages a call differ by enough to matter:
     each with its rounds (0-based indices), its fresh pages a call and the median of its round medians."""
@@ -183,8 +191,7 @@ def allocator_states(round_medians: list[float], faults_by_round: list[float | N
     if len(pairs) < 2:
         return None
     low, high = min(faults for _, faults in pairs), max(faults for _, faults in pairs)
-    difference = high - low
-    if difference < ALLOCATOR_FAULTS or difference * PAGE_FAULT_COST_S < ALLOCATOR_SHARE * min(round_medians):
+    if not faults_matter(low, high, min(round_medians)):
         return None
     middle = (low + high) / 2
     states = []

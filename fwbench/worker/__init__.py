@@ -37,7 +37,8 @@ import sys
 import time
 from typing import Any
 
-from fwbench.adapters.base import get_adapter
+from fwbench.adapters.base import get_adapter, kernel_facts
+from fwbench.machine.kernels import kernel_environment
 from fwbench.records.results import json_safe
 from fwbench.worker.cells import CellRunner
 from fwbench.worker.children import cell_child, relay, select_device_in_child, serve_interleaved
@@ -58,13 +59,16 @@ def serve(config: dict[str, Any], emit) -> None:
         emit({"event": "hello", "available": False, "reason": f"unavailable: {short_reason(error)}"})
         return
     import_s = time.perf_counter() - started
+    info["kernels"] = kernel_facts(framework)
     device, reason = select_device_in_child(adapter, device_kind)
     if device is None:
         emit({"event": "hello", "available": False, "version": info["version"],
               "reason": f"device unavailable: {reason}"})
         return
     emit({"event": "hello", "available": True, "version": info["version"], "settings": info["settings"],
-          "device": device, "import_s": import_s, "pid": os.getpid(), "cpu_affinity": affinity})
+          "device": device, "import_s": import_s, "pid": os.getpid(), "cpu_affinity": affinity,
+          "kernels": info["kernels"], "kernel_environment": kernel_environment(),
+          "environment_unset": list(config.get("unset_environment") or [])})
     runner = CellRunner(adapter, config, info, affinity)
     for kind_class in {type(kind) for kind in runner.kinds.values() if kind.OWN_WORKER}:
         runner.settings.setdefault("worker_imports", {}).update(kind_class.prepare_worker(framework))

@@ -17,7 +17,9 @@ from fwbench.records.results import add_measurement, base_record
 from fwbench.spec.loader import Workload
 from fwbench.stats.timing import Sampler, TimerSettings, measure_timeit, summarize
 from fwbench.worker.cache import cache_load, cache_save, inputs_digest
-from fwbench.worker.process import allocator_state, minor_page_faults, short_reason
+from fwbench.adapters.base import DEFAULT_ALLOCATOR_REGIME, kernel_facts
+from fwbench.machine.kernels import kernel_environment
+from fwbench.worker.process import allocator_state, minor_page_faults, settle_allocator, short_reason
 
 
 REFERENCE_CACHE_MIN_S = 0.5  # cache references that took longer than this to compute
@@ -56,6 +58,9 @@ class CellRunner:
                                                                       "CUDA_VISIBLE_DEVICES")},
             "allocator": allocator_state(),
             "framework": info["settings"],
+            "kernels": info.get("kernels") or kernel_facts(adapter.NAME),
+            "kernel_environment": kernel_environment(),
+            "environment_unset": list(config.get("unset_environment") or []),
         }
 
     def select_device(self) -> None:
@@ -119,6 +124,8 @@ class CellRunner:
         the cell cannot go on.  Nothing else happens before the timing: the reference comes after it."""
         state = CellState(cell=cell, started=time.perf_counter())
         workload = self.workloads[cell["workload"]]
+        regime = workload.allocator or DEFAULT_ALLOCATOR_REGIME
+        allocator = dict(self.settings["allocator"], **settle_allocator(regime))  # before anything is allocated
         state.kind = kind = self.kinds[cell["workload"]]
         state.params = params = cell["params"]
         state.record = record = base_record(cell, workload.to_dict(), self.config["run"])
@@ -128,8 +135,10 @@ class CellRunner:
             record["settings"] = dict(self.settings, matmul=self.adapter.set_matmul_precision(kind.matmul_precision),
                                       device_memory_peak_scope=self.adapter.DEVICE_MEMORY_PEAK_SCOPE,
                                       headline_time="host: time.perf_counter around the calls and their sync",
-                                      device_time=self.adapter.DEVICE_TIME, cache=kind.cache)
+                                      device_time=self.adapter.DEVICE_TIME, cache=kind.cache,
+                                      allocator=allocator)
             record["cache"] = kind.cache
+            record["allocator_regime"] = regime
             record.update(dtype=kind.dtype, description=kind.describe(params))
             reason = (kind.skip(params, cell["framework"], cell["mode"], cell["device"])
                       or self._device_memory_refusal(cell))

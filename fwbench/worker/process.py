@@ -8,7 +8,8 @@ import signal
 import sys
 from typing import Any, TextIO
 
-from fwbench.adapters.base import get_adapter
+from fwbench.adapters.base import get_adapter, kernel_facts
+from fwbench.machine.kernels import kernel_environment
 
 
 MAX_REASON_CHARS = 500
@@ -74,6 +75,8 @@ def probe(framework: str, num_threads: int) -> dict[str, Any]:
         "devices": adapter.devices(),
         "modes": list(adapter.MODES),
         "sync_method": adapter.SYNC_METHOD,
+        "kernels": kernel_facts(framework),
+        "kernel_environment": kernel_environment(),
     }
 
 
@@ -84,12 +87,49 @@ def minor_page_faults() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
 
 
+# glibc raises its mmap threshold to the size of a freed mmapped chunk when that size, read with the chunk's
+# flag bits (IS_MMAPPED adds 2), is at most DEFAULT_MMAP_THRESHOLD_MAX, 4 MiB * sizeof(long): 32 MiB on 64-bit.
+# A request of 32 MiB less two pages is a chunk of 32 MiB less one page, the largest that qualifies (one page
+# more and the flag bit puts it over: nothing changes, as a test shows).
+GLIBC_MMAP_THRESHOLD_MAX_BYTES = 4 * 2**20 * 8
+STEADY_BLOCK_BYTES = GLIBC_MMAP_THRESHOLD_MAX_BYTES - 2 * 4096
+
+
+def glibc_malloc() -> bool:
+    """Whether this process's malloc is glibc's (Linux, no allocator preloaded)."""
+    import platform
+
+    return sys.platform.startswith("linux") and platform.libc_ver()[0] == "glibc" and "LD_PRELOAD" not in os.environ
+
+
+def settle_allocator(regime: str) -> dict[str, Any]:
+    """Put this process's allocator in ``regime`` before anything of the cell is allocated; what was done.
+
+    ``steady``, the state of a program that has already run its loop once: allocate and free one block of
+    :data:`STEADY_BLOCK_BYTES`.  glibc serves it with a fresh mapping and, when it is freed, raises its mmap
+    threshold to its size (and its trim threshold to twice that) for the rest of the process, so every later
+    temporary up to 32 MiB comes from freed heap memory, in every framework that allocates through malloc
+    (larger ones are fresh mappings in both regimes).  ``fresh``, the state of a fresh script: nothing."""
+    if regime == "fresh":
+        return {"regime": "fresh", "action": "none: the cell starts as a fresh script does"}
+    if not glibc_malloc():
+        return {"regime": regime, "action": "none: not glibc's malloc, whose thresholds this regime sets"}
+    import ctypes
+
+    libc = ctypes.CDLL(None)
+    libc.malloc.restype = ctypes.c_void_p
+    libc.malloc.argtypes = [ctypes.c_size_t]
+    libc.free.argtypes = [ctypes.c_void_p]
+    libc.free(libc.malloc(STEADY_BLOCK_BYTES))
+    return {"regime": "steady", "action": f"freed a {STEADY_BLOCK_BYTES} byte block before the cell's inputs "
+                                          "(glibc's mmap threshold raised to 32 MiB less a page, its trim threshold to twice that)"}
+
+
 def allocator_state() -> dict[str, Any]:
-    """How the host allocator starts every cell, recorded in each row."""
+    """How the host allocator starts every cell, recorded in each row (the regime is added per cell)."""
     return {
         "process": "one child per cell, forked from the worker after the framework import and nothing else",
         "malloc": "glibc" if sys.platform.startswith("linux") else sys.platform,
-        "thresholds": "glibc's dynamic mmap/trim thresholds, as a fresh process has them",
         "reference_made": "after timing",
         "environment": {name: os.environ[name] for name in ("GLIBC_TUNABLES", "MALLOC_ARENA_MAX",
                                                              "MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_",

@@ -113,7 +113,72 @@ def test_env_json_lists_four_frameworks():
         assert item["available"], item
         assert item["version"]
         assert any(device["kind"] == "cpu" for device in item["devices"])
+        # the libraries behind its kernels, with the one that runs float32 matrix products
+        assert item["kernels"]["gemm"]["library"], item["kernels"]
+        assert "OMP_NUM_THREADS" in item["kernel_environment"]
     assert info["host"]["logical_cores"] >= 1
+    assert info["host"]["cpu_best_isa"] in ("baseline", "SSE4.2", "AVX", "AVX2", "AVX-512")
+    kernels = {item["framework"]: item["kernels"] for item in info["frameworks"]}
+    assert kernels["numpy"]["gemm"]["source"] == "threadpoolctl" and kernels["numpy"]["gemm"]["kernel"]
+    assert kernels["torch"]["libraries"][0]["source"] == "torch.backends.cpu.get_cpu_capability()"
+    assert kernels["tensorflow"]["gemm"]["library"] in ("oneDNN", "Eigen")
+    assert kernels["jax"]["gemm"]["library"] == "XLA:CPU"
+
+
+@pytest.mark.slow
+def test_a_variable_that_changes_numpys_kernels_is_recorded_explained_and_can_be_unset(write_spec, tmp_path):
+    """OPENBLAS_CORETYPE=Haswell in the run's environment (a child's, never the suite's) makes NumPy's OpenBLAS
+    run its Haswell kernels: the rows, run.json and the findings say so; --unset-env runs the workers without
+    it, and the rows say that too."""
+    require_framework("numpy")
+    spec = write_spec(SMALL_SPEC)
+    override = {"OPENBLAS_CORETYPE": "Haswell"}
+    runs = {}
+    for label, extra in (("as set", []), ("unset", ["--unset-env", "OPENBLAS_CORETYPE"])):
+        out = tmp_path / label.replace(" ", "_")
+        result = fwbench("run", str(spec), "--quick", "--framework", "numpy", "--out", str(out), "--no-calibrate",
+                         *extra, env=override)
+        assert result.returncode == 0, result.stderr
+        runs[label] = (result.stdout, json.loads((out / "run.json").read_text()),
+                       [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()])
+    stdout, manifest, rows = runs["as set"]
+    assert manifest["host"]["kernel_environment"]["OPENBLAS_CORETYPE"] == "Haswell"
+    assert manifest["unset_environment"] == []
+    (worker,) = [w for w in manifest["workers"] if w["framework"] == "numpy"]
+    assert worker["kernels"]["gemm"]["kernel"] == "Haswell" and worker["kernels"]["gemm"]["isa"] == "AVX2"
+    for row in rows:
+        assert row["settings"]["kernels"]["gemm"]["kernel"] == "Haswell"
+        assert row["settings"]["kernel_environment"]["OPENBLAS_CORETYPE"] == "Haswell"
+    if manifest["host"]["cpu_best_isa"] == "AVX-512":
+        assert "numpy's matrix products run OpenBLAS" in stdout and "--unset-env OPENBLAS_CORETYPE" in stdout
+    stdout, manifest, rows = runs["unset"]
+    assert manifest["unset_environment"] == ["OPENBLAS_CORETYPE"]
+    assert manifest["host"]["kernel_environment"]["OPENBLAS_CORETYPE"] == "Haswell"  # the parent still has it
+    for row in rows:
+        assert "OPENBLAS_CORETYPE" not in row["settings"]["kernel_environment"]
+        assert row["settings"]["environment_unset"] == ["OPENBLAS_CORETYPE"]
+    assert "numpy's matrix products" not in stdout or manifest["host"]["cpu_best_isa"] == "AVX2"
+
+
+@pytest.mark.parametrize("arguments, message", [
+    (["--allocator", "warm"], "fwbench: error: --allocator: got 'warm', expected one of: steady, fresh (fix: steady "
+                              "(the default) or fresh; README: the allocator regime)"),
+    (["--unset-env", "1BAD"], "fwbench: error: --unset-env: got '1BAD', expected an environment variable name "
+                              "(letters, digits and _, not starting with a digit) (fix: for example --unset-env "
+                              "OPENBLAS_CORETYPE)"),
+    (["--unset-env", "OPENBLAS CORETYPE"], "fwbench: error: --unset-env: got 'OPENBLAS CORETYPE', expected an "
+                                           "environment variable name"),
+    (["--unset-env", "OMP_NUM_THREADS"], "fwbench: error: --unset-env: got 'OMP_NUM_THREADS', which fwbench sets "
+                                         "itself in every worker (the same thread count for every framework) "
+                                         "(fix: use --threads N instead)"),
+])
+def test_a_bad_regime_or_variable_name_is_one_line_and_exit_2(write_spec, tmp_path, arguments, message):
+    out = tmp_path / "run"
+    result = runner.invoke(app, ["run", str(write_spec(SMALL_SPEC)), "--out", str(out), "--no-calibrate",
+                                 *arguments])
+    assert result.exit_code == 2
+    assert result.output.startswith(message) and result.output.count("\n") == 1
+    assert not out.exists()  # nothing written
 
 
 @pytest.mark.slow

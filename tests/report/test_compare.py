@@ -160,6 +160,21 @@ def test_new_absent_and_environment_warnings():
     assert any("different numpy version" in warning for warning in result.warnings)
 
 
+def test_runs_in_different_allocator_regimes_or_kernels_are_warned_of():
+    from fwbench.report.compare import environment_warnings
+
+    haswell = {"kernels": {"gemm": {"kernel": "Haswell"}}, "kernel_environment": {"OPENBLAS_CORETYPE": "Haswell"}}
+    skylake = {"kernels": {"gemm": {"kernel": "SkylakeX"}}, "kernel_environment": {}}
+    base = records_to_frame([cell([1.0] * 3, allocator_regime="fresh", settings=haswell)])
+    new = records_to_frame([cell([1.0] * 3, run_id="new", allocator_regime="steady", settings=skylake)])
+    warnings = environment_warnings(base, new)
+    assert "different allocator regimes: fresh vs steady" in warnings
+    assert any(w.startswith("different kernels (settings.kernels)") for w in warnings)
+    assert any(w.startswith("different kernel variables") for w in warnings)
+    same = records_to_frame([cell([1.0] * 3, run_id="new", allocator_regime="fresh", settings=haswell)])
+    assert environment_warnings(base, same) == []
+
+
 def test_bad_threshold_is_exit_2(tmp_path):
     result = runner.invoke(app, ["compare", str(tmp_path), str(tmp_path), "--threshold", "lots"])
     assert result.exit_code == 2

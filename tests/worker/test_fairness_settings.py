@@ -157,3 +157,83 @@ def test_a_gpu_whose_clock_is_not_locked_is_warned_about_at_the_start_of_a_run(w
     assert "GPU 0: not locked" in warnings
     manifest = json.loads((tmp_path / "run" / "run.json").read_text())
     assert manifest["host"]["accelerators"]["warnings"] == ["GPU 0: not locked"]
+
+
+POWER_SUM_512 = """version: 1
+workloads:
+  - name: power_sum
+    kind: expression
+    expr: "x + x*x + x*x*x"
+    inputs:
+      x: {shape: [n, n], dtype: float32, init: normal}
+    sweep: {n: [512]}
+"""
+
+
+def numpy_power_sum(write_spec, tmp_path, regime):
+    require_framework("numpy")
+    out = tmp_path / (regime or "default")
+    run(load_specs([write_spec(POWER_SUM_512, name="power_sum.yaml")]),
+        RunOptions(out_dir=out, allocator=regime, timer=TimerSettings.quick(),
+                   selection=Selection(frameworks=["numpy"], devices=["cpu"])))
+    (cell,) = read_cells(out)
+    assert cell["status"] == "ok", cell.get("reason")
+    return cell
+
+
+def test_the_allocator_regime_is_applied_and_recorded_in_every_row(write_spec, tmp_path):
+    """NumPy's 1 MiB temporaries at n=512 come from fresh pages in a fresh process (glibc maps blocks above its
+    128 KiB threshold) and from reused heap memory once a larger block has been freed: about 3 x 256 fresh
+    pages a call against none.  Page counts, not times."""
+    steady, fresh = (numpy_power_sum(write_spec, tmp_path, regime) for regime in (None, "fresh"))
+    assert steady["allocator_regime"] == "steady" and fresh["allocator_regime"] == "fresh"
+    assert steady["settings"]["allocator"]["regime"] == "steady"
+    assert "freed a 33546240 byte block" in steady["settings"]["allocator"]["action"]
+    assert fresh["settings"]["allocator"]["action"].startswith("none")
+    assert fresh["page_faults_per_call"] > 200
+    assert steady["page_faults_per_call"] < fresh["page_faults_per_call"] / 10
+
+
+def test_a_block_one_page_larger_would_not_raise_the_threshold():
+    """The steady block is the largest glibc lets raise its mmap threshold: with one page more, the chunk's
+    flag bit puts its size over DEFAULT_MMAP_THRESHOLD_MAX and nothing changes (checked in a fresh process)."""
+    import subprocess
+    import sys
+
+    program = """import ctypes, resource, sys
+libc = ctypes.CDLL(None)
+libc.malloc.restype = ctypes.c_void_p
+libc.malloc.argtypes = [ctypes.c_size_t]
+libc.free.argtypes = [ctypes.c_void_p]
+libc.free(libc.malloc(int(sys.argv[1])))
+def call():  # four 4 MiB temporaries alive at once, as an expression's are
+    blocks = [libc.malloc(4 << 20) for _ in range(4)]
+    for block in blocks:
+        ctypes.memset(block, 1, 4 << 20)
+    for block in blocks:
+        libc.free(block)
+call()  # the first call grows the heap in either state
+before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+for _ in range(10):
+    call()
+print((resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before) / 10)
+"""
+    from fwbench.worker.process import STEADY_BLOCK_BYTES
+
+    def faults(size):
+        return float(subprocess.run([sys.executable, "-c", program, str(size)], capture_output=True, text=True,
+                                    check=True).stdout)
+
+    assert faults(STEADY_BLOCK_BYTES) < 100  # 16 MiB of temporaries reused from the heap
+    # The threshold stays where the temporaries' own frees put it (4 MiB, trim at 8): the heap is trimmed
+    # after every call and its 4096 pages fault in again, most of them.
+    assert faults(STEADY_BLOCK_BYTES + 4096) > 2000
+
+
+def test_kernel_facts_and_variables_are_in_every_row(write_spec, tmp_path):
+    cell = numpy_power_sum(write_spec, tmp_path, None)
+    gemm = cell["settings"]["kernels"]["gemm"]
+    assert gemm["library"] in ("OpenBLAS", "MKL", "BLIS") and gemm["source"] == "threadpoolctl"
+    assert gemm["kernel"] and gemm["version"]
+    assert "OMP_NUM_THREADS" in cell["settings"]["kernel_environment"]  # fwbench's own thread setting
+    assert cell["settings"]["environment_unset"] == []
