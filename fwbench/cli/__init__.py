@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from fwbench.cli import (calibrate_command, compare_command, env_command, list_command, merge_command, report_command,
-                         reproduce_command, run_command, schema_command)
+                         repair_command, reproduce_command, run_command, schema_command)
 
 app = typer.Typer(
     name="fwbench",
@@ -30,6 +30,7 @@ app.command("reproduce")(reproduce_command.reproduce)
 app.command("calibrate")(calibrate_command.calibrate)
 app.command("merge")(merge_command.merge)
 app.command("schema")(schema_command.schema)
+app.command("repair")(repair_command.repair)
 
 
 def main() -> None:

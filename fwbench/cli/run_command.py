@@ -22,6 +22,7 @@ from fwbench.errors import UserError
 from fwbench.stats.intervals import WIDE_INTERVAL, widest_intervals
 from fwbench.execution.plan import Selection, params_text
 from fwbench.execution.shard import parse_shard
+from fwbench.records.journal import check_writable
 from fwbench.records.results import check_out_dir, read_manifest
 from fwbench.execution.runner import DEFAULT_CELL_TIMEOUT_S, RunOptions, default_threads
 from fwbench.execution.runner import run as run_cells
@@ -182,8 +183,13 @@ def run(
         from fwbench.execution.ray_executor import import_ray
 
         import_ray()  # a clear error now, before anything is measured, if Ray is missing
+    if threads is not None and threads > default_threads():
+        raise UserError(f"--threads: got {threads}, but this machine lets fwbench use {default_threads()} cores "
+                        "(timings with more threads than cores measure the contention, not the framework)",
+                        hint=f"use --threads {default_threads()} or fewer")
     if resume is None:
         check_out_dir(out_dir, overwrite)
+    check_writable(out_dir)
     if calibrate:
         options.calibration = ensure_calibration(threads or default_threads())
     progress = BarProgress()
@@ -202,6 +208,23 @@ def run(
     print_summary(outcome.records, verbose, [manifest] if manifest else [])
     console.print(f"Results: {outcome.out_dir}/results.jsonl and {outcome.out_dir}/results.csv "
                   f"({outcome.wall_s:.0f} s)")
+    exit_for_outcome(outcome.records)
+
+
+def exit_for_outcome(records: list[dict[str, Any]]) -> None:
+    """Exit 2 when every cell was skipped (nothing could run), 3 when a cell failed even after its retry; the
+    reasons in one line on stderr.  Mismatches are findings, not failures: they do not change the exit code."""
+    from fwbench.execution.runner import skip_summary
+
+    if records and all(record.get("status") == "skipped" for record in records):
+        print(f"fwbench: error: nothing ran: every one of the {len(records)} cells was skipped ("
+              + skip_summary([str(record.get("reason")) for record in records]) + ")", file=sys.stderr)
+        raise typer.Exit(2)
+    failed = [record for record in records if record.get("status") == "error"]
+    if failed:
+        print(f"fwbench: {len(failed)} of {len(records)} cells failed (error), after one retry where their process "
+              f"died; first: {failed[0]['cell_id']}: {str(failed[0].get('reason'))[:200]}", file=sys.stderr)
+        raise typer.Exit(3)
 
 
 VARIABLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")

@@ -50,6 +50,7 @@ class GroupSettings:
     round_index: int = 1
     interleave: bool = False
     unset_environment: tuple[str, ...] = ()  # variables removed from the workers' environment (--unset-env)
+    attempt: int = 1  # 2 when the round retries cells whose process died
 
 
 def finished_without_running(cell: Cell, run_info: dict[str, Any], status: str, reason: str,
@@ -94,9 +95,15 @@ class WorkerGroup:
         return self._finish_callback(cell, record)
 
     def fail(self, cell: Cell, cause: str) -> dict[str, Any]:
-        """Finish ``cell`` without running it: skipped if the framework or device is unavailable, else error."""
+        """Finish ``cell`` without running it: skipped if the framework or device is unavailable, else error,
+        with how the worker's end caused it (``failure``: timed out, or worker died, which the runner retries)."""
         status = "skipped" if cause.startswith(UNAVAILABLE_PREFIXES) else "error"
-        return self.finish(cell, finished_without_running(cell, self.run_info, status, cause, self.version))
+        record = finished_without_running(cell, self.run_info, status, cause, self.version)
+        if status == "error":
+            record["failure"] = "timed out" if cause.startswith("timed out") else "worker died"
+        if self.settings.attempt > 1:
+            record["attempt"] = self.settings.attempt
+        return self.finish(cell, record)
 
     def start_worker(self, cells: list[Cell]) -> WorkerProcess:
         """A fresh worker for ``cells``, its configuration sent."""
@@ -136,9 +143,14 @@ class WorkerGroup:
         }
 
     def run(self) -> list[dict[str, Any]]:
-        """Every cell of the group, one worker after another until each cell has a record."""
+        """Every cell of the group, one worker after another until each cell has a record.
+
+        A worker that dies in a cell fails that cell (the runner runs it once more at the end); one that dies
+        between cells, after it started, is replaced and fails none, unless two in a row die so without
+        finishing a cell; one that never started (unavailable, or dead before its hello) fails the rest."""
         pending = deque(self.cells)
         records = []
+        idle_deaths = 0
         while pending:
             finished, crashed_cell, cause = self._run_worker(list(pending))
             for cell, record in finished:
@@ -146,16 +158,24 @@ class WorkerGroup:
                 pending.remove(cell)
             if cause is None:
                 break
-            if cause.startswith(UNAVAILABLE_PREFIXES) or crashed_cell is None:
-                # Unavailable, or it died before starting a cell: retrying would fail the same way.
+            started = self._started
+            if cause.startswith(UNAVAILABLE_PREFIXES) or (crashed_cell is None and not started):
+                # Unavailable, or it died before starting: retrying would fail the same way.
                 records.extend(self.fail(cell, cause) for cell in list(pending))
                 break
+            if crashed_cell is None:
+                idle_deaths = 0 if finished else idle_deaths + 1
+                if idle_deaths >= 2:
+                    records.extend(self.fail(cell, cause) for cell in list(pending))
+                    break
+                continue
             records.append(self.fail(crashed_cell, cause))
             pending.remove(crashed_cell)
         return records
 
     def _run_worker(self, cells: list[Cell]) -> tuple[list[tuple[Cell, dict]], Cell | None, str | None]:
         by_id = {cell.cell_id: cell for cell in cells}
+        self._started = False  # set once the worker says it is available
         worker = self.start_worker(cells)
         finished: list[tuple[Cell, dict]] = []
         current: Cell | None = None
@@ -174,6 +194,7 @@ class WorkerGroup:
                     if not message.get("available"):
                         worker.wait()
                         return finished, None, message.get("reason", "unavailable")
+                    self._started = True
                     self.progress.worker(self.framework, self.device, "running")
                 elif event == "start":
                     current = by_id[message["cell_id"]]
@@ -182,6 +203,8 @@ class WorkerGroup:
                 elif event == "result":
                     record = message["record"]
                     cell = by_id[record["cell_id"]]
+                    if self.settings.attempt > 1:
+                        record["attempt"] = self.settings.attempt
                     finished.append((cell, self.finish(cell, record)))
                     current = None
                 elif event == "done":

@@ -105,6 +105,9 @@ def _requested_modes(framework: str, requested: list[str] | None) -> list[str]:
     return names
 
 
+MAX_CELLS = 10_000  # cells one run may plan: 10,000 cells at fwbench's default budget take days
+
+
 def plan_cells(specs: Iterable[Spec], selection: Selection) -> list[Cell]:
     """All cells, runnable or skipped, grouped by (framework, device) in a stable order."""
     selection.validate()
@@ -121,6 +124,12 @@ def plan_cells(specs: Iterable[Spec], selection: Selection) -> list[Cell]:
                 for workload in spec.workloads:
                     cells.extend(_workload_cells(workload, framework, adapter, device, selection,
                                                  host_kinds, installed[framework], available_memory))
+                    if len(cells) > MAX_CELLS:  # refused while expanding: a huge plan costs nothing
+                        raise UserError(f"the plan has more than {MAX_CELLS:,} cells ({len(cells):,} after "
+                                        f"{framework} on {device} reached {workload.name}); at most "
+                                        f"{MAX_CELLS:,} can run in one run",
+                                        hint="narrow it with --framework, --mode, --device, --filter, --quick or "
+                                             "smaller sweeps")
     if selection.filter_text:
         cells = [cell for cell in cells if selection.filter_text in cell.cell_id]
     if selection.shard:

@@ -35,8 +35,8 @@ from fwbench.execution.groups import (CACHE_DIRECTORY, GroupSettings, Progress, 
                                       finished_without_running, own_worker_kind)
 from fwbench.execution.lock import RunDirectoryLock
 from fwbench.execution.plan import Cell, Selection, plan_cells
-from fwbench.records.results import (CSV_FILE, MANIFEST_FILE, ResultsWriter, prepare_out_dir, read_cells, write_csv,
-                             write_json_atomic)
+from fwbench.records.results import (CSV_FILE, MANIFEST_FILE, RETRIED_FAILURES, ResultsWriter, prepare_out_dir,
+                                    read_cells, write_csv, write_json_atomic)
 from fwbench.machine.roofline import roofline_fields
 from fwbench.spec.loader import Spec
 from fwbench.stats.pooling import contended_threshold
@@ -107,6 +107,10 @@ def run(specs: list[Spec], options: RunOptions, progress: Progress | None = None
         cells = plan_cells(specs, options.selection)
     if not cells:
         raise UserError("no cells match the selection", hint="check --framework/--device/--mode/--filter")
+    if all(cell.skip_reason is not None for cell in cells):
+        raise UserError(f"nothing can run: every one of the {len(cells)} selected cells would be skipped ("
+                        + skip_summary([cell.skip_reason for cell in cells]) + ")",
+                        hint="select a device, framework or mode that this machine has ('fwbench env' lists them)")
     with RunDirectoryLock(options.out_dir, options.command):
         if options.resume:
             from fwbench.execution.resume import remaining_rounds
@@ -194,6 +198,7 @@ def _execute(cells: list[Cell], pending: dict[int, list[Cell]], options: RunOpti
             # Ray runs groups side by side, so their cells take CPU from each other: no round is judged there.
             threshold = contended_threshold() if options.executor == "local" else None
             contended = _contended_before(options, cells, threshold) if options.resume else {}
+            crashed = _crashed_before(options, cells) if options.resume else {}
 
             def finish(cell: Cell, record: dict[str, Any]) -> dict[str, Any]:
                 record.update(roofline_fields(record, options.calibration))
@@ -203,21 +208,24 @@ def _execute(cells: list[Cell], pending: dict[int, list[Cell]], options: RunOpti
                 progress.cell_finished(cell, record)
                 if _contended(record, threshold):
                     contended[cell.cell_id] = cell
+                if _crashed(record):
+                    crashed.setdefault(record["round"], {})[cell.cell_id] = cell
                 return record
 
-            def run_round(round_index: int, todo: list[Cell], repeat: bool = False) -> None:
+            def run_round(round_index: int, todo: list[Cell], repeat: bool = False, attempt: int = 1) -> None:
                 settings = GroupSettings(out_dir=options.out_dir, run_info=run_info,
                                          timer=round_timer(options.timer, options.rounds),
                                          cell_timeout_s=options.cell_timeout_s,
                                          memory_limit_bytes=options.memory_limit_bytes, round_index=round_index,
                                          interleave=options.interleave,
-                                         unset_environment=tuple(options.unset_environment))
+                                         unset_environment=tuple(options.unset_environment), attempt=attempt)
                 groups = rotated([WorkerGroup(framework, device, group_cells, settings, finish, progress)
                                   for (framework, device), group_cells in _groups(todo)], round_index)
                 manifest["rounds"].append({
                     "round": round_index, "started": datetime.now(timezone.utc).isoformat(),
                     "order": [f"{group.framework}@{group.device}" for group in groups],
-                    "machine_probe_s": machine_probe_s(), **({"repeat": True} if repeat else {})})
+                    "machine_probe_s": machine_probe_s(), **({"repeat": True} if repeat else {}),
+                    **({"retry": True} if attempt > 1 else {})})
                 executor.run_round(groups)
                 for group in groups:
                     manifest["workers"].extend(group.hellos)
@@ -241,10 +249,23 @@ def _execute(cells: list[Cell], pending: dict[int, list[Cell]], options: RunOpti
                               f"workload sizes once more ({len(repeat_cells)} cells, round {options.rounds + 1})")
                 progress.add(len(repeat_cells))
                 run_round(options.rounds + 1, repeat_cells, repeat=True)
+            if crashed:
+                # Cell-rounds whose process died (killed, as the OOM killer does, or crashed) run once more in a
+                # fresh worker; the retry's record supersedes the failed one (records.results._latest_attempts).
+                retry = {round_index: dict(todo) for round_index, todo in crashed.items()}
+                count = sum(len(todo) for todo in retry.values())
+                manifest["retried"] = {str(round_index): sorted(todo) for round_index, todo in retry.items()}
+                progress.warn(f"{count} cell-rounds failed because their process died: running them once more")
+                progress.add(count)
+                for round_index, todo in sorted(retry.items()):
+                    run_round(round_index, list(todo.values()), attempt=2)
             manifest["machine_noise"] = _machine_noise(manifest["rounds"])
     except BaseException:
         manifest["interrupted"] = datetime.now(timezone.utc).isoformat()
-        write_json_atomic(manifest, options.out_dir / MANIFEST_FILE)
+        try:
+            write_json_atomic(manifest, options.out_dir / MANIFEST_FILE)
+        except UserError:
+            pass  # the disk is full or gone: the error being raised already says so
         raise
     finally:
         shutil.rmtree(options.out_dir / CACHE_DIRECTORY, ignore_errors=True)
@@ -268,6 +289,34 @@ def _contended_before(options: RunOptions, cells: list[Cell], threshold: float |
     repeated = {record["cell_id"] for record in records if (record.get("round") or 1) > options.rounds}
     return {record["cell_id"]: by_id[record["cell_id"]] for record in records
             if record.get("cell_id") in by_id and record["cell_id"] not in repeated and _contended(record, threshold)}
+
+
+def skip_summary(reasons: list[str]) -> str:
+    """'18 x device absent: ...; 2 x ...': each distinct reason with its count, the commonest first."""
+    counts: dict[str, int] = {}
+    for reason in reasons:
+        counts[reason] = counts.get(reason, 0) + 1
+    return "; ".join(f"{count} x {reason}" for reason, count in sorted(counts.items(), key=lambda item: -item[1]))
+
+
+def _crashed(record: dict[str, Any]) -> bool:
+    """Whether a first attempt's record failed because its process died (retried once at the end of the run)."""
+    return (record.get("status") == "error" and record.get("failure") in RETRIED_FAILURES
+            and (record.get("attempt") or 1) == 1)
+
+
+def _crashed_before(options: RunOptions, cells: list[Cell]) -> dict[int, dict[str, Cell]]:
+    """On ``--resume``: the cell-rounds an earlier session saw die and has not retried yet, by round."""
+    from fwbench.records.results import read_records
+
+    by_id = {cell.cell_id: cell for cell in cells}
+    records = read_records(options.out_dir)
+    retried = {(record["cell_id"], record.get("round")) for record in records if (record.get("attempt") or 1) > 1}
+    found: dict[int, dict[str, Cell]] = {}
+    for record in records:
+        if _crashed(record) and record["cell_id"] in by_id and (record["cell_id"], record.get("round")) not in retried:
+            found.setdefault(record.get("round") or 1, {})[record["cell_id"]] = by_id[record["cell_id"]]
+    return found
 
 
 def _contended(record: dict[str, Any], threshold: float | None) -> bool:

@@ -12,7 +12,10 @@ picks the misbehaviour; ``fault_frameworks`` limits it to some frameworks
   most ``fault_seconds``), so a test decides when a run can go on, whatever
   the machine's speed;
 * ``allocate``: each call allocates ``fault_bytes`` more and keeps them (a leak
-  that meets the worker's memory limit).
+  that meets the worker's memory limit);
+* ``kill_worker``: the first call SIGKILLs the cell's worker, as the OOM killer
+  does, when the file ``fault_file`` does not exist yet (it is created first, so
+  a retry runs normally; with no ``fault_file``, every time).
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from typing import Any, Callable
 from fwbench.kinds.expression import ExpressionKind
 from fwbench.kinds.fields import FieldReader
 
-FAULTS = ("wrong_result", "raise", "segfault", "sleep", "wait_for_file", "allocate")
+FAULTS = ("wrong_result", "raise", "segfault", "sleep", "wait_for_file", "allocate", "kill_worker")
 
 
 class FaultKind(ExpressionKind):
@@ -60,6 +63,17 @@ class FaultKind(ExpressionKind):
             def crash(*arrays: Any) -> Any:
                 os.kill(os.getpid(), signal.SIGSEGV)
             return crash
+        if fault == "kill_worker":
+            once = self.options["fault_file"]
+
+            def kill_worker(*arrays: Any) -> Any:
+                if not once or not os.path.exists(once):
+                    if once:
+                        open(once, "w").close()
+                    os.kill(os.getppid(), signal.SIGKILL)  # the cell's process dies with it (PDEATHSIG)
+                    time.sleep(60)
+                return function(*arrays)
+            return kill_worker
         if fault == "allocate":
             import numpy
 

@@ -41,6 +41,8 @@ IDENTITY_FIELDS = {
     "status": "ok, mismatch, error or skipped",
     "reason": "why a cell is not ok",
     "traceback": "the end of the traceback of an error",
+    "failure": "how an error came about where a process ended it: worker died, cell process died or timed out",
+    "attempt": "2 when this round is a retry of a round whose process died (it supersedes that record)",
     "settings": "every fairness setting of the measurement (clock, sync, threads, allocator, framework)",
     "host": "the host facts (fwbench.machine.envinfo.host_info)",
     "executor": "ray, where --executor ray ran it (absent: the local executor)",
@@ -108,6 +110,7 @@ CHECK_FIELDS = {
     "host_bytes_at_start": "resident memory when the cell started",
     "peak_device_bytes": "peak device memory (accelerators)",
     "page_faults_per_call": "minor page faults per timed call",
+    "largest_input_bytes": "the largest input array: temporaries of element-wise work are this size",
 }
 ROUND_FIELDS: dict[str, str] = {**IDENTITY_FIELDS, **TIMING_FIELDS, **WORK_FIELDS, **CHECK_FIELDS}
 
@@ -123,6 +126,8 @@ COMBINED_FIELDS = {
     "excluded_rounds": "rounds set apart as disturbed, with their medians",
     "allocator_states": "two allocator states, when the rounds fall into two (their medians and rounds)",
     "pooled_spread": "the run-wide spread the interval borrowed (prior sd and degrees of freedom)",
+    "failed_rounds": "rounds whose process died or timed out while other rounds succeeded: round, reason, "
+                     "whether a retry replaced it",
 }
 CELL_FIELDS: dict[str, str] = {**ROUND_FIELDS, **COMBINED_FIELDS}
 

@@ -1,8 +1,8 @@
 """Result records on disk (their fields: :mod:`fwbench.records.cell`): JSONL reading and writing, rounds
 combined into cells, and the flat table.
 
-One JSON object per cell, one per line, in ``DIR/results.jsonl``; the file is
-appended to and flushed to disk after every cell.  ``load_results`` reads one
+One JSON object per cell, one per line, in ``DIR/results.jsonl``, written whole
+and flushed to disk after every cell (:mod:`fwbench.records.journal`).  ``load_results`` reads one
 or more files or run directories into a pandas DataFrame; ``write_csv``
 writes the flat table (written to a temporary file and renamed into place).
 """
@@ -17,7 +17,9 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from fwbench.errors import UserError
-from fwbench.records.cell import RESULTS_VERSION, check_fields
+from fwbench.records.cell import RESULTS_VERSION
+from fwbench.records.journal import (ResultsWriter, json_safe, output_error,  # noqa: F401 - re-exported
+                                     read_lines)
 from fwbench.stats.timing import summarize
 
 RESULTS_FILE = "results.jsonl"
@@ -82,41 +84,6 @@ def add_measurement(record: dict[str, Any], statistics: dict[str, float], sample
             record["gbytes_per_s"] = record["fused_bytes"] / median / 1e9
 
 
-class ResultsWriter:
-    """Appends records to ``results.jsonl``, each flushed and fsynced before returning."""
-
-    def __init__(self, directory: Path) -> None:
-        self.path = Path(directory) / RESULTS_FILE
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._handle = open(self.path, "a", encoding="utf-8")
-
-    def write(self, record: dict[str, Any]) -> None:
-        """Append one round record; its fields must be defined in :mod:`fwbench.records.cell`."""
-        check_fields(record)
-        self._handle.write(json.dumps(json_safe(record), sort_keys=False) + "\n")
-        self._handle.flush()
-        os.fsync(self._handle.fileno())
-
-    def close(self) -> None:
-        self._handle.close()
-
-    def __enter__(self) -> "ResultsWriter":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-
-def json_safe(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        return None if math.isnan(value) else ("inf" if value > 0 else "-inf")
-    if isinstance(value, dict):
-        return {key: json_safe(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [json_safe(item) for item in value]
-    return value
-
-
 def read_records(path: str | Path) -> list[dict[str, Any]]:
     """Read a results file or run directory; refuse unknown versions with a fix."""
     path = Path(path)
@@ -125,30 +92,16 @@ def read_records(path: str | Path) -> list[dict[str, Any]]:
     if not path.is_file():
         raise UserError(f"{path}: no results file here", hint="pass a run directory written by 'fwbench run'")
     records = []
-    with open(path, encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError:
-                if number == _count_lines(path):
-                    continue  # a last line cut short by a kill; every earlier cell is intact
-                raise UserError(f"{path}, line {number}: not valid JSON") from None
-            version = record.get("version") if isinstance(record, dict) else None
-            if version != RESULTS_VERSION:
-                raise UserError(
-                    f"{path}, line {number}: results version {version!r} is not supported "
-                    f"(this fwbench reads version {RESULTS_VERSION})",
-                    hint="read it with the fwbench version that wrote it, or re-run the benchmark",
-                )
-            records.append(record)
+    for number, record in read_lines(path):
+        version = record.get("version")
+        if version != RESULTS_VERSION:
+            raise UserError(
+                f"{path}, line {number}: results version {version!r} is not supported "
+                f"(this fwbench reads version {RESULTS_VERSION})",
+                hint="read it with the fwbench version that wrote it, or re-run the benchmark",
+            )
+        records.append(record)
     return records
-
-
-def _count_lines(path: Path) -> int:
-    with open(path, "rb") as handle:
-        return sum(1 for _ in handle)
 
 
 def read_manifest(path: str | Path) -> dict[str, Any] | None:
@@ -196,12 +149,33 @@ def combine_rounds(records: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     by_cell: dict[str, list[dict[str, Any]]] = {}
     for record in records:
         by_cell.setdefault(record["cell_id"], []).append(record)
-    cells = [_combine(sorted(rounds, key=lambda r: r.get("round") or 1)) for rounds in by_cell.values()]
+    cells = [_combine(_latest_attempts(rounds)) for rounds in by_cell.values()]
     _pooled_intervals(cells)
     return cells
 
 
 _SEVERITY = {"error": 3, "mismatch": 2, "ok": 1, "skipped": 0}
+# Errors a process's end caused (not the cell's code): rounds with them give way to the rounds that succeeded.
+PROCESS_FAILURES = ("worker died", "cell process died", "timed out")
+RETRIED_FAILURES = ("worker died", "cell process died")  # run once more at the end of a run
+
+
+def _latest_attempts(rounds: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The cell's rounds in order, a retried round by its last record; the superseded failures are noted on
+    the retry (``failed_rounds``, read by :func:`_combine`)."""
+    by_round: dict[int, list[dict[str, Any]]] = {}
+    for record in rounds:
+        by_round.setdefault(record.get("round") or 1, []).append(record)
+    latest = []
+    for number in sorted(by_round):
+        attempts = by_round[number]
+        last = dict(attempts[-1])
+        superseded = [{"round": number, "reason": r.get("reason"), "retried": True} for r in attempts[:-1]
+                      if r.get("status") == "error"]
+        if superseded:
+            last["_superseded"] = superseded
+        latest.append(last)
+    return latest
 _PER_ROUND_SUMS = ("timed_s", "cell_wall_s", "inputs_s", "reference_s")
 _PER_SECOND = ("gflops_per_s", "gbytes_per_s", "pct_of_bandwidth_peak", "pct_of_compute_peak", "samples_per_s")
 
@@ -209,12 +183,21 @@ _PER_SECOND = ("gflops_per_s", "gbytes_per_s", "pct_of_bandwidth_peak", "pct_of_
 def _combine(rounds: list[dict[str, Any]]) -> dict[str, Any]:
     from fwbench.stats.pooling import allocator_states
 
+    failed = [entry for r in rounds for entry in r.pop("_superseded", [])]
+    succeeded = [r for r in rounds if r.get("status") == "ok"]
+    if succeeded:  # a round its process's end failed gives way to the rounds that succeeded
+        failed += [{"round": r.get("round") or 1, "reason": r.get("reason"), "retried": False}
+                   for r in rounds if r.get("status") == "error" and r.get("failure") in PROCESS_FAILURES]
+        rounds = [r for r in rounds if not (r.get("status") == "error" and r.get("failure") in PROCESS_FAILURES)]
     if len(rounds) == 1:
-        return dict(rounds[0], n_rounds=1)
+        return dict(rounds[0], n_rounds=1, **({"failed_rounds": failed} if failed else {}))
     worst = max(rounds, key=lambda r: _SEVERITY.get(r.get("status"), 3))
     combined = dict(worst if worst.get("status") != "ok" else rounds[0])
     combined["n_rounds"] = len(rounds)
     combined["round"] = None
+    combined.pop("attempt", None)
+    if failed:
+        combined["failed_rounds"] = failed
     measured = [r for r in rounds if r.get("samples_s") and r.get("median_s")]
     for key in _PER_ROUND_SUMS:
         values = [r.get(key) for r in rounds if r.get(key) is not None]
@@ -371,10 +354,14 @@ def write_text_atomic(path: str | Path, text: str) -> None:
     """Write ``text`` to a temporary file beside ``path`` and rename it into place: readers never see half
     a file.  The one way fwbench writes its output files."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(path.name + ".tmp")
-    temporary.write_text(text, encoding="utf-8")
-    os.replace(temporary, path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary.write_text(text, encoding="utf-8")
+        os.replace(temporary, path)
+    except OSError as error:
+        temporary.unlink(missing_ok=True)  # no temporary left behind
+        raise output_error(path, error, f"{path} keeps its earlier content") from None
 
 
 def write_json_atomic(data: Any, path: str | Path) -> None:

@@ -28,6 +28,7 @@ from fwbench.units import format_seconds
 
 # Kinds whose time is mostly matrix products when the roofline bound was not computed (no calibration).
 BLAS_KINDS = ("matrix_power", "mlp_train", "keras")
+GLIBC_REUSE_LIMIT_BYTES = 32 * 2**20  # glibc's DEFAULT_MMAP_THRESHOLD_MAX on 64-bit (fwbench.worker.process)
 CELLS_NAMED = 6
 
 
@@ -47,8 +48,13 @@ def _where(row: dict[str, Any]) -> str:
 
 def regime_sentences(frame: pd.DataFrame) -> list[str]:
     """A sentence per workload size whose series differ in allocator state: when the most and the fewest fresh
-    pages a call among its series differ by enough to cost a tenth of the faster one's time, the series on each
-    side of the midpoint, each with its fresh pages a call and its time."""
+    pages a call among its series differ by enough to cost a tenth of the faster one's time.
+
+    Where the size's arrays fit under glibc's largest reuse threshold (32 MiB), every series could have reused
+    memory, so a difference is a difference of conditions: the series that took fresh pages and those that
+    reused memory are named, each with its fresh pages and time.  Where they do not, glibc maps every such
+    temporary afresh in any program, so the difference belongs to the frameworks' allocators (pools, huge
+    pages) at that size, and the sentence says so instead."""
     if frame.empty or "page_faults_per_call" not in frame:
         return []
     ok = frame[frame["status"] == "ok"]
@@ -71,6 +77,16 @@ def regime_sentences(frame: pd.DataFrame) -> list[str]:
                              for row, faults in pairs)
 
         regimes = sorted({str(row.get("allocator_regime") or "unrecorded") for row, _ in measured})
+        largest = max((_number(row.get("largest_input_bytes")) for row, _ in measured), default=0)
+        if largest > GLIBC_REUSE_LIMIT_BYTES:
+            sentences.append(
+                f"{_where(many_row)}: fresh pages a call differ between the series ({listed(measured)}), but its "
+                f"arrays ({largest / 2**20:.0f} MiB) are larger than the 32 MiB glibc ever reuses: a framework that "
+                "allocates each temporary through malloc maps fresh pages on every call in any program, one that "
+                "pools its memory does not (NumPy's large arrays fault 2 MiB huge pages where the kernel allows, so "
+                "its count is lower for the same bytes). This is the frameworks' own allocators at this size, in "
+                f"the {' and '.join(regimes)} regime alike (README: the allocator regime).")
+            continue
         sentences.append(
             f"{_where(many_row)}: the series ran in different allocator states ({' and '.join(regimes)} regime). "
             f"Fresh pages a call (time a call): {listed([p for p in measured if fresh(p)])} took their "
@@ -78,6 +94,10 @@ def regime_sentences(frame: pd.DataFrame) -> list[str]:
             "Ratios between the two groups measure the allocator as much as the code (README: the allocator "
             "regime).")
     return sentences
+
+
+def _number(value: Any) -> float:
+    return 0.0 if value is None or (isinstance(value, float) and pd.isna(value)) else float(value)
 
 
 def _gemm_text(kernels: dict[str, Any]) -> str:

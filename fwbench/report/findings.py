@@ -102,6 +102,7 @@ def findings(board: pd.DataFrame, crossings: pd.DataFrame, frame: pd.DataFrame,
     sentences += fairness.regime_sentences(frame)
     sentences += fairness.kernel_sentences(frame, manifests)
     sentences += disturbed_sentences(frame)
+    sentences += failed_round_sentences(frame)
     problems = frame[frame["status"] != "ok"]
     if not problems.empty:
         counts = problems["status"].value_counts()
@@ -140,6 +141,27 @@ def allocator_sentences(frame: pd.DataFrame) -> list[str]:
             f"{max(faults):.0f} fresh pages a call, two states of the host allocator: {described[0]} and "
             f"{described[1]}. It reused freed memory in some rounds and not in others, so this time depends on "
             "what the process allocated before, not only on the code (README: the allocator).")
+    return sentences
+
+
+def failed_round_sentences(frame: pd.DataFrame) -> list[str]:
+    """Cells some of whose rounds failed because their process died or timed out (``failed_rounds``): which
+    rounds, how they died (the signal), whether a retry replaced them, and what the cell's figures rest on."""
+    if "failed_rounds" not in frame:
+        return []
+    sentences = []
+    for row in frame.to_dict("records"):
+        failed = row.get("failed_rounds")
+        if not isinstance(failed, list) or not failed:
+            continue
+        where = f"{row['workload']}" + (f" ({row['params']})" if row.get("params") not in (None, "-", "") else "")
+        parts = [f"round {entry['round']} failed ({str(entry.get('reason'))[:120].split(';')[0]})"
+                 + (" and was run again in a fresh worker" if entry.get("retried") else ", not replaced")
+                 for entry in failed]
+        kept = row.get("round_numbers") or []
+        rests = (f"its figures rest on rounds {', '.join(map(str, kept))}" if kept
+                 else f"its status is {row.get('status')}")
+        sentences.append(f"{row['framework']}/{row['mode']} on {where}: " + "; ".join(parts) + f"; {rests}.")
     return sentences
 
 

@@ -43,6 +43,7 @@ MODE_NAMES = ("eager", "jit", "compile", "function", "xla")
 DEVICE_KINDS = ("cpu", "gpu", "tpu")
 DTYPES = ("float16", "bfloat16", "float32", "float64")
 MAX_SWEEP_VALUE = 2**40
+MAX_SIZES_PER_WORKLOAD = 10_000  # the sizes one workload's sweeps may give together (each is checked at load)
 TOP_LEVEL_KEYS = ("version", "description", "workloads")
 COMMON_WORKLOAD_KEYS = (
     "name",
@@ -210,12 +211,42 @@ def git_commit(path: Path) -> str | None:
         return None
 
 
+class DuplicateKeyError(yaml.YAMLError):
+    def __init__(self, key: Any, first_line: int, line: int) -> None:
+        super().__init__(f"duplicate key {key!r}")
+        self.key, self.first_line, self.line = key, first_line, line
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` that refuses a mapping with the same key twice (merge keys ``<<`` aside)."""
+
+    def construct_mapping(self, node: Any, deep: bool = False) -> Any:
+        if isinstance(node, yaml.MappingNode):
+            seen: dict[Any, int] = {}
+            for key_node, _ in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":
+                    continue
+                key = self.construct_object(key_node, deep=True)
+                try:
+                    first = seen.get(key)
+                except TypeError:  # an unhashable key: the constructor below reports it
+                    continue
+                if first is not None:
+                    raise DuplicateKeyError(key, first, key_node.start_mark.line + 1)
+                seen[key] = key_node.start_mark.line + 1
+        return super().construct_mapping(node, deep=deep)
+
+
 def parse_spec_text(text: str, *, file: str, sha256: str | None = None, extra_keys: tuple[str, ...] = ()) -> Spec:
     """Validate a spec given as text; ``file`` is used in error messages."""
     if sha256 is None:
         sha256 = hashlib.sha256(text.encode("utf-8")).hexdigest()
     try:
-        document = yaml.safe_load(text)
+        document = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader that refuses duplicate keys
+    except DuplicateKeyError as error:
+        raise SpecError(f"the key '{error.key}' is given twice, at lines {error.first_line} and {error.line}; YAML "
+                        "would silently keep the second", file=file, field=str(error.key),
+                        hint="keep one of them") from None
     except yaml.constructor.ConstructorError as error:
         mark = getattr(error, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -275,6 +306,7 @@ def _parse_workload(item: Any, index: int, file: str, sha256: str) -> Workload:
                       required=["name", "kind", *kind_class.REQUIRED_FIELDS])
     sweep = _parse_sweep(reader, "sweep")
     full_sweep = _parse_sweep(reader, "full_sweep")
+    _check_sweep_size(reader, merge_sweeps(sweep, full_sweep), "full_sweep" if full_sweep else "sweep")
     workload = Workload(
         name=name,
         kind=kind,
@@ -320,6 +352,18 @@ def _parse_sweep(reader: FieldReader, key: str) -> dict[str, list[int]]:
                                      lambda message: sweep_reader.error(symbol, message)))
         sweep[symbol] = list(dict.fromkeys(checked))
     return sweep
+
+
+def _check_sweep_size(reader: FieldReader, merged: dict[str, list[int]], key: str) -> None:
+    """Refuse sweeps whose product exceeds :data:`MAX_SIZES_PER_WORKLOAD` before any size is expanded."""
+    total = 1
+    for values in merged.values():
+        total *= len(values)
+    if total > MAX_SIZES_PER_WORKLOAD:
+        factors = " x ".join(f"{len(values)} values of {symbol}" for symbol, values in merged.items())
+        raise reader.error(key, f"the sweeps give {total:,} sizes ({factors}); at most "
+                                f"{MAX_SIZES_PER_WORKLOAD:,} are allowed per workload",
+                           "sweep fewer values, or split the sweep over several workloads")
 
 
 def _parse_modes(reader: FieldReader) -> list[str] | None:

@@ -207,7 +207,9 @@ class CellRunner:
             started = time.perf_counter()
             workload = self.workloads[cell["workload"]]
             reference = self._reference(kind, workload, params, state.inputs)
-            record.update(reference_s=time.perf_counter() - started, inputs_sha256=inputs_digest(state.inputs))
+            record.update(reference_s=time.perf_counter() - started, inputs_sha256=inputs_digest(state.inputs),
+                          largest_input_bytes=max((int(getattr(array, "nbytes", 0)) for array in state.inputs),
+                                                  default=0))
             check = kind.check(params, self.adapter, state.call, output, reference)
             record.update(kind.extra_fields(params, state.call))
             record.update(peak_host_bytes=peak, host_bytes_at_start=at_start,
@@ -231,7 +233,7 @@ class CellRunner:
         state = CellState(cell=cell, started=time.perf_counter())
         state.record = base_record(cell, self.workloads[cell["workload"]].to_dict(), self.config["run"])
         state.record.update(framework_version=self.info["version"], status="error", reason=cause,
-                            settings=self.settings)
+                            settings=self.settings, failure="cell process died")
         return self._stamp(state)
 
     def fail(self, state: "CellState", error: BaseException) -> dict[str, Any]:

@@ -19,10 +19,11 @@ BAD_INPUTS = REPO_ROOT / "tests" / "bad_inputs"
 # workloads, sizes that fit in memory.  The validator refuses these with its own line.
 SEMANTIC = {"duplicate_names", "expr_attribute", "expr_builtin_subscript", "expr_comprehension",
             "expr_deep_nesting", "expr_fstring", "expr_import", "expr_lambda", "expr_unknown_name",
-            "expr_walrus", "shape_unknown_symbol", "sweep_absurd", "sweep_unused_symbol"}
+            "expr_walrus", "shape_unknown_symbol", "sweep_absurd", "sweep_explosion", "sweep_unused_symbol"}
 # The loader refuses these while reading the YAML (a syntax error, bad bytes, an object tag, an alias bomb whose
-# expansion a schema validator would walk for minutes), before any schema could apply.
-NOT_YAML = {"malformed_yaml", "non_utf8", "yaml_python_tag", "yaml_billion_laughs"}
+# expansion a schema validator would walk for minutes, a key given twice that a plain YAML reader drops),
+# before any schema could apply.
+NOT_YAML = {"malformed_yaml", "non_utf8", "yaml_python_tag", "yaml_billion_laughs", "duplicate_keys"}
 
 
 @pytest.fixture(scope="module")
