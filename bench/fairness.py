@@ -2,10 +2,11 @@
 scripts in the same conditions, each in its own process.
 
     python bench/fairness.py [--n 1000] [--gemm 1024] [--natural-runs 3] [--budget 3] [--rounds 3]
-                             [--skip-regimes] [--skip-gemm]
+                             [--series torch/compile tensorflow/xla] [--skip-regimes] [--skip-gemm]
 
 Part 1 (regimes): ``fwbench run --allocator steady`` and ``--allocator fresh`` of ``x + x*x + x*x*x`` at n for
-numpy/eager, jax/eager, jax/jit, torch/eager, tensorflow/eager and tensorflow/function; then each series'
+numpy/eager, jax/eager, jax/jit, torch/eager, tensorflow/eager and tensorflow/function (or ``--series``, e.g.
+the compiled modes torch/compile and tensorflow/xla, whose compiles cost 20-60 s a round); then each series'
 natural script (bench/natural.py, ``--steady`` for the steady regime) ``--natural-runs`` times, each in a
 fresh process.  Part 2 (kernels): ``fwbench run`` of numpy's n x n GEMM with the environment as it is and
 with ``--unset-env`` for every variable that changes NumPy's kernels (OPENBLAS_CORETYPE, OPENBLAS_L2_SIZE),
@@ -81,7 +82,8 @@ HEADER = (f"{'series':34s} {'fwbench median [95% interval]':>32s} {'faults':>7s}
 
 
 def regimes(directory: Path, arguments: argparse.Namespace, num_threads: int) -> None:
-    modes = ", ".join(f"{framework}/{mode}" for framework, mode in SERIES)
+    series = [tuple(name.split("/")) for name in arguments.series] if arguments.series else SERIES
+    modes = ", ".join(f"{framework}/{mode}" for framework, mode in series)
     spec = SPEC.format(name="power_sum", expr="x + x*x + x*x*x", inputs=POWER_SUM_INPUTS, n=arguments.n,
                        modes=modes)
     print(f"x + x*x + x*x*x, n={arguments.n}, float32, {num_threads} threads; fwbench --budget {arguments.budget} "
@@ -90,7 +92,7 @@ def regimes(directory: Path, arguments: argparse.Namespace, num_threads: int) ->
     for regime in ("steady", "fresh"):
         ours = fwbench_run(directory, f"power_sum_{regime}", spec, ["--allocator", regime], arguments.budget,
                            arguments.rounds)
-        for framework, mode in SERIES:
+        for framework, mode in series:
             theirs = [natural.run(framework, mode, arguments.n, num_threads, steady=regime == "steady")
                       for _ in range(arguments.natural_runs)]
             print(row_text(f"{regime}: {framework}/{mode}", ours.get((framework, mode)), theirs), flush=True)
@@ -120,6 +122,8 @@ def main() -> int:
     parser.add_argument("--natural-runs", type=int, default=3)
     parser.add_argument("--budget", type=float, default=3.0)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--series", nargs="+", metavar="FRAMEWORK/MODE",
+                        help="the series of part 1 (default: the six listed above)")
     parser.add_argument("--skip-regimes", action="store_true")
     parser.add_argument("--skip-gemm", action="store_true")
     arguments = parser.parse_args()

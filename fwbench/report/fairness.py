@@ -58,7 +58,8 @@ def regime_sentences(frame: pd.DataFrame) -> list[str]:
     if frame.empty or "page_faults_per_call" not in frame:
         return []
     ok = frame[frame["status"] == "ok"]
-    sentences = []
+    sentences: list[str] = []
+    large_sizes: list[tuple[str, float, list]] = []
     for _, group in ok.groupby(["workload", "params", "device"], sort=False):
         measured = [(row, _faults(row)) for row in group.to_dict("records")]
         measured = sorted(((row, faults) for row, faults in measured if faults is not None and row.get("median_s")),
@@ -79,13 +80,7 @@ def regime_sentences(frame: pd.DataFrame) -> list[str]:
         regimes = sorted({str(row.get("allocator_regime") or "unrecorded") for row, _ in measured})
         largest = max((_number(row.get("largest_input_bytes")) for row, _ in measured), default=0)
         if largest > GLIBC_REUSE_LIMIT_BYTES:
-            sentences.append(
-                f"{_where(many_row)}: fresh pages a call differ between the series ({listed(measured)}), but its "
-                f"arrays ({largest / 2**20:.0f} MiB) are larger than the 32 MiB glibc ever reuses: a framework that "
-                "allocates each temporary through malloc maps fresh pages on every call in any program, one that "
-                "pools its memory does not (NumPy's large arrays fault 2 MiB huge pages where the kernel allows, so "
-                "its count is lower for the same bytes). This is the frameworks' own allocators at this size, in "
-                f"the {' and '.join(regimes)} regime alike (README: the allocator regime).")
+            large_sizes.append((_where(many_row), largest, measured))
             continue
         sentences.append(
             f"{_where(many_row)}: the series ran in different allocator states ({' and '.join(regimes)} regime). "
@@ -93,7 +88,26 @@ def regime_sentences(frame: pd.DataFrame) -> list[str]:
             f"temporaries from fresh pages; {listed([p for p in measured if not fresh(p)])} reused memory. "
             "Ratios between the two groups measure the allocator as much as the code (README: the allocator "
             "regime).")
+    if large_sizes:
+        sentences.append(_large_arrays_sentence(large_sizes))
     return sentences
+
+
+def _large_arrays_sentence(sizes: list[tuple[str, float, list]]) -> str:
+    """One sentence for every size whose arrays exceed glibc's reuse limit: each series' range of fresh pages a
+    call over those sizes, most first."""
+    pages: dict[str, list[float]] = {}
+    for _, _, measured in sizes:
+        for row, faults in measured:
+            pages.setdefault(f"{row['framework']}/{row['mode']}", []).append(faults)
+    ranges = ", ".join(f"{series} {min(values):.0f}" + (f"-{max(values):.0f}" if max(values) > min(values) else "")
+                       for series, values in sorted(pages.items(), key=lambda item: -max(item[1])))
+    where = "; ".join(f"{name} ({largest / 2**20:.0f} MiB)" for name, largest, _ in sizes)
+    return (f"At {len(sizes)} size{'s' if len(sizes) > 1 else ''} whose arrays are larger than the 32 MiB glibc ever "
+            f"reuses ({where}), fresh pages a call differ between the series ({ranges}): a framework that "
+            "allocates each temporary through malloc maps fresh pages on every call in any program, one that pools "
+            "its memory does not, and NumPy's large arrays fault 2 MiB huge pages where the kernel allows. This is "
+            "the frameworks' own allocators at these sizes, whatever the regime (README: the allocator regime).")
 
 
 def _number(value: Any) -> float:

@@ -91,7 +91,7 @@ def test_arrays_above_glibcs_reuse_limit_make_a_sentence_about_the_frameworks_no
                      series("tensorflow", "eager", 35.8e-3, [16] * 3, n=4000, allocator_regime="steady",
                             largest_input_bytes=big))
     (sentence,) = regime_sentences(frame)
-    assert sentence.startswith("power_sum (n=4000): fresh pages a call differ between the series (torch/eager "
-                               "78157 (100 ms), tensorflow/eager 16 (35.8 ms)), but its arrays (61 MiB) are larger "
-                               "than the 32 MiB glibc ever reuses")
+    assert sentence.startswith("At 1 size whose arrays are larger than the 32 MiB glibc ever reuses (power_sum "
+                               "(n=4000) (61 MiB)), fresh pages a call differ between the series (torch/eager 78157, "
+                               "tensorflow/eager 16)")
     assert "different allocator states" not in sentence
