@@ -231,15 +231,18 @@ def script(framework: str, mode: str, n: int, workload: str = "power_sum", stead
             + "step()\n"
             + _timing(_MLP_STATEMENTS.get(framework, "step()"))
         )
-    return (
-        head + "import json, resource, timeit\n"
-        + _PROLOGUES[framework]
-        + _INPUTS[framework].format(n=n, scale=SCALES[workload].format(n=n))
-        + f"def f(x):\n    {BODIES[workload][framework]}\n"
-        + _COMPILE[(framework, mode)]
-        + "f(x)\n"
-        + _timing(_STATEMENTS.get(framework, "f(x)"))
-    )
+    set_up, statement = function_script(framework, mode, n, workload)
+    return head + "import json, resource, timeit\n" + set_up + "f(x)\n" + _timing(statement)
+
+
+def function_script(framework: str, mode: str, n: int, workload: str = "power_sum") -> tuple[str, str]:
+    """The set-up a user writes (imports, the input ``x``, ``f`` compiled for the mode) and the statement that
+    calls it, with the sync where the framework dispatches asynchronously (bench/rmit.py builds on these)."""
+    set_up = (_PROLOGUES[framework]
+              + _INPUTS[framework].format(n=n, scale=SCALES[workload].format(n=n))
+              + f"def f(x):\n    {BODIES[workload][framework]}\n"
+              + _COMPILE[(framework, mode)])
+    return set_up, _STATEMENTS.get(framework, "f(x)")
 
 
 def _timing(statement: str) -> str:

@@ -68,6 +68,11 @@ def run(
     interleave: bool = typer.Option(False, "--interleave",
                                     help="Frameworks take turns, a block of samples each, so slow drift of the machine "
                                          "spreads over all of them (every worker stays alive: more memory)."),
+    turn_ms: Optional[float] = typer.Option(
+        None, "--turn-ms", min=1.0,
+        help="With --interleave (which it implies): milliseconds of sampling a turn (default: a quarter of the "
+             "cell's round budget). Short turns (about 20) pair series closer in time; each record keeps its turns "
+             "for paired ratios (bench/paired.py)."),
     executor: str = typer.Option("local", "--executor",
                                  help="local (default): workers on this machine, one after another. ray: each "
                                       "(framework, device) group as a Ray task with whole-node CPU, whole-GPU or "
@@ -132,6 +137,7 @@ def run(
         selection = Selection(**recorded)
         threads, out, overwrite = manifest["num_threads"], resume, False
         interleave = bool(manifest.get("interleave"))
+        turn_ms = manifest["turn_s"] * 1000 if manifest.get("turn_s") else None
         matmul_precision = manifest.get("matmul_precision")
         cache = manifest.get("cache")
         allocator = manifest.get("allocator")
@@ -158,7 +164,8 @@ def run(
         cell_timeout_s=timeout,
         overwrite=overwrite,
         command=["fwbench", *sys.argv[1:]],
-        interleave=interleave,
+        interleave=interleave or turn_ms is not None,
+        turn_s=turn_ms / 1000 if turn_ms else None,
         rounds=rounds or (1 if quick else DEFAULT_ROUNDS),
         resume=resume is not None,
         executor=executor,

@@ -51,6 +51,7 @@ class GroupSettings:
     interleave: bool = False
     unset_environment: tuple[str, ...] = ()  # variables removed from the workers' environment (--unset-env)
     attempt: int = 1  # 2 when the round retries cells whose process died
+    turn_s: float | None = None  # --interleave: seconds of sampling a turn (None: a quarter of the round's budget)
 
 
 def finished_without_running(cell: Cell, run_info: dict[str, Any], status: str, reason: str,

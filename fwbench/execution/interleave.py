@@ -5,10 +5,13 @@ drifts (thermal throttling, a neighbour starting a job, a cache warming up)
 can favour whichever framework ran in the quiet minutes.  With it, all
 workers start together and, for each group of comparable cells (one
 workload, one size, one device), the parent prepares every cell (first call,
-warm-up), then asks each in turn for a block of samples (a quarter of the
-cell's sampling budget, after one untimed call that wakes the framework's
-threads) until every cell meets the stopping rule, then has each check and
-report.  Drift then spreads over all of them.
+warm-up), then asks each in turn, in a new random order every cycle, for a
+block of samples (``--turn-ms``, or a quarter of the cell's sampling budget,
+after one untimed call that wakes the framework's threads) until every cell
+meets the stopping rule, then has each check and report.  Drift then spreads
+over all of them, and each record says when its turns began and how many
+samples each took (``turn_starts_s``, ``turn_sample_counts``), so turns of
+different series can be paired in time (:mod:`fwbench.stats.paired`).
 
 Between turns the parent waits until the process that just ran has gone
 quiet: NumPy's OpenBLAS threads keep spinning for about 130 ms of CPU after a
@@ -25,6 +28,7 @@ region).  A worker that dies fails its remaining cells; it is not restarted.
 
 from __future__ import annotations
 
+import random
 import time
 from typing import Any, Callable
 
@@ -112,6 +116,9 @@ def run_interleaved(groups: list[WorkerGroup], timeout_s: float) -> list[dict[st
         for cell in worker.group.cells:
             key = (cell.workload.name, tuple(sorted(cell.params.items())), cell.device)
             rounds.setdefault(key, []).append(cell)
+    # Each cycle visits the active cells in a new random order (randomized multiple interleaved trials), seeded
+    # by the round so a run can be repeated.
+    generator = random.Random(groups[0].settings.round_index if groups else 0)
     for members in rounds.values():
         active: list[Cell] = []
         for cell in members:
@@ -131,13 +138,15 @@ def run_interleaved(groups: list[WorkerGroup], timeout_s: float) -> list[dict[st
                 turns[cell.cell_id] = [0, settle(pids[cell.cell_id])]
                 active.append(cell)
         while active:
-            for cell in list(active):
+            order = list(active)
+            generator.shuffle(order)
+            for cell in order:
                 worker = owner[cell.cell_id]
                 if not worker.alive:
                     fail(worker, cell)
                     active.remove(cell)
                     continue
-                block_s = worker.group.settings.timer.budget_s / TURNS_PER_CELL
+                block_s = worker.group.settings.turn_s or worker.group.settings.timer.budget_s / TURNS_PER_CELL
                 worker.send({"cmd": "sample", "cell_id": cell.cell_id, "block_s": block_s})
                 reply = _reply(worker, timeout_s, {"sampled", "result"})
                 if reply is None:

@@ -66,6 +66,7 @@ class RunOptions:
     cache: str | None = None  # every workload's, overriding its spec field ("warm" or "cold")
     allocator: str | None = None  # every workload's, overriding its spec field ("steady" or "fresh")
     unset_environment: tuple[str, ...] = ()  # variables every worker runs without (--unset-env)
+    turn_s: float | None = None  # --interleave: seconds of sampling a turn (--turn-ms); None: a quarter budget
     resume: bool = False  # continue the run in out_dir: only its missing cells and rounds (fwbench.execution.resume)
     executor: str = "local"  # or "ray" (fwbench.execution.ray_executor)
     ray_address: str | None = None
@@ -148,6 +149,7 @@ def _new_manifest(specs: list[Spec], options: RunOptions, run_info: dict[str, An
         "rounds_planned": options.rounds,
         "round_timer": round_timer(options.timer, options.rounds).to_dict(),
         "interleave": options.interleave,
+        "turn_s": options.turn_s,
         "matmul_precision": options.matmul_precision,
         "cache": options.cache,
         "allocator": options.allocator,
@@ -218,7 +220,8 @@ def _execute(cells: list[Cell], pending: dict[int, list[Cell]], options: RunOpti
                                          cell_timeout_s=options.cell_timeout_s,
                                          memory_limit_bytes=options.memory_limit_bytes, round_index=round_index,
                                          interleave=options.interleave,
-                                         unset_environment=tuple(options.unset_environment), attempt=attempt)
+                                         unset_environment=tuple(options.unset_environment), attempt=attempt,
+                                         turn_s=options.turn_s)
                 groups = rotated([WorkerGroup(framework, device, group_cells, settings, finish, progress)
                                   for (framework, device), group_cells in _groups(todo)], round_index)
                 manifest["rounds"].append({

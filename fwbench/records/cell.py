@@ -83,6 +83,8 @@ TIMING_FIELDS = {
     "timeit_autoranged": "whether timeit chose its loop count",
     "interleave_turns": "turns the cell took under --interleave",
     "interleave_settle_s": "seconds the parent waited for the process before each turn to go quiet",
+    "turn_starts_s": "under --interleave, when each turn began (time.monotonic, one clock for the machine)",
+    "turn_sample_counts": "under --interleave, how many of samples_s (in order) each turn took",
     "other_cpu_cores": "at least this many cores went to other processes, on average, while the cell warmed up and sampled (fwbench.machine.contention)",
 }
 WORK_FIELDS = {

@@ -199,6 +199,10 @@ class CellRunner:
                                 timed_s=measurement.timed_s,
                                 page_faults_per_call=(minor_page_faults() - state.faults_at_start) / sampled_calls)
                 record["method"] = "fwbench"
+                if state.turns:  # --interleave: when each turn began (CLOCK_MONOTONIC, one clock for every
+                    # process of the machine) and how many of the samples, in order, it took
+                    record["turn_starts_s"] = [started for started, _ in state.turns]
+                    record["turn_sample_counts"] = [count for _, count in state.turns]
                 if measurement.device_samples_s:
                     record["device_samples_s"] = measurement.device_samples_s
                     record["device_median_s"] = summarize(measurement.device_samples_s)["median_s"]
@@ -281,3 +285,4 @@ class CellState:
     sampler: Sampler | None = None
     memory: PeakHostMemory = field(default_factory=PeakHostMemory)
     other_work: OtherWork = field(default_factory=OtherWork)  # other processes' CPU while this cell samples
+    turns: list = field(default_factory=list)  # --interleave: (time.monotonic() at its start, samples taken)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import time
 import traceback
 from typing import Any, Callable, TextIO
 
@@ -124,8 +125,10 @@ def serve_cell_commands(runner: CellRunner, cell: dict[str, Any], emit, commands
         action = command.get("cmd")
         if action == "sample":
             state.other_work.start()
+            first, started = len(state.sampler.samples), time.monotonic()
             try:
                 taken = take_turn(state.sampler, float(command.get("block_s") or 0.0))
+                state.turns.append((started, len(state.sampler.samples) - first))
             except Exception as error:  # noqa: BLE001
                 emit({"event": "result", "record": runner.fail(state, error)})
                 return

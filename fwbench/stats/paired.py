@@ -1,0 +1,149 @@
+"""Ratios between series from turns paired in time (``--interleave``), with intervals clustered by round.
+
+Under ``--interleave`` the series of one workload size take turns, so turn i of series A and the turn of B
+nearest it in time ran under the same state of the machine: the log of their medians' ratio is free of the
+machine's slow drift, which moves both alike.  A round (a fresh set of processes) gives one mean log-ratio;
+the rounds are the clusters, since what a process set draws (memory layout, allocator state, where the
+threads landed) stays for all its turns.  The ratio's interval is over rounds::
+
+    m_r = mean over round r's pairs of log(A turn median / B turn median)
+    log ratio = mean of m_r;  its variance = s^2 / R,  s^2 the variance of the m_r
+
+with a t quantile of R - 1 degrees of freedom, or, given a run-wide prior of the between-round variance of
+log-ratios (:func:`fwbench.stats.pooling.estimate_prior` over every pair of the run), that variance shrunk
+toward the prior with its degrees of freedom added (:func:`fwbench.stats.pooling.shrink`), as cell spreads
+already are.  One round gives an interval within that process set only (its pairs' spread, t with pairs - 1
+degrees of freedom), and says so in ``method``.
+
+This module is the statistics only: it reads round records with ``turn_starts_s`` and
+``turn_sample_counts`` (written by the worker under ``--interleave``) and makes no verdict.
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+import statistics
+from dataclasses import dataclass
+from typing import Any, Iterable, Sequence
+
+from fwbench.stats.intervals import CONFIDENCE, t_quantile
+
+
+@dataclass(frozen=True)
+class Turns:
+    """One series' turns in one round: when each began (one clock for the machine) and its median sample."""
+
+    starts_s: tuple[float, ...]
+    medians_s: tuple[float, ...]
+
+
+@dataclass(frozen=True)
+class PairedRatio:
+    """A/B from turns paired in time: the ratio and its interval, what it rests on, and how it was made."""
+
+    ratio: float
+    low: float
+    high: float
+    rounds: int
+    pairs: int
+    round_ratios: tuple[float, ...]
+    method: str
+
+
+def turns_of(record: dict[str, Any]) -> Turns | None:
+    """The turns of one round record (None when it was not interleaved or its counts do not add up)."""
+    starts, counts, samples = record.get("turn_starts_s"), record.get("turn_sample_counts"), record.get("samples_s")
+    if not starts or not counts or not samples or len(starts) != len(counts) or sum(counts) != len(samples):
+        return None
+    medians, position = [], 0
+    kept_starts = []
+    for start, count in zip(starts, counts):
+        if count > 0:
+            medians.append(statistics.median(samples[position:position + count]))
+            kept_starts.append(start)
+        position += count
+    return Turns(tuple(kept_starts), tuple(medians)) if medians else None
+
+
+def paired_log_ratios(a: Turns, b: Turns) -> list[float]:
+    """For each turn of ``a``, log(its median / the median of the turn of ``b`` that began nearest in time)."""
+    if not a.medians_s or not b.medians_s:
+        return []
+    order = sorted(range(len(b.starts_s)), key=lambda index: b.starts_s[index])
+    starts = [b.starts_s[index] for index in order]
+    logs = []
+    for start, median in zip(a.starts_s, a.medians_s):
+        at = bisect.bisect_left(starts, start)
+        candidates = [index for index in (at - 1, at) if 0 <= index < len(starts)]
+        nearest = min(candidates, key=lambda index: abs(starts[index] - start))
+        logs.append(math.log(median / b.medians_s[order[nearest]]))
+    return logs
+
+
+def paired_ratio(rounds: Sequence[tuple[Turns, Turns]], level: float = CONFIDENCE,
+                 prior: Any = None) -> PairedRatio | None:
+    """A/B over ``rounds`` (each a pair of the two series' turns in one round); None without any pair.
+
+    ``prior``: a :class:`fwbench.stats.pooling.Prior` of the between-round variance of mean log-ratios."""
+    from fwbench.stats.pooling import shrink
+
+    per_round = [logs for logs in (paired_log_ratios(a, b) for a, b in rounds) if logs]
+    if not per_round:
+        return None
+    means = [statistics.fmean(logs) for logs in per_round]
+    centre = statistics.fmean(means)
+    pairs = sum(len(logs) for logs in per_round)
+    if len(means) >= 2:
+        variance, freedom = statistics.variance(means), len(means) - 1
+        method = f"paired turns, clustered by round (t, {freedom} degrees of freedom)"
+        if prior is not None:
+            variance, freedom = shrink(variance, freedom, prior)
+            method = ("paired turns, clustered by round, spread shrunk toward the run's "
+                      f"({freedom:.0f} degrees of freedom)")
+        half = t_quantile(0.5 + level / 2, freedom) * math.sqrt(variance / len(means))
+    else:
+        logs = per_round[0]
+        if len(logs) < 2:
+            return PairedRatio(math.exp(centre), math.nan, math.nan, 1, pairs, (math.exp(centre),),
+                               "one pair: no interval")
+        half = t_quantile(0.5 + level / 2, len(logs) - 1) * statistics.stdev(logs) / math.sqrt(len(logs))
+        method = "paired turns within one process set only (t over its pairs): not a promise about new processes"
+    return PairedRatio(math.exp(centre), math.exp(centre - half), math.exp(centre + half), len(means), pairs,
+                       tuple(math.exp(mean) for mean in means), method)
+
+
+def size_key(record: dict[str, Any]) -> tuple:
+    """The workload size a round record belongs to: its series are paired with each other."""
+    params = record.get("params") or {}
+    return record.get("workload"), tuple(sorted(params.items())), record.get("device")
+
+
+def series_name(record: dict[str, Any]) -> str:
+    return f"{record.get('framework')}/{record.get('mode')}"
+
+
+def turns_by_size(records: Iterable[dict[str, Any]]) -> dict[tuple, dict[str, dict[int, Turns]]]:
+    """Interleaved round records by size, series and round (the last attempt of a round wins)."""
+    found: dict[tuple, dict[str, dict[int, Turns]]] = {}
+    for record in records:
+        if record.get("status") != "ok":
+            continue
+        turns = turns_of(record)
+        if turns is not None:
+            found.setdefault(size_key(record), {}).setdefault(series_name(record), {})[record.get("round") or 1] = turns
+    return found
+
+
+def ratios_against(turns: dict[str, dict[int, Turns]], baseline: str, level: float = CONFIDENCE,
+                   prior: Any = None) -> dict[str, PairedRatio]:
+    """Every series of one size against ``baseline``, over the rounds both have."""
+    result = {}
+    for series, by_round in turns.items():
+        if series == baseline or baseline not in turns:
+            continue
+        shared = sorted(set(by_round) & set(turns[baseline]))
+        ratio = paired_ratio([(by_round[number], turns[baseline][number]) for number in shared], level, prior)
+        if ratio is not None:
+            result[series] = ratio
+    return result

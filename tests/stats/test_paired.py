@@ -1,0 +1,77 @@
+"""Ratios from turns paired in time, on synthetic turns (a seeded drift and noise; no real timing)."""
+
+import math
+import random
+
+from fwbench.stats.paired import (Turns, paired_log_ratios, paired_ratio, ratios_against, turns_by_size,
+                                  turns_of)
+
+
+def drifting_round(ratio, drift, noise, turns=40, seed=0, offset=0.0):
+    """Two series taking turns 20 ms apart while the machine's speed drifts by ``drift`` (a factor over the
+    round): A's true time is ``ratio`` times B's."""
+    generator = random.Random(seed)
+    a_starts, b_starts, a_medians, b_medians = [], [], [], []
+    for index in range(turns):
+        speed = 1 + drift * index / turns
+        b_starts.append(offset + 0.04 * index)
+        a_starts.append(offset + 0.04 * index + 0.02)
+        b_medians.append(1e-3 * speed * math.exp(generator.gauss(0, noise)))
+        a_medians.append(ratio * 1e-3 * speed * math.exp(generator.gauss(0, noise)))
+    return Turns(tuple(a_starts), tuple(a_medians)), Turns(tuple(b_starts), tuple(b_medians))
+
+
+def test_pairing_in_time_cancels_drift_that_unpaired_medians_keep():
+    a, b = drifting_round(0.85, drift=0.6, noise=0.0)
+    logs = paired_log_ratios(a, b)
+    assert len(logs) == 40
+    # paired: the drift between adjacent turns is under 2%, against the 60% of the round
+    assert all(abs(math.exp(value) / 0.85 - 1) < 0.02 for value in logs)
+    # the first half of A against the second half of B (as sequential rounds pair them) misses by far more
+    unpaired = sorted(a.medians_s[:20])[10] / sorted(b.medians_s[20:])[10]
+    assert abs(unpaired / 0.85 - 1) > 0.2
+
+
+def test_rounds_are_the_clusters_of_the_interval():
+    rounds = [drifting_round(0.85 * shift, drift=0.3, noise=0.05, seed=seed)
+              for seed, shift in enumerate((0.97, 1.0, 1.03))]  # process sets differ by a few percent
+    result = paired_ratio(rounds)
+    assert result.rounds == 3 and result.pairs == 120
+    assert result.low < 0.85 < result.high
+    assert "clustered by round (t, 2 degrees of freedom)" in result.method
+    # the interval reflects the spread between rounds, not the thousands of pairs within them
+    within = paired_ratio(rounds[:1])
+    assert within.high / within.low < result.high / result.low
+    assert within.method.startswith("paired turns within one process set only")
+
+
+def test_a_prior_lends_degrees_of_freedom_and_never_narrows_a_spread():
+    from fwbench.stats.pooling import Prior
+
+    rounds = [drifting_round(1.2 * shift, drift=0.3, noise=0.05, seed=seed)
+              for seed, shift in enumerate((0.98, 1.0, 1.02))]
+    alone = paired_ratio(rounds)
+    pooled = paired_ratio(rounds, prior=Prior(variance=1e-6, degrees_of_freedom=40, cells=20))
+    assert "shrunk toward the run's" in pooled.method
+    assert pooled.high / pooled.low < alone.high / alone.low  # 42 degrees of freedom instead of 2
+    wide = paired_ratio(rounds, prior=Prior(variance=0.04, degrees_of_freedom=40, cells=20))
+    assert wide.high / wide.low > pooled.high / pooled.low
+
+
+def test_turns_come_from_round_records_and_meet_by_size_series_and_round():
+    def record(framework, round_number, starts, counts, samples, status="ok"):
+        return {"workload": "w", "params": {"n": 8}, "device": "cpu", "framework": framework, "mode": "eager",
+                "round": round_number, "status": status, "turn_starts_s": starts, "turn_sample_counts": counts,
+                "samples_s": samples}
+
+    a = record("numpy", 1, [0.0, 0.1], [2, 3], [1.0, 3.0, 2.0, 2.0, 9.0])
+    assert turns_of(a) == Turns((0.0, 0.1), (2.0, 2.0))
+    assert turns_of(dict(a, turn_sample_counts=[2, 2])) is None  # counts that do not add up
+    assert turns_of({"samples_s": [1.0]}) is None  # not interleaved
+    b = record("torch", 1, [0.05, 0.15], [1, 1], [1.0, 1.0])
+    failed = record("jax", 1, [0.0], [1], [5.0], status="error")
+    found = turns_by_size([a, b, failed])
+    ((size, by_series),) = found.items()
+    assert size == ("w", (("n", 8),), "cpu") and set(by_series) == {"numpy/eager", "torch/eager"}
+    (ratio,) = ratios_against(by_series, "torch/eager").values()
+    assert math.isclose(ratio.ratio, 2.0) and ratio.rounds == 1
