@@ -9,9 +9,10 @@ series runs the natural script of bench/natural.py (its imports, input, function
 allocator regime unless ``--fresh``), pinned and threaded as a fwbench worker is.  The parent then gives
 the processes turns in a random order each cycle (Abedi and Brecht's randomized multiple interleaved trials):
 a turn is one untimed call (the first after a switch) and then calls timed one by one with
-``time.perf_counter`` for ``--turn-ms``; before the next turn the parent waits until the process that just ran
-has gone quiet (its CPU time stops growing: NumPy's OpenBLAS threads spin on after a GEMM).  Cycles go on
-until every series has ``--seconds`` of timed calls.
+``time.perf_counter`` for ``--turn-ms``; between its turns a process is stopped (SIGSTOP, then SIGCONT before
+its next turn), so threads it leaves spinning (NumPy's OpenBLAS spins about 130 ms after a GEMM, OpenMP pools a
+while) take no core from the others; ``--quiet-wait`` waits instead until the process that just ran has gone
+quiet.  Cycles go on until every series has ``--seconds`` of timed calls.
 
 Each cycle gives each series a turn median; the log of series/baseline (the first series) in the same cycle
 pairs them in time, so the machine's slow drift cancels.  A set's ratio is the exponential of the mean of its
@@ -27,6 +28,7 @@ import json
 import math
 import os
 import random
+import signal
 import statistics
 import subprocess
 import sys
@@ -120,15 +122,21 @@ def one_set(arguments: argparse.Namespace, num_threads: int, generator: random.R
             generator.shuffle(order)
             for series in order:
                 process = processes[series]
+                if not arguments.quiet_wait:
+                    os.kill(process.pid, signal.SIGCONT)
                 process.stdin.write(json.dumps({"cmd": "turn", "seconds": arguments.turn_ms / 1000}) + "\n")
                 process.stdin.flush()
                 times = json.loads(process.stdout.readline())["times"]
                 medians[series].append(statistics.median(times))
                 timed[series] += sum(times)
-                wait_quiet(process.pid)
+                if arguments.quiet_wait:
+                    wait_quiet(process.pid)
+                else:
+                    os.kill(process.pid, signal.SIGSTOP)
     finally:
         for process in processes.values():
             try:
+                os.kill(process.pid, signal.SIGCONT)
                 process.stdin.write(json.dumps({"cmd": "exit"}) + "\n")
                 process.stdin.close()
             except (BrokenPipeError, OSError):
@@ -156,6 +164,8 @@ def main() -> int:
     parser.add_argument("--sets", type=int, default=3, help="process sets (fresh processes each)")
     parser.add_argument("--fresh", action="store_true", help="the fresh allocator regime (default: steady)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--quiet-wait", action="store_true",
+                        help="wait for the process that ran to go quiet instead of stopping it between turns")
     parser.add_argument("--threads", type=int, default=len(os.sched_getaffinity(0)))
     arguments = parser.parse_args()
     generator = random.Random(arguments.seed)

@@ -330,7 +330,8 @@ def print_summary(records: list[dict[str, Any]], verbose: bool = False,
             rounds_text = ", ".join(format_seconds(value) for value in record.get("round_medians_s") or [])
             console.print(f"    {record['cell_id']}: ±{record['rel_ci95']:.0%}"
                           + (f" (round medians {rounds_text})" if rounds_text else ""), markup=False)
-        console.print("    Close other programs, raise --budget or --rounds, or use --interleave.", markup=False)
+        console.print("    Close other programs, raise --budget or --rounds, or pair the series in time: --turn-ms 20.",
+                      markup=False)
     for record in measured:
         if record["status"] != "ok":
             console.print(f"{record['status']}: {record['cell_id']}: {record.get('reason')}", markup=False)

@@ -13,12 +13,16 @@ over all of them, and each record says when its turns began and how many
 samples each took (``turn_starts_s``, ``turn_sample_counts``), so turns of
 different series can be paired in time (:mod:`fwbench.stats.paired`).
 
-Between turns the parent waits until the process that just ran has gone
-quiet: NumPy's OpenBLAS threads keep spinning for about 130 ms of CPU after a
-multi-threaded GEMM (other frameworks' threads sleep within a few ms), and a
-turn taken beside that spinning thread runs on one core instead of two.  The
-wait is recorded in each cell (``interleave_settle_s``, with
-``interleave_turns``).
+Between its turns a cell's process is stopped (SIGSTOP; SIGCONT before its
+next turn or its end): NumPy's OpenBLAS threads keep spinning for about 130
+ms of CPU after a multi-threaded GEMM and OpenMP pools for a while, and a turn
+taken beside such a thread runs on one core instead of two.  Waiting for the
+process to go quiet instead (the earlier remedy) still let idle pools take 0.4
+to 0.5 of a core from torch and jax turns (``other_cpu_cores``) and made
+torch/eager read 2.3x slower than NumPy on a 256 GEMM where a natural script
+and bench/rmit.py find it 1.2x faster; stopped, they take none
+(docs/methodology.md).  ``interleave_turns`` and ``settings.interleave`` say
+what was done.
 
 The cost: every worker is alive at once (each framework's runtime and a
 copy of the group's inputs in memory together), and each sample is one
@@ -28,40 +32,37 @@ region).  A worker that dies fails its remaining cells; it is not restarted.
 
 from __future__ import annotations
 
+import os
 import random
+import signal
 import time
 from typing import Any, Callable
 
 from fwbench.execution.groups import WorkerGroup
 from fwbench.execution.worker_process import WorkerProcess
 from fwbench.execution.plan import Cell
-from fwbench.machine.contention import process_cpu_s
 
 
 TURNS_PER_CELL = 4  # a cell's sampling budget for the round is taken in about this many turns
-QUIET_WINDOW_S = 0.002
-QUIET_SHARE = 0.1  # a process using less than this share of one core over a window is quiet
-SETTLE_CAP_S = 0.5
 
 
-def settle(pid: int | None, cpu_s: Callable[[int], float | None] = process_cpu_s,
-           clock: Callable[[], float] = time.perf_counter, sleep: Callable[[float], None] = time.sleep) -> float:
-    """Wait until ``pid``'s threads stop running (at most ``SETTLE_CAP_S``); the seconds waited.
+def pause(pid: int | None) -> None:
+    """Stop a cell's process between its turns (SIGSTOP): threads it leaves spinning (NumPy's OpenBLAS spins
+    about 130 ms after a GEMM, OpenMP pools a while) take no core from the turn that follows."""
+    if pid is not None:
+        try:
+            os.kill(pid, signal.SIGSTOP)
+        except (ProcessLookupError, PermissionError):
+            pass
 
-    Returns at once where CPU time cannot be read (no ``/proc``, the process gone)."""
-    if pid is None:
-        return 0.0
-    start = clock()
-    last, last_at = cpu_s(pid), start
-    if last is None:
-        return 0.0
-    while clock() - start < SETTLE_CAP_S:
-        sleep(QUIET_WINDOW_S)
-        now, now_at = cpu_s(pid), clock()
-        if now is None or now - last < QUIET_SHARE * (now_at - last_at):
-            break
-        last, last_at = now, now_at
-    return clock() - start
+
+def resume(pid: int | None) -> None:
+    """Let a paused cell's process run again (SIGCONT), before its turn or its end."""
+    if pid is not None:
+        try:
+            os.kill(pid, signal.SIGCONT)
+        except (ProcessLookupError, PermissionError):
+            pass
 
 
 class _Turn:
@@ -99,12 +100,17 @@ def run_interleaved(groups: list[WorkerGroup], timeout_s: float) -> list[dict[st
             worker.cause = hello.get("reason", "unavailable")
 
     pids: dict[str, int | None] = {}
-    turns: dict[str, list] = {}  # cell id: [turns taken, seconds waited for quiet]
+    turns: dict[str, int] = {}  # cell id: turns taken
 
     def finish(worker: _Turn, cell: Cell, record: dict[str, Any]) -> None:
         if cell.cell_id in turns:
-            record["interleave_turns"], settled_s = turns[cell.cell_id]
-            record["interleave_settle_s"] = round(settled_s, 4)
+            record["interleave_turns"] = turns[cell.cell_id]
+            if isinstance(record.get("settings"), dict):
+                block = worker.group.settings.turn_s
+                record["settings"]["interleave"] = (
+                    f"turns of {f'{block * 1000:g} ms' if block else 'a quarter of the round budget'} of sampling "
+                    "in a new random order each cycle, one untimed call first; the cell's process stopped "
+                    "(SIGSTOP) between its turns")
         records.append(worker.group.finish(cell, record))
 
     def fail(worker: _Turn, cell: Cell) -> None:
@@ -135,7 +141,8 @@ def run_interleaved(groups: list[WorkerGroup], timeout_s: float) -> list[dict[st
                 finish(worker, cell, reply["record"])
             else:
                 pids[cell.cell_id] = reply.get("pid")
-                turns[cell.cell_id] = [0, settle(pids[cell.cell_id])]
+                turns[cell.cell_id] = 0
+                pause(pids[cell.cell_id])
                 active.append(cell)
         while active:
             order = list(active)
@@ -147,14 +154,16 @@ def run_interleaved(groups: list[WorkerGroup], timeout_s: float) -> list[dict[st
                     active.remove(cell)
                     continue
                 block_s = worker.group.settings.turn_s or worker.group.settings.timer.budget_s / TURNS_PER_CELL
+                resume(pids.get(cell.cell_id))
                 worker.send({"cmd": "sample", "cell_id": cell.cell_id, "block_s": block_s})
                 reply = _reply(worker, timeout_s, {"sampled", "result"})
                 if reply is None:
                     fail(worker, cell)
                     active.remove(cell)
                     continue
-                turns[cell.cell_id][0] += 1
-                turns[cell.cell_id][1] += settle(pids.get(cell.cell_id))
+                turns[cell.cell_id] += 1
+                if reply["event"] != "result" and not reply["done"]:
+                    pause(pids.get(cell.cell_id))  # its threads cannot spin into the next turn
                 if reply["event"] == "result":
                     finish(worker, cell, reply["record"])
                     active.remove(cell)

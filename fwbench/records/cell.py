@@ -82,7 +82,6 @@ TIMING_FIELDS = {
     "timeit_repeats": "timeit's repeats",
     "timeit_autoranged": "whether timeit chose its loop count",
     "interleave_turns": "turns the cell took under --interleave",
-    "interleave_settle_s": "seconds the parent waited for the process before each turn to go quiet",
     "turn_starts_s": "under --interleave, when each turn began (time.monotonic, one clock for the machine)",
     "turn_sample_counts": "under --interleave, how many of samples_s (in order) each turn took",
     "other_cpu_cores": "at least this many cores went to other processes, on average, while the cell warmed up and sampled (fwbench.machine.contention)",
@@ -128,6 +127,7 @@ COMBINED_FIELDS = {
     "excluded_rounds": "rounds set apart as disturbed, with their medians",
     "allocator_states": "two allocator states, when the rounds fall into two (their medians and rounds)",
     "pooled_spread": "the run-wide spread the interval borrowed (prior sd and degrees of freedom)",
+    "turns": "under --interleave, each kept round's turns: when each began and its median (stats.paired)",
     "failed_rounds": "rounds whose process died or timed out while other rounds succeeded: round, reason, "
                      "whether a retry replaced it",
 }

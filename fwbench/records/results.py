@@ -181,6 +181,7 @@ _PER_SECOND = ("gflops_per_s", "gbytes_per_s", "pct_of_bandwidth_peak", "pct_of_
 
 
 def _combine(rounds: list[dict[str, Any]]) -> dict[str, Any]:
+    from fwbench.stats.paired import turns_of
     from fwbench.stats.pooling import allocator_states
 
     failed = [entry for r in rounds for entry in r.pop("_superseded", [])]
@@ -217,6 +218,10 @@ def _combine(rounds: list[dict[str, Any]]) -> dict[str, Any]:
         combined["device_median_s"] = statistics.median(device_samples)
     combined["round_medians_s"] = [r["median_s"] for r in measured]
     combined["round_numbers"] = [r.get("round") or index for index, r in enumerate(measured, start=1)]
+    turns = [(number, turns_of(r)) for number, r in zip(combined["round_numbers"], measured)]
+    if any(found is not None for _, found in turns):
+        combined["turns"] = [{"round": number, "starts_s": list(found.starts_s), "medians_s": list(found.medians_s)}
+                             for number, found in turns if found is not None]
     if any(r.get("other_cpu_cores") is not None for r in measured):
         combined["other_cpu_cores_by_round"] = [r.get("other_cpu_cores") for r in measured]
     combined["n_outliers"] = sum(r.get("n_outliers") or 0 for r in measured)
@@ -319,6 +324,8 @@ def _set_apart(cell: dict[str, Any], reasons: dict[int, str], cause: str) -> Non
         cell["other_cpu_cores_by_round"] = [cell["other_cpu_cores_by_round"][index] for index in kept]
     cell["round_medians_s"] = [cell["round_medians_s"][index] for index in kept]
     cell["round_numbers"] = [cell["round_numbers"][index] for index in kept]
+    if cell.get("turns"):
+        cell["turns"] = [entry for entry in cell["turns"] if entry["round"] not in dropped]
     pairs = [(value, number) for value, number in zip(cell["samples_s"], cell["samples_round"]) if number not in dropped]
     cell["samples_s"], cell["samples_round"] = [value for value, _ in pairs], [number for _, number in pairs]
     old_median = cell["median_s"]

@@ -132,6 +132,24 @@ def pair_priors(pairs: list[tuple[Any, Any]]) -> dict[Any, Any]:
             for run, parts in by_run.items()}
 
 
+def turn_pair_priors(pairs: list[tuple[Any, Any]]) -> dict[Any, Any]:
+    """Per run, the pooled between-round variance of the mean log-ratios of turns paired in time
+    (:mod:`fwbench.stats.paired`) of ``pairs`` measured in the same interleaved run."""
+    import statistics
+
+    from fwbench.stats.paired import round_means
+    from fwbench.stats.pooling import estimate_prior
+    from fwbench.stats.ratios import same_run, turn_rounds
+
+    by_run: dict[Any, list[tuple[float, int]]] = {}
+    for numerator, denominator in pairs:
+        means = round_means(turn_rounds(numerator, denominator)) if same_run(numerator, denominator) else []
+        if len(means) >= 2:
+            by_run.setdefault(numerator.get("run_id"), []).append((statistics.variance(means), len(means) - 1))
+    return {run: estimate_prior([variance for variance, _ in found], [degrees for _, degrees in found])
+            for run, found in by_run.items()}
+
+
 # ---------------------------------------------------------------------- leaderboard
 
 
@@ -156,11 +174,13 @@ def leaderboard(frame: pd.DataFrame) -> pd.DataFrame:
     measured = _measured_rows(prepare(frame) if "series" not in frame else frame)
     groups = [(key, group.sort_values("median_s")) for key, group in measured.groupby(
         ["workload", "size_label", "device", "dtype"], sort=False, dropna=False)]
-    priors = pair_priors([(other, ranked.iloc[0]) for _, ranked in groups for _, other in ranked.iloc[1:].iterrows()])
+    pairs = [(other, ranked.iloc[0]) for _, ranked in groups for _, other in ranked.iloc[1:].iterrows()]
+    priors, turn_priors = pair_priors(pairs), turn_pair_priors(pairs)
     rows = []
     for (workload, size_label, device, dtype), ranked in groups:
         best = ranked.iloc[0]
-        others = [(other["series"], ratio(other, best, prior=priors.get(best.get("run_id"))))
+        others = [(other["series"], ratio(other, best, prior=priors.get(best.get("run_id")),
+                                          turn_prior=turn_priors.get(best.get("run_id"))))
                   for _, other in ranked.iloc[1:].iterrows()]
         standings = {name: standing(value) for name, value in others}
         if not others:

@@ -81,6 +81,11 @@ def paired_log_ratios(a: Turns, b: Turns) -> list[float]:
     return logs
 
 
+def round_means(rounds: Sequence[tuple[Turns, Turns]]) -> list[float]:
+    """Each round's mean log-ratio (rounds without a pair left out): what the run-wide prior pools."""
+    return [statistics.fmean(logs) for logs in (paired_log_ratios(a, b) for a, b in rounds) if logs]
+
+
 def paired_ratio(rounds: Sequence[tuple[Turns, Turns]], level: float = CONFIDENCE,
                  prior: Any = None) -> PairedRatio | None:
     """A/B over ``rounds`` (each a pair of the two series' turns in one round); None without any pair.

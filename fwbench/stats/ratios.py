@@ -260,11 +260,45 @@ def same_run(first: Mapping[str, Any], second: Mapping[str, Any]) -> bool:
     return bool(_value(first, "run_id")) and _value(first, "run_id") == _value(second, "run_id")
 
 
+def turn_rounds(numerator: Mapping[str, Any], denominator: Mapping[str, Any]) -> list[tuple[Any, Any]]:
+    """The two cells' turns in the rounds both kept (``turns``, written under ``--interleave``)."""
+    from fwbench.stats.paired import Turns
+
+    def by_round(row: Mapping[str, Any]) -> dict[int, Any]:
+        entries = _value(row, "turns")
+        if not isinstance(entries, list):
+            return {}
+        return {entry["round"]: Turns(tuple(entry["starts_s"]), tuple(entry["medians_s"])) for entry in entries}
+
+    top, bottom = by_round(numerator), by_round(denominator)
+    return [(top[number], bottom[number]) for number in sorted(set(top) & set(bottom))]
+
+
+def turn_ratio(numerator: Mapping[str, Any], denominator: Mapping[str, Any], level: float = LEVEL,
+               prior: Any = None) -> Ratio | None:
+    """numerator / denominator from their turns paired in time, clustered by round
+    (:func:`fwbench.stats.paired.paired_ratio`); None unless both cells were interleaved in two rounds or more
+    (one round's pairs say nothing about new processes)."""
+    from fwbench.stats.paired import paired_ratio as paired_turns
+
+    rounds = turn_rounds(numerator, denominator)
+    if len(rounds) < 2:
+        return None
+    found = paired_turns(rounds, level, prior)
+    if found is None or found.rounds < 2:
+        return None
+    return Ratio(found.ratio, found.low, found.high, level, found.method, found.rounds)
+
+
 def ratio(numerator: Mapping[str, Any], denominator: Mapping[str, Any], level: float = LEVEL,
-          prior: Any = None) -> Ratio:
-    """Paired (with ``prior``, see :func:`paired_ratio`) when both cells come from the same run, independent
-    otherwise."""
+          prior: Any = None, turn_prior: Any = None) -> Ratio:
+    """From turns paired in time when both cells come from the same interleaved run (``turn_prior``: the run's
+    prior of between-round variance of mean turn log-ratios); else paired over rounds (with ``prior``, see
+    :func:`paired_ratio`) when both come from the same run; independent otherwise."""
     if same_run(numerator, denominator):
+        by_turns = turn_ratio(numerator, denominator, level, turn_prior)
+        if by_turns is not None:
+            return by_turns
         return paired_ratio(numerator, denominator, level, prior)
     return independent_ratio(numerator, denominator, level)
 

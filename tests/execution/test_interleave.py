@@ -1,51 +1,38 @@
-"""Turns under ``--interleave``: a block of samples per turn, and a wait for the last process to go quiet."""
+"""Turns under ``--interleave``: a block of samples per turn, and the cell's process stopped between its turns."""
 
 from __future__ import annotations
 
+import time
+
 from fwbench.execution import interleave
-from fwbench.execution.interleave import SETTLE_CAP_S, settle
 from fwbench.worker.children import take_turn
 
 
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.now += seconds
+def process_state(pid: int) -> str:
+    with open(f"/proc/{pid}/stat", encoding="ascii") as handle:
+        return handle.read().rsplit(")", 1)[1].split()[0]
 
 
-def spinning_for(clock: FakeClock, busy_until: float):
-    """CPU time of a process that runs one thread flat out until ``busy_until``, then sleeps."""
-    return lambda pid: min(clock.now, busy_until)
+def test_a_process_is_stopped_between_its_turns_and_runs_again_for_the_next():
+    import subprocess
+    import sys
 
-
-def test_settle_waits_while_the_process_spins_and_returns_once_it_is_quiet():
-    clock = FakeClock()
-    waited = settle(123, cpu_s=spinning_for(clock, 0.13), clock=clock, sleep=clock.sleep)
-    assert 0.13 <= waited <= 0.13 + 2 * interleave.QUIET_WINDOW_S
-
-
-def test_settle_returns_after_one_window_for_a_quiet_process():
-    clock = FakeClock()
-    waited = settle(123, cpu_s=spinning_for(clock, 0.0), clock=clock, sleep=clock.sleep)
-    assert waited == interleave.QUIET_WINDOW_S
-
-
-def test_settle_gives_up_at_its_cap():
-    clock = FakeClock()
-    waited = settle(123, cpu_s=spinning_for(clock, 1e9), clock=clock, sleep=clock.sleep)
-    assert SETTLE_CAP_S <= waited <= SETTLE_CAP_S + interleave.QUIET_WINDOW_S
-
-
-def test_settle_does_not_wait_for_what_it_cannot_read():
-    clock = FakeClock()
-    assert settle(None, clock=clock, sleep=clock.sleep) == 0.0
-    assert settle(123, cpu_s=lambda pid: None, clock=clock, sleep=clock.sleep) == 0.0
-    assert clock.now == 0.0
+    spinner = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        interleave.pause(spinner.pid)
+        deadline = time.monotonic() + 10
+        while process_state(spinner.pid) != "T" and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert process_state(spinner.pid) == "T"  # stopped: its threads take no core from the next turn
+        interleave.resume(spinner.pid)
+        while process_state(spinner.pid) == "T" and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert process_state(spinner.pid) in ("R", "S")
+    finally:
+        spinner.kill()
+        spinner.wait()
+    interleave.pause(spinner.pid)  # a process that has gone is no error
+    interleave.resume(None)
 
 
 class FakeSampler:
