@@ -29,7 +29,8 @@ def _onednn_verbose() -> tuple[str | None, str | None]:
         tf.linalg.matmul(matrix, matrix).numpy()
 
     version = isa = None
-    for line in verbose_output_in_child(body, {"ONEDNN_VERBOSE": "1"}).splitlines():
+    # The child hides every GPU, so the product runs on the CPU and no device runtime starts on a GPU host.
+    for line in verbose_output_in_child(body, {"ONEDNN_VERBOSE": "1", "CUDA_VISIBLE_DEVICES": ""}).splitlines():
         if not line.startswith("onednn_verbose") or ",info," not in line:
             continue
         if "oneDNN v" in line and version is None:
