@@ -73,6 +73,11 @@ def run(
         help="With --interleave (which it implies): milliseconds of sampling a turn (default: a quarter of the "
              "cell's round budget). Short turns (about 20) pair series closer in time; each record keeps its turns "
              "for paired ratios (bench/paired.py)."),
+    replicas: int = typer.Option(
+        1, "--replicas", min=1, max=4,
+        help="Measure every series this many times, each copy as a series of its own (numpy/eager#2): an A/A "
+             "self-check of the verdicts, which should call copies different no more often than their level "
+             "allows (bench/aa.py)."),
     executor: str = typer.Option("local", "--executor",
                                  help="local (default): workers on this machine, one after another. ray: each "
                                       "(framework, device) group as a Ray task with whole-node CPU, whole-GPU or "
@@ -126,7 +131,7 @@ def run(
     """
     selection = Selection(frameworks=framework or None, devices=device or None, modes=mode or None,
                           filter_text=filter_text, quick=quick, full=full,
-                          shard=parse_shard(shard) if shard else None)
+                          shard=parse_shard(shard) if shard else None, replicas=replicas)
     if resume is not None:
         from fwbench.execution.resume import load_manifest
 

@@ -8,7 +8,7 @@ carries the reason, so ``fwbench list`` and the results can show it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Iterable
 
 from fwbench.adapters import FRAMEWORKS, find_installed, get_adapter
@@ -40,10 +40,13 @@ class Cell:
     method: str = "fwbench"
     timeit_loops: int | None = None
     timeit_repeats: int = 5
+    replica: int = 1  # 2 and up: a copy of the series measured as if it were another (--replicas, A/A checks)
 
     @property
     def cell_id(self) -> str:
         base = f"{self.workload.name}[{params_text(self.params)}]/{self.framework}/{self.mode}/{self.device}"
+        if self.replica > 1:
+            base += f"#{self.replica}"
         return base if self.method == "fwbench" else f"{base}/{self.method}"
 
     def to_dict(self) -> dict[str, Any]:
@@ -58,6 +61,7 @@ class Cell:
             "method": self.method,
             "timeit_loops": self.timeit_loops,
             "timeit_repeats": self.timeit_repeats,
+            "replica": self.replica,
         }
 
 
@@ -72,6 +76,7 @@ class Selection:
     quick: bool = False
     full: bool = False  # add each workload's full_sweep
     shard: tuple[int, int] | None = None  # (K, N): only shard K of N (fwbench.execution.shard)
+    replicas: int = 1  # every series this many times, each copy a series of its own (A/A self-checks)
 
     def validate(self) -> None:
         for name in self.frameworks or []:
@@ -130,6 +135,9 @@ def plan_cells(specs: Iterable[Spec], selection: Selection) -> list[Cell]:
                                         f"{MAX_CELLS:,} can run in one run",
                                         hint="narrow it with --framework, --mode, --device, --filter, --quick or "
                                              "smaller sweeps")
+    if selection.replicas > 1:  # each copy beside its original, so a group's copies run together
+        cells = [replace(cell, replica=number) if number > 1 else cell
+                 for cell in cells for number in range(1, (selection.replicas if cell.skip_reason is None else 1) + 1)]
     if selection.filter_text:
         cells = [cell for cell in cells if selection.filter_text in cell.cell_id]
     if selection.shard:

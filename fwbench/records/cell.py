@@ -37,6 +37,7 @@ IDENTITY_FIELDS = {
     "num_threads": "threads every framework was given",
     "seed": "the seed the inputs were made from",
     "method": "fwbench (the sampler) or timeit",
+    "replica": "2 and up: a copy of its series measured as another series (--replicas, A/A self-checks)",
     "round": "which round (fresh worker process) measured it",
     "status": "ok, mismatch, error or skipped",
     "reason": "why a cell is not ok",

@@ -66,6 +66,7 @@ def base_record(cell: dict[str, Any], workload: dict[str, Any], run: dict[str, A
         "unfused_bytes": cost.get("unfused_bytes"),
         "settings": {},
         "host": run.get("host", {}),
+        **({"replica": cell["replica"]} if (cell.get("replica") or 1) > 1 else {}),
     }
 
 

@@ -30,6 +30,9 @@ def prepare(frame: pd.DataFrame) -> pd.DataFrame:
     frame = frame.copy()
     several_devices = frame["device"].nunique() > 1
     frame["series"] = frame["framework"] + "/" + frame["mode"]
+    if "replica" in frame:  # copies of a series (--replicas) are series of their own: framework/mode#2
+        copies = frame["replica"].fillna(1).astype(int) > 1
+        frame.loc[copies, "series"] = frame.loc[copies, "series"] + "#" + frame.loc[copies, "replica"].astype(int).astype(str)
     if several_devices:
         frame["series"] = frame["series"] + "@" + frame["device"]
     if "method" in frame:

@@ -125,7 +125,9 @@ def size_key(record: dict[str, Any]) -> tuple:
 
 
 def series_name(record: dict[str, Any]) -> str:
-    return f"{record.get('framework')}/{record.get('mode')}"
+    """framework/mode, with ``#N`` for the Nth copy of a series (``--replicas``)."""
+    replica = record.get("replica") or 1
+    return f"{record.get('framework')}/{record.get('mode')}" + (f"#{replica}" if replica > 1 else "")
 
 
 def turns_by_size(records: Iterable[dict[str, Any]]) -> dict[tuple, dict[str, dict[int, Turns]]]:

@@ -50,3 +50,25 @@ def test_too_large_cells_are_skipped_with_the_estimate(write_spec):
     big = next(c for c in cells if c.params["n"] == 60000)
     assert big.skip_reason.startswith("too large: needs about")
     assert "GiB of host memory" in big.skip_reason
+
+
+def test_replicas_add_copies_of_every_runnable_series_as_series_of_their_own(write_spec):
+    from fwbench.records.results import base_record, records_to_frame
+    from fwbench.report.aggregate import prepare
+    from fwbench.stats.paired import series_name
+
+    spec = load_spec(write_spec(SMALL_SPEC))
+    single = plan_cells([spec], Selection(devices=["cpu", "tpu"], frameworks=["numpy"]))
+    doubled = plan_cells([spec], Selection(devices=["cpu", "tpu"], frameworks=["numpy"], replicas=2))
+    runnable = [cell for cell in single if cell.skip_reason is None]
+    assert len(doubled) == len(single) + len(runnable)  # skipped cells are not copied
+    copies = [cell for cell in doubled if cell.replica == 2]
+    assert [cell.cell_id for cell in copies] == [cell.cell_id.replace("/cpu", "/cpu#2") for cell in runnable]
+    assert doubled.index(copies[0]) == doubled.index(next(c for c in doubled if c.cell_id == runnable[0].cell_id)) + 1
+    record = base_record(copies[0].to_dict(), copies[0].workload.to_dict(), {"run_id": "r", "num_threads": 2})
+    assert record["replica"] == 2 and series_name(dict(record, mode="eager")) == "numpy/eager#2"
+    original = base_record(runnable[0].to_dict(), runnable[0].workload.to_dict(), {"run_id": "r", "num_threads": 2})
+    assert "replica" not in original  # records of ordinary runs are unchanged
+    frame = prepare(records_to_frame([dict(original, status="ok", median_s=1.0), dict(record, status="ok",
+                                                                                        median_s=1.0)]))
+    assert sorted(frame["series"]) == ["numpy/eager", "numpy/eager#2"]
