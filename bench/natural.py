@@ -40,6 +40,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from fwbench.adapters import get_adapter  # noqa: E402  (adapters import no framework at module level)
+from fwbench.worker.process import STEADY_BLOCK_BYTES  # noqa: E402  (the steady regime's block, one definition)
 
 REPEATS = 9
 # The body of ``def f(x):`` per workload and framework.
@@ -57,7 +58,7 @@ SCALES = {"power_sum": "", "matrix_power": " / np.float32(np.sqrt({n}))", "matmu
 # The steady regime's first lines: free one block of glibc's largest dynamic mmap threshold (fwbench.worker.process).
 STEADY_PROLOGUE = ("import ctypes\nlibc = ctypes.CDLL(None)\nlibc.malloc.restype = ctypes.c_void_p\n"
                    "libc.malloc.argtypes = [ctypes.c_size_t]\nlibc.free.argtypes = [ctypes.c_void_p]\n"
-                   "libc.free(libc.malloc(32 * 2**20 - 8192))\n")
+                   f"libc.free(libc.malloc({STEADY_BLOCK_BYTES}))\n")
 
 # MLP training steps (size = the batch): the layer widths of workloads/mlp_training.yaml, Adam, softmax
 # cross-entropy, four batches used in turn; each framework's script is what its users write.  Adam's bias

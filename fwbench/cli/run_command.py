@@ -24,7 +24,7 @@ from fwbench.execution.plan import Selection, params_text
 from fwbench.execution.shard import parse_shard
 from fwbench.records.journal import check_writable
 from fwbench.records.results import check_out_dir, read_manifest
-from fwbench.execution.runner import DEFAULT_CELL_TIMEOUT_S, RunOptions, default_threads
+from fwbench.execution.runner import DEFAULT_CELL_TIMEOUT_S, RunOptions, default_threads, reason_counts, skip_summary
 from fwbench.execution.runner import run as run_cells
 from fwbench.spec.loader import load_specs
 from fwbench.stats.timing import TimerSettings
@@ -195,15 +195,16 @@ def run(
         from fwbench.execution.ray_executor import import_ray
 
         import_ray()  # a clear error now, before anything is measured, if Ray is missing
-    if threads is not None and threads > default_threads():
-        raise UserError(f"--threads: got {threads}, but this machine lets fwbench use {default_threads()} cores "
+    usable = default_threads()
+    if threads is not None and threads > usable:
+        raise UserError(f"--threads: got {threads}, but this machine lets fwbench use {usable} cores "
                         "(timings with more threads than cores measure the contention, not the framework)",
-                        hint=f"use --threads {default_threads()} or fewer")
+                        hint=f"use --threads {usable} or fewer")
     if resume is None:
         check_out_dir(out_dir, overwrite)
     check_writable(out_dir)
     if calibrate:
-        options.calibration = ensure_calibration(threads or default_threads())
+        options.calibration = ensure_calibration(threads or usable)
     progress = BarProgress()
     previous = signal.signal(signal.SIGTERM, _interrupt)
     try:
@@ -226,7 +227,6 @@ def run(
 def exit_for_outcome(records: list[dict[str, Any]]) -> None:
     """Exit 2 when every cell was skipped (nothing could run), 3 when a cell failed even after its retry; the
     reasons in one line on stderr.  Mismatches are findings, not failures: they do not change the exit code."""
-    from fwbench.execution.runner import skip_summary
 
     if records and all(record.get("status") == "skipped" for record in records):
         print(f"fwbench: error: nothing ran: every one of the {len(records)} cells was skipped ("
@@ -341,12 +341,9 @@ def print_summary(records: list[dict[str, Any]], verbose: bool = False,
         if record["status"] != "ok":
             console.print(f"{record['status']}: {record['cell_id']}: {record.get('reason')}", markup=False)
     if skipped:
-        reasons: dict[str, int] = {}
-        for record in skipped:
-            key = f"{record['framework']}: {record['reason']}"
-            reasons[key] = reasons.get(key, 0) + 1
         console.print(f"{len(skipped)} cells skipped:")
-        for reason, count in reasons.items():
+        for reason, count in reason_counts([f"{record['framework']}: {record['reason']}"
+                                            for record in skipped]).items():
             console.print(f"  {count} x {reason}", markup=False)
     if not verbose:
         console.print("Every cell's row: --verbose, or 'fwbench report DIR' for the full report.", markup=False)

@@ -91,8 +91,10 @@ class WorkerGroup:
         self.log_path = settings.out_dir / "logs" / f"worker-{framework}-{device}{'-' + own if own else ''}.log"
 
     def finish(self, cell: Cell, record: dict[str, Any]) -> dict[str, Any]:
-        """Hand a finished record (stamped with its round) to the caller."""
+        """Hand a finished record (stamped with its round, and its attempt when a retry) to the caller."""
         record["round"] = self.settings.round_index
+        if self.settings.attempt > 1:
+            record["attempt"] = self.settings.attempt
         return self._finish_callback(cell, record)
 
     def fail(self, cell: Cell, cause: str) -> dict[str, Any]:
@@ -102,8 +104,6 @@ class WorkerGroup:
         record = finished_without_running(cell, self.run_info, status, cause, self.version)
         if status == "error":
             record["failure"] = "timed out" if cause.startswith("timed out") else "worker died"
-        if self.settings.attempt > 1:
-            record["attempt"] = self.settings.attempt
         return self.finish(cell, record)
 
     def start_worker(self, cells: list[Cell]) -> WorkerProcess:
@@ -204,8 +204,6 @@ class WorkerGroup:
                 elif event == "result":
                     record = message["record"]
                     cell = by_id[record["cell_id"]]
-                    if self.settings.attempt > 1:
-                        record["attempt"] = self.settings.attempt
                     finished.append((cell, self.finish(cell, record)))
                     current = None
                 elif event == "done":

@@ -17,10 +17,10 @@ Between its turns a cell's process is stopped (SIGSTOP; SIGCONT before its
 next turn or its end): NumPy's OpenBLAS threads keep spinning for about 130
 ms of CPU after a multi-threaded GEMM and OpenMP pools for a while, and a turn
 taken beside such a thread runs on one core instead of two.  Waiting for the
-process to go quiet instead (the earlier remedy) still let idle pools take 0.4
-to 0.5 of a core from torch and jax turns (``other_cpu_cores``) and made
-torch/eager read 2.3x slower than NumPy on a 256 GEMM where a natural script
-and bench/rmit.py find it 1.2x faster; stopped, they take none
+process to go quiet instead (the earlier remedy) still let idle pools take up
+to half a core from torch and jax turns on GEMMs (``other_cpu_cores``) and made
+torch/eager read 2.3x slower than NumPy on a 256 GEMM where bench/rmit.py finds
+it 1.2x faster; stopped, they took none in the GEMMs' turns
 (docs/methodology.md).  ``interleave_turns`` and ``settings.interleave`` say
 what was done.
 

@@ -87,7 +87,8 @@ def _run_group_on_node(framework: str, device: str, state: dict[str, Any]) -> It
     settings = GroupSettings(out_dir=scratch, run_info=run_info, timer=TimerSettings(**state["timer"]),
                              cell_timeout_s=state["timeout"], memory_limit_bytes=state.get("memory_limit_bytes"),
                              round_index=state["round"],
-                             unset_environment=tuple(state.get("unset_environment") or ()))
+                             unset_environment=tuple(state.get("unset_environment") or ()),
+                             attempt=state.get("attempt") or 1)
     records: queue.Queue = queue.Queue()
 
     def stream(cell: Any, record: dict[str, Any]) -> dict[str, Any]:
@@ -123,7 +124,7 @@ def run_on_ray(groups: list[WorkerGroup], address: str | None) -> list[dict[str,
         settings = group.settings
         state = {"cells": group.cells, "timer": settings.timer.to_dict(), "timeout": settings.cell_timeout_s,
                  "run_info": group.run_info, "memory_limit_bytes": settings.memory_limit_bytes,
-                 "unset_environment": list(settings.unset_environment),
+                 "unset_environment": list(settings.unset_environment), "attempt": settings.attempt,
                  "round": settings.round_index}
         request = resources_for(ray, group.device)
         group.progress.worker(group.framework, group.device, "starting")

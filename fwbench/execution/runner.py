@@ -295,12 +295,18 @@ def _contended_before(options: RunOptions, cells: list[Cell], threshold: float |
             if record.get("cell_id") in by_id and record["cell_id"] not in repeated and _contended(record, threshold)}
 
 
-def skip_summary(reasons: list[str]) -> str:
-    """'18 x device absent: ...; 2 x ...': each distinct reason with its count, the commonest first."""
+def reason_counts(reasons: list[str]) -> dict[str, int]:
+    """Each distinct reason with how many times it came, in the order first seen."""
     counts: dict[str, int] = {}
     for reason in reasons:
         counts[reason] = counts.get(reason, 0) + 1
-    return "; ".join(f"{count} x {reason}" for reason, count in sorted(counts.items(), key=lambda item: -item[1]))
+    return counts
+
+
+def skip_summary(reasons: list[str]) -> str:
+    """'18 x device absent: ...; 2 x ...': each distinct reason with its count, the commonest first."""
+    return "; ".join(f"{count} x {reason}" for reason, count in
+                     sorted(reason_counts(reasons).items(), key=lambda item: -item[1]))
 
 
 def _crashed(record: dict[str, Any]) -> bool:

@@ -9,6 +9,11 @@ from __future__ import annotations
 
 import threading
 
+# glibc's DEFAULT_MMAP_THRESHOLD_MAX on 64-bit (4 MiB * sizeof(long)): the largest block size to which a free
+# raises its mmap threshold, so the largest temporary it ever serves from reused heap memory
+# (fwbench.worker.process.settle_allocator; the report's allocator findings).
+GLIBC_MMAP_THRESHOLD_MAX_BYTES = 4 * 2**20 * 8
+
 STATUS = "/proc/self/status"
 CLEAR_REFS = "/proc/self/clear_refs"
 

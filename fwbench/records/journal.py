@@ -35,29 +35,37 @@ class OutputError(UserError):
     """The output could not be written (a full disk, a read-only or vanished directory): one line, exit 2."""
 
 
+def _nearest_existing(path: Path) -> Path:
+    """``path``, or the nearest folder above it that exists."""
+    existing = Path(path)
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    return existing
+
+
 def free_space_text(path: Path) -> str:
     """How much space the filesystem holding ``path`` (or its nearest existing parent) has left, in words."""
     from fwbench.units import format_bytes
 
-    probe = Path(path)
-    while not probe.exists() and probe != probe.parent:
-        probe = probe.parent
     try:
-        return f"{format_bytes(shutil.disk_usage(probe).free)} free there"
+        return f"{format_bytes(shutil.disk_usage(_nearest_existing(path)).free)} free there"
     except OSError:
         return "free space unknown"
 
 
+def _fix_for(error: OSError, otherwise: str) -> str:
+    """What to do about a failed write: make room, or write elsewhere; ``otherwise`` for other errors."""
+    if error.errno == errno.ENOSPC:
+        return "free some space or choose another --out"
+    if error.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+        return "choose a writable --out"
+    return otherwise
+
+
 def output_error(path: Path, error: OSError, done: str) -> OutputError:
     """The one-line error for a failed write of ``path``; ``done`` says what is safe already."""
-    reason = error.strerror or str(error)
-    if error.errno == errno.ENOSPC:
-        hint = "free some space or choose another --out"
-    elif error.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
-        hint = "choose a writable --out"
-    else:
-        hint = "check the output directory"
-    return OutputError(f"cannot write {path}: {reason} ({free_space_text(path)}); {done}", hint=hint)
+    return OutputError(f"cannot write {path}: {error.strerror or error} ({free_space_text(path)}); {done}",
+                       hint=_fix_for(error, "check the output directory"))
 
 
 MIN_FREE_BYTES = 2**20  # a run's records, manifest and logs need at least this much to start
@@ -70,9 +78,7 @@ def check_writable(directory: Path) -> None:
     from fwbench.units import format_bytes
 
     directory = Path(directory)
-    existing = directory
-    while not existing.exists() and existing != existing.parent:
-        existing = existing.parent
+    existing = _nearest_existing(directory)
     probe = existing / f".fwbench-write-test-{os.getpid()}"
     try:
         if not existing.is_dir():
@@ -90,8 +96,7 @@ def check_writable(directory: Path) -> None:
             pass
         raise OutputError(f"--out {directory}: cannot write there: {error.strerror or error} "
                           f"({free_space_text(directory)}); nothing was measured",
-                          hint="choose a writable --out" if error.errno != errno.ENOSPC
-                          else "free some space or choose another --out") from None
+                          hint=_fix_for(error, "choose a writable --out")) from None
     if free < MIN_FREE_BYTES:
         raise OutputError(f"--out {directory}: only {format_bytes(free)} free there, and a run needs "
                           f"{format_bytes(MIN_FREE_BYTES)} at least; nothing was measured",
@@ -104,7 +109,6 @@ class ResultsWriter:
     Opening it sets aside a last line cut short by an earlier crash (see the module's docstring)."""
 
     def __init__(self, directory: Path, file_name: str = "results.jsonl") -> None:
-        self._check_fields = check_fields
         self.path = Path(directory) / file_name
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -116,7 +120,7 @@ class ResultsWriter:
 
     def write(self, record: dict[str, Any]) -> None:
         """Append one round record (its fields must be defined in :mod:`fwbench.records.cell`), whole."""
-        self._check_fields(record)
+        check_fields(record)
         data = (json.dumps(json_safe(record)) + "\n").encode("utf-8")
         size = os.fstat(self._fd).st_size
         try:

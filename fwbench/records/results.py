@@ -161,6 +161,11 @@ PROCESS_FAILURES = ("worker died", "cell process died", "timed out")
 RETRIED_FAILURES = ("worker died", "cell process died")  # run once more at the end of a run
 
 
+def _process_failed(record: dict[str, Any]) -> bool:
+    """An error that the end of its process caused (:data:`PROCESS_FAILURES`), not the cell's code."""
+    return record.get("status") == "error" and record.get("failure") in PROCESS_FAILURES
+
+
 def _latest_attempts(rounds: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The cell's rounds in order, a retried round by its last record; the superseded failures are noted on
     the retry (``failed_rounds``, read by :func:`_combine`)."""
@@ -189,8 +194,8 @@ def _combine(rounds: list[dict[str, Any]]) -> dict[str, Any]:
     succeeded = [r for r in rounds if r.get("status") == "ok"]
     if succeeded:  # a round its process's end failed gives way to the rounds that succeeded
         failed += [{"round": r.get("round") or 1, "reason": r.get("reason"), "retried": False}
-                   for r in rounds if r.get("status") == "error" and r.get("failure") in PROCESS_FAILURES]
-        rounds = [r for r in rounds if not (r.get("status") == "error" and r.get("failure") in PROCESS_FAILURES)]
+                   for r in rounds if _process_failed(r)]
+        rounds = [r for r in rounds if not _process_failed(r)]
     if len(rounds) == 1:
         return dict(rounds[0], n_rounds=1, **({"failed_rounds": failed} if failed else {}))
     worst = max(rounds, key=lambda r: _SEVERITY.get(r.get("status"), 3))

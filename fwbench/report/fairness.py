@@ -23,12 +23,12 @@ from typing import Any
 import pandas as pd
 
 from fwbench.machine.kernels import isa_rank, variables_changing_kernels
+from fwbench.machine.memory import GLIBC_MMAP_THRESHOLD_MAX_BYTES
 from fwbench.stats.pooling import faults_matter
 from fwbench.units import format_seconds
 
 # Kinds whose time is mostly matrix products when the roofline bound was not computed (no calibration).
 BLAS_KINDS = ("matrix_power", "mlp_train", "keras")
-GLIBC_REUSE_LIMIT_BYTES = 32 * 2**20  # glibc's DEFAULT_MMAP_THRESHOLD_MAX on 64-bit (fwbench.worker.process)
 CELLS_NAMED = 6
 
 
@@ -79,7 +79,7 @@ def regime_sentences(frame: pd.DataFrame) -> list[str]:
 
         regimes = sorted({str(row.get("allocator_regime") or "unrecorded") for row, _ in measured})
         largest = max((_number(row.get("largest_input_bytes")) for row, _ in measured), default=0)
-        if largest > GLIBC_REUSE_LIMIT_BYTES:
+        if largest > GLIBC_MMAP_THRESHOLD_MAX_BYTES:
             large_sizes.append((_where(many_row), largest, measured))
             continue
         sentences.append(

@@ -81,9 +81,14 @@ def paired_log_ratios(a: Turns, b: Turns) -> list[float]:
     return logs
 
 
+def _round_logs(rounds: Sequence[tuple[Turns, Turns]]) -> list[list[float]]:
+    """Each round's paired log-ratios, rounds without a pair left out."""
+    return [logs for logs in (paired_log_ratios(a, b) for a, b in rounds) if logs]
+
+
 def round_means(rounds: Sequence[tuple[Turns, Turns]]) -> list[float]:
     """Each round's mean log-ratio (rounds without a pair left out): what the run-wide prior pools."""
-    return [statistics.fmean(logs) for logs in (paired_log_ratios(a, b) for a, b in rounds) if logs]
+    return [statistics.fmean(logs) for logs in _round_logs(rounds)]
 
 
 def paired_ratio(rounds: Sequence[tuple[Turns, Turns]], level: float = CONFIDENCE,
@@ -93,7 +98,7 @@ def paired_ratio(rounds: Sequence[tuple[Turns, Turns]], level: float = CONFIDENC
     ``prior``: a :class:`fwbench.stats.pooling.Prior` of the between-round variance of mean log-ratios."""
     from fwbench.stats.pooling import shrink
 
-    per_round = [logs for logs in (paired_log_ratios(a, b) for a, b in rounds) if logs]
+    per_round = _round_logs(rounds)
     if not per_round:
         return None
     means = [statistics.fmean(logs) for logs in per_round]

@@ -10,6 +10,7 @@ from typing import Any, TextIO
 
 from fwbench.adapters.base import get_adapter, kernel_facts
 from fwbench.machine.kernels import kernel_environment
+from fwbench.machine.memory import GLIBC_MMAP_THRESHOLD_MAX_BYTES
 
 
 MAX_REASON_CHARS = 500
@@ -91,7 +92,6 @@ def minor_page_faults() -> int:
 # flag bits (IS_MMAPPED adds 2), is at most DEFAULT_MMAP_THRESHOLD_MAX, 4 MiB * sizeof(long): 32 MiB on 64-bit.
 # A request of 32 MiB less two pages is a chunk of 32 MiB less one page, the largest that qualifies (one page
 # more and the flag bit puts it over: nothing changes, as a test shows).
-GLIBC_MMAP_THRESHOLD_MAX_BYTES = 4 * 2**20 * 8
 STEADY_BLOCK_BYTES = GLIBC_MMAP_THRESHOLD_MAX_BYTES - 2 * 4096
 
 

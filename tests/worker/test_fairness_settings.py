@@ -10,7 +10,7 @@ from fwbench.execution.runner import RunOptions, run
 from fwbench.spec.loader import load_specs
 from fwbench.stats.timing import TimerSettings
 from tests.cli.test_cli import fwbench
-from tests.conftest import GEMM_SPEC, require_framework
+from tests.conftest import GEMM_SPEC, SMALL_SPEC, require_framework
 
 GEMM = GEMM_SPEC.format(n=64)
 FRAMEWORK_SWITCH = {"jax": ("jax_default_matmul_precision", {"highest": "highest", "high": "high"}),
@@ -159,15 +159,8 @@ def test_a_gpu_whose_clock_is_not_locked_is_warned_about_at_the_start_of_a_run(w
     assert manifest["host"]["accelerators"]["warnings"] == ["GPU 0: not locked"]
 
 
-POWER_SUM_512 = """version: 1
-workloads:
-  - name: power_sum
-    kind: expression
-    expr: "x + x*x + x*x*x"
-    inputs:
-      x: {shape: [n, n], dtype: float32, init: normal}
-    sweep: {n: [512]}
-"""
+POWER_SUM_512 = SMALL_SPEC.replace("sweep: {n: [64, 128]}", "sweep: {n: [512]}")
+assert "[512]" in POWER_SUM_512
 
 
 def numpy_power_sum(write_spec, tmp_path, regime):

@@ -63,13 +63,15 @@ def load(num_threads: int) -> dict[str, Any]:
         "num_interop_threads": torch.get_num_interop_threads(),
         **set_matmul_precision(DEFAULT_MATMUL_PRECISION),
         "cuda_version": torch.version.cuda,
-        "parallel_backend": _config_value(torch.__config__.parallel_info(), "ATen parallel backend:"),
-        "blas": _config_value(torch.__config__.show(), "BLAS_INFO="),
+        "parallel_backend": config_value(torch.__config__.parallel_info(), "ATen parallel backend:"),
+        "blas": config_value(torch.__config__.show(), "BLAS_INFO="),
     }
     return {"version": torch.__version__, "settings": settings}
 
 
-def _config_value(text: str, key: str) -> str:
+def config_value(text: str, key: str) -> str:
+    """The value after ``key`` in one of torch's build or parallel reports (``BLAS_INFO=`` -> ``mkl``), or
+    "unknown"."""
     for part in text.replace(",", "\n").splitlines():
         if key in part:
             return part.split(key, 1)[1].strip()

@@ -7,21 +7,8 @@ import re
 from typing import Any
 
 from fwbench.adapters.base import verbose_output_in_child
+from fwbench.adapters.torch import config_value
 from fwbench.machine.kernels import named_isa, short_version
-
-
-def _config_lines() -> list[str]:
-    import torch
-
-    return [line.strip(" -") for line in torch.__config__.show().splitlines()]
-
-
-def _build_setting(lines: list[str], key: str) -> str | None:
-    for line in lines:
-        found = re.search(rf"\b{key}=([^,\s]+)", line)
-        if found:
-            return found.group(1)
-    return None
 
 
 def _mkl_verbose_line() -> str | None:
@@ -47,12 +34,13 @@ def kernel_facts() -> dict[str, Any]:
     """The libraries behind PyTorch's CPU kernels, in the worker after ``load``; ``gemm`` runs float32 products."""
     import torch
 
-    lines = _config_lines()
+    report = torch.__config__.show()
+    lines = [line.strip(" -") for line in report.splitlines()]
     capability = torch.backends.cpu.get_cpu_capability()
     libraries = [{"library": "ATen vectorised kernels", "version": torch.__version__, "kernel": capability,
                   "isa": named_isa(capability), "role": "element-wise and reductions",
                   "source": "torch.backends.cpu.get_cpu_capability()"}]
-    blas = _build_setting(lines, "BLAS_INFO")
+    blas = config_value(report, "BLAS_INFO=")
     gemm = None
     if blas == "mkl":
         version = next((line for line in lines if "Math Kernel Library" in line), None)
@@ -60,7 +48,7 @@ def kernel_facts() -> dict[str, Any]:
         gemm = {"library": "MKL", "version": short_version(version), "kernel": verbose or "chosen at run time (MKL said nothing)",
                 "isa": named_isa(verbose), "role": "BLAS (matrix products)", "source": "MKL_VERBOSE"}
         libraries.append(gemm)
-    elif blas:
+    elif blas != "unknown":
         gemm = {"library": blas, "version": None, "kernel": "unknown", "isa": None, "role": "BLAS (matrix products)",
                 "source": "torch.__config__.show()"}
         libraries.append(gemm)
