@@ -23,6 +23,7 @@ sys.path.insert(0, str(ROOT))
 
 from fwbench.records.results import load_results  # noqa: E402
 from fwbench.report import aggregate  # noqa: E402
+from fwbench.stats import verdicts  # noqa: E402
 from fwbench.stats.ratios import ratio  # noqa: E402
 
 
@@ -39,13 +40,15 @@ def copies(results: Path) -> list[tuple[str, str, object]]:
             copy = by_series.get(f"{name}#2")
             if copy is not None:
                 pairs.append((row, copy))
-    priors, turn_priors = aggregate.pair_priors([(c, o) for o, c in pairs]), aggregate.turn_pair_priors(
+    priors, turn_priors = verdicts.round_pair_priors([(c, o) for o, c in pairs]), verdicts.turn_pair_priors(
         [(c, o) for o, c in pairs])
     found = []
     for original, copy in pairs:
         run = original.get("run_id")
+        looks = verdicts.looks_of([original, copy])  # the level the run's looks spent (stats.verdicts)
+        level = verdicts.spending_level(looks) if looks else verdicts.CONFIDENCE
         found.append((f"{original['workload']} {original['size_label']}", original["series"],
-                      ratio(copy, original, prior=priors.get(run), turn_prior=turn_priors.get(run))))
+                      ratio(copy, original, level, prior=priors.get(run), turn_prior=turn_priors.get(run))))
     return found
 
 
@@ -53,7 +56,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("spec", nargs="?")
     parser.add_argument("--turn-ms", type=float, default=20.0)
-    parser.add_argument("--sequential", action="store_true", help="rounds one after another (fwbench's default)")
+    parser.add_argument("--sequential", action="store_true", help="rounds one after another (fwbench run --sequential)")
     parser.add_argument("--budget", type=float, default=1.0)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--results", type=Path)
@@ -64,7 +67,7 @@ def main() -> int:
             if not arguments.spec:
                 parser.error("give a SPEC or --results DIR")
             results = Path(directory) / "aa"
-            extra = [] if arguments.sequential else ["--turn-ms", str(arguments.turn_ms)]
+            extra = ["--sequential"] if arguments.sequential else ["--turn-ms", str(arguments.turn_ms)]
             completed = subprocess.run([sys.executable, "-m", "fwbench", "run", arguments.spec, "--replicas", "2",
                                         "--no-calibrate", "--out", str(results), "--budget", str(arguments.budget),
                                         "--rounds", str(arguments.rounds), *extra], cwd=ROOT, capture_output=True,

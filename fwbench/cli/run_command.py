@@ -36,6 +36,7 @@ def _interrupt(signum: int, frame: Any) -> None:
 
 
 DEFAULT_ROUNDS = 3
+DEFAULT_TURN_MS = 20.0  # a turn of sampling when the series take turns (docs/methodology.md: paired in time)
 
 
 @user_errors
@@ -65,14 +66,22 @@ def run(
     timeout: float = typer.Option(DEFAULT_CELL_TIMEOUT_S, "--timeout", min=1.0,
                                   help="Seconds one cell may take before its worker is killed."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace results already in --out."),
-    interleave: bool = typer.Option(False, "--interleave",
-                                    help="Frameworks take turns, a block of samples each, so slow drift of the machine "
-                                         "spreads over all of them (every worker stays alive: more memory)."),
+    sequential: bool = typer.Option(
+        False, "--sequential",
+        help="Run each framework's cells one after another in every round, as fwbench did before 2026-12 "
+             "(verdicts then pair round medians measured minutes apart). Default: the series of each workload "
+             "size are alive at once and take turns of --turn-ms in random order, paired in time."),
+    interleave: bool = typer.Option(False, "--interleave", hidden=True,
+                                    help="The default now; kept so older commands still run."),
     turn_ms: Optional[float] = typer.Option(
         None, "--turn-ms", min=1.0,
-        help="With --interleave (which it implies): milliseconds of sampling a turn (default: a quarter of the "
-             "cell's round budget). Short turns (about 20) pair series closer in time; each record keeps its turns "
-             "for paired ratios (bench/paired.py)."),
+        help=f"Milliseconds of sampling a turn when the series take turns (default {DEFAULT_TURN_MS:g}: short "
+             "against the machine's 50 ms correlation time). Each record keeps its turns for paired ratios."),
+    extend: Optional[bool] = typer.Option(
+        None, "--extend/--no-extend",
+        help="Spend half of --budget on a first pass, then give the rest, a few rounds at a time, to the "
+             "sizes whose verdict is still undecided, until each is decided or the budget is spent; each look "
+             "spends part of the error rate (default: on, except with --sequential, --quick or one round)."),
     replicas: int = typer.Option(
         1, "--replicas", min=1, max=4,
         help="Measure every series this many times, each copy as a series of its own (numpy/eager#2): an A/A "
@@ -128,6 +137,13 @@ def run(
     or the round's share of --budget runs out; the output is then compared
     with a NumPy float64 reference.  All of it --rounds times, in fresh
     workers.
+
+    The series of one workload size (every framework and mode) are alive
+    at once and take turns of --turn-ms in a random order, so that each
+    ratio compares times taken side by side (--sequential: one framework
+    after another).  Half of --budget goes to a first pass; the sizes whose
+    verdict is then undecided get the rest, a few rounds at a time
+    (--no-extend: none).  README: what a verdict means.
     """
     selection = Selection(frameworks=framework or None, devices=device or None, modes=mode or None,
                           filter_text=filter_text, quick=quick, full=full,
@@ -141,8 +157,9 @@ def run(
         recorded["shard"] = tuple(recorded["shard"]) if recorded.get("shard") else None
         selection = Selection(**recorded)
         threads, out, overwrite = manifest["num_threads"], resume, False
-        interleave = bool(manifest.get("interleave"))
+        sequential = not manifest.get("interleave")
         turn_ms = manifest["turn_s"] * 1000 if manifest.get("turn_s") else None
+        extend = bool(manifest.get("extend"))
         matmul_precision = manifest.get("matmul_precision")
         cache = manifest.get("cache")
         allocator = manifest.get("allocator")
@@ -169,8 +186,8 @@ def run(
         cell_timeout_s=timeout,
         overwrite=overwrite,
         command=["fwbench", *sys.argv[1:]],
-        interleave=interleave or turn_ms is not None,
-        turn_s=turn_ms / 1000 if turn_ms else None,
+        interleave=not sequential or interleave or turn_ms is not None,
+        turn_s=(turn_ms or DEFAULT_TURN_MS) / 1000 if (not sequential or turn_ms) else None,
         rounds=rounds or (1 if quick else DEFAULT_ROUNDS),
         resume=resume is not None,
         executor=executor,
@@ -181,6 +198,12 @@ def run(
         allocator=allocator,
         unset_environment=tuple(check_variable_names(unset_env or [])),
     )
+    if sequential and turn_ms is not None:
+        raise UserError(f"--turn-ms: got {turn_ms:g} with --sequential, which takes no turns",
+                        hint="drop --sequential to pair the series in time, or drop --turn-ms")
+    if executor == "ray":  # Ray runs each group as a task of its own: the series cannot take turns
+        options.interleave, options.turn_s = False, None
+    options.extend = extend if extend is not None else (options.interleave and not quick and options.rounds >= 2)
     if allocator not in (None, *ALLOCATOR_REGIMES):
         raise UserError(f"--allocator: got '{allocator}', expected one of: {', '.join(ALLOCATOR_REGIMES)}",
                         hint="steady (the default) or fresh; README: the allocator regime")
@@ -328,15 +351,19 @@ def print_summary(records: list[dict[str, Any]], verbose: bool = False,
     with_interval = [r for r in measured if r.get("status") == "ok" and r.get("rel_ci95") is not None]
     wide = widest_intervals(measured)
     if wide:
-        console.print(f"{len(wide)} of {len(with_interval)} cells have a 95% interval wider than "
-                      f"±{WIDE_INTERVAL:.0%}; rankings among them are the likeliest to stay undecided. Noisiest:",
+        interleaved = any(manifest.get("interleave") for manifest in manifests or [])
+        console.print(f"{len(wide)} of {len(with_interval)} cells have a 95% interval of the next run's median "
+                      f"wider than ±{WIDE_INTERVAL:.0%}"
+                      + ("; verdicts pair the series in time, which this spread does not widen. Noisiest:"
+                         if interleaved else "; rankings among them are the likeliest to stay undecided. Noisiest:"),
                       markup=False)
         for record in wide[:NOISIEST_SHOWN]:
             rounds_text = ", ".join(format_seconds(value) for value in record.get("round_medians_s") or [])
             console.print(f"    {record['cell_id']}: ±{record['rel_ci95']:.0%}"
                           + (f" (round medians {rounds_text})" if rounds_text else ""), markup=False)
-        console.print("    Close other programs, raise --budget or --rounds, or pair the series in time: --turn-ms 20.",
-                      markup=False)
+        if not interleaved:
+            console.print("    Close other programs, raise --budget or --rounds, or pair the series in time: drop "
+                          "--sequential.", markup=False)
     for record in measured:
         if record["status"] != "ok":
             console.print(f"{record['status']}: {record['cell_id']}: {record.get('reason')}", markup=False)

@@ -52,6 +52,7 @@ class GroupSettings:
     unset_environment: tuple[str, ...] = ()  # variables removed from the workers' environment (--unset-env)
     attempt: int = 1  # 2 when the round retries cells whose process died
     turn_s: float | None = None  # --interleave: seconds of sampling a turn (None: a quarter of the round's budget)
+    look: int | None = None  # the look that will judge this round's cells (runs that extend open sizes)
 
 
 def finished_without_running(cell: Cell, run_info: dict[str, Any], status: str, reason: str,
@@ -91,8 +92,11 @@ class WorkerGroup:
         self.log_path = settings.out_dir / "logs" / f"worker-{framework}-{device}{'-' + own if own else ''}.log"
 
     def finish(self, cell: Cell, record: dict[str, Any]) -> dict[str, Any]:
-        """Hand a finished record (stamped with its round, and its attempt when a retry) to the caller."""
+        """Hand a finished record (stamped with its round, the look that judges it, and its attempt when a
+        retry) to the caller."""
         record["round"] = self.settings.round_index
+        if self.settings.look is not None:
+            record["look"] = self.settings.look
         if self.settings.attempt > 1:
             record["attempt"] = self.settings.attempt
         return self._finish_callback(cell, record)

@@ -175,6 +175,9 @@ def run_interleaved(groups: list[WorkerGroup], timeout_s: float) -> list[dict[st
                     else:
                         finish(worker, cell, reply["record"])
                     active.remove(cell)
+    for worker in workers:  # every worker told first, so they exit side by side (a second or so each)
+        worker.send({"cmd": "exit"})
+        worker.process.close_input()
     for worker in workers:
         worker.process.stop()
     return records

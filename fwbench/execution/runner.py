@@ -16,7 +16,6 @@ tell machine noise from framework noise.  The parent imports no framework.
 from __future__ import annotations
 
 import dataclasses
-import json
 import shutil
 import statistics
 import time
@@ -31,6 +30,7 @@ from fwbench.adapters.base import DEFAULT_ALLOCATOR_REGIME
 from fwbench.machine.envinfo import host_info, machine_busy_reasons, usable_cores
 from fwbench.errors import UserError
 from fwbench.execution import make_executor, rotated
+from fwbench.execution.extension import first_pass_timer, open_sizes, pool_s, size_of
 from fwbench.execution.groups import (CACHE_DIRECTORY, GroupSettings, Progress, WorkerGroup,
                                       finished_without_running, own_worker_kind)
 from fwbench.execution.lock import RunDirectoryLock
@@ -67,6 +67,7 @@ class RunOptions:
     allocator: str | None = None  # every workload's, overriding its spec field ("steady" or "fresh")
     unset_environment: tuple[str, ...] = ()  # variables every worker runs without (--unset-env)
     turn_s: float | None = None  # --interleave: seconds of sampling a turn (--turn-ms); None: a quarter budget
+    extend: bool = False  # first pass on half the budget, the rest to sizes still open (fwbench.execution.extension)
     resume: bool = False  # continue the run in out_dir: only its missing cells and rounds (fwbench.execution.resume)
     executor: str = "local"  # or "ray" (fwbench.execution.ray_executor)
     ray_address: str | None = None
@@ -151,6 +152,7 @@ def _new_manifest(specs: list[Spec], options: RunOptions, run_info: dict[str, An
         "round_timer": round_timer(options.timer, options.rounds).to_dict(),
         "interleave": options.interleave,
         "turn_s": options.turn_s,
+        "extend": options.extend,
         "matmul_precision": options.matmul_precision,
         "cache": options.cache,
         "allocator": options.allocator,
@@ -215,20 +217,24 @@ def _execute(cells: list[Cell], pending: dict[int, list[Cell]], options: RunOpti
                     crashed.setdefault(record["round"], {})[cell.cell_id] = cell
                 return record
 
-            def run_round(round_index: int, todo: list[Cell], repeat: bool = False, attempt: int = 1) -> None:
-                settings = GroupSettings(out_dir=options.out_dir, run_info=run_info,
-                                         timer=round_timer(options.timer, options.rounds),
+            timer = round_timer(first_pass_timer(options.timer) if options.extend else options.timer, options.rounds)
+
+            def run_round(round_index: int, todo: list[Cell], repeat: bool = False, attempt: int = 1,
+                          look: int | None = None) -> None:
+                look = look or (1 if options.extend else None)
+                settings = GroupSettings(out_dir=options.out_dir, run_info=run_info, timer=timer,
                                          cell_timeout_s=options.cell_timeout_s,
                                          memory_limit_bytes=options.memory_limit_bytes, round_index=round_index,
                                          interleave=options.interleave,
                                          unset_environment=tuple(options.unset_environment), attempt=attempt,
-                                         turn_s=options.turn_s)
+                                         turn_s=options.turn_s, look=look)
                 groups = rotated([WorkerGroup(framework, device, group_cells, settings, finish, progress)
                                   for (framework, device), group_cells in _groups(todo)], round_index)
                 manifest["rounds"].append({
                     "round": round_index, "started": datetime.now(timezone.utc).isoformat(),
                     "order": [f"{group.framework}@{group.device}" for group in groups],
                     "machine_probe_s": machine_probe_s(), **({"repeat": True} if repeat else {}),
+                    **({"look": look} if look else {}),
                     **({"retry": True} if attempt > 1 else {})})
                 executor.run_round(groups)
                 for group in groups:
@@ -242,8 +248,8 @@ def _execute(cells: list[Cell], pending: dict[int, list[Cell]], options: RunOpti
             if contended and options.rounds >= 2:
                 # Every series of a contended cell's workload size runs again, so that its new round has
                 # partners to be paired with (the leaderboard pairs rounds by number).
-                sizes = {_size(cell) for cell in contended.values()}
-                repeat_cells = [cell for cell in cells if cell.cell_id in runnable_ids and _size(cell) in sizes]
+                sizes = {size_of(cell) for cell in contended.values()}
+                repeat_cells = [cell for cell in cells if cell.cell_id in runnable_ids and size_of(cell) in sizes]
                 manifest["repeated"] = {
                     "round": options.rounds + 1, "cells": [cell.cell_id for cell in repeat_cells],
                     "contended": sorted(contended),
@@ -263,6 +269,8 @@ def _execute(cells: list[Cell], pending: dict[int, list[Cell]], options: RunOpti
                 progress.add(count)
                 for round_index, todo in sorted(retry.items()):
                     run_round(round_index, list(todo.values()), attempt=2)
+            if options.extend:
+                _extend(cells, runnable_ids, options, manifest, run_round, progress)
             manifest["machine_noise"] = _machine_noise(manifest["rounds"])
     except BaseException:
         manifest["interrupted"] = datetime.now(timezone.utc).isoformat()
@@ -280,6 +288,35 @@ def _execute(cells: list[Cell], pending: dict[int, list[Cell]], options: RunOpti
     combined = read_cells(options.out_dir)
     write_csv(combined, options.out_dir / CSV_FILE)
     return RunOutcome(run_info["run_id"], options.out_dir, combined, time.perf_counter() - started)
+
+
+def _extend(cells: list[Cell], runnable_ids: set[str], options: RunOptions, manifest: dict[str, Any],
+            run_round: Any, progress: Progress) -> None:
+    """Look at the open sizes' verdicts and give them one more round while the pool (wall seconds) lasts
+    (:mod:`fwbench.execution.extension`); each look is written to ``run.json`` (``looks``)."""
+    looks = manifest.setdefault("looks", [])
+    pool = looks[-1]["pool_left_s"] if looks else pool_s(options.timer, len(runnable_ids))
+    among = {tuple(entry["size"]) for entry in looks[-1]["open"]} if looks else None
+    look = len(looks) + 1
+    while True:
+        still_open = open_sizes(options.out_dir, among)
+        among = set(still_open)
+        todo = [cell for cell in cells if cell.cell_id in runnable_ids and size_of(cell) in still_open]
+        entry = {"look": look, "open": [{"size": list(size), "undecided": text} for size, text in still_open.items()],
+                 "round_given": bool(todo) and pool > 0, "pool_left_s": pool}
+        looks.append(entry)
+        write_json_atomic(manifest, options.out_dir / MANIFEST_FILE)
+        if not entry["round_given"]:
+            return
+        progress.warn(f"look {look}: {len(still_open)} size{'s' if len(still_open) > 1 else ''} still open; one "
+                      f"more round of their {len(todo)} cells ({pool:.0f} s of the budget left)")
+        progress.add(len(todo))
+        started = time.perf_counter()
+        run_round(max(item["round"] for item in manifest["rounds"]) + 1, todo, look=look + 1)
+        entry["round_wall_s"] = time.perf_counter() - started
+        pool -= entry["round_wall_s"]
+        entry["pool_left_s"] = pool
+        look += 1
 
 
 def _contended_before(options: RunOptions, cells: list[Cell], threshold: float | None) -> dict[str, Cell]:
@@ -333,11 +370,6 @@ def _contended(record: dict[str, Any], threshold: float | None) -> bool:
     """Whether a measured round's record says other processes took ``threshold`` cores or more meanwhile."""
     return (threshold is not None and record.get("status") == "ok"
             and (record.get("other_cpu_cores") or 0) >= threshold)
-
-
-def _size(cell: Cell) -> tuple[str, str, str]:
-    """The workload size a cell belongs to: its series are the cells that share this."""
-    return cell.workload.name, json.dumps(cell.params, sort_keys=True), cell.device
 
 
 def _machine_noise(rounds: list[dict[str, Any]]) -> dict[str, Any] | None:

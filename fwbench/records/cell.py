@@ -43,6 +43,7 @@ IDENTITY_FIELDS = {
     "reason": "why a cell is not ok",
     "traceback": "the end of the traceback of an error",
     "failure": "how an error came about where a process ended it: worker died, cell process died or timed out",
+    "look": "the look that judges this round (1: the first pass; 2 and up: rounds given to sizes still open)",
     "attempt": "2 when this round is a retry of a round whose process died (it supersedes that record)",
     "settings": "every fairness setting of the measurement (clock, sync, threads, allocator, framework)",
     "host": "the host facts (fwbench.machine.envinfo.host_info)",
@@ -118,6 +119,7 @@ ROUND_FIELDS: dict[str, str] = {**IDENTITY_FIELDS, **TIMING_FIELDS, **WORK_FIELD
 
 COMBINED_FIELDS = {
     "n_rounds": "rounds combined",
+    "looks": "how many looks judged the cell's size: its intervals are at that look's level (stats.verdicts)",
     "round_medians_s": "each round's median",
     "round_numbers": "the rounds those medians came from",
     "samples_round": "the round of each sample",

@@ -196,13 +196,18 @@ def _combine(rounds: list[dict[str, Any]]) -> dict[str, Any]:
         failed += [{"round": r.get("round") or 1, "reason": r.get("reason"), "retried": False}
                    for r in rounds if _process_failed(r)]
         rounds = [r for r in rounds if not _process_failed(r)]
+    looks = [r["look"] for r in rounds if isinstance(r.get("look"), int)]
     if len(rounds) == 1:
-        return dict(rounds[0], n_rounds=1, **({"failed_rounds": failed} if failed else {}))
+        return dict(rounds[0], n_rounds=1, **({"failed_rounds": failed} if failed else {}),
+                    **({"looks": max(looks)} if looks else {}))
     worst = max(rounds, key=lambda r: _SEVERITY.get(r.get("status"), 3))
     combined = dict(worst if worst.get("status") != "ok" else rounds[0])
     combined["n_rounds"] = len(rounds)
     combined["round"] = None
     combined.pop("attempt", None)
+    combined.pop("look", None)
+    if looks:
+        combined["looks"] = max(looks)
     if failed:
         combined["failed_rounds"] = failed
     measured = [r for r in rounds if r.get("samples_s") and r.get("median_s")]

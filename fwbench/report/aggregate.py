@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from fwbench.stats.ratios import ratio
+from fwbench.stats.verdicts import round_pair_priors
 
 DEFAULT_BASELINE = "numpy/eager"
 FRAMEWORK_ORDER = ("numpy", "jax", "torch", "tensorflow")
@@ -110,7 +111,7 @@ def with_speedups(frame: pd.DataFrame, baseline: str = DEFAULT_BASELINE) -> pd.D
                                & (base_rows["device"] == (fixed_device or row["device"]))]
         if not candidates.empty:
             pairs.append((index, candidates.iloc[0], row))
-    priors = pair_priors([(base, row) for _, base, row in pairs])
+    priors = round_pair_priors([(base, row) for _, base, row in pairs])
     for index, base, row in pairs:
         itself = base.get("cell_id") is not None and base.get("cell_id") == row.get("cell_id")
         speedup = ratio(base, row, prior=None if itself else priors.get(row.get("run_id")))  # 1 exactly
@@ -118,39 +119,6 @@ def with_speedups(frame: pd.DataFrame, baseline: str = DEFAULT_BASELINE) -> pd.D
             speedup.value, _nan_if_none(speedup.low), _nan_if_none(speedup.high)]
         frame.loc[index, "speedup_method"] = speedup.method
     return frame
-
-
-def pair_priors(pairs: list[tuple[Any, Any]]) -> dict[Any, Any]:
-    """Per run, the pooled spread (:func:`fwbench.stats.pooling.estimate_prior`) of the paired log differences of
-    ``pairs`` (numerator and denominator rows) measured in the same run."""
-    from fwbench.stats.pooling import estimate_prior
-    from fwbench.stats.ratios import paired_parts, same_run
-
-    by_run: dict[Any, list] = {}
-    for numerator, denominator in pairs:
-        parts = paired_parts(numerator, denominator) if same_run(numerator, denominator) else None
-        if parts is not None:
-            by_run.setdefault(numerator.get("run_id"), []).append(parts)
-    return {run: estimate_prior([part.variance for part in parts], [part.degrees_of_freedom for part in parts])
-            for run, parts in by_run.items()}
-
-
-def turn_pair_priors(pairs: list[tuple[Any, Any]]) -> dict[Any, Any]:
-    """Per run, the pooled between-round variance of the mean log-ratios of turns paired in time
-    (:mod:`fwbench.stats.paired`) of ``pairs`` measured in the same interleaved run."""
-    import statistics
-
-    from fwbench.stats.paired import round_means
-    from fwbench.stats.pooling import estimate_prior
-    from fwbench.stats.ratios import same_run, turn_rounds
-
-    by_run: dict[Any, list[tuple[float, int]]] = {}
-    for numerator, denominator in pairs:
-        means = round_means(turn_rounds(numerator, denominator)) if same_run(numerator, denominator) else []
-        if len(means) >= 2:
-            by_run.setdefault(numerator.get("run_id"), []).append((statistics.variance(means), len(means) - 1))
-    return {run: estimate_prior([variance for variance, _ in found], [degrees for _, degrees in found])
-            for run, found in by_run.items()}
 
 
 # ---------------------------------------------------------------------- leaderboard
@@ -165,58 +133,35 @@ def _ok_rows(frame: pd.DataFrame) -> pd.DataFrame:
 def leaderboard(frame: pd.DataFrame) -> pd.DataFrame:
     """Per workload, size, device and dtype: the verdict, the winners, and each runner-up's ratio to the fastest.
 
-    Each runner-up's time over the fastest's has an interval (paired over rounds, its spread pooled over
-    the run's pairs, :func:`fwbench.stats.ratios.paired_ratio`); a runner-up is equivalent when its interval lies
-    inside 1/1.05-1.05, else slower when it lies above 1 (:func:`standing`).  ``verdict`` is ``fastest``
-    when every runner-up is slower (``winners`` holds the fastest alone); ``equivalent`` when each is slower
-    or equivalent and one is equivalent (``winners``: the fastest and its equivalents);
-    ``undecided`` when some interval is too wide to say either (``winners``: every series not shown
-    slower); ``only`` with one series.  ``ratios`` lists each runner-up with its interval and ``standing``
-    (slower, equivalent or undecided).
+    The verdicts are :func:`fwbench.stats.verdicts.size_verdicts`' (each runner-up's time over the fastest's
+    with an interval, its spread pooled over the run's pairs; equivalent inside 1/1.05-1.05, slower above
+    1, else undecided with what would settle it; intervals at the level the run's looks spent).
+    ``verdict`` is ``fastest``, ``equivalent``, ``undecided`` or ``only``; ``winners`` the fastest and, unless
+    it is fastest, every series not shown slower (only its equivalents when the verdict is equivalent);
+    ``ratios`` lists each runner-up with its interval, ``standing``, and, when undecided, ``more_rounds``
+    and ``more_seconds``; ``looks`` and ``level`` say how the intervals were made.
     """
+    from fwbench.stats.verdicts import size_verdicts
+
     measured = _measured_rows(prepare(frame) if "series" not in frame else frame)
-    groups = [(key, group.sort_values("median_s")) for key, group in measured.groupby(
-        ["workload", "size_label", "device", "dtype"], sort=False, dropna=False)]
-    pairs = [(other, ranked.iloc[0]) for _, ranked in groups for _, other in ranked.iloc[1:].iterrows()]
-    priors, turn_priors = pair_priors(pairs), turn_pair_priors(pairs)
+    groups = [(key, group) for key, group in measured.groupby(["workload", "size_label", "device", "dtype"],
+                                                              sort=False, dropna=False)]
+    verdicts = size_verdicts([[(row["series"], row) for _, row in group.iterrows()] for _, group in groups])
     rows = []
-    for (workload, size_label, device, dtype), ranked in groups:
-        best = ranked.iloc[0]
-        others = [(other["series"], ratio(other, best, prior=priors.get(best.get("run_id")),
-                                          turn_prior=turn_priors.get(best.get("run_id"))))
-                  for _, other in ranked.iloc[1:].iterrows()]
-        standings = {name: standing(value) for name, value in others}
-        if not others:
-            verdict = "only"
-        elif all(item == "slower" for item in standings.values()):
-            verdict = "fastest"
-        elif "undecided" not in standings.values():
-            verdict = "equivalent"
-        else:
-            verdict = "undecided"
-        keep = ("equivalent",) if verdict == "equivalent" else ("equivalent", "undecided")
-        runner_up = others[0] if others else None
+    for ((workload, size_label, device, dtype), _), found in zip(groups, verdicts):
+        best = found.best
+        runner_up = found.comparisons[0] if found.comparisons else None
         rows.append({
             "workload": workload, "params": size_label, "size": best["size"], "device": device, "dtype": dtype,
-            "verdict": verdict, "winners": [best["series"], *(name for name, _ in others if standings[name] in keep)],
-            "fastest": best["series"], "median_s": best["median_s"],
-            "runner_up": runner_up[0] if runner_up else None,
-            "margin": runner_up[1].value if runner_up else math.nan,
-            "margin_low": _nan_if_none(runner_up[1].low) if runner_up else math.nan,
-            "margin_high": _nan_if_none(runner_up[1].high) if runner_up else math.nan,
-            "ratios": [{"series": name, "standing": standings[name], **value.as_dict()} for name, value in others],
+            "verdict": found.verdict, "winners": found.winners, "fastest": found.fastest, "median_s": best["median_s"],
+            "runner_up": runner_up.series if runner_up else None,
+            "margin": runner_up.ratio.value if runner_up else math.nan,
+            "margin_low": _nan_if_none(runner_up.ratio.low) if runner_up else math.nan,
+            "margin_high": _nan_if_none(runner_up.ratio.high) if runner_up else math.nan,
+            "looks": found.looks, "level": found.level,
+            "ratios": [item.as_dict() for item in found.comparisons],
         })
     return pd.DataFrame(rows).sort_values(["workload", "size", "device"]) if rows else pd.DataFrame(rows)
-
-
-def standing(value: Any) -> str:
-    """A runner-up against the fastest: ``equivalent`` (its interval inside the ±5% band: a difference too
-    small to matter, even where it is real), ``slower`` (its interval above 1), or ``undecided``."""
-    from fwbench.stats.ratios import equivalent
-
-    if equivalent(value):
-        return "equivalent"
-    return "slower" if value.above(1) else "undecided"
 
 
 def winner_text(row: Any) -> str:

@@ -21,7 +21,10 @@ from fwbench.report import fairness
 from fwbench.report.aggregate import margin_text, none_if_nan, winner_text
 from fwbench.units import format_seconds
 
-CONCLUSIONS_VERSION = 2  # 2: verdicts fastest, equivalent, undecided (no more "tied"); each ratio has a standing
+# 2: verdicts fastest, equivalent, undecided (no more "tied"); each ratio has a standing.
+# 3: each entry's looks and level (the level its intervals are at, after the run's repeated looks); an
+#    undecided ratio's more_rounds and more_seconds (about what would settle it)
+CONCLUSIONS_VERSION = 3
 
 
 def _undecided(row: Any) -> bool:
@@ -42,9 +45,21 @@ def _size_sentence(row: Any, where: str) -> str:
     if row["verdict"] == "equivalent":
         return (f"{where} {', '.join(row['winners'])} are equivalent: each within "
                 f"±{EQUIVALENCE_MARGIN:.0%} of the fastest by its interval.")
-    unclear = [item["series"] for item in row["ratios"] if item.get("standing") == "undecided"]
-    return (f"{where} {row['fastest']} has the lowest median, but {', '.join(unclear)} cannot be told apart from "
-            f"it yet: neither slower nor within ±{EQUIVALENCE_MARGIN:.0%} by its interval.")
+    unclear = [item for item in row["ratios"] if item.get("standing") == "undecided"]
+    return (f"{where} {row['fastest']} has the lowest median, but {', '.join(item['series'] for item in unclear)} "
+            f"cannot be told apart from it yet: neither slower nor within ±{EQUIVALENCE_MARGIN:.0%} by its "
+            "interval" + settle_text(unclear) + ".")
+
+
+def settle_text(unclear: list[dict]) -> str:
+    """', about 4 more rounds (2.4 s of sampling per series) would settle it' for the hardest undecided ratio."""
+    needs = [item for item in unclear if item.get("more_rounds")]
+    if not needs:
+        return ""
+    hardest = max(needs, key=lambda item: item["more_rounds"])
+    seconds = (f" ({format_seconds(hardest['more_seconds'])} of sampling per series)"
+               if hardest.get("more_seconds") else "")
+    return f"; about {hardest['more_rounds']} more rounds{seconds} would likely settle it"
 
 
 # A run's machine probe moving more than this between rounds is worth a sentence: on a quiet machine it moves
@@ -63,9 +78,12 @@ def machine_sentences(manifests: list[dict]) -> list[str]:
         sentences.append(
             f"This machine's own speed moved {max(probes) / min(probes) - 1:.0%} between the rounds of run "
             f"{manifest.get('run_id')} (a fixed pure-Python probe timed before each round: "
-            f"{format_seconds(min(probes))} to {format_seconds(max(probes))}): rounds cannot agree more closely "
-            "than the machine does, so intervals stay wide and sizes undecided; `python bench/noise_floor.py` "
-            "measures the narrowest interval this machine allows.")
+            f"{format_seconds(min(probes))} to {format_seconds(max(probes))}): "
+            + ("each cell's own interval (of its next run's median) is as wide as that, but the verdicts pair "
+               "the series' turns in time, so the drift cancels out of their ratios." if manifest.get("interleave")
+               else "rounds cannot agree more closely than the machine does, so intervals stay wide and sizes "
+               "undecided; pair the series in time (drop --sequential), or see `python bench/noise_floor.py` "
+               "for the narrowest interval this machine allows."))
     return sentences
 
 
@@ -230,6 +248,7 @@ def conclusions(report: Any) -> dict[str, Any]:
             "workload": row["workload"], "params": row["params"], "device": row["device"], "dtype": row["dtype"],
             "verdict": row["verdict"], "winners": [] if _undecided(row) else list(row["winners"]),
             "fastest_by_median": row["fastest"], "median_s": none_if_nan(row["median_s"]),
+            "looks": int(row.get("looks") or 0), "level": none_if_nan(row.get("level")),
             "ratios_to_fastest": [{key: (none_if_nan(value) if key in ("ratio", "low", "high", "level") else value)
                                    for key, value in item.items()} for item in row["ratios"]],
         })

@@ -65,10 +65,9 @@ def serve(config: dict[str, Any], emit) -> None:
         emit({"event": "hello", "available": False, "version": info["version"],
               "reason": f"device unavailable: {reason}"})
         return
-    emit({"event": "hello", "available": True, "version": info["version"], "settings": info["settings"],
-          "device": device, "import_s": import_s, "pid": os.getpid(), "cpu_affinity": affinity,
-          "kernels": info["kernels"], "kernel_environment": kernel_environment(),
-          "environment_unset": list(config.get("unset_environment") or [])})
+    # Everything the worker does before its cells (imports a kind wants, torch.compile's modules, Inductor's
+    # probe) happens before its hello: the parent starts no cell until every worker has said hello, so none
+    # of it runs beside a timed turn of another framework's cell.
     runner = CellRunner(adapter, config, info, affinity)
     for kind_class in {type(kind) for kind in runner.kinds.values() if kind.OWN_WORKER}:
         runner.settings.setdefault("worker_imports", {}).update(kind_class.prepare_worker(framework))
@@ -77,6 +76,10 @@ def serve(config: dict[str, Any], emit) -> None:
         warmed = warm(config.get("round") or 1, {cell["mode"] for cell in config["cells"]}, device_kind)
         if warmed:
             runner.settings["worker_warmed"] = warmed
+    emit({"event": "hello", "available": True, "version": info["version"], "settings": info["settings"],
+          "device": device, "import_s": import_s, "pid": os.getpid(), "cpu_affinity": affinity,
+          "kernels": info["kernels"], "kernel_environment": kernel_environment(),
+          "environment_unset": list(config.get("unset_environment") or [])})
     if config.get("interleave"):
         serve_interleaved(runner, {cell["cell_id"]: cell for cell in config["cells"]}, sys.stdin, emit)
         emit({"event": "done"})

@@ -125,3 +125,16 @@ def test_torch_probes_inductors_vector_isa_in_the_worker_for_later_rounds_only(m
     assert probes == []
     assert torch_adapter.warm_worker(3, {"compile"}, "cpu") == {"inductor_vector_isa_probed_in_worker": "avx512"}
     assert probes == [1]
+
+
+def test_torch_imports_compiles_modules_only_in_a_worker_with_compile_cells():
+    require_framework("torch")
+    import subprocess
+    import sys
+
+    script = ("import sys; from fwbench.adapters import get_adapter; adapter = get_adapter('torch'); "
+              "adapter.load(1); adapter.warm_worker(1, set(sys.argv[1].split(',')), 'cpu'); "
+              "print('torch._dynamo' in sys.modules, 'torch._inductor.compile_fx' in sys.modules)")
+    for modes, expected in (("eager", "False False"), ("eager,compile", "True True")):
+        completed = subprocess.run([sys.executable, "-c", script, modes], capture_output=True, text=True, check=True)
+        assert completed.stdout.strip() == expected, (modes, completed.stderr[-500:])

@@ -176,10 +176,11 @@ def test_report_json_holds_the_conclusions(report_dir, tmp_path):
     result = CliRunner().invoke(app, ["report", str(report_dir), "--json", str(out)])
     assert result.exit_code == 0, result.output
     document = json.loads(out.read_text())
-    assert document["version"] == 2 and document["baseline"] == "numpy/eager"
+    assert document["version"] == 3 and document["baseline"] == "numpy/eager"
     assert document["findings"] and document["claims"] == []
     entry = next(item for item in document["leaderboard"] if item["workload"] == "power_sum")
-    assert {"params", "device", "dtype", "verdict", "winners", "ratios_to_fastest"} <= set(entry)
+    assert {"params", "device", "dtype", "verdict", "winners", "ratios_to_fastest", "looks", "level"} <= set(entry)
+    assert entry["looks"] == 0 and entry["level"] == 0.95  # the API's default run does not look twice
     assert (entry["device"], entry["dtype"]) == ("cpu", "float32")
     assert entry["winners"] == []  # one round (the API default) decides no winner
     assert all(item["low"] is None and "one round" in item["method"] for item in entry["ratios_to_fastest"])

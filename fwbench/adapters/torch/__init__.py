@@ -41,8 +41,16 @@ def warm_worker(round_index: int, modes: set[str], device_kind: str) -> dict[str
     worker.  Inductor probes them in each new process by compiling and loading ten small programs (about 2 s
     here), so every ``compile`` cell's first call would pay it again; the first round's cells do (their first
     call is ``first_call_s``, as a fresh script's is), later rounds' first calls are not reported as headline
-    figures and inherit the worker's answer.  Returns what to record (nothing in round 1)."""
-    if round_index <= 1 or "compile" not in modes or device_kind != "cpu":
+    figures and inherit the worker's answer.  Returns what to record (nothing in round 1).
+
+    A worker with ``compile`` cells also imports torch.compile's modules here (about 2.7 s), once, not in
+    every cell's forked process; a worker of eager cells only (an extension round of a GEMM) does not."""
+    if "compile" not in modes:
+        return {}
+    import torch._dynamo  # noqa: F401
+    import torch._inductor.compile_fx  # noqa: F401
+
+    if round_index <= 1 or device_kind != "cpu":
         return {}
     from torch._inductor import cpu_vec_isa
 
@@ -54,10 +62,7 @@ def load(num_threads: int) -> dict[str, Any]:
     import torch as torch_module
 
     torch = torch_module
-    torch.set_num_threads(num_threads)
-    # torch.compile's modules load here, once per worker, not in every cell's forked process (2 s each).
-    import torch._dynamo  # noqa: F401
-    import torch._inductor.compile_fx  # noqa: F401
+    torch.set_num_threads(num_threads)  # torch.compile's modules load in warm_worker, where a cell compiles
     settings = {
         "num_threads": torch.get_num_threads(),
         "num_interop_threads": torch.get_num_interop_threads(),

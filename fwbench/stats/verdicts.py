@@ -1,0 +1,188 @@
+"""Verdicts on workload sizes: which series is fastest, by how much, and what would settle an open question.
+
+A workload size's series (framework/mode) are ranked by median; each runner-up's time over the fastest's gets
+an interval (:func:`fwbench.stats.ratios.ratio`: turns paired in time when the run interleaved, rounds
+paired otherwise, spreads shrunk toward the run's), and a standing:
+
+* ``equivalent``: the interval lies inside 1/1.05-1.05 (two one-sided tests at the interval's level): a
+  difference too small to matter, shown, not merely not shown;
+* ``slower``: the interval lies above 1;
+* ``undecided``: neither.
+
+The size's verdict is ``fastest`` when every runner-up is slower, ``equivalent`` when none is undecided and
+one is equivalent, ``undecided`` otherwise, ``only`` with one series.
+
+**Repeated looks.**  A run that spends its budget where questions are open (``fwbench run``'s default, see
+:mod:`fwbench.execution.runner`) looks at each size after its first pass and again after every extension,
+and stops giving time to a size once it is decided.  Looking until an interval excludes 1 inflates the error
+rate unless each look pays for itself, so the k-th look's intervals are at level ``1 - alpha_k`` with
+``alpha_k = 6 alpha / (pi^2 k^2)`` (an alpha-spending sequence whose sum over any number of looks is alpha):
+95% overall is 96.96% at the first look, 99.24% at the second, 99.66% at the third.  A size's rows say
+how many looks judged it (``looks``); rows of a run that never looked (``--sequential``, ``--no-extend``,
+older runs) have none and keep the plain level.
+
+**What would settle it.**  An undecided comparison with log half-width ``h`` and log ratio ``c`` settles
+once ``h`` falls below ``max(|c|, log 1.05 - |c|)`` (the easier of excluding 1 and fitting the band); since
+``h`` shrinks as one over the square root of the rounds, that takes about ``(h / h*)^2`` times the rounds
+it had, which :class:`Comparison` states as more rounds and more seconds of sampling per series.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from dataclasses import dataclass
+from typing import Any, Mapping, Sequence
+
+from fwbench.stats.intervals import CONFIDENCE
+
+EQUIVALENCE_BAND = 1.05  # the ratio band inside which two series are equivalent
+
+
+def spending_level(look: int, level: float = CONFIDENCE) -> float:
+    """The level of the intervals at the ``look``-th look (1-based): alpha spent as 6 alpha / (pi^2 k^2)."""
+    if look < 1:
+        raise ValueError(f"looks are counted from 1, got {look}")
+    return 1 - (1 - level) * 6 / (math.pi ** 2 * look ** 2)
+
+
+def standing(value: Any) -> str:
+    """A runner-up against the fastest: ``equivalent`` (its interval inside the ±5% band: a difference too
+    small to matter, even where it is real), ``slower`` (its interval above 1), or ``undecided``."""
+    from fwbench.stats.ratios import equivalent
+
+    if equivalent(value, EQUIVALENCE_BAND - 1):
+        return "equivalent"
+    return "slower" if value.above(1) else "undecided"
+
+
+def settle_factor(value: Any) -> float | None:
+    """How many times its current rounds an undecided ratio needs to settle, roughly; None without an
+    interval."""
+    if not value.has_interval or value.low <= 0:
+        return None
+    half = (math.log(value.high) - math.log(value.low)) / 2
+    centre = abs(math.log(value.value))
+    target = max(centre, math.log(EQUIVALENCE_BAND) - centre)
+    return max(1.0, (half / target) ** 2) if target > 0 else None
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """One runner-up against the fastest series of its size."""
+
+    series: str
+    ratio: Any  # a fwbench.stats.ratios.Ratio
+    standing: str
+    more_rounds: int | None = None  # undecided: about how many more rounds would settle it
+    more_seconds: float | None = None  # undecided: about how many more seconds of sampling per series
+
+    def as_dict(self) -> dict[str, Any]:
+        found = {"series": self.series, "standing": self.standing, **self.ratio.as_dict()}
+        if self.standing == "undecided":
+            found.update(more_rounds=self.more_rounds, more_seconds=self.more_seconds)
+        return found
+
+
+@dataclass(frozen=True)
+class SizeVerdict:
+    """One workload size: its verdict, its fastest row, and each runner-up's comparison with it."""
+
+    verdict: str
+    fastest: str
+    best: Any  # the fastest series' row
+    comparisons: tuple[Comparison, ...]
+    looks: int  # 0: a run that did not look
+    level: float
+
+    @property
+    def winners(self) -> list[str]:
+        keep = ("equivalent",) if self.verdict == "equivalent" else ("equivalent", "undecided")
+        return [self.fastest, *(item.series for item in self.comparisons if item.standing in keep)]
+
+
+def looks_of(rows: Sequence[Mapping[str, Any]]) -> int:
+    """How many looks judged these rows (the largest ``looks`` among them; 0 when none says)."""
+    found = [row.get("looks") for row in rows]
+    numbers = [int(value) for value in found if isinstance(value, (int, float)) and not math.isnan(value)]
+    return max(numbers, default=0)
+
+
+def _sampled_seconds(row: Mapping[str, Any]) -> float | None:
+    """Seconds of sampling a series had per round: its samples' sum times their loops, over its rounds."""
+    samples, loops, rounds = row.get("samples_s"), row.get("n_loops"), row.get("n_rounds") or 1
+    if not isinstance(samples, (list, tuple)) or not samples or not isinstance(loops, (int, float)):
+        return None
+    return float(sum(samples)) * float(loops) / max(1, int(rounds))
+
+
+def round_pair_priors(pairs: Sequence[tuple[Mapping[str, Any], Mapping[str, Any]]]) -> dict[Any, Any]:
+    """Per run, the pooled spread (:func:`fwbench.stats.pooling.estimate_prior`) of the paired log differences of
+    round medians of ``pairs`` (numerator and denominator rows) measured in the same run."""
+    from fwbench.stats.pooling import estimate_prior
+    from fwbench.stats.ratios import paired_parts, same_run
+
+    by_run: dict[Any, list] = {}
+    for numerator, denominator in pairs:
+        parts = paired_parts(numerator, denominator) if same_run(numerator, denominator) else None
+        if parts is not None:
+            by_run.setdefault(numerator.get("run_id"), []).append(parts)
+    return {run: estimate_prior([part.variance for part in parts], [part.degrees_of_freedom for part in parts])
+            for run, parts in by_run.items()}
+
+
+def turn_pair_priors(pairs: Sequence[tuple[Mapping[str, Any], Mapping[str, Any]]]) -> dict[Any, Any]:
+    """Per run, the pooled between-round variance of the mean log-ratios of turns paired in time
+    (:mod:`fwbench.stats.paired`) of ``pairs`` measured in the same interleaved run."""
+    from fwbench.stats.paired import round_means
+    from fwbench.stats.pooling import estimate_prior
+    from fwbench.stats.ratios import same_run, turn_rounds
+
+    by_run: dict[Any, list[tuple[float, int]]] = {}
+    for numerator, denominator in pairs:
+        means = round_means(turn_rounds(numerator, denominator)) if same_run(numerator, denominator) else []
+        if len(means) >= 2:
+            by_run.setdefault(numerator.get("run_id"), []).append((statistics.variance(means), len(means) - 1))
+    return {run: estimate_prior([variance for variance, _ in found], [degrees for _, degrees in found])
+            for run, found in by_run.items()}
+
+
+def size_verdicts(groups: Sequence[Sequence[tuple[str, Mapping[str, Any]]]],
+                  level: float = CONFIDENCE) -> list[SizeVerdict]:
+    """A verdict per group, each a size's (series name, combined row) pairs; priors pooled over all groups.
+
+    A group's intervals are at :func:`spending_level` of its looks when its rows say they were looked at."""
+    from fwbench.stats.ratios import ratio
+
+    ranked = [sorted(group, key=lambda item: float(item[1]["median_s"])) for group in groups if group]
+    pairs = [(row, members[0][1]) for members in ranked for _, row in members[1:]]
+    priors, turn_priors = round_pair_priors(pairs), turn_pair_priors(pairs)
+    verdicts = []
+    for members in ranked:
+        best_name, best = members[0]
+        looks = looks_of([row for _, row in members])
+        group_level = spending_level(looks, level) if looks else level
+        comparisons = []
+        for name, row in members[1:]:
+            value = ratio(row, best, group_level, prior=priors.get(best.get("run_id")),
+                          turn_prior=turn_priors.get(best.get("run_id")))
+            position = standing(value)
+            more_rounds = more_seconds = None
+            factor = settle_factor(value) if position == "undecided" else None
+            if factor is not None:
+                rounds = max(1, value.rounds)
+                more_rounds = max(1, math.ceil(rounds * (factor - 1)))
+                per_round = [seconds for seconds in (_sampled_seconds(row), _sampled_seconds(best)) if seconds]
+                more_seconds = more_rounds * max(per_round) if per_round else None
+            comparisons.append(Comparison(name, value, position, more_rounds, more_seconds))
+        standings = [item.standing for item in comparisons]
+        if not comparisons:
+            verdict = "only"
+        elif all(item == "slower" for item in standings):
+            verdict = "fastest"
+        elif "undecided" not in standings:
+            verdict = "equivalent"
+        else:
+            verdict = "undecided"
+        verdicts.append(SizeVerdict(verdict, best_name, best, tuple(comparisons), looks, group_level))
+    return verdicts

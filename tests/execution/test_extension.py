@@ -1,0 +1,73 @@
+"""Spending the budget on open sizes: the pool, the looks, and rounds given only to the sizes still open."""
+
+import json
+
+import pytest
+
+from fwbench.execution import extension
+from fwbench.execution.plan import Selection
+from fwbench.execution.runner import RunOptions, run
+from fwbench.records.results import read_cells, read_records
+from fwbench.spec.loader import load_specs
+from fwbench.stats.timing import TimerSettings
+from fwbench.stats.verdicts import spending_level
+from tests.conftest import SMALL_SPEC
+
+
+def test_the_pool_is_the_budget_the_first_pass_leaves():
+    timer = TimerSettings(budget_s=2.0)
+    assert extension.first_pass_timer(timer).budget_s == 2.0 * extension.FIRST_PASS_SHARE
+    assert extension.pool_s(timer, 10) == pytest.approx(2.0 * (1 - extension.FIRST_PASS_SHARE) * 10)
+
+
+def test_open_sizes_reads_the_run_and_judges_each_size_at_the_looks_level(tmp_path):
+    def record(n, framework, medians):
+        return [{"version": 1, "cell_id": f"w[n={n}]/{framework}/eager/cpu", "workload": "w", "params": {"n": n},
+                 "framework": framework, "mode": "eager", "device": "cpu", "dtype": "float32", "status": "ok",
+                 "run_id": "r", "round": number, "look": 1, "median_s": median, "samples_s": [median] * 5,
+                 "n_samples": 5, "n_loops": 1} for number, median in enumerate(medians, start=1)]
+
+    lines = (record(1, "numpy", [1.0, 1.3, 0.9]) + record(1, "torch", [2.0, 2.6, 1.8])      # torch 2x slower
+             + record(2, "numpy", [1.0, 1.3, 0.9]) + record(2, "torch", [1.04, 1.2, 1.0]))  # too close to call
+    (tmp_path / "results.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
+    found = extension.open_sizes(tmp_path)
+    assert list(found) == [("w", '{"n": 2}', "cpu")]
+    assert "torch/eager" in found[("w", '{"n": 2}', "cpu")]
+    assert all(row["looks"] == 1 for row in read_cells(tmp_path))
+    assert extension.open_sizes(tmp_path, among={("w", '{"n": 1}', "cpu")}) == {}  # n=2 was not asked about
+
+
+def test_the_runner_gives_more_rounds_only_to_the_sizes_its_look_finds_open(write_spec, tmp_path, monkeypatch):
+    # The judgment is the one thing faked: the first look finds n=64 open, the second finds nothing open.
+    looks = []
+
+    def judge(out_dir, among):
+        looks.append(among)
+        return {("power_sum", '{"n": 64}', "cpu"): "numpy/eager#2 1.1 [0.9, 1.3]"} if among is None else {}
+
+    monkeypatch.setattr("fwbench.execution.runner.open_sizes", judge)
+    timer = TimerSettings(budget_s=0.12, min_samples=3, max_samples=50, min_sample_s=0.002, warmup_s=0.01,
+                          max_warmup_s=0.02)
+    options = RunOptions(out_dir=tmp_path / "out", timer=timer, rounds=2, interleave=True, turn_s=0.01, extend=True,
+                         selection=Selection(frameworks=["numpy"], devices=["cpu"], replicas=2))
+    run(load_specs([write_spec(SMALL_SPEC)]), options)
+    records = read_records(tmp_path / "out")
+    first_pass = [r for r in records if r["round"] <= 2]
+    extra = [r for r in records if r["round"] > 2]
+    assert len(first_pass) == 8 and {r["look"] for r in first_pass} == {1}
+    # the pool: 0.12 x (1 - 0.5) x 4 cells = 0.24 s; a round of n=64's 2 cells samples 2 x 0.03 s: 2 rounds at most
+    # the pool, 0.12 x (1 - 0.5) x 4 cells = 0.24 s of wall clock, pays for one round whatever it costs
+    assert sorted({r["round"] for r in extra}) == [3]
+    assert {r["cell_id"].split("/")[0] for r in extra} == {"power_sum[n=64]"}
+    assert {r["look"] for r in extra} == {2} and len(extra) == 2
+    manifest = json.loads((tmp_path / "out" / "run.json").read_text())
+    assert looks == [None, {("power_sum", '{"n": 64}', "cpu")}] and manifest["extend"] is True
+    assert [(entry["look"], entry["round_given"]) for entry in manifest["looks"]] == [(1, True), (2, False)]
+    assert manifest["looks"][0]["open"][0]["size"] == ["power_sum", '{"n": 64}', "cpu"]
+    wall = manifest["looks"][0]["round_wall_s"]
+    assert manifest["looks"][1]["pool_left_s"] == pytest.approx(0.24 - wall) == manifest["looks"][0]["pool_left_s"]
+    cells = {row["cell_id"]: row for row in read_cells(tmp_path / "out")}
+    assert cells["power_sum[n=64]/numpy/eager/cpu"]["looks"] == 2
+    assert cells["power_sum[n=64]/numpy/eager/cpu"]["n_rounds"] == 3
+    assert cells["power_sum[n=128]/numpy/eager/cpu"]["looks"] == 1
+    assert spending_level(2) > spending_level(1)

@@ -1,0 +1,71 @@
+"""Verdicts on workload sizes: standings, the level after repeated looks, and what would settle an open one."""
+
+import math
+
+import pytest
+
+from fwbench.stats.ratios import Ratio
+from fwbench.stats.verdicts import settle_factor, size_verdicts, spending_level, standing
+
+
+def row(series, medians, looks=None, run="r"):
+    framework, mode = series.split("/")
+    found = {"framework": framework, "mode": mode, "run_id": run, "median_s": sorted(medians)[len(medians) // 2],
+             "round_medians_s": medians, "round_numbers": list(range(1, len(medians) + 1)), "n_rounds": len(medians),
+             "samples_s": [medians[0]] * 10, "n_loops": 100}
+    if looks is not None:
+        found["looks"] = looks
+    return series, found
+
+
+def test_alpha_spent_over_any_number_of_looks_stays_within_alpha():
+    assert spending_level(1) == pytest.approx(1 - 0.05 * 6 / math.pi ** 2)
+    assert spending_level(2) > spending_level(1) > 0.95
+    spent = sum(1 - spending_level(look) for look in range(1, 10_000))
+    assert 0.0499 < spent < 0.05
+    with pytest.raises(ValueError):
+        spending_level(0)
+
+
+def test_standing_is_equivalent_inside_the_band_slower_above_one_else_undecided():
+    assert standing(Ratio(1.01, 0.97, 1.04, 0.95, "m", 3)) == "equivalent"
+    assert standing(Ratio(1.30, 1.10, 1.50, 0.95, "m", 3)) == "slower"
+    assert standing(Ratio(1.03, 1.01, 1.06, 0.95, "m", 3)) == "slower"  # shown slower, if by little
+    assert standing(Ratio(1.05, 0.90, 1.20, 0.95, "m", 3)) == "undecided"
+    assert standing(Ratio(1.05, None, None, 0.95, "no interval", 1)) == "undecided"
+
+
+def test_settle_factor_grows_with_the_interval_it_must_shrink():
+    narrow = settle_factor(Ratio(1.10, 0.98, 1.23, 0.95, "m", 3))
+    wide = settle_factor(Ratio(1.10, 0.80, 1.51, 0.95, "m", 3))
+    assert 1 < narrow < wide
+    # log half-width 0.1155, target max(log 1.1, log 1.05 - log 1.1) = log 1.1: (0.1155 / 0.0953)^2
+    assert narrow == pytest.approx((math.log(1.23 / 0.98) / 2 / math.log(1.10)) ** 2)
+    assert settle_factor(Ratio(1.1, None, None, 0.95, "none", 1)) is None
+
+
+def test_a_looked_at_size_is_judged_at_its_looks_level_and_an_unlooked_one_at_the_plain_level():
+    medians_a, medians_b = [1.00, 1.30, 0.90], [1.06, 1.30, 0.99]
+    looked = size_verdicts([[row("numpy/eager", medians_a, looks=2), row("torch/eager", medians_b, looks=2)]])[0]
+    plain = size_verdicts([[row("numpy/eager", medians_a), row("torch/eager", medians_b)]])[0]
+    assert looked.looks == 2 and looked.level == pytest.approx(spending_level(2))
+    assert plain.looks == 0 and plain.level == 0.95
+    wide, narrow = looked.comparisons[0].ratio, plain.comparisons[0].ratio
+    assert wide.value == pytest.approx(narrow.value)
+    assert wide.low < narrow.low and wide.high > narrow.high  # a later look pays with a wider interval
+
+
+def test_an_undecided_comparison_says_how_many_more_rounds_and_seconds_would_settle_it():
+    verdict = size_verdicts([[row("numpy/eager", [1.00, 1.30, 0.90]), row("torch/eager", [1.10, 1.25, 1.02])]])[0]
+    assert verdict.verdict == "undecided" and verdict.winners == ["numpy/eager", "torch/eager"]
+    item = verdict.comparisons[0]
+    assert item.standing == "undecided" and item.more_rounds >= 1
+    # seconds of sampling per series a round: the samples' sum times their loops over the rounds
+    assert item.more_seconds == pytest.approx(item.more_rounds * max(1.00 * 10 * 100 / 3, 1.10 * 10 * 100 / 3))
+    assert {"more_rounds", "more_seconds", "standing", "ratio", "low", "high"} <= set(item.as_dict())
+
+
+def test_a_clear_winner_is_fastest_with_no_settling_advice():
+    verdict = size_verdicts([[row("numpy/eager", [2.0, 2.6, 1.8]), row("jax/jit", [1.0, 1.3, 0.9])]])[0]
+    assert verdict.verdict == "fastest" and verdict.winners == ["jax/jit"]
+    assert "more_rounds" not in verdict.comparisons[0].as_dict()
