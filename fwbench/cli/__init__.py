@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import typer
 
-from fwbench.cli import (calibrate_command, compare_command, env_command, list_command, merge_command, report_command,
-                         repair_command, reproduce_command, run_command, schema_command)
+from fwbench.cli import (ab_command, calibrate_command, compare_command, env_command, history_command, list_command,
+                         merge_command, repair_command, report_command, reproduce_command, run_command, schema_command)
 
 app = typer.Typer(
     name="fwbench",
@@ -26,6 +26,8 @@ app.command("list")(list_command.list_cells)
 app.command("env")(env_command.env)
 app.command("report")(report_command.report)
 app.command("compare")(compare_command.compare)
+app.command("ab")(ab_command.ab)
+app.command("history")(history_command.history)
 app.command("reproduce")(reproduce_command.reproduce)
 app.command("calibrate")(calibrate_command.calibrate)
 app.command("merge")(merge_command.merge)

@@ -118,3 +118,13 @@ class BarProgress(RunProgress):
         if self.started:
             self.bar.stop()
             self.started = False
+
+
+def parse_threshold(text: str) -> float:
+    try:
+        value = float(text.rstrip("%")) / (100 if text.endswith("%") else 1)
+    except ValueError:
+        raise UserError(f"--threshold: got '{text}', expected a fraction like 0.05 or a percentage like 5%") from None
+    if not 0 <= value < 10:
+        raise UserError(f"--threshold: got '{text}', expected a value between 0% and 1000%")
+    return value

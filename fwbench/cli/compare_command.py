@@ -9,21 +9,11 @@ import typer
 from rich import box
 from rich.table import Table
 
-from fwbench.cli.common import console, error_console, user_errors
+from fwbench.cli.common import console, error_console, parse_threshold, user_errors
 from fwbench.records.results import write_text_atomic
 from fwbench.errors import UserError
 from fwbench.report import compare as compare_module
 from fwbench.records.results import load_results
-
-
-def parse_threshold(text: str) -> float:
-    try:
-        value = float(text.rstrip("%")) / (100 if text.endswith("%") else 1)
-    except ValueError:
-        raise UserError(f"--threshold: got '{text}', expected a fraction like 0.05 or a percentage like 5%") from None
-    if not 0 <= value < 10:
-        raise UserError(f"--threshold: got '{text}', expected a value between 0% and 1000%")
-    return value
 
 
 @user_errors

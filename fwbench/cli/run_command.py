@@ -155,6 +155,7 @@ def run(
         specs = specs or [Path(path) for path in manifest["specs"]]
         recorded = dict(manifest.get("selection", {}))
         recorded["shard"] = tuple(recorded["shard"]) if recorded.get("shard") else None
+        recorded["sides"] = tuple(recorded.get("sides") or ())
         selection = Selection(**recorded)
         threads, out, overwrite = manifest["num_threads"], resume, False
         sequential = not manifest.get("interleave")

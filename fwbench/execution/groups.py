@@ -11,6 +11,7 @@ the runner.
 
 from __future__ import annotations
 
+import os
 from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -38,6 +39,31 @@ class Progress:
     def cell_finished(self, cell: Cell, record: dict[str, Any]) -> None: ...
 
 
+@dataclass(frozen=True)
+class WorkerSide:
+    """One side of ``fwbench ab``: the interpreter its workers run, the environment variables they get, and
+    the directories their workload modules come from first (``FWBENCH_MODULE_PATH``)."""
+
+    name: str
+    python: str
+    environment: dict[str, str] = field(default_factory=dict)
+    path: tuple[str, ...] = ()
+
+    def environment_for(self, base: dict[str, str]) -> dict[str, str]:
+        """``base`` (a worker's environment) with this side's variables and module path."""
+        found = dict(base, **self.environment)
+        if "PYTHONPATH" in self.environment and base.get("PYTHONPATH"):  # before fwbench's own, not instead
+            found["PYTHONPATH"] = os.pathsep.join([self.environment["PYTHONPATH"], base["PYTHONPATH"]])
+        if self.path:
+            found["FWBENCH_MODULE_PATH"] = os.pathsep.join(self.path)
+        return found
+
+    def describe(self) -> str:
+        """``/venv/bin/python OMP_NUM_THREADS=1 path=/checkout``: what makes this side this side."""
+        return " ".join([self.python, *(f"{key}={value}" for key, value in sorted(self.environment.items())),
+                         *(f"path={entry}" for entry in self.path)])
+
+
 @dataclass
 class GroupSettings:
     """What a worker needs to know besides its cells."""
@@ -53,6 +79,7 @@ class GroupSettings:
     attempt: int = 1  # 2 when the round retries cells whose process died
     turn_s: float | None = None  # --interleave: seconds of sampling a turn (None: a quarter of the round's budget)
     look: int | None = None  # the look that will judge this round's cells (runs that extend open sizes)
+    sides: dict[str, WorkerSide] = field(default_factory=dict)  # fwbench ab: each side's workers
 
 
 def finished_without_running(cell: Cell, run_info: dict[str, Any], status: str, reason: str,
@@ -89,7 +116,9 @@ class WorkerGroup:
         self.hellos: list[dict[str, Any]] = []
         self.version: str | None = None
         own = own_worker_kind(cells)
-        self.log_path = settings.out_dir / "logs" / f"worker-{framework}-{device}{'-' + own if own else ''}.log"
+        self.side = settings.sides.get(cells[0].side) if cells and cells[0].side else None
+        self.log_path = settings.out_dir / "logs" / (f"worker-{framework}-{device}{'-' + own if own else ''}"
+                                                     f"{'-' + self.side.name if self.side else ''}.log")
 
     def finish(self, cell: Cell, record: dict[str, Any]) -> dict[str, Any]:
         """Hand a finished record (stamped with its round, the look that judges it, and its attempt when a
@@ -114,15 +143,23 @@ class WorkerGroup:
         """A fresh worker for ``cells``, its configuration sent."""
         adapter = get_adapter(self.framework)
         environment = worker_environment({
-            **adapter.compile_cache_environment(str(self.settings.out_dir / CACHE_DIRECTORY)),
+            **adapter.compile_cache_environment(str(self.cache_directory())),
             **adapter.thread_environment(self.run_info["num_threads"], self.device)},
             unset=self.settings.unset_environment)
+        if self.side is not None:
+            environment = self.side.environment_for(environment)
         self.progress.worker(self.framework, self.device, "starting")
-        worker = WorkerProcess(environment, self.log_path)
+        worker = WorkerProcess(environment, self.log_path, python=self.side.python if self.side else None)
         worker.send(self.config(cells))
         if not self.settings.interleave:
             worker.close_input()
         return worker
+
+    def cache_directory(self) -> Path:
+        """Where the run's workers share inputs, references and compile caches: one per side under ab (a
+        side's own module may compute its own reference)."""
+        base = self.settings.out_dir / CACHE_DIRECTORY
+        return base / self.side.name if self.side is not None else base
 
     def record_hello(self, message: dict[str, Any]) -> None:
         hello = {key: value for key, value in message.items() if key not in ("event", "device")}
@@ -140,7 +177,7 @@ class WorkerGroup:
             "run": self.run_info,
             "workloads": {cell.workload.name: cell.workload.to_dict() for cell in cells},
             "cells": [cell.to_dict() for cell in cells],
-            "cache_dir": str(self.settings.out_dir / CACHE_DIRECTORY),
+            "cache_dir": str(self.cache_directory()),
             "memory_limit_bytes": self.settings.memory_limit_bytes,
             "interleave": self.settings.interleave,
             "round": self.settings.round_index,

@@ -41,12 +41,15 @@ class Cell:
     timeit_loops: int | None = None
     timeit_repeats: int = 5
     replica: int = 1  # 2 and up: a copy of the series measured as if it were another (--replicas, A/A checks)
+    side: str = ""  # fwbench ab: baseline or candidate, each side's workers its own interpreter and environment
 
     @property
     def cell_id(self) -> str:
         base = f"{self.workload.name}[{params_text(self.params)}]/{self.framework}/{self.mode}/{self.device}"
         if self.replica > 1:
             base += f"#{self.replica}"
+        if self.side:
+            base += f"#{self.side}"
         return base if self.method == "fwbench" else f"{base}/{self.method}"
 
     def to_dict(self) -> dict[str, Any]:
@@ -62,6 +65,7 @@ class Cell:
             "timeit_loops": self.timeit_loops,
             "timeit_repeats": self.timeit_repeats,
             "replica": self.replica,
+            "side": self.side,
         }
 
 
@@ -77,6 +81,7 @@ class Selection:
     full: bool = False  # add each workload's full_sweep
     shard: tuple[int, int] | None = None  # (K, N): only shard K of N (fwbench.execution.shard)
     replicas: int = 1  # every series this many times, each copy a series of its own (A/A self-checks)
+    sides: tuple[str, ...] = ()  # fwbench ab: every cell once per side (baseline, candidate), side by side
 
     def validate(self) -> None:
         for name in self.frameworks or []:
@@ -138,6 +143,8 @@ def plan_cells(specs: Iterable[Spec], selection: Selection) -> list[Cell]:
     if selection.replicas > 1:  # each copy beside its original, so a group's copies run together
         cells = [replace(cell, replica=number) if number > 1 else cell
                  for cell in cells for number in range(1, (selection.replicas if cell.skip_reason is None else 1) + 1)]
+    if selection.sides:  # each side of a cell beside the other, so a size's sides take turns together
+        cells = [replace(cell, side=side) for cell in cells for side in selection.sides]
     if selection.filter_text:
         cells = [cell for cell in cells if selection.filter_text in cell.cell_id]
     if selection.shard:

@@ -68,6 +68,7 @@ class RunOptions:
     unset_environment: tuple[str, ...] = ()  # variables every worker runs without (--unset-env)
     turn_s: float | None = None  # --interleave: seconds of sampling a turn (--turn-ms); None: a quarter budget
     extend: bool = False  # first pass on half the budget, the rest to sizes still open (fwbench.execution.extension)
+    sides: dict[str, Any] = field(default_factory=dict)  # fwbench ab: side name -> execution.groups.WorkerSide
     resume: bool = False  # continue the run in out_dir: only its missing cells and rounds (fwbench.execution.resume)
     executor: str = "local"  # or "ray" (fwbench.execution.ray_executor)
     ray_address: str | None = None
@@ -146,7 +147,7 @@ def _new_manifest(specs: list[Spec], options: RunOptions, run_info: dict[str, An
         "selection": {"frameworks": selection.frameworks, "devices": selection.devices, "modes": selection.modes,
                       "filter_text": selection.filter_text, "quick": selection.quick, "full": selection.full,
                       "shard": list(selection.shard) if selection.shard else None,
-                      "replicas": selection.replicas},
+                      "replicas": selection.replicas, "sides": list(selection.sides)},
         "timer": options.timer.to_dict(),
         "rounds_planned": options.rounds,
         "round_timer": round_timer(options.timer, options.rounds).to_dict(),
@@ -227,7 +228,7 @@ def _execute(cells: list[Cell], pending: dict[int, list[Cell]], options: RunOpti
                                          memory_limit_bytes=options.memory_limit_bytes, round_index=round_index,
                                          interleave=options.interleave,
                                          unset_environment=tuple(options.unset_environment), attempt=attempt,
-                                         turn_s=options.turn_s, look=look)
+                                         turn_s=options.turn_s, look=look, sides=options.sides)
                 groups = rotated([WorkerGroup(framework, device, group_cells, settings, finish, progress)
                                   for (framework, device), group_cells in _groups(todo)], round_index)
                 manifest["rounds"].append({
@@ -391,7 +392,7 @@ def _calibration_summary(calibration: dict[str, Any] | None) -> dict[str, Any] |
 def _groups(cells: Iterable[Cell]) -> list[tuple[tuple[str, str], list[Cell]]]:
     """Cells by (framework, device); a kind that wants a worker of its own (``Kind.OWN_WORKER``, such as
     ``keras``, which imports Keras into the worker before its cells fork) gets one per framework and device."""
-    groups: dict[tuple[str, str, str], list[Cell]] = {}
-    for cell in cells:
-        groups.setdefault((cell.framework, cell.device, own_worker_kind([cell])), []).append(cell)
-    return [((framework, device), group_cells) for (framework, device, _), group_cells in groups.items()]
+    groups: dict[tuple[str, str, str, str], list[Cell]] = {}
+    for cell in cells:  # under fwbench ab each side has workers of its own (its interpreter and environment)
+        groups.setdefault((cell.framework, cell.device, own_worker_kind([cell]), cell.side), []).append(cell)
+    return [((framework, device), group_cells) for (framework, device, _, _), group_cells in groups.items()]

@@ -51,12 +51,14 @@ class WorkerProcess:
     :meth:`stderr_tail` gives the last lines it printed.
     """
 
-    def __init__(self, environment: dict[str, str], log_path: Path) -> None:
+    def __init__(self, environment: dict[str, str], log_path: Path, python: str | None = None) -> None:
+        """Start the worker, with ``python`` for the interpreter when given (``fwbench ab``'s sides)."""
         self.log_path = Path(log_path)
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        command = [python, *WORKER_COMMAND[1:]] if python else WORKER_COMMAND
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(
-                WORKER_COMMAND, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                 stderr=log, env=environment, start_new_session=True)
         self.lines: queue.Queue = queue.Queue()
         self.cause: str | None = None

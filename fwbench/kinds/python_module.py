@@ -34,6 +34,7 @@ from __future__ import annotations
 import ast
 import importlib
 import importlib.util
+import os
 import re
 import sys
 from pathlib import Path
@@ -48,8 +49,11 @@ MODULE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
 
 
 def search_paths(spec_file: str) -> list[str]:
-    """Where a spec's module is looked for: the spec's directory, then the current directory."""
-    return [str(Path(spec_file).resolve().parent), str(Path.cwd())]
+    """Where a spec's module is looked for: the directories of ``FWBENCH_MODULE_PATH`` first (``fwbench ab``'s
+    ``--baseline-path``/``--candidate-path``: each side its own checkout), then the spec's directory, then the
+    current directory."""
+    first = [entry for entry in os.environ.get("FWBENCH_MODULE_PATH", "").split(os.pathsep) if entry]
+    return [*first, str(Path(spec_file).resolve().parent), str(Path.cwd())]
 
 
 def find_module_file(name: str, spec_file: str) -> Path | None:
@@ -124,8 +128,9 @@ class PythonModuleKind(Kind):
         """The user's module, imported on first use (in a worker, never in the parent)."""
         if self._module is None:
             for path in reversed(search_paths(self.workload.spec_file)):
-                if path not in sys.path:
-                    sys.path.insert(0, path)
+                if path in sys.path:
+                    sys.path.remove(path)  # to the front: the search order above is the one that counts
+                sys.path.insert(0, path)
             self._module = importlib.import_module(self.options["module"])
         return self._module
 

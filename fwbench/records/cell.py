@@ -38,6 +38,7 @@ IDENTITY_FIELDS = {
     "seed": "the seed the inputs were made from",
     "method": "fwbench (the sampler) or timeit",
     "replica": "2 and up: a copy of its series measured as another series (--replicas, A/A self-checks)",
+    "side": "fwbench ab: baseline or candidate (each side's workers its own interpreter, environment and path)",
     "round": "which round (fresh worker process) measured it",
     "status": "ok, mismatch, error or skipped",
     "reason": "why a cell is not ok",

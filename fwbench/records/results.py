@@ -67,6 +67,7 @@ def base_record(cell: dict[str, Any], workload: dict[str, Any], run: dict[str, A
         "settings": {},
         "host": run.get("host", {}),
         **({"replica": cell["replica"]} if (cell.get("replica") or 1) > 1 else {}),
+        **({"side": cell["side"]} if cell.get("side") else {}),
     }
 
 

@@ -130,9 +130,12 @@ def size_key(record: dict[str, Any]) -> tuple:
 
 
 def series_name(record: dict[str, Any]) -> str:
-    """framework/mode, with ``#N`` for the Nth copy of a series (``--replicas``)."""
+    """framework/mode, with ``#N`` for the Nth copy of a series (``--replicas``) and ``#side`` for a side of
+    ``fwbench ab``."""
     replica = record.get("replica") or 1
-    return f"{record.get('framework')}/{record.get('mode')}" + (f"#{replica}" if replica > 1 else "")
+    side = record.get("side")
+    return (f"{record.get('framework')}/{record.get('mode')}" + (f"#{replica}" if replica > 1 else "")
+            + (f"#{side}" if isinstance(side, str) and side else ""))
 
 
 def turns_by_size(records: Iterable[dict[str, Any]]) -> dict[tuple, dict[str, dict[int, Turns]]]:

@@ -1,0 +1,187 @@
+"""``fwbench ab``: baseline and candidate measured side by side in one job; exit 1 when a cell got slower."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+
+from fwbench.cli.common import (DEVICE_OPTION, FILTER_OPTION, FRAMEWORK_OPTION, MODE_OPTION, SPECS_ARGUMENT,
+                                BarProgress, console, parse_threshold, print_imported_modules, spec_paths,
+                                user_errors)
+from fwbench.errors import UserError
+from fwbench.execution.groups import WorkerSide
+from fwbench.execution.plan import Selection, plan_cells
+from fwbench.execution.runner import RunOptions, default_threads
+from fwbench.execution.runner import run as run_cells
+from fwbench.records.journal import check_writable
+from fwbench.records.results import check_out_dir, write_text_atomic
+from fwbench.report import ab as ab_report
+from fwbench.spec.loader import load_specs
+from fwbench.stats.timing import TimerSettings
+
+AB_ROUNDS = 3
+AB_TURN_S = 0.02
+
+
+def parse_assignments(values: list[str], option: str) -> dict[str, str]:
+    """``K=V`` pairs from a repeatable option; a malformed one is a one-line error."""
+    found = {}
+    for value in values:
+        name, separator, setting = value.partition("=")
+        if not separator or not name or not name.replace("_", "").isalnum():
+            raise UserError(f"{option}: got '{value}', expected NAME=VALUE", hint=f"e.g. {option} OMP_NUM_THREADS=1")
+        found[name] = setting
+    return found
+
+
+def side_of(name: str, python: str, environment: dict[str, str], paths: list[Path]) -> WorkerSide:
+    """One side's interpreter, environment and module path, the interpreter found on PATH if not a path."""
+    import shutil
+
+    resolved = python if os.sep in python else (shutil.which(python) or python)
+    if not Path(resolved).is_file():
+        raise UserError(f"--{name}: got '{python}', which is not an interpreter here",
+                        hint=f"give the Python of the {name} environment, e.g. --{name} .venv/bin/python")
+    for path in paths:
+        if not path.is_dir():
+            raise UserError(f"--{name}-path: got '{path}', which is not a directory",
+                            hint="give the checkout whose workload modules this side should import")
+    return WorkerSide(name, str(Path(resolved).absolute()), environment, tuple(str(p.resolve()) for p in paths))
+
+
+def check_side(side: WorkerSide, frameworks: set[str]) -> dict[str, Any]:
+    """Ask the side's interpreter, in its environment, for fwbench's worker and each framework's version; a
+    one-line error (exit 2) if it lacks one.  Returns what it found."""
+    from fwbench.adapters import get_adapter
+    from fwbench.execution.worker_process import worker_environment
+
+    modules = {framework: get_adapter(framework).IMPORT_NAME for framework in sorted(frameworks)}
+    script = ("import importlib, json, sys; import fwbench.worker; found = {}\n"
+              "for framework, module in json.loads(sys.argv[1]).items():\n"
+              "    try: found[framework] = getattr(importlib.import_module(module), '__version__', '?')\n"
+              "    except Exception as error: found[framework] = 'MISSING: ' + type(error).__name__ + ': ' + str(error)[:120]\n"
+              "print(json.dumps({'python': sys.version.split()[0], 'frameworks': found}))")
+    environment = side.environment_for(worker_environment({}))
+    completed = subprocess.run([side.python, "-c", script, json.dumps(modules)], capture_output=True, text=True,
+                               env=environment, timeout=300)
+    if completed.returncode != 0:
+        last = (completed.stderr.strip().splitlines() or ["no output"])[-1]
+        raise UserError(f"--{side.name}: {side.python} cannot run fwbench's worker ({last[:200]})",
+                        hint=f"install fwbench and its dependencies into the {side.name} environment "
+                             f"(pip install -e .) or choose another interpreter")
+    found = json.loads(completed.stdout.strip().splitlines()[-1])
+    missing = {name: text for name, text in found["frameworks"].items() if str(text).startswith("MISSING")}
+    if missing:
+        name, text = next(iter(missing.items()))
+        raise UserError(f"--{side.name}: {side.python} lacks {name}, which the spec needs ({text[9:]})",
+                        hint=f"install {name} into the {side.name} environment, or leave it out with -f")
+    return found
+
+
+@user_errors
+def ab(
+    specs: Optional[list[Path]] = SPECS_ARGUMENT,
+    baseline: str = typer.Option(sys.executable, "--baseline", help="The baseline side's Python interpreter "
+                                 "(default: this one)."),
+    candidate: str = typer.Option(sys.executable, "--candidate", help="The candidate side's Python interpreter "
+                                  "(default: this one)."),
+    baseline_env: Optional[list[str]] = typer.Option(None, "--baseline-env", metavar="K=V",
+                                                     help="An environment variable of the baseline's workers "
+                                                          "(repeatable)."),
+    candidate_env: Optional[list[str]] = typer.Option(None, "--candidate-env", metavar="K=V",
+                                                      help="An environment variable of the candidate's workers "
+                                                           "(repeatable), e.g. OMP_NUM_THREADS=1."),
+    baseline_path: Optional[list[Path]] = typer.Option(None, "--baseline-path", metavar="DIR",
+                                                       help="Where the baseline's workload modules come from "
+                                                            "first (a checkout; repeatable)."),
+    candidate_path: Optional[list[Path]] = typer.Option(None, "--candidate-path", metavar="DIR",
+                                                        help="Where the candidate's workload modules come from "
+                                                             "first (a checkout; repeatable)."),
+    threshold: str = typer.Option("10%", "--threshold", help="Smallest change that counts, e.g. 10% or 0.1."),
+    framework: Optional[list[str]] = FRAMEWORK_OPTION,
+    device: Optional[list[str]] = DEVICE_OPTION,
+    mode: Optional[list[str]] = MODE_OPTION,
+    filter_text: Optional[str] = FILTER_OPTION,
+    budget: float = typer.Option(1.0, "--budget", min=0.01, help="Seconds of sampling per cell and side, over "
+                                                                  "all rounds."),
+    rounds: int = typer.Option(AB_ROUNDS, "--rounds", min=2, help="Fresh process sets per cell (default 3)."),
+    threads: Optional[int] = typer.Option(None, "--threads", min=1, help="Threads for every framework on both "
+                                                                          "sides (default: the usable cores)."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Run directory to write (default: "
+                                                                  "results/ab-<time>); keep it for 'fwbench history'."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace results already in --out."),
+    md: Optional[Path] = typer.Option(None, "--md", help="Also write the result as Markdown here (a job summary)."),
+    html_path: Optional[Path] = typer.Option(None, "--html", help="Also write it as a self-contained HTML page."),
+    json_path: Optional[Path] = typer.Option(None, "--json", help="Also write {version, cells: [{cell, verdict, "
+                                                                    "ratio, low, high}, ...]} here."),
+) -> None:
+    """Measure every cell of SPEC on two sides in one job, side by side, and gate on the candidate.
+
+    Each side's workers start with its own interpreter (two virtual
+    environments: jax 0.9 against 0.10), environment (--candidate-env
+    OMP_NUM_THREADS=1) and module path (two checkouts of your workload
+    module). The two sides of a cell are alive at once and take turns of 20
+    ms in random order in every round, so candidate/baseline comes from times
+    taken side by side, with a 95% interval over the rounds. A cell is slower
+    when the interval lies above 1 + threshold, faster below 1/(1 + threshold),
+    same inside that band, undecided otherwise (with the change it could have
+    called), broken when the candidate did not measure where the baseline did.
+
+    Exit codes: 0 nothing slower or broken, 1 otherwise, 2 bad input (an
+    interpreter that lacks fwbench or a framework the spec needs included).
+
+    Example: fwbench ab bench/more_work.yaml --candidate ../pr/.venv/bin/python --md summary.md
+    """
+    limit = parse_threshold(threshold)
+    sides = {"baseline": side_of("baseline", baseline, parse_assignments(baseline_env or [], "--baseline-env"),
+                                 list(baseline_path or [])),
+             "candidate": side_of("candidate", candidate, parse_assignments(candidate_env or [], "--candidate-env"),
+                                  list(candidate_path or []))}
+    loaded = load_specs(spec_paths(specs))
+    print_imported_modules(loaded)
+    selection = Selection(frameworks=framework or None, devices=device or None, modes=mode or None,
+                          filter_text=filter_text, sides=tuple(sides))
+    cells = plan_cells(loaded, selection)
+    frameworks = {cell.framework for cell in cells if cell.skip_reason is None}
+    if not frameworks:
+        raise UserError("no cell of the spec can run here", hint="check -f/-d/-m/-k, or 'fwbench list SPEC'")
+    found = {name: check_side(side, frameworks) for name, side in sides.items()}
+    usable = default_threads()
+    if threads is not None and threads > usable:
+        raise UserError(f"--threads: got {threads}, but this machine lets fwbench use {usable} cores",
+                        hint=f"use --threads {usable} or fewer")
+    out_dir = out or Path("results") / datetime.now().strftime("ab-%Y%m%d-%H%M%S")
+    check_out_dir(out_dir, overwrite)
+    check_writable(out_dir)
+    options = RunOptions(out_dir=out_dir, selection=selection, num_threads=threads,
+                         timer=TimerSettings(budget_s=budget), rounds=rounds, overwrite=overwrite,
+                         command=["fwbench", *sys.argv[1:]], interleave=True, turn_s=AB_TURN_S, extend=False,
+                         sides=sides)
+    progress = BarProgress()
+    try:
+        outcome = run_cells(loaded, options, progress, cells=cells)
+    finally:
+        progress.stop()
+    described = {name: {"describe": side.describe(), "python": side.python, "environment": side.environment,
+                        "path": list(side.path), **found[name]} for name, side in sides.items()}
+    verdicts = ab_report.ab_cells(outcome.records, limit)
+    console.print(ab_report.headline(verdicts, limit) + ".", markup=False)
+    for cell in ab_report.ordered(verdicts):
+        interval = f"[{cell.low:.3f}, {cell.high:.3f}]" if cell.low is not None else (cell.reason or "")
+        ratio_text = f"{cell.ratio:.3f}" if cell.ratio is not None else "-"
+        console.print(f"  {cell.verdict:9s} {cell.cell:48s} {ratio_text:>7s} {interval}", markup=False)
+    if md:
+        write_text_atomic(md, ab_report.markdown(verdicts, limit, described))
+    if html_path:
+        write_text_atomic(html_path, ab_report.html(verdicts, limit, described))
+    if json_path:
+        write_text_atomic(json_path, json.dumps(ab_report.document(verdicts, limit, described, str(out_dir)), indent=1))
+    console.print(f"Run: {out_dir} (keep it for 'fwbench history')", markup=False)
+    raise typer.Exit(ab_report.exit_code(verdicts))

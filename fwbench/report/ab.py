@@ -1,0 +1,184 @@
+"""``fwbench ab``'s verdicts: each cell's candidate against its baseline, measured side by side in one run.
+
+An A/B run (:mod:`fwbench.cli.ab_command`) measures every cell twice, once per side (``side``: baseline,
+candidate), each side's workers started with its own interpreter, environment and module path, the two
+sides of a cell taking turns in the same round as any two series of a size do.  So candidate/baseline comes
+from turns paired in time, clustered by round (:func:`fwbench.stats.ratios.ratio`), and the machine's drift
+cancels out of it.  With threshold t, a cell is
+
+* ``slower``: its interval lies above 1 + t;
+* ``faster``: its interval lies below 1 / (1 + t);
+* ``same``: its interval lies inside [1 / (1 + t), 1 + t];
+* ``undecided``: anything else; ``resolution`` says the smallest change its interval could have called
+  (max(high, 1 / low)), so a gate that passed says what it could have missed;
+* ``broken``: ok on the baseline side but mismatch, error, skipped or absent on the candidate side.
+
+Every cell's question is asked once at the stated level: the intervals are at ``level`` each (95% by
+default), not widened over cells, because an A/B gate on the same machine has none of the between-run
+spread that ``fwbench compare`` must allow for; the false-alarm check is ``fwbench ab`` with both sides
+identical (docs: A/B).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Iterable, Mapping
+
+from fwbench.stats.intervals import CONFIDENCE
+from fwbench.stats.ratios import Ratio, ratio
+from fwbench.stats.verdicts import turn_pair_priors
+
+SIDES = ("baseline", "candidate")
+AB_VERSION = 1
+VERDICT_ORDER = ("broken", "slower", "faster", "undecided", "same")
+
+
+@dataclass(frozen=True)
+class AbCell:
+    """One cell's candidate/baseline: the verdict, the ratio and its interval, and what the verdict rests on."""
+
+    cell: str
+    verdict: str
+    ratio: float | None
+    low: float | None
+    high: float | None
+    resolution: float | None
+    method: str
+    reason: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"cell": self.cell, "verdict": self.verdict, "ratio": self.ratio, "low": self.low, "high": self.high,
+                "resolution": self.resolution, "method": self.method,
+                **({"reason": self.reason} if self.reason else {})}
+
+
+def base_cell_id(cell_id: str) -> str:
+    """The cell's id without its side (``power_sum[n=64]/numpy/eager/cpu#candidate`` -> ``...cpu``)."""
+    for side in SIDES:
+        if cell_id.endswith("#" + side):
+            return cell_id[: -len(side) - 1]
+    return cell_id
+
+
+def classify(value: Ratio, threshold: float) -> str:
+    """slower, faster, same or undecided for a candidate/baseline ratio with an interval."""
+    if not value.has_interval:
+        return "undecided"
+    if value.low > 1 + threshold:
+        return "slower"
+    if value.high < 1 / (1 + threshold):
+        return "faster"
+    if value.low >= 1 / (1 + threshold) and value.high <= 1 + threshold:
+        return "same"
+    return "undecided"
+
+
+def ab_cells(rows: Iterable[Mapping[str, Any]], threshold: float, level: float = CONFIDENCE) -> list[AbCell]:
+    """Every cell of an A/B run, its combined rows (one per cell and side), judged; in the rows' order."""
+    pairs: dict[str, dict[str, Mapping[str, Any]]] = {}
+    for row in rows:
+        side = row.get("side")
+        if side in SIDES:
+            pairs.setdefault(base_cell_id(str(row["cell_id"])), {})[side] = row
+    measured = [(sides["candidate"], sides["baseline"]) for sides in pairs.values()
+                if len(sides) == 2 and all(row.get("status") == "ok" for row in sides.values())]
+    priors = turn_pair_priors(measured)
+    found = []
+    for cell, sides in pairs.items():
+        baseline, candidate = sides.get("baseline"), sides.get("candidate")
+        if baseline is None or baseline.get("status") != "ok":
+            status = baseline.get("status") if baseline is not None else "absent"
+            found.append(AbCell(cell, "undecided", None, None, None, None, "no baseline measurement",
+                                f"baseline {status}: {baseline.get('reason') if baseline is not None else ''}"))
+            continue
+        if candidate is None or candidate.get("status") != "ok":
+            status = candidate.get("status") if candidate is not None else "absent"
+            found.append(AbCell(cell, "broken", None, None, None, None, "the candidate did not measure",
+                                f"candidate {status}: {candidate.get('reason') if candidate is not None else ''}"))
+            continue
+        value = ratio(candidate, baseline, level, turn_prior=priors.get(candidate.get("run_id")))
+        resolution = max(value.high, 1 / value.low) if value.has_interval and value.low > 0 else None
+        found.append(AbCell(cell, classify(value, threshold), value.value, value.low, value.high, resolution,
+                            value.method))
+    return found
+
+
+def exit_code(cells: list[AbCell]) -> int:
+    """1 when a cell is slower or broken, else 0."""
+    return 1 if any(cell.verdict in ("slower", "broken") for cell in cells) else 0
+
+
+def document(cells: list[AbCell], threshold: float, sides: Mapping[str, Any], run_dir: str) -> dict[str, Any]:
+    """The ``--json`` document: version, the sides, the threshold, and every cell's verdict."""
+    return {"version": AB_VERSION, "run": run_dir, "threshold": threshold, "level": CONFIDENCE,
+            "sides": dict(sides), "counts": counts(cells), "cells": [cell.as_dict() for cell in cells]}
+
+
+def counts(cells: list[AbCell]) -> dict[str, int]:
+    return {verdict: sum(cell.verdict == verdict for cell in cells) for verdict in VERDICT_ORDER}
+
+
+def ordered(cells: list[AbCell]) -> list[AbCell]:
+    """Broken first, then slower, faster, undecided, same; within each, by cell id."""
+    return sorted(cells, key=lambda cell: (VERDICT_ORDER.index(cell.verdict), cell.cell))
+
+
+def _number(value: float | None, digits: int = 3) -> str:
+    return "-" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.{digits}f}"
+
+
+def headline(cells: list[AbCell], threshold: float) -> str:
+    """One sentence: how many cells of each verdict, and the resolution reached."""
+    found = counts(cells)
+    resolutions = sorted(cell.resolution for cell in cells if cell.resolution)
+    reached = (f"; the median cell could have called a change of {resolutions[len(resolutions) // 2]:.2f}x"
+               if resolutions else "")
+    return (f"{len(cells)} cells, candidate against baseline at ±{threshold:.0%}: "
+            + ", ".join(f"{count} {verdict}" for verdict, count in found.items() if count) + reached)
+
+
+def markdown(cells: list[AbCell], threshold: float, sides: Mapping[str, Any]) -> str:
+    """The A/B result as Markdown (a pull-request comment or a GitHub job summary)."""
+    lines = ["## fwbench ab", "", headline(cells, threshold) + ".", "",
+             f"- baseline: `{sides.get('baseline', {}).get('describe', '')}`",
+             f"- candidate: `{sides.get('candidate', {}).get('describe', '')}`", "",
+             "| cell | verdict | candidate / baseline | 95% interval | resolution |", "|---|---|---:|---|---:|"]
+    for cell in ordered(cells):
+        interval = f"{_number(cell.low)}-{_number(cell.high)}" if cell.low is not None else cell.reason or "-"
+        lines.append(f"| `{cell.cell}` | {cell.verdict} | {_number(cell.ratio)} | {interval} | "
+                     f"{_number(cell.resolution, 2)} |")
+    return "\n".join(lines) + "\n"
+
+
+def html(cells: list[AbCell], threshold: float, sides: Mapping[str, Any]) -> str:
+    """A self-contained HTML page of the A/B result: the table, each ratio drawn against the threshold band."""
+    from html import escape
+
+    rows = []
+    finite = [value for cell in cells for value in (cell.low, cell.high) if value]
+    span = max([abs(math.log(value)) for value in finite] + [math.log(1 + threshold) * 2])
+    def x(value: float) -> float:
+        return 150 + 140 * math.log(value) / span
+
+    for cell in ordered(cells):
+        colour = {"slower": "#c0392b", "broken": "#c0392b", "faster": "#1e8449", "same": "#555"}.get(cell.verdict, "#b9770e")
+        bar = ""
+        if cell.low is not None:
+            bar = (f'<svg width="300" height="14" role="img" aria-label="{_number(cell.low)} to {_number(cell.high)}">'
+                   f'<rect x="{x(1 / (1 + threshold)):.1f}" y="0" width="{x(1 + threshold) - x(1 / (1 + threshold)):.1f}" '
+                   f'height="14" fill="#ddd"/><line x1="150" x2="150" y1="0" y2="14" stroke="#888"/>'
+                   f'<line x1="{x(cell.low):.1f}" x2="{x(cell.high):.1f}" y1="7" y2="7" stroke="{colour}" stroke-width="3"/>'
+                   f'<circle cx="{x(cell.ratio):.1f}" cy="7" r="3" fill="{colour}"/></svg>')
+        rows.append(f"<tr><td><code>{escape(cell.cell)}</code></td><td style=\"color:{colour}\">{cell.verdict}</td>"
+                    f"<td>{_number(cell.ratio)}</td><td>{_number(cell.low)}-{_number(cell.high)}</td><td>{bar}</td>"
+                    f"<td>{escape(cell.reason or '')}</td></tr>")
+    return ("<!doctype html><html><head><meta charset=\"utf-8\"><title>fwbench ab</title><style>"
+            "body{font-family:system-ui,sans-serif;margin:2em}td,th{padding:2px 8px;text-align:left}"
+            "@media (prefers-color-scheme: dark){body{background:#111;color:#eee}}</style></head><body>"
+            f"<h1>fwbench ab</h1><p>{escape(headline(cells, threshold))}.</p>"
+            f"<p>baseline: <code>{escape(str(sides.get('baseline', {}).get('describe', '')))}</code><br>"
+            f"candidate: <code>{escape(str(sides.get('candidate', {}).get('describe', '')))}</code></p>"
+            "<p>Grey band: within the threshold; line: the 95% interval of candidate / baseline.</p>"
+            "<table><tr><th>cell</th><th>verdict</th><th>ratio</th><th>interval</th><th></th><th>note</th></tr>"
+            + "".join(rows) + "</table></body></html>\n")

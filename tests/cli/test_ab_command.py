@@ -1,0 +1,92 @@
+"""fwbench ab end to end: each side's interpreter and environment reach its workers; bad sides exit 2."""
+
+import json
+import subprocess
+import sys
+import textwrap
+
+from typer.testing import CliRunner
+
+from fwbench.cli import app
+
+MODULE = textwrap.dedent('''
+    import os
+
+    def inputs(params, rng):
+        return {"x": rng.standard_normal((params["n"], params["n"])).astype("float32")}
+
+    def reference(x):
+        return x.astype("float64") * 2
+
+    def numpy(x):
+        return x * (3 if os.environ.get("AB_TEST_WRONG") else 2)
+''')
+SPEC = textwrap.dedent('''
+    version: 1
+    workloads:
+      - name: double
+        kind: python
+        module: abwork
+        dtype: float32
+        sweep: {n: [32]}
+''')
+
+
+def write(tmp_path):
+    (tmp_path / "abwork.py").write_text(MODULE)
+    spec = tmp_path / "ab.yaml"
+    spec.write_text(SPEC)
+    return spec
+
+
+def test_the_candidates_environment_reaches_only_its_workers(tmp_path):
+    spec = write(tmp_path)
+    out = tmp_path / "result.json"
+    result = CliRunner().invoke(app, ["ab", str(spec), "-f", "numpy", "--candidate-env", "AB_TEST_WRONG=1",
+                                      "--budget", "0.06", "--rounds", "2", "--out", str(tmp_path / "run"),
+                                      "--json", str(out), "--md", str(tmp_path / "ab.md"),
+                                      "--html", str(tmp_path / "ab.html")])
+    assert result.exit_code == 1, result.output
+    document = json.loads(out.read_text())
+    assert document["version"] == 1
+    (cell,) = document["cells"]
+    assert cell["cell"] == "double[n=32]/numpy/eager/cpu" and cell["verdict"] == "broken"
+    assert "candidate mismatch" in cell["reason"]
+    assert document["sides"]["candidate"]["environment"] == {"AB_TEST_WRONG": "1"}
+    records = [json.loads(line) for line in (tmp_path / "run" / "results.jsonl").read_text().splitlines()]
+    assert {(r["side"], r["status"]) for r in records} == {("baseline", "ok"), ("candidate", "mismatch")}
+    assert "broken" in (tmp_path / "ab.md").read_text() and "<svg" not in (tmp_path / "ab.html").read_text()
+
+
+def test_identical_sides_are_paired_in_time_and_judged(tmp_path):
+    spec = write(tmp_path)
+    out = tmp_path / "result.json"
+    result = CliRunner().invoke(app, ["ab", str(spec), "-f", "numpy", "--budget", "0.06", "--rounds", "2",
+                                      "--out", str(tmp_path / "run"), "--json", str(out)])
+    assert result.exit_code in (0, 1), result.output
+    (cell,) = json.loads(out.read_text())["cells"]
+    assert cell["verdict"] in ("same", "undecided", "slower", "faster")
+    assert cell["low"] <= cell["ratio"] <= cell["high"] and "paired turns" in cell["method"]
+    records = [json.loads(line) for line in (tmp_path / "run" / "results.jsonl").read_text().splitlines()]
+    assert all(r["turn_starts_s"] for r in records) and {r["side"] for r in records} == {"baseline", "candidate"}
+
+
+def test_a_side_that_lacks_a_framework_is_one_line_and_exit_2(tmp_path):
+    spec = write(tmp_path)
+    fake = tmp_path / "fake" / "numpy"
+    fake.mkdir(parents=True)
+    (fake / "__init__.py").write_text("raise ImportError('no numpy in this environment')\n")
+    completed = subprocess.run([sys.executable, "-m", "fwbench", "ab", str(spec), "-f", "numpy", "--candidate-env",
+                                f"PYTHONPATH={tmp_path / 'fake'}", "--out", str(tmp_path / "run")],
+                               capture_output=True, text=True)
+    assert completed.returncode == 2, completed.stderr
+    lines = completed.stderr.strip().splitlines()
+    assert len(lines) == 1 and "--candidate" in lines[0] and "no numpy" in lines[0], lines
+    assert not (tmp_path / "run" / "results.jsonl").exists()
+
+
+def test_an_interpreter_that_is_not_there_is_exit_2(tmp_path):
+    spec = write(tmp_path)
+    result = CliRunner().invoke(app, ["ab", str(spec), "--baseline", str(tmp_path / "nope" / "python")])
+    assert result.exit_code == 2
+    assert "--baseline" in result.output and "not an interpreter" in result.output

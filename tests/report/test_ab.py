@@ -1,0 +1,52 @@
+"""fwbench ab's verdicts from recorded rows: slower, faster, same, undecided, broken, and the documents."""
+
+import json
+
+import pytest
+
+from fwbench.report import ab
+from fwbench.stats.ratios import Ratio
+
+
+def row(cell, side, medians, status="ok", run="r"):
+    return {"cell_id": f"{cell}#{side}", "side": side, "status": status, "run_id": run, "reason": None,
+            "median_s": sorted(medians)[len(medians) // 2] if medians else None, "round_medians_s": medians,
+            "round_numbers": list(range(1, len(medians) + 1)), "framework": "numpy", "mode": "eager"}
+
+
+@pytest.mark.parametrize("low, high, expected", [
+    (1.20, 1.40, "slower"), (0.70, 0.85, "faster"), (0.95, 1.05, "same"), (1.05, 1.30, "undecided"),
+    (0.80, 1.20, "undecided")])
+def test_classify_against_the_threshold_band(low, high, expected):
+    assert ab.classify(Ratio((low * high) ** 0.5, low, high, 0.95, "m", 3), 0.10) == expected
+
+
+def test_no_interval_is_undecided():
+    assert ab.classify(Ratio(1.5, None, None, 0.95, "one round", 1), 0.10) == "undecided"
+
+
+def test_cells_from_rows_pair_each_candidate_with_its_baseline():
+    rows = [row("a", "baseline", [1.0, 1.3, 0.9]), row("a", "candidate", [1.5, 1.95, 1.35]),   # 1.5x throughout
+            row("b", "baseline", [1.0, 1.3, 0.9]), row("b", "candidate", [1.0, 1.3, 0.9]),     # identical
+            row("c", "baseline", [1.0, 1.3, 0.9]), row("c", "candidate", [], status="mismatch"),
+            row("d", "baseline", [], status="error"), row("d", "candidate", [1.0, 1.1, 1.2])]
+    found = {cell.cell: cell for cell in ab.ab_cells(rows, 0.10)}
+    assert found["a"].verdict == "slower" and found["a"].ratio == pytest.approx(1.5)
+    assert found["b"].verdict == "same" and found["b"].low == pytest.approx(1.0)
+    assert found["c"].verdict == "broken" and "mismatch" in found["c"].reason
+    assert found["d"].verdict == "undecided" and "baseline error" in found["d"].reason
+    assert ab.exit_code(list(found.values())) == 1
+    assert ab.exit_code([found["b"], found["d"]]) == 0
+    assert [cell.cell for cell in ab.ordered(list(found.values()))] == ["c", "a", "d", "b"]
+
+
+def test_documents_carry_every_cell():
+    rows = [row("a", "baseline", [1.0, 1.3, 0.9]), row("a", "candidate", [1.5, 1.95, 1.35])]
+    cells = ab.ab_cells(rows, 0.10)
+    sides = {"baseline": {"describe": "/py"}, "candidate": {"describe": "/py X=1"}}
+    document = json.loads(json.dumps(ab.document(cells, 0.10, sides, "dir")))
+    assert document["version"] == 1 and document["counts"]["slower"] == 1
+    assert {"cell", "verdict", "ratio", "low", "high"} <= set(document["cells"][0])
+    assert "| `a` | slower |" in ab.markdown(cells, 0.10, sides)
+    page = ab.html(cells, 0.10, sides)
+    assert page.startswith("<!doctype html>") and "<svg" in page and "http" not in page
