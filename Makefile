@@ -17,7 +17,7 @@ BENCH_ARGS ?= --budget 0.5
 # The default suite (make bench): three families. workloads/models.yaml (Keras 3 models) runs with make bench-models.
 BENCH_SPECS ?= workloads/matrix_powers.yaml workloads/mlp_training.yaml workloads/fusion.yaml
 
-.PHONY: setup chromium bench bench-full bench-quick bench-models bench-harness bench-reproducibility test test-fast clean
+.PHONY: setup chromium lint bench bench-full bench-quick bench-models bench-harness bench-reproducibility test test-fast clean
 
 setup: $(STAMP)
 
@@ -50,10 +50,13 @@ bench-models: $(STAMP)
 # machine changes how long the suite takes, never its outcome.  test-fast leaves out the tests marked slow.
 PYTEST := FWBENCH_REQUIRE_ALL_FRAMEWORKS=1 $(BIN)/python -m pytest -q -n 2 --dist loadfile
 
-test: $(STAMP) chromium
+lint: $(STAMP)
+	$(BIN)/ruff check fwbench tests bench
+
+test: $(STAMP) chromium lint
 	$(PYTEST)
 
-test-fast: $(STAMP) chromium
+test-fast: $(STAMP) chromium lint
 	$(PYTEST) -m "not slow"
 
 clean:

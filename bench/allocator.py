@@ -112,8 +112,9 @@ def main() -> int:
     print(f"\ntorch/eager, natural scripts that differ in incidental ways, {arguments.repeats} fresh processes each:")
     for variant in TORCH_VARIANTS:
         results = [measure("torch/eager", variant, arguments.n, arguments.threads) for _ in range(arguments.repeats)]
-        print(f"  {variant:20s}" + "  ".join(f"{result['median_s'] * 1e3:6.3f} ms ({result['faults_per_call']:4.0f} faults)"
-                                             for result in results), flush=True)
+        print(f"  {variant:20s}" + "  ".join(
+            f"{result['median_s'] * 1e3:6.3f} ms ({result['faults_per_call']:4.0f} faults)" for result in results),
+            flush=True)
     return 0
 
 

@@ -16,7 +16,6 @@ it reads runs already made (the reference with ``--reference``).
 from __future__ import annotations
 
 import argparse
-import json
 import subprocess
 import sys
 import tempfile

@@ -22,8 +22,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from fwbench.report.compare import compare_frames, probe_ratio  # noqa: E402
 from fwbench.records.results import load_results  # noqa: E402
+from fwbench.report.compare import compare_frames, probe_ratio  # noqa: E402
 
 SPEC = ROOT / "bench" / "threads.yaml"
 MORE_WORK = ROOT / "bench" / "more_work.yaml"

@@ -32,6 +32,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 import natural  # noqa: E402
+
 from fwbench.machine.kernels import variables_changing_kernels  # noqa: E402
 from fwbench.records.results import read_cells  # noqa: E402
 

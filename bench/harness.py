@@ -49,11 +49,10 @@ import os
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 import timeit
 from pathlib import Path
-
-import tempfile
 
 import numpy as np
 from scipy import stats
@@ -63,10 +62,11 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 import natural  # noqa: E402
+
 from fwbench.adapters import get_adapter  # noqa: E402
-from fwbench.stats.pooling import ALLOCATOR_FAULTS  # noqa: E402
 from fwbench.records.results import read_cells  # noqa: E402
 from fwbench.stats.intervals import Z_975  # noqa: E402
+from fwbench.stats.pooling import ALLOCATOR_FAULTS  # noqa: E402
 from fwbench.stats.timing import TimerSettings, measure, relative_ci_half_width  # noqa: E402
 
 # Rounds alternate fwbench and timeit.  This VM's speed drifts by 10-30% within a second, so one
@@ -90,7 +90,8 @@ def timeit_median(call, sync, per_call_estimate: float) -> float:
 
 
 def fwbench_median(call, sync) -> float:
-    return statistics.median(measure(call, sync, TimerSettings(budget_s=0.05, warmup_s=0.01, target_rel_ci=0.005)).samples_s)
+    return statistics.median(
+        measure(call, sync, TimerSettings(budget_s=0.05, warmup_s=0.01, target_rel_ci=0.005)).samples_s)
 
 
 def trimmed_log_mean(log_ratios: list[float]) -> tuple[float, float]:

@@ -5,14 +5,15 @@
 
 Histories are built from real recorded runs: for every cell measured in three rounds or more in the given
 run directories (default: ``bench/history_rounds.json``, the round medians of seven runs of this project's
-machine on 2026-12-06, two ``make bench`` and five of issue 31's mixed spec, saved with ``--save``), a history of ``--runs`` runs is made whose run medians are
-the cell's own median times noise resampled from this machine's rounds: each simulated run draws three
-round deviations (log round median less the log median of its cell, from the same framework and mode
-across every given run) and keeps their median, as a run of three rounds does.  Each cell gets a flat
-history and one with a ``--step`` slowdown starting at a random run between a third and two thirds of the
-way.  For each penalty factor it prints the share of stepped series whose step was found within 3 runs of
-where it starts (a change of the right sign at an index from the start to the start + 3) and the false
-changes per 20 flat series; the last line is the default penalty's (``fwbench.stats.changepoints``).
+machine on 2026-12-06, two ``make bench`` and five of issue 31's mixed spec, saved with ``--save``), a history
+of ``--runs`` runs is made whose run medians are the cell's own median times noise resampled from this
+machine's rounds: each simulated run draws three round deviations (log round median less the log median of its
+cell, from the same framework and mode across every given run) and keeps their median, as a run of three
+rounds does.  Each cell gets a flat history and one with a ``--step`` slowdown starting at a random run
+between a third and two thirds of the way.  For each penalty factor it prints the share of stepped series
+whose step was found within 3 runs of where it starts (a change of the right sign at an index from the start
+to the start + 3) and the false changes per 20 flat series; the last line is the default penalty's
+(``fwbench.stats.changepoints``).
 """
 
 from __future__ import annotations

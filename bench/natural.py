@@ -18,9 +18,9 @@ fwbench worker gets (the same environment variables and CPU affinity), and
 returns the median and fastest per-call seconds.
 
 ``--steady`` puts the script in the allocator regime of a program that has run its loop once, as fwbench's
-default ``--allocator steady`` does: its first lines free a block of 32 MiB less two pages (glibc then keeps later temporaries
-in its heap).  Without it the script is a fresh script (``--allocator fresh``).  ``--unset-env NAME`` runs it
-without that variable, as ``fwbench run --unset-env NAME`` runs the workers.
+default ``--allocator steady`` does: its first lines free a block of 32 MiB less two pages (glibc then keeps
+later temporaries in its heap).  Without it the script is a fresh script (``--allocator fresh``).
+``--unset-env NAME`` runs it without that variable, as ``fwbench run --unset-env NAME`` runs the workers.
 
 Nothing of fwbench runs in that process: the script imports only the
 framework, so a bias in fwbench's generated code, worker or timer shows up as

@@ -23,9 +23,11 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
+from parity import SPEC  # noqa: E402  (the power sum spec, sizes and modes to fill in)
+
 from fwbench.records.results import read_records  # noqa: E402
 from fwbench.stats.paired import ratios_against, turns_by_size  # noqa: E402
-from parity import SPEC  # noqa: E402  (the power sum spec, sizes and modes to fill in)
+
 
 def paired_table(results: Path, baseline: str) -> None:
     for size, by_series in turns_by_size(read_records(results)).items():

@@ -24,6 +24,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 import natural  # noqa: E402
+
 from fwbench.records.results import read_records  # noqa: E402
 
 SERIES = (("numpy", "eager"), ("torch", "eager"), ("tensorflow", "eager"), ("jax", "jit"))

@@ -20,10 +20,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from fwbench.records.results import load_results  # noqa: E402
 from fwbench.report import aggregate  # noqa: E402
 from fwbench.report.compare import compare_frames, probe_ratio  # noqa: E402
-from fwbench.records.results import load_results  # noqa: E402
-
 
 SHARES = (0.1, 0.25, 0.5, 0.75, 0.9)
 

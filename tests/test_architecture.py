@@ -1,8 +1,10 @@
 """The import rules of ../shared/architecture.md, checked on the source.
 
 Imports inside functions count (they run too); ``if TYPE_CHECKING:`` blocks
-do not.  A package's own ``__init__`` being loaded when one of its modules is
-imported is Python's doing, not an import, and is not an edge.
+count for the cycle checks (a type-only import that runs back up is a cycle a
+reader and a type checker must follow) and for nothing else.  A package's own
+``__init__`` being loaded when one of its modules is imported is Python's doing,
+not an import, and is not an edge.
 """
 
 import ast
@@ -21,22 +23,23 @@ def module_name(path: Path) -> str:
 MODULES = {module_name(path): path for path in PACKAGE_ROOT.rglob("*.py")}
 
 
-def _runtime_nodes(tree: ast.AST):
-    """Every node except those under ``if TYPE_CHECKING:``."""
+def _runtime_nodes(tree: ast.AST, type_only: bool = False):
+    """Every node except those under ``if TYPE_CHECKING:`` (with ``type_only``, those too)."""
     stack = [tree]
     while stack:
         node = stack.pop()
-        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+        if not type_only and isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
             stack.extend(node.orelse)
             continue
         yield node
         stack.extend(ast.iter_child_nodes(node))
 
 
-def imports_of(name: str) -> list[tuple[str, list[str]]]:
-    """(imported fwbench module, names taken from it) for each runtime import in module ``name``."""
+def imports_of(name: str, type_only: bool = False) -> list[tuple[str, list[str]]]:
+    """(imported fwbench module, names taken from it) for each runtime import in module ``name`` (with
+    ``type_only``, the imports under ``if TYPE_CHECKING:`` too)."""
     found = []
-    for node in _runtime_nodes(ast.parse(MODULES[name].read_text(encoding="utf-8"))):
+    for node in _runtime_nodes(ast.parse(MODULES[name].read_text(encoding="utf-8")), type_only):
         if isinstance(node, ast.Import):
             found.extend((alias.name, []) for alias in node.names if alias.name.startswith("fwbench"))
         elif isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("fwbench") and not node.level:
@@ -46,8 +49,8 @@ def imports_of(name: str) -> list[tuple[str, list[str]]]:
     return found
 
 
-def graph() -> dict[str, set[str]]:
-    return {name: {target for target, _ in imports_of(name) if target in MODULES and target != name}
+def graph(type_only: bool = False) -> dict[str, set[str]]:
+    return {name: {target for target, _ in imports_of(name, type_only) if target in MODULES and target != name}
             for name in MODULES}
 
 
@@ -83,8 +86,8 @@ def cycles(edges: dict[str, set[str]]) -> list[list[str]]:
     return found
 
 
-def test_no_import_cycle_among_fwbench_modules():
-    assert cycles(graph()) == []
+def test_no_import_cycle_among_fwbench_modules_type_only_imports_included():
+    assert cycles(graph(type_only=True)) == []
 
 
 def test_the_cycle_check_finds_a_cycle():
@@ -104,8 +107,16 @@ def package_graph(edges: dict[str, set[str]]) -> dict[str, set[str]]:
     return packages
 
 
-def test_no_package_imports_a_package_that_imports_it_back():
-    assert cycles(package_graph(graph())) == []
+def test_no_package_imports_a_package_that_imports_it_back_type_only_imports_included():
+    assert cycles(package_graph(graph(type_only=True))) == []
+
+
+def test_type_only_imports_are_seen_by_the_cycle_checks():
+    source = "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from fwbench.spec.loader import Workload\n"
+    tree = ast.parse(source)
+    found = [node for node in _runtime_nodes(tree, type_only=True) if isinstance(node, ast.ImportFrom)]
+    assert sorted(node.module for node in found) == ["fwbench.spec.loader", "typing"]
+    assert [node.module for node in _runtime_nodes(tree) if isinstance(node, ast.ImportFrom)] == ["typing"]
 
 
 def test_the_package_check_sees_a_cycle_between_two_packages_of_acyclic_modules():

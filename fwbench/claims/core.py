@@ -29,9 +29,9 @@ from pathlib import Path
 from typing import Any
 
 from fwbench.errors import UserError
-from fwbench.stats.ratios import Ratio, ratio
 from fwbench.kinds.fields import FieldReader
 from fwbench.spec.loader import DEVICE_KINDS, Spec, load_spec
+from fwbench.stats.ratios import Ratio, ratio
 
 CLAIMS_DIRECTORY = Path("workloads") / "claims"
 EVALUATIONS = ("speedup", "fusion")

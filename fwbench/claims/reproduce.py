@@ -15,12 +15,11 @@ from pathlib import Path
 from typing import Any
 
 from fwbench.claims.core import CLAIM_FILE, Claim, Verdict, claim_summary, collect, judge
-from fwbench.machine.envinfo import host_device_kinds
 from fwbench.execution.plan import Cell, Selection, plan_cells
-from fwbench.records.results import read_cells, write_json_atomic
 from fwbench.execution.runner import Progress, RunOptions, run
+from fwbench.machine.envinfo import host_device_kinds
+from fwbench.records.results import read_cells, write_json_atomic
 from fwbench.stats.timing import TimerSettings
-
 
 
 def claim_cells(claim: Claim, selection: Selection) -> list[Cell]:

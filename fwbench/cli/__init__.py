@@ -4,8 +4,20 @@ from __future__ import annotations
 
 import typer
 
-from fwbench.cli import (ab_command, calibrate_command, compare_command, env_command, history_command, list_command,
-                         merge_command, repair_command, report_command, reproduce_command, run_command, schema_command)
+from fwbench.cli import (
+    ab_command,
+    calibrate_command,
+    compare_command,
+    env_command,
+    history_command,
+    list_command,
+    merge_command,
+    repair_command,
+    report_command,
+    reproduce_command,
+    run_command,
+    schema_command,
+)
 
 app = typer.Typer(
     name="fwbench",

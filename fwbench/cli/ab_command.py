@@ -12,9 +12,19 @@ from typing import Any, Optional
 
 import typer
 
-from fwbench.cli.common import (DEVICE_OPTION, FILTER_OPTION, FRAMEWORK_OPTION, MODE_OPTION, SPECS_ARGUMENT,
-                                BarProgress, console, parse_threshold, print_imported_modules, spec_paths,
-                                user_errors)
+from fwbench.cli.common import (
+    DEVICE_OPTION,
+    FILTER_OPTION,
+    FRAMEWORK_OPTION,
+    MODE_OPTION,
+    SPECS_ARGUMENT,
+    BarProgress,
+    console,
+    parse_threshold,
+    print_imported_modules,
+    spec_paths,
+    user_errors,
+)
 from fwbench.errors import UserError
 from fwbench.execution.groups import WorkerSide
 from fwbench.execution.plan import Selection, plan_cells
@@ -66,7 +76,8 @@ def check_side(side: WorkerSide, frameworks: set[str]) -> dict[str, Any]:
     script = ("import importlib, json, sys; import fwbench.worker; found = {}\n"
               "for framework, module in json.loads(sys.argv[1]).items():\n"
               "    try: found[framework] = getattr(importlib.import_module(module), '__version__', '?')\n"
-              "    except Exception as error: found[framework] = 'MISSING: ' + type(error).__name__ + ': ' + str(error)[:120]\n"
+              "    except Exception as error: found[framework] = 'MISSING: ' + type(error).__name__ + ': ' "
+              "+ str(error)[:120]\n"
               "print(json.dumps({'python': sys.version.split()[0], 'frameworks': found}))")
     environment = side.environment_for(worker_environment({}))
     completed = subprocess.run([side.python, "-c", script, json.dumps(modules)], capture_output=True, text=True,

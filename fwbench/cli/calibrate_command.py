@@ -9,8 +9,7 @@ import typer
 from rich import box
 from rich.table import Table
 
-from fwbench.cli.common import console, user_errors
-from fwbench.cli.common import BarProgress
+from fwbench.cli.common import BarProgress, console, user_errors
 from fwbench.execution.runner import default_threads
 
 

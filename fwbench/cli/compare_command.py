@@ -10,10 +10,8 @@ from rich import box
 from rich.table import Table
 
 from fwbench.cli.common import console, error_console, parse_threshold, user_errors
-from fwbench.records.results import write_text_atomic
-from fwbench.errors import UserError
+from fwbench.records.results import load_results, write_text_atomic
 from fwbench.report import compare as compare_module
-from fwbench.records.results import load_results
 
 
 @user_errors

@@ -15,8 +15,8 @@ from rich.table import Table
 
 from fwbench.adapters import FRAMEWORKS, find_installed, get_adapter
 from fwbench.cli.common import console, user_errors
-from fwbench.machine.envinfo import host_info
 from fwbench.execution.runner import default_threads
+from fwbench.machine.envinfo import host_info
 
 PROBE_TIMEOUT_S = 180
 

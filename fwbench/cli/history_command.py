@@ -41,8 +41,8 @@ def history(
     for change in history_module.changes_table(found_runs, histories):
         threshold = f"{change['noise_threshold']:.2f}x" if change["noise_threshold"] else "-"
         below = ", below one run's threshold" if change["below_run_threshold"] else ""
-        console.print(f"  {change['cell']:48s} {change['size']:.3f}x at run {change['run']} (p {change['p_value']:.2g}, "
-                      f"noise threshold {threshold}{below})", markup=False)
+        console.print(f"  {change['cell']:48s} {change['size']:.3f}x at run {change['run']} "
+                      f"(p {change['p_value']:.2g}, noise threshold {threshold}{below})", markup=False)
     if md:
         write_text_atomic(md, history_module.markdown(found_runs, histories))
     if html_path:

@@ -5,12 +5,23 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Optional
 
-from rich.markup import escape
 from rich import box
+from rich.markup import escape
 from rich.table import Table
 
-from fwbench.cli.common import (DEVICE_OPTION, FILTER_OPTION, FRAMEWORK_OPTION, FULL_OPTION, MODE_OPTION, QUICK_OPTION,
-                                SPECS_ARGUMENT, console, print_imported_modules, spec_paths, user_errors)
+from fwbench.cli.common import (
+    DEVICE_OPTION,
+    FILTER_OPTION,
+    FRAMEWORK_OPTION,
+    FULL_OPTION,
+    MODE_OPTION,
+    QUICK_OPTION,
+    SPECS_ARGUMENT,
+    console,
+    print_imported_modules,
+    spec_paths,
+    user_errors,
+)
 from fwbench.execution.plan import Selection, params_text, plan_cells
 from fwbench.spec.loader import load_specs
 

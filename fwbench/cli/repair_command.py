@@ -9,7 +9,8 @@ import typer
 from fwbench.cli.common import console, user_errors
 from fwbench.errors import UserError
 from fwbench.execution.lock import RunDirectoryLock
-from fwbench.records.journal import SET_ASIDE_FILE, repair as repair_file
+from fwbench.records.journal import SET_ASIDE_FILE
+from fwbench.records.journal import repair as repair_file
 from fwbench.records.results import RESULTS_FILE
 
 

@@ -10,9 +10,9 @@ import typer
 
 from fwbench.cli.common import console, user_errors
 from fwbench.errors import UserError
+from fwbench.records.results import write_csv, write_text_atomic
 from fwbench.report import render
 from fwbench.report.aggregate import DEFAULT_BASELINE
-from fwbench.records.results import write_csv, write_text_atomic
 
 
 @user_errors
@@ -73,12 +73,13 @@ def report(
         write_csv(records, csv)
         written.append(csv)
     if json_path:
-        from fwbench.report.findings import conclusions
         from fwbench.records.results import json_safe
+        from fwbench.report.findings import conclusions
 
         write_text_atomic(json_path, json.dumps(json_safe(conclusions(result)), indent=1) + "\n")
         written.append(json_path)
     if github_action_benchmark:
-        write_text_atomic(github_action_benchmark, json.dumps(render.to_github_action_benchmark(result), indent=1) + "\n")
+        write_text_atomic(github_action_benchmark,
+                          json.dumps(render.to_github_action_benchmark(result), indent=1) + "\n")
         written.append(github_action_benchmark)
     console.print("Wrote " + ", ".join(str(path) for path in written), markup=False)

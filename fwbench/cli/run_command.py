@@ -10,23 +10,36 @@ from pathlib import Path
 from typing import Any, Optional
 
 import typer
-from rich.markup import escape
 from rich import box
+from rich.markup import escape
 from rich.table import Table
 
-from fwbench.cli.common import (DEVICE_OPTION, FILTER_OPTION, FRAMEWORK_OPTION, FULL_OPTION, MODE_OPTION, QUICK_OPTION,
-                                SPECS_ARGUMENT, BarProgress, console, format_number, format_seconds, print_imported_modules,
-                                spec_paths, user_errors)
 from fwbench.adapters.base import ALLOCATOR_REGIMES, BLAS_THREAD_VARIABLES, CACHE_POLICIES, MATMUL_PRECISIONS
+from fwbench.cli.common import (
+    DEVICE_OPTION,
+    FILTER_OPTION,
+    FRAMEWORK_OPTION,
+    FULL_OPTION,
+    MODE_OPTION,
+    QUICK_OPTION,
+    SPECS_ARGUMENT,
+    BarProgress,
+    console,
+    format_number,
+    format_seconds,
+    print_imported_modules,
+    spec_paths,
+    user_errors,
+)
 from fwbench.errors import UserError
-from fwbench.stats.intervals import WIDE_INTERVAL, widest_intervals
 from fwbench.execution.plan import Selection, params_text
+from fwbench.execution.runner import DEFAULT_CELL_TIMEOUT_S, RunOptions, default_threads, reason_counts, skip_summary
+from fwbench.execution.runner import run as run_cells
 from fwbench.execution.shard import parse_shard
 from fwbench.records.journal import check_writable
 from fwbench.records.results import check_out_dir, read_manifest
-from fwbench.execution.runner import DEFAULT_CELL_TIMEOUT_S, RunOptions, default_threads, reason_counts, skip_summary
-from fwbench.execution.runner import run as run_cells
 from fwbench.spec.loader import load_specs
+from fwbench.stats.intervals import WIDE_INTERVAL, widest_intervals
 from fwbench.stats.timing import TimerSettings
 
 
@@ -280,8 +293,8 @@ def check_variable_names(names: list[str]) -> list[str]:
 
 
 def ensure_calibration(num_threads: int) -> dict[str, Any]:
-    from fwbench.execution.calibrate import calibrate
     from fwbench.adapters import installed_versions
+    from fwbench.execution.calibrate import calibrate
     from fwbench.machine.calibration import load_calibration
 
     stored = load_calibration(num_threads, installed_versions())

@@ -26,8 +26,7 @@ from typing import Any
 from fwbench.adapters import installed_versions
 from fwbench.execution.plan import Selection
 from fwbench.execution.runner import RunOptions, run
-from fwbench.machine.calibration import (CALIBRATION_VERSION, fingerprint, load_calibration, store_calibration,
-                                         summarise)
+from fwbench.machine.calibration import CALIBRATION_VERSION, fingerprint, load_calibration, store_calibration, summarise
 from fwbench.machine.envinfo import host_info
 from fwbench.records.results import read_cells
 from fwbench.spec.loader import parse_spec_text
@@ -112,7 +111,8 @@ def calibrate(num_threads: int, progress: Any = None, force: bool = False) -> di
         "measured_at": datetime.now(timezone.utc).isoformat(),
         "host": host_info(),
         "devices": summarise(records),
-        "failed_cells": [f"{r['cell_id']}: {r.get('reason')}" for r in records if r.get("status") not in ("ok", "skipped")],
+        "failed_cells": [f"{r['cell_id']}: {r.get('reason')}" for r in records
+                         if r.get("status") not in ("ok", "skipped")],
     }
     store_calibration(data, num_threads, versions)
     data["reused"] = False

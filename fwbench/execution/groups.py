@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 from fwbench.adapters import get_adapter
-from fwbench.execution.worker_process import WorkerProcess, worker_environment
 from fwbench.execution.plan import Cell
+from fwbench.execution.worker_process import WorkerProcess, worker_environment
 from fwbench.records.results import base_record
 from fwbench.stats.timing import TimerSettings
 

@@ -35,13 +35,11 @@ from __future__ import annotations
 import os
 import random
 import signal
-import time
-from typing import Any, Callable
+from typing import Any
 
 from fwbench.execution.groups import WorkerGroup
-from fwbench.execution.worker_process import WorkerProcess
 from fwbench.execution.plan import Cell
-
+from fwbench.execution.worker_process import WorkerProcess
 
 TURNS_PER_CELL = 4  # a cell's sampling budget for the round is taken in about this many turns
 

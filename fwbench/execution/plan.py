@@ -12,12 +12,11 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Iterable
 
 from fwbench.adapters import FRAMEWORKS, find_installed, get_adapter
-from fwbench.machine.envinfo import host_device_kinds, memory_bytes
-from fwbench.units import format_bytes
 from fwbench.errors import SpecError, UserError
 from fwbench.kinds import get_kind_class
+from fwbench.machine.envinfo import host_device_kinds, memory_bytes
 from fwbench.spec.loader import DEVICE_KINDS, MODE_NAMES, Spec, Workload
-
+from fwbench.units import format_bytes
 
 # Sizes needing more than this many times the machine's memory are a mistake, not a cell to skip.
 ABSURD_MEMORY_FACTOR = 64

@@ -78,8 +78,8 @@ def _run_group_on_node(framework: str, device: str, state: dict[str, Any]) -> It
     import tempfile
     from pathlib import Path
 
-    from fwbench.machine.envinfo import host_info
     from fwbench.execution.groups import GroupSettings, WorkerGroup
+    from fwbench.machine.envinfo import host_info
     from fwbench.stats.timing import TimerSettings
 
     scratch = Path(tempfile.mkdtemp(prefix="fwbench-ray-"))

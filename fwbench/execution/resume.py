@@ -17,11 +17,12 @@ from pathlib import Path
 from typing import Any
 
 from fwbench.adapters import find_installed
-from fwbench.machine.envinfo import host_info
 from fwbench.errors import UserError
 from fwbench.execution.plan import Cell
+from fwbench.machine.envinfo import host_info
 from fwbench.machine.host import machine_changes
 from fwbench.records.results import MANIFEST_FILE, RESULTS_FILE, read_records
+
 
 def load_manifest(out_dir: Path) -> dict[str, Any]:
     if not (out_dir / RESULTS_FILE).is_file() or not (out_dir / MANIFEST_FILE).is_file():

@@ -27,17 +27,31 @@ from typing import Any, Iterable
 
 from fwbench import __version__
 from fwbench.adapters.base import DEFAULT_ALLOCATOR_REGIME
-from fwbench.machine.envinfo import host_info, machine_busy_reasons, usable_cores
 from fwbench.errors import UserError
 from fwbench.execution import make_executor, rotated
 from fwbench.execution.extension import first_pass_timer, open_sizes, pool_s, size_of
-from fwbench.execution.groups import (CACHE_DIRECTORY, GroupSettings, Progress, WorkerGroup,
-                                      finished_without_running, own_worker_kind)
+from fwbench.execution.groups import (
+    CACHE_DIRECTORY,
+    GroupSettings,
+    Progress,
+    WorkerGroup,
+    finished_without_running,
+    own_worker_kind,
+)
 from fwbench.execution.lock import RunDirectoryLock
 from fwbench.execution.plan import Cell, Selection, plan_cells
-from fwbench.records.results import (CSV_FILE, MANIFEST_FILE, RETRIED_FAILURES, ResultsWriter, prepare_out_dir,
-                                    read_cells, write_csv, write_json_atomic)
+from fwbench.machine.envinfo import host_info, machine_busy_reasons, usable_cores
 from fwbench.machine.roofline import roofline_fields
+from fwbench.records.results import (
+    CSV_FILE,
+    MANIFEST_FILE,
+    RETRIED_FAILURES,
+    ResultsWriter,
+    prepare_out_dir,
+    read_cells,
+    write_csv,
+    write_json_atomic,
+)
 from fwbench.spec.loader import Spec
 from fwbench.stats.pooling import contended_threshold
 from fwbench.stats.timing import TimerSettings

@@ -11,15 +11,34 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol, TypeVar
 
 from fwbench.errors import UserError
 from fwbench.machine.host import labelled_facts
-from fwbench.records.results import (CSV_FILE, MANIFEST_FILE, ResultsWriter, check_out_dir, combine_rounds, prepare_out_dir,
-                             read_manifest, read_records, write_csv, write_json_atomic)
+from fwbench.records.results import (
+    CSV_FILE,
+    MANIFEST_FILE,
+    ResultsWriter,
+    check_out_dir,
+    combine_rounds,
+    prepare_out_dir,
+    read_manifest,
+    read_records,
+    write_csv,
+    write_json_atomic,
+)
 
-if TYPE_CHECKING:
-    from fwbench.execution.plan import Cell
+
+class Cell(Protocol):
+    """What sharding reads of a cell (:class:`fwbench.execution.plan.Cell`, which imports this module: a
+    protocol here keeps the import one way, type checks included)."""
+
+    cell_id: str
+    skip_reason: str | None
+    cost: dict[str, int]
+
+
+CellType = TypeVar("CellType", bound=Cell)
 
 ASSUMED_FLOPS_PER_S = 5e10
 ASSUMED_BYTES_PER_S = 5e9
@@ -53,7 +72,7 @@ def assign(cells: list[Cell], count: int) -> list[int]:
     return [shard_of[cell.cell_id] for cell in cells]
 
 
-def select(cells: list[Cell], index: int, count: int) -> list[Cell]:
+def select(cells: list[CellType], index: int, count: int) -> list[CellType]:
     """The cells of shard ``index`` (1-based) of ``count``, keeping their order."""
     return [cell for cell, shard in zip(cells, assign(cells, count)) if shard == index - 1]
 

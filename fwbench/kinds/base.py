@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     import numpy as np
 
     from fwbench.kinds.fields import FieldReader
-    from fwbench.spec.loader import Workload
+    from fwbench.kinds.workload import Workload
 
 # Normwise relative error allowed per dtype (|out - ref|_max / scale).
 TOLERANCES = {"float16": 1e-2, "bfloat16": 5e-2, "float32": 1e-4, "float64": 1e-10}
@@ -74,7 +74,8 @@ class Kind:
     def __init__(self, workload: "Workload") -> None:
         self.workload = workload
         self.options = workload.options
-        # The run's choice (fwbench.execution.runner applies --matmul-precision and --cache to the workloads), else the default.
+        # The run's choice (fwbench.execution.runner applies --matmul-precision and --cache to the workloads),
+        # else the default.
         self.matmul_precision = workload.matmul_precision or DEFAULT_MATMUL_PRECISION
         self.cache = workload.cache or DEFAULT_CACHE
 

@@ -22,10 +22,10 @@ from typing import Any, Callable
 
 from fwbench.errors import SpecError
 from fwbench.kinds.base import ITEMSIZES, Cost, Kind, Reference
+from fwbench.kinds.fields import IDENTIFIER, FieldReader
 from fwbench.language import expression as expr_module
 from fwbench.language.expression_code import build
 from fwbench.language.expression_cost import Analysis, analyse
-from fwbench.kinds.fields import IDENTIFIER, FieldReader
 
 INPUT_KEYS = ("shape", "dtype", "init")
 INITS = ("normal", "scaled_normal", "uniform", "positive", "ones", "zeros")

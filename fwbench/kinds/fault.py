@@ -15,7 +15,9 @@ picks the misbehaviour; ``fault_frameworks`` limits it to some frameworks
   that meets the worker's memory limit);
 * ``kill_worker``: the first call SIGKILLs the cell's worker, as the OOM killer
   does, when the file ``fault_file`` does not exist yet (it is created first, so
-  a retry runs normally; with no ``fault_file``, every time).
+  a retry runs normally; with no ``fault_file``, every time);
+* ``plugin_field``: runs normally, and :meth:`extra_fields` returns fields no record defines, as a plugin
+  kind may (they reach the record under ``extra``).
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from typing import Any, Callable
 from fwbench.kinds.expression import ExpressionKind
 from fwbench.kinds.fields import FieldReader
 
-FAULTS = ("wrong_result", "raise", "segfault", "sleep", "wait_for_file", "allocate", "kill_worker")
+FAULTS = ("wrong_result", "raise", "segfault", "sleep", "wait_for_file", "allocate", "kill_worker", "plugin_field")
 
 
 class FaultKind(ExpressionKind):
@@ -47,12 +49,19 @@ class FaultKind(ExpressionKind):
         options["fault_file"] = reader.take_str("fault_file", "")
         return options
 
+    def extra_fields(self, params: dict[str, int], call: Callable[[], Any]) -> dict[str, Any]:
+        if self.options["fault"] != "plugin_field":
+            return super().extra_fields(params, call)
+        return {"plugin_score": float(sum(params.values())), "plugin_notes": {"kind": "fault"}}
+
     def implementation(self, params: dict[str, int], framework: str, adapter: Any) -> Callable[..., Any]:
         function = super().implementation(params, framework, adapter)
         targets = self.options["fault_frameworks"]
         if targets is not None and framework not in targets:
             return function
         fault = self.options["fault"]
+        if fault == "plugin_field":
+            return function
         if fault == "wrong_result":
             return lambda *arrays: function(*arrays) * 1.01
         if fault == "raise":

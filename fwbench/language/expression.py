@@ -82,7 +82,8 @@ ELEMENTWISE_FUNCTIONS: dict[str, int] = {
 }
 REDUCTIONS = ("sum", "mean", "max", "min", "prod", "argmax", "argmin", "cumulative_sum", "cumulative_prod", "std",
               "var")
-SCANS = ("cumulative_sum", "cumulative_prod")  # axis= like a reduction, but the shape is kept (and keepdims means nothing)
+# axis= like a reduction, but the shape is kept (and keepdims means nothing)
+SCANS = ("cumulative_sum", "cumulative_prod")
 STATISTICS = ("std", "var")  # reductions that also take correction= (0 by default, as in the array API)
 # The array API's manipulation functions that only move elements: permute_dims(x, axes),
 # reshape(x, shape), expand_dims(x, axis=0), squeeze(x, axis), moveaxis(x, source, destination) and

@@ -11,8 +11,23 @@ import ast
 from typing import Any, Callable, Sequence
 
 from fwbench.language.expression import (
-    BINARY_OPERATORS, COMPARISONS, JOINS, MOVES, REDUCTIONS, STATISTICS, Binary, Bound, Call, Compare, Constant,
-    ExpressionError, Input, Node, Sliced, Unary, walk,
+    BINARY_OPERATORS,
+    COMPARISONS,
+    JOINS,
+    MOVES,
+    REDUCTIONS,
+    STATISTICS,
+    Binary,
+    Bound,
+    Call,
+    Compare,
+    Constant,
+    ExpressionError,
+    Input,
+    Node,
+    Sliced,
+    Unary,
+    walk,
 )
 
 OPERATOR_NODES = {symbol: node_type for node_type, symbol in (*BINARY_OPERATORS.items(), *COMPARISONS.items())}

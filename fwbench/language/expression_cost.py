@@ -8,9 +8,25 @@ from dataclasses import dataclass
 from typing import Mapping
 
 from fwbench.language.expression import (
-    JOINS, ORDERINGS, REARRANGEMENTS, REDUCTIONS, SCANS, SHAPE_FUNCTIONS, STATISTICS, TRANSPOSES,
-    ELEMENTWISE_FUNCTIONS, Binary,
-    Bound, Call, Compare, Constant, ExpressionError, Input, Node, Sliced, Unary,
+    ELEMENTWISE_FUNCTIONS,
+    JOINS,
+    ORDERINGS,
+    REARRANGEMENTS,
+    REDUCTIONS,
+    SCANS,
+    SHAPE_FUNCTIONS,
+    STATISTICS,
+    TRANSPOSES,
+    Binary,
+    Bound,
+    Call,
+    Compare,
+    Constant,
+    ExpressionError,
+    Input,
+    Node,
+    Sliced,
+    Unary,
 )
 
 

@@ -44,6 +44,7 @@ IDENTITY_FIELDS = {
     "reason": "why a cell is not ok",
     "traceback": "the end of the traceback of an error",
     "failure": "how an error came about where a process ended it: worker died, cell process died or timed out",
+    "extra": "a kind's own fields that no record defines (a plugin kind's Kind.extra_fields), by name",
     "look": "the look that judges this round (1: the first pass; 2 and up: rounds given to sizes still open)",
     "attempt": "2 when this round is a retry of a round whose process died (it supersedes that record)",
     "settings": "every fairness setting of the measurement (clock, sync, threads, allocator, framework)",
@@ -87,7 +88,8 @@ TIMING_FIELDS = {
     "interleave_turns": "turns the cell took under --interleave",
     "turn_starts_s": "under --interleave, when each turn began (time.monotonic, one clock for the machine)",
     "turn_sample_counts": "under --interleave, how many of samples_s (in order) each turn took",
-    "other_cpu_cores": "at least this many cores went to other processes, on average, while the cell warmed up and sampled (fwbench.machine.contention)",
+    "other_cpu_cores": "at least this many cores went to other processes, on average, while the cell warmed up and "
+                       "sampled (fwbench.machine.contention)",
 }
 WORK_FIELDS = {
     "flops": "floating-point operations per call",

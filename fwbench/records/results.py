@@ -18,8 +18,7 @@ from typing import Any, Iterable
 
 from fwbench.errors import UserError
 from fwbench.records.cell import RESULTS_VERSION
-from fwbench.records.journal import (ResultsWriter, json_safe, output_error,  # noqa: F401 - re-exported
-                                     read_lines)
+from fwbench.records.journal import ResultsWriter, json_safe, output_error, read_lines  # noqa: F401 - re-exported
 from fwbench.stats.timing import summarize
 
 RESULTS_FILE = "results.jsonl"
@@ -338,7 +337,8 @@ def _set_apart(cell: dict[str, Any], reasons: dict[int, str], cause: str) -> Non
     cell["round_numbers"] = [cell["round_numbers"][index] for index in kept]
     if cell.get("turns"):
         cell["turns"] = [entry for entry in cell["turns"] if entry["round"] not in dropped]
-    pairs = [(value, number) for value, number in zip(cell["samples_s"], cell["samples_round"]) if number not in dropped]
+    pairs = [(value, number) for value, number in zip(cell["samples_s"], cell["samples_round"])
+             if number not in dropped]
     cell["samples_s"], cell["samples_round"] = [value for value, _ in pairs], [number for _, number in pairs]
     old_median = cell["median_s"]
     _sample_statistics(cell)

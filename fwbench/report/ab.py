@@ -162,13 +162,16 @@ def html(cells: list[AbCell], threshold: float, sides: Mapping[str, Any]) -> str
         return 150 + 140 * math.log(value) / span
 
     for cell in ordered(cells):
-        colour = {"slower": "#c0392b", "broken": "#c0392b", "faster": "#1e8449", "same": "#555"}.get(cell.verdict, "#b9770e")
+        colour = {"slower": "#c0392b", "broken": "#c0392b", "faster": "#1e8449",
+                  "same": "#555"}.get(cell.verdict, "#b9770e")
         bar = ""
         if cell.low is not None:
             bar = (f'<svg width="300" height="14" role="img" aria-label="{_number(cell.low)} to {_number(cell.high)}">'
-                   f'<rect x="{x(1 / (1 + threshold)):.1f}" y="0" width="{x(1 + threshold) - x(1 / (1 + threshold)):.1f}" '
+                   f'<rect x="{x(1 / (1 + threshold)):.1f}" y="0" '
+                   f'width="{x(1 + threshold) - x(1 / (1 + threshold)):.1f}" '
                    f'height="14" fill="#ddd"/><line x1="150" x2="150" y1="0" y2="14" stroke="#888"/>'
-                   f'<line x1="{x(cell.low):.1f}" x2="{x(cell.high):.1f}" y1="7" y2="7" stroke="{colour}" stroke-width="3"/>'
+                   f'<line x1="{x(cell.low):.1f}" x2="{x(cell.high):.1f}" y1="7" y2="7" '
+                   f'stroke="{colour}" stroke-width="3"/>'
                    f'<circle cx="{x(cell.ratio):.1f}" cy="7" r="3" fill="{colour}"/></svg>')
         rows.append(f"<tr><td><code>{escape(cell.cell)}</code></td><td style=\"color:{colour}\">{cell.verdict}</td>"
                     f"<td>{_number(cell.ratio)}</td><td>{_number(cell.low)}-{_number(cell.high)}</td><td>{bar}</td>"

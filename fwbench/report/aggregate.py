@@ -33,7 +33,8 @@ def prepare(frame: pd.DataFrame) -> pd.DataFrame:
     frame["series"] = frame["framework"] + "/" + frame["mode"]
     if "replica" in frame:  # copies of a series (--replicas) are series of their own: framework/mode#2
         copies = frame["replica"].fillna(1).astype(int) > 1
-        frame.loc[copies, "series"] = frame.loc[copies, "series"] + "#" + frame.loc[copies, "replica"].astype(int).astype(str)
+        frame.loc[copies, "series"] = (frame.loc[copies, "series"] + "#"
+                                       + frame.loc[copies, "replica"].astype(int).astype(str))
     if "side" in frame:  # the two sides of fwbench ab are series of their own: numpy/eager#candidate
         sided = frame["side"].fillna("").astype(str) != ""
         frame.loc[sided, "series"] = frame.loc[sided, "series"] + "#" + frame.loc[sided, "side"].astype(str)

@@ -75,13 +75,13 @@ def _value_axis(axis: LogAxis, formatter, vertical: bool) -> list[str]:
     for tick in axis.ticks():
         position = axis(tick)
         if vertical:
-            parts.append(f'<line x1="{MARGIN_LEFT}" y1="{position:.1f}" x2="{WIDTH - MARGIN_RIGHT}" y2="{position:.1f}" '
-                         'class="grid"/>')
+            parts.append(f'<line x1="{MARGIN_LEFT}" y1="{position:.1f}" x2="{WIDTH - MARGIN_RIGHT}" '
+                         f'y2="{position:.1f}" class="grid"/>')
             parts.append(f'<text x="{MARGIN_LEFT - 6}" y="{position + 4:.1f}" text-anchor="end">'
                          f'{escape(formatter(tick))}</text>')
         else:
-            parts.append(f'<line x1="{position:.1f}" y1="{MARGIN_TOP}" x2="{position:.1f}" y2="{HEIGHT - MARGIN_BOTTOM}" '
-                         'class="grid"/>')
+            parts.append(f'<line x1="{position:.1f}" y1="{MARGIN_TOP}" x2="{position:.1f}" '
+                         f'y2="{HEIGHT - MARGIN_BOTTOM}" class="grid"/>')
             parts.append(f'<text x="{position:.1f}" y="{HEIGHT - MARGIN_BOTTOM + 16}" text-anchor="middle">'
                          f'{escape(formatter(tick))}</text>')
     return parts
@@ -140,7 +140,8 @@ def horizontal_bars(title: str, value_label: str, bars: list[tuple[str, float, f
     origin = axis(10.0**axis.low)
     for index, (name, value, low, high) in enumerate(bars):
         top = MARGIN_TOP + 6 + index * 22
-        parts.append(f'<text x="{origin - 6:.1f}" y="{top + 12}" text-anchor="end" class="legend">{escape(name)}</text>')
+        parts.append(f'<text x="{origin - 6:.1f}" y="{top + 12}" text-anchor="end" class="legend">'
+                     f'{escape(name)}</text>')
         parts.append(f'<rect x="{origin:.1f}" y="{top}" width="{max(axis(value) - origin, 1):.1f}" height="16" '
                      f'fill="{colour(name)}" fill-opacity="0.8"><title>{escape(name)}: {escape(formatter(value))}'
                      '</title></rect>')
@@ -153,7 +154,8 @@ def horizontal_bars(title: str, value_label: str, bars: list[tuple[str, float, f
         position = axis(reference)
         parts.append(f'<line x1="{position:.1f}" y1="{MARGIN_TOP}" x2="{position:.1f}" y2="{height - MARGIN_BOTTOM}" '
                      'class="ink" stroke-width="1.5" stroke-dasharray="4 3"/>')
-        parts.append(f'<text x="{position + 4:.1f}" y="{MARGIN_TOP + 10}" class="legend">{escape(reference_label)}</text>')
+        parts.append(f'<text x="{position + 4:.1f}" y="{MARGIN_TOP + 10}" class="legend">'
+                     f'{escape(reference_label)}</text>')
     parts.append("</svg>")
     return "\n".join(parts)
 
@@ -219,7 +221,8 @@ def speedup_panels(panels: Sequence, baseline: str) -> str:
     x_at = 4
     for name in series_names:
         parts.append(f'<line x1="{x_at}" y1="11" x2="{x_at + 18}" y2="11" stroke="{colour(name)}" stroke-width="2.5" '
-                     f'stroke-dasharray="{dash(name)}"/><text x="{x_at + 22}" y="15" class="legend">{escape(name)}</text>')
+                     f'stroke-dasharray="{dash(name)}"/>'
+                     f'<text x="{x_at + 22}" y="15" class="legend">{escape(name)}</text>')
         x_at += 30 + 6.4 * len(name)
     for index, panel in enumerate(panels):
         left = (index % PANEL_COLUMNS) * PANEL_WIDTH

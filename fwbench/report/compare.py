@@ -41,10 +41,17 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from fwbench.stats.ratios import (LogRatioParts, Ratio, between_run_variance, family_level, independent_parts,
-                            interval_from_parts, round_medians)
 from fwbench.records.results import read_manifest
 from fwbench.stats.intervals import CONFIDENCE
+from fwbench.stats.ratios import (
+    LogRatioParts,
+    Ratio,
+    between_run_variance,
+    family_level,
+    independent_parts,
+    interval_from_parts,
+    round_medians,
+)
 
 KEY = ["workload", "params", "framework", "mode", "device", "dtype", "method"]
 DEFAULT_THRESHOLD = 0.05

@@ -16,9 +16,9 @@ from typing import Any
 
 import pandas as pd
 
-from fwbench.stats.ratios import EQUIVALENCE_MARGIN, LEVEL
 from fwbench.report import fairness
 from fwbench.report.aggregate import margin_text, none_if_nan, winner_text
+from fwbench.stats.ratios import EQUIVALENCE_MARGIN, LEVEL
 from fwbench.units import format_seconds
 
 # 2: verdicts fastest, equivalent, undecided (no more "tied"); each ratio has a standing.

@@ -90,7 +90,8 @@ def changes_table(runs: list[RunPoint], histories: list[CellHistory]) -> list[di
         for change in history.found.changes:
             run = runs[history.runs[change.index]]
             rows.append({"cell": history.cell, "run": run.run_id, "run_dir": run.path, "started": run.started,
-                         "size": change.size, "p_value": change.p_value, "below_run_threshold": change.below_run_threshold,
+                         "size": change.size, "p_value": change.p_value,
+                         "below_run_threshold": change.below_run_threshold,
                          "noise_threshold": None if math.isinf(history.found.threshold) else history.found.threshold,
                          "sigma": history.found.sigma})
     return rows
@@ -144,7 +145,8 @@ def html(runs: list[RunPoint], histories: list[CellHistory]) -> str:
     sections = []
     for history in changed:
         rows = "".join(f"<li>run {escape(runs[history.runs[c.index]].run_id)}: {c.size:.3f}x, p {c.p_value:.2g}"
-                       f"{' (below one run&#39;s threshold)' if c.below_run_threshold else ''}</li>" for c in history.found.changes)
+                       f"{' (below one run&#39;s threshold)' if c.below_run_threshold else ''}</li>"
+                       for c in history.found.changes)
         threshold = "-" if math.isinf(history.found.threshold) else f"{history.found.threshold:.2f}x"
         sections.append(f"<section><h3><code>{escape(history.cell)}</code></h3>{_chart(history, len(runs))}"
                         f"<ul>{rows}</ul><p>noise threshold {threshold}, sigma {history.found.sigma:.3f} (log)</p>"

@@ -15,10 +15,10 @@ from typing import Any
 
 import pandas as pd
 
-from fwbench.stats.intervals import WIDE_INTERVAL, widest_intervals
-from fwbench.report import aggregate, charts, findings, summary
-from fwbench.units import format_number, format_seconds
 from fwbench.records.results import RESULTS_FILE, read_cells, read_manifest, records_to_frame
+from fwbench.report import aggregate, charts, findings, summary
+from fwbench.stats.intervals import WIDE_INTERVAL, widest_intervals
+from fwbench.units import format_number, format_seconds
 
 
 @dataclass
@@ -269,7 +269,8 @@ def to_markdown(report: Report) -> str:
     if not report.slopes.empty:
         parts += ["## Scaling (slope of log time against log size)", "", _md_table(
             ["workload", "series", "slope", "sizes"],
-            [[r.workload, r.series, f"{r.slope:.2f}", f"{r.smallest}..{r.largest}"] for r in report.slopes.itertuples()]),
+            [[r.workload, r.series, f"{r.slope:.2f}", f"{r.smallest}..{r.largest}"]
+             for r in report.slopes.itertuples()]),
             ""]
     if not report.crossings.empty:
         parts += ["## Crossovers", "", _md_table(
@@ -301,7 +302,8 @@ p.lead{margin:2px 0 6px;color:var(--muted);font-size:13px}
 table{border-collapse:collapse;margin:6px 0 12px;font-size:13px}
 th,td{border:1px solid var(--line);padding:3px 7px;text-align:right;white-space:nowrap}
 th{background:var(--head);cursor:pointer;user-select:none} th:first-child,td:first-child{text-align:left}
-table.summary{font-size:12px;margin-bottom:2px} table.summary td,table.summary th{padding:2px 5px} table.summary td:nth-child(-n+4),table.summary th:nth-child(-n+4){text-align:left}
+table.summary{font-size:12px;margin-bottom:2px} table.summary td,table.summary th{padding:2px 5px} \
+table.summary td:nth-child(-n+4),table.summary th:nth-child(-n+4){text-align:left}
  table.summary td.verdict{font-weight:600}
 td.bad{background:var(--bad)} td.skip{color:var(--muted)} .decided{fill:var(--good);color:var(--good)}
 .undecided{fill:var(--warn);color:var(--warn)}
@@ -390,15 +392,18 @@ def _workload_html(report: Report, workload: str, bound_gbytes_per_s: dict[str, 
     description = first.get("description")
     parts = [f'<section class="workload" id="w-{escape(workload)}">',
              f'<p>{escape(str(description))}</p>' if isinstance(description, str) and description else "",
-             f'<p class="note">kind <code>{escape(str(first["kind"]))}</code>, dtype {escape(str(first.get("dtype")))}</p>',
+             f'<p class="note">kind <code>{escape(str(first["kind"]))}</code>, '
+             f'dtype {escape(str(first.get("dtype")))}</p>',
              _html_table(["series", *sizes, "geomean speedup"], rows)]
     detail = []
     device_times = "device_median_s" in ok and ok["device_median_s"].notna().any()
     for record in ok.sort_values(["framework_rank", "series", "size"]).to_dict("records"):
         device = aggregate.none_if_nan(record.get("device_median_s"))
-        detail.append([record["series"], record["size_label"], (format_seconds(record["median_s"]), record["median_s"], ""),
+        detail.append([record["series"], record["size_label"],
+                       (format_seconds(record["median_s"]), record["median_s"], ""),
                        *([(format_seconds(device), device or 0, "")] if device_times else []),
-                       (format_seconds(record["first_call_s"]), record["first_call_s"], ""), format_number(record["gflops_per_s"]),
+                       (format_seconds(record["first_call_s"]), record["first_call_s"], ""),
+                       format_number(record["gflops_per_s"]),
                        format_number(record["gbytes_per_s"]), format_number(record.get("pct_of_bandwidth_peak"), 2),
                        format_number(record.get("pct_of_compute_peak"), 2), _or_dash(record.get("bound")),
                        format_number(record.get("peak_host_bytes", float("nan")) / 2**20, 4)
@@ -432,7 +437,8 @@ def _roofline_html(report: Report) -> list[str]:
             bandwidth = peaks.get("copy_gbytes_per_s")
             compute = (peaks.get("gemm_gflops_per_s") or {}).get("float32")
             cells = report.frame[(report.frame["status"] == "ok") & (report.frame["device"] == device)]
-            points = [(r["series"], r["flops"] / r["fused_bytes"], r["gflops_per_s"], f"{r['workload']}[{r['size_label']}]")
+            points = [(r["series"], r["flops"] / r["fused_bytes"], r["gflops_per_s"],
+                       f"{r['workload']}[{r['size_label']}]")
                       for r in cells.to_dict("records")
                       if r.get("flops") and r.get("fused_bytes") and r.get("gflops_per_s")]
             if bandwidth and compute and points:
@@ -465,8 +471,9 @@ def _first_screen(report: Report) -> list[str]:
     if panels:
         parts.append(charts.speedup_panels(panels, report.baseline))
         parts.append(_html_table(["workload", "series", f"speedup vs {report.baseline} at each size (95% interval)"], [
-            [panel.workload, name, "; ".join(f"{label}: {value:.3g}x" + (f" ({low:.3g}-{high:.3g})" if low and high else "")
-                                             for _, label, value, low, high in points)]
+            [panel.workload, name, "; ".join(
+                f"{label}: {value:.3g}x" + (f" ({low:.3g}-{high:.3g})" if low and high else "")
+                for _, label, value, low, high in points)]
             for panel in panels for name, points in panel.points.items()],
             sortable=False, css="visually-hidden", caption="The chart's numbers"))
     if report.workloads:

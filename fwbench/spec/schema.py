@@ -18,8 +18,8 @@ from typing import Any
 
 from fwbench.adapters.base import ALLOCATOR_REGIMES, CACHE_POLICIES, MATMUL_PRECISIONS
 from fwbench.kinds import get_kind_class, kind_names
-from fwbench.spec import loader
 from fwbench.kinds.fields import IDENTIFIER, NAME
+from fwbench.spec import loader
 
 SCHEMA_ID = "https://fwbench.invalid/spec.schema.json"
 SYMBOL = {"type": "string", "pattern": IDENTIFIER.pattern}

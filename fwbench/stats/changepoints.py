@@ -25,7 +25,8 @@ import statistics
 from dataclasses import dataclass
 from typing import Sequence
 
-PENALTY_FACTOR = 10.0  # times sigma^2 log(n): bench/history_check.py, 2026-12-06: 0.65-0.83 false per 20 flat series, 90% found
+# times sigma^2 log(n): bench/history_check.py, 2026-12-06: 0.65-0.83 false per 20 flat series, 90% found
+PENALTY_FACTOR = 10.0
 MIN_SEGMENT = 2  # runs on each side of a change
 THRESHOLD_WINDOW = 100  # run-to-run changes the noise threshold learns from
 

@@ -14,8 +14,9 @@ prediction interval for the next run's median (of as many rounds): around the
 median m of all samples, m * exp(+- t_{0.975, df} * sd * sqrt(2 k_R / R)), where
 sd is the standard deviation of the logarithms of the per-round medians (pooled
 over the run's cells by :mod:`fwbench.stats.pooling`, which sets df) and k_R the
-variance of a median of R values over that of their mean (1.34 at R = 3).  A confidence interval (sqrt(1 / R)) would describe this run's
-estimate only; the next run's lands inside it with probability
+variance of a median of R values over that of their mean (1.34 at R = 3).  A
+confidence interval (sqrt(1 / R)) would describe this run's estimate only; the
+next run's lands inside it with probability
 P(|t_{R-1}| < t_{0.975, R-1} / sqrt 2), 0.91 at three rounds and falling to
 0.83 with more, which is not the promise a reader takes from it.  Both carry
 the round-to-round variation, and within-round noise through the round

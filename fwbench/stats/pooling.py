@@ -170,7 +170,8 @@ def contended_rounds(cores_by_round: list[float | None], rounds: int, threshold:
     when the threshold is None (off, or a run that predates the measure)."""
     if threshold is None:
         return []
-    contended = sorted((index for index, value in enumerate(cores_by_round) if value is not None and value >= threshold),
+    contended = sorted((index for index, value in enumerate(cores_by_round)
+                        if value is not None and value >= threshold),
                        key=lambda index: -cores_by_round[index])
     return contended[:max(0, rounds - 2)]
 

@@ -45,7 +45,6 @@ from typing import Any, Callable
 from fwbench.stats.intervals import median_interval
 
 
-
 @dataclass(frozen=True)
 class TimerSettings:
     target_rel_ci: float = 0.01
@@ -276,8 +275,8 @@ def choose_loops(per_call_s: float, min_sample_s: float) -> int:
 class Sampler:
     """The phases of :func:`measure`, so that cells of different workers can take turns (``--interleave``).
 
-    ``start()`` makes the first call (then calls ``after_first_call``, if given) and warms up; each ``sample()`` takes one
-    sample of ``n_loops`` calls; ``done()`` applies the stopping rule.  The
+    ``start()`` makes the first call (then calls ``after_first_call``, if given) and warms up; each
+    ``sample()`` takes one sample of ``n_loops`` calls; ``done()`` applies the stopping rule.  The
     budget counts this cell's own sampling time, so turns taken by other
     cells in between do not use it up.
     """

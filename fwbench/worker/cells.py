@@ -11,16 +11,15 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Callable
 
+from fwbench.adapters.base import DEFAULT_ALLOCATOR_REGIME, kernel_facts
 from fwbench.machine.contention import OtherWork
+from fwbench.machine.kernels import kernel_environment
 from fwbench.machine.memory import PeakHostMemory
 from fwbench.records.results import add_measurement, base_record
 from fwbench.spec.loader import Workload
 from fwbench.stats.timing import Sampler, TimerSettings, measure_timeit, summarize
 from fwbench.worker.cache import cache_load, cache_save, inputs_digest
-from fwbench.adapters.base import DEFAULT_ALLOCATOR_REGIME, kernel_facts
-from fwbench.machine.kernels import kernel_environment
 from fwbench.worker.process import allocator_state, minor_page_faults, settle_allocator, short_reason
-
 
 REFERENCE_CACHE_MIN_S = 0.5  # cache references that took longer than this to compute
 
@@ -215,7 +214,7 @@ class CellRunner:
                           largest_input_bytes=max((int(getattr(array, "nbytes", 0)) for array in state.inputs),
                                                   default=0))
             check = kind.check(params, self.adapter, state.call, output, reference)
-            record.update(kind.extra_fields(params, state.call))
+            record.update(extra_fields(kind.extra_fields(params, state.call)))
             record.update(peak_host_bytes=peak, host_bytes_at_start=at_start,
                           peak_device_bytes=self.adapter.device_memory_peak_bytes(),
                           max_abs_err=check.max_abs_err, max_rel_err=check.max_rel_err, tolerance=check.tolerance)
@@ -241,7 +240,8 @@ class CellRunner:
         return self._stamp(state)
 
     def fail(self, state: "CellState", error: BaseException) -> dict[str, Any]:
-        state.record.update(status="error", reason=short_reason(error), traceback=traceback.format_exc(limit=20)[-4000:])
+        state.record.update(status="error", reason=short_reason(error),
+                            traceback=traceback.format_exc(limit=20)[-4000:])
         return self._stamp(state)
 
     def _stamp(self, state: "CellState") -> dict[str, Any]:
@@ -286,3 +286,17 @@ class CellState:
     memory: PeakHostMemory = field(default_factory=PeakHostMemory)
     other_work: OtherWork = field(default_factory=OtherWork)  # other processes' CPU while this cell samples
     turns: list = field(default_factory=list)  # --interleave: (time.monotonic() at its start, samples taken)
+
+
+def extra_fields(fields: dict[str, Any]) -> dict[str, Any]:
+    """A kind's own fields for its record: those the record defines (a built-in kind's ``loss_trajectory``) at
+    the top, any other (a plugin kind's) under ``extra``, JSON-safe, so no kind can make the writer refuse a
+    record (:func:`fwbench.records.cell.check_fields`)."""
+    from fwbench.records.cell import ROUND_FIELDS
+    from fwbench.records.results import json_safe
+
+    found = {name: value for name, value in fields.items() if name in ROUND_FIELDS and name != "extra"}
+    others = {str(name): value for name, value in fields.items() if name not in found}
+    if others:
+        found["extra"] = json_safe(others)
+    return found

@@ -12,7 +12,6 @@ from fwbench.adapters.base import get_adapter, kernel_facts
 from fwbench.machine.kernels import kernel_environment
 from fwbench.machine.memory import GLIBC_MMAP_THRESHOLD_MAX_BYTES
 
-
 MAX_REASON_CHARS = 500
 
 
@@ -121,8 +120,9 @@ def settle_allocator(regime: str) -> dict[str, Any]:
     libc.malloc.argtypes = [ctypes.c_size_t]
     libc.free.argtypes = [ctypes.c_void_p]
     libc.free(libc.malloc(STEADY_BLOCK_BYTES))
-    return {"regime": "steady", "action": f"freed a {STEADY_BLOCK_BYTES} byte block before the cell's inputs "
-                                          "(glibc's mmap threshold raised to 32 MiB less a page, its trim threshold to twice that)"}
+    return {"regime": "steady",
+            "action": f"freed a {STEADY_BLOCK_BYTES} byte block before the cell's inputs "
+                      "(glibc's mmap threshold raised to 32 MiB less a page, its trim threshold to twice that)"}
 
 
 def allocator_state() -> dict[str, Any]:

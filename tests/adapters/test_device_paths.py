@@ -13,7 +13,6 @@ from typing import Any
 import numpy as np
 import pytest
 
-
 _MISSING = object()
 
 
@@ -319,7 +318,8 @@ def test_torch_gpu_device_time_comes_from_cuda_events_and_the_cpu_has_none(adapt
     holder: dict = {}
     adapter.torch, log = fake("torch", {
         "torch.cuda.is_available": lambda: True, "torch.device": lambda name: f"device({name})",
-        "torch.cuda.get_device_name": lambda index: "H100", "torch.cuda.get_device_properties": lambda index: Properties(),
+        "torch.cuda.get_device_name": lambda index: "H100",
+        "torch.cuda.get_device_properties": lambda index: Properties(),
         "torch.version.cuda": "12.4", "torch.cuda.device_count": lambda: 1,
         "torch.cuda.Event": lambda enable_timing: FakeEvent(holder["log"], enable_timing)})
     holder["log"] = log
@@ -336,7 +336,8 @@ def test_torch_gpu_device_time_comes_from_cuda_events_and_the_cpu_has_none(adapt
 
 
 def test_jax_and_tensorflow_say_plainly_that_no_device_timer_is_available():
-    from fwbench.adapters import jax as jax_adapter, tensorflow as tf_adapter
+    from fwbench.adapters import jax as jax_adapter
+    from fwbench.adapters import tensorflow as tf_adapter
 
     for adapter in (jax_adapter, tf_adapter):
         assert adapter.device_timer() is None

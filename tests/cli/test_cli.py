@@ -5,8 +5,8 @@ import json
 import os
 import subprocess
 import sys
-import pytest
 
+import pytest
 from typer.testing import CliRunner
 
 from fwbench.cli import app
@@ -222,8 +222,10 @@ def test_the_console_findings_say_when_the_machine_moved_between_rounds(capsys):
 
     records = combine_rounds(rounds([1.0, 1.0, 1.0], [1e-3, 1.1e-3, 1.05e-3])
                              + rounds([1.0, 1.0, 1.0], [2e-3, 2.1e-3, 2.2e-3], framework="jax", mode="jit"))
-    manifest = {"run_id": "r1", "rounds": [{"round": 1, "machine_probe_s": 0.010}, {"round": 2, "machine_probe_s": 0.020}]}
+    manifest = {"run_id": "r1",
+                "rounds": [{"round": 1, "machine_probe_s": 0.010}, {"round": 2, "machine_probe_s": 0.020}]}
     print_summary(records, False, [manifest])
-    assert "This machine's own speed moved 100% between the rounds of run r1" in " ".join(capsys.readouterr().out.split())
+    assert ("This machine's own speed moved 100% between the rounds of run r1"
+            in " ".join(capsys.readouterr().out.split()))
     print_summary(records, False, [])
     assert "own speed moved" not in capsys.readouterr().out

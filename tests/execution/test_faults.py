@@ -11,8 +11,8 @@ import uuid
 from pathlib import Path
 
 from fwbench.execution.plan import Selection
-from fwbench.records.results import read_records
 from fwbench.execution.runner import RunOptions, run
+from fwbench.records.results import read_records
 from fwbench.spec.loader import load_specs
 from fwbench.stats.timing import TimerSettings
 from tests.conftest import REPO_ROOT

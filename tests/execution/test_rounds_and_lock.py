@@ -10,10 +10,10 @@ import pytest
 from fwbench.errors import UserError
 from fwbench.execution import rotated
 from fwbench.execution.lock import RunDirectoryLock
-from fwbench.execution.worker_process import WORKER_COMMAND
 from fwbench.execution.plan import Selection
-from fwbench.records.results import RESULTS_FILE, read_cells, read_records
 from fwbench.execution.runner import RunOptions, round_timer, run
+from fwbench.execution.worker_process import WORKER_COMMAND
+from fwbench.records.results import RESULTS_FILE, read_cells, read_records
 from fwbench.spec.loader import load_specs
 from fwbench.stats.timing import TimerSettings
 from tests.conftest import SMALL_SPEC, require_framework
@@ -37,7 +37,8 @@ def test_each_round_samples_its_share_of_the_budget():
 def test_a_run_of_three_rounds_writes_a_line_per_round_and_combines_them(write_spec, tmp_path):
     require_framework("jax")
     options = RunOptions(out_dir=tmp_path / "out", rounds=3, timer=TimerSettings.quick(),
-                         selection=Selection(devices=["cpu"], frameworks=["numpy", "jax"], modes=["numpy/eager", "jax/jit"]))
+                         selection=Selection(devices=["cpu"], frameworks=["numpy", "jax"],
+                                             modes=["numpy/eager", "jax/jit"]))
     outcome = run(load_specs([write_spec(SMALL_SPEC)]), options)
     lines = read_records(tmp_path / "out")
     assert sorted({line["round"] for line in lines}) == [1, 2, 3]
@@ -167,7 +168,8 @@ def test_a_round_sampled_while_other_processes_took_cpu_is_set_apart_with_the_re
                               _round_record(4, 0.98, 0.01)])
     assert cell["round_numbers"] == [1, 3, 4]
     assert [entry["round"] for entry in cell["excluded_rounds"]] == [2]
-    assert "0.95 of a core" in cell["excluded_rounds"][0]["reason"] and cell["excluded_rounds"][0]["cause"] == "contended"
+    assert ("0.95 of a core" in cell["excluded_rounds"][0]["reason"]
+            and cell["excluded_rounds"][0]["cause"] == "contended")
     assert cell["median_s"] == pytest.approx(1.0)  # the samples of round 2 count in nothing
     assert cell["other_cpu_cores_by_round"] == [0.02, 0.0, 0.01]
     # Two rounds stay: with two, a contended round is kept (and its cores stay visible)
@@ -190,7 +192,8 @@ def test_cells_sampled_beside_a_busy_process_run_once_more_and_their_busy_rounds
     """A process spinning on one core for the whole run: every round of every cell reads it, so each cell runs
     a fourth round at the end, and two of its rounds are set apart with the reason (two must remain)."""
     monkeypatch.setenv("FWBENCH_CONTENDED_CORES", "0.5")
-    spinner = subprocess.Popen([sys.executable, "-c", "import time\nend = time.time() + 120\nwhile time.time() < end: pass"])
+    spinner = subprocess.Popen([sys.executable, "-c",
+                                "import time\nend = time.time() + 120\nwhile time.time() < end: pass"])
     try:
         time.sleep(0.2)
         # warm-up and sampling of about 0.5 s a round (no early stop): long enough for /proc/stat's ticks

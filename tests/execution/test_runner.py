@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from fwbench.execution.plan import Selection
-from fwbench.records.results import RESULTS_VERSION, read_records
 from fwbench.execution.runner import RunOptions, run
+from fwbench.records.results import RESULTS_VERSION, read_records
 from fwbench.spec.loader import load_specs
 from fwbench.stats.timing import TimerSettings
 from tests.conftest import SMALL_SPEC, require_framework, run_in_process
@@ -237,3 +237,13 @@ def test_interleave_gives_the_same_cells_with_turns_taken(write_spec, tmp_path):
         assert len(record["turn_starts_s"]) == len(record["turn_sample_counts"]) == record["interleave_turns"]
         assert sum(record["turn_sample_counts"]) == len(record["samples_s"])
         assert record["turn_starts_s"] == sorted(record["turn_starts_s"])
+
+
+def test_a_plugin_kinds_own_fields_reach_the_record_under_extra(write_spec, tmp_path, test_kinds):
+    spec = write_spec(SMALL_SPEC.replace("kind: expression", "kind: fault\n    fault: plugin_field"))
+    run_spec(spec, tmp_path, frameworks=["numpy"])
+    records = read_records(tmp_path / "out")
+    assert [r["status"] for r in records] == ["ok", "ok"]
+    assert [r["extra"] for r in records] == [{"plugin_score": 64.0, "plugin_notes": {"kind": "fault"}},
+                                             {"plugin_score": 128.0, "plugin_notes": {"kind": "fault"}}]
+    assert "plugin_score" not in records[0]

@@ -12,8 +12,8 @@ from typer.testing import CliRunner
 from fwbench.cli import app
 from fwbench.errors import UserError
 from fwbench.execution.plan import Selection, plan_cells
-from fwbench.records.results import read_records
 from fwbench.execution.shard import assign, estimated_seconds, parse_shard
+from fwbench.records.results import read_records
 from fwbench.spec.loader import load_specs
 from tests.conftest import REPO_ROOT, REQUIRE_ALL
 
@@ -24,7 +24,8 @@ SPEC = "version: 1\nworkloads:" + "".join(f"""
     expr: "{expression}"
     inputs:
       x: {{shape: [{size}, {size}]}}
-""" for name, expression, size in (("power_sum", "x + x*x + x*x*x", 64), ("gemm", "x @ x", 96), ("tanh", "tanh(x)", 32)))
+""" for name, expression, size in (("power_sum", "x + x*x + x*x*x", 64), ("gemm", "x @ x", 96),
+                                   ("tanh", "tanh(x)", 32)))
 QUICK_ARGS = ["--quick", "-f", "numpy", "-f", "jax", "--no-calibrate"]
 runner = CliRunner()
 

@@ -103,7 +103,9 @@ def test_every_backend_trains_and_predicts_the_same_model_checked_against_numpy(
     # the same batch and the same initial weights in every worker (both workloads: one model, one seed)
     assert len({cell["inputs_sha256"] for cell in measured}) == 1
     manifest = json.loads((tmp_path / "out" / "run.json").read_text())
-    assert all(worker["framework"] in ("numpy", "jax", "torch", "tensorflow") for worker in manifest["workers"])
+    # a worker of its own per framework and round (numpy's too: it predicts), each saying which backend it is
+    assert sorted((worker["framework"], worker["round"]) for worker in manifest["workers"]) == [
+        (framework, number) for framework in ("jax", "numpy", "tensorflow", "torch") for number in (1, 2)]
     assert len(read_records(tmp_path / "out")) == 2 * 7 + 1  # seven measured cells in two rounds, one skipped
 
 

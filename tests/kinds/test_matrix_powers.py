@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from fwbench.adapters import FRAMEWORKS
-from fwbench.kinds.matrix_power import power_by_squaring, product_count
 from fwbench.execution.plan import Selection, plan_cells
+from fwbench.kinds.matrix_power import power_by_squaring, product_count
 from fwbench.spec.loader import load_spec
 from tests.conftest import run_in_process
 

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 
 from fwbench.adapters import FRAMEWORKS, get_adapter
-from fwbench.kinds import get_kind_class
 from fwbench.execution.plan import Selection
-from fwbench.records.results import read_records
 from fwbench.execution.runner import RunOptions, run
+from fwbench.kinds import get_kind_class
+from fwbench.records.results import read_records
 from fwbench.spec.loader import load_spec, load_specs
 from fwbench.stats.timing import TimerSettings
 from fwbench.worker.cache import inputs_digest

@@ -10,8 +10,8 @@ import pytest
 
 from fwbench.errors import SpecError
 from fwbench.execution.plan import Selection
-from fwbench.records.results import read_cells
 from fwbench.execution.runner import RunOptions, run
+from fwbench.records.results import read_cells
 from fwbench.spec.loader import load_specs
 from fwbench.stats.timing import TimerSettings
 from tests.cli.test_cli import fwbench

@@ -1,7 +1,8 @@
 """The array API's names in expressions: .T, .mT, matrix_transpose, matmul, einsum, slices with constant
 bounds, more element-wise functions, clip, prod, the index reductions and cumulative_sum, the manipulation
 functions (permute_dims, reshape, expand_dims, squeeze, concat, stack), where with a comparison, std, var,
-sort and the binary element-wise functions with a number on either side, in all four frameworks and every mode against NumPy float64, with their shapes, FLOPs and bytes."""
+sort and the binary element-wise functions with a number on either side, in all four frameworks and every
+mode against NumPy float64, with their shapes, FLOPs and bytes."""
 
 import numpy as np
 import pytest
@@ -59,7 +60,8 @@ EXPRESSIONS = [
     ("var(a, axis=0, keepdims=True, correction=1)", lambda a, b, c: np.var(a, axis=0, keepdims=True, ddof=1)),
     ("std(a) + var(b, correction=1)", lambda a, b, c: np.std(a) + np.var(b, ddof=1)),
     ("std(c, axis=-1, keepdims=True, correction=1)", lambda a, b, c: np.std(c, axis=-1, keepdims=True, ddof=1)),
-    ("std(b, keepdims=True) * var(b, keepdims=True)", lambda a, b, c: np.std(b, keepdims=True) * np.var(b, keepdims=True)),
+    ("std(b, keepdims=True) * var(b, keepdims=True)",
+     lambda a, b, c: np.std(b, keepdims=True) * np.var(b, keepdims=True)),
     ("sort(a)", lambda a, b, c: np.sort(a)),
     ("sort(c, axis=0) * 2", lambda a, b, c: np.sort(c, axis=0) * 2),
     ("sort(b, 0) + sort(b, axis=1)", lambda a, b, c: np.sort(b, axis=0) + np.sort(b, axis=1)),

@@ -70,7 +70,8 @@ def test_nothing_measured_or_unreadable_is_none_and_the_bound_never_goes_negativ
 
 
 def test_a_process_spinning_beside_reads_as_about_a_core():
-    spinner = subprocess.Popen([sys.executable, "-c", "import time\nend = time.time() + 3\nwhile time.time() < end: pass"])
+    spinner = subprocess.Popen([sys.executable, "-c",
+                                "import time\nend = time.time() + 3\nwhile time.time() < end: pass"])
     try:
         time.sleep(0.3)  # the spinner is running
         work = OtherWork()

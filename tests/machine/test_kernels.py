@@ -2,8 +2,15 @@
 
 import pytest
 
-from fwbench.machine.kernels import (best_isa_of_flags, isa_rank, kernel_environment, named_isa, openblas_isa,
-                                     short_version, variables_changing_kernels)
+from fwbench.machine.kernels import (
+    best_isa_of_flags,
+    isa_rank,
+    kernel_environment,
+    named_isa,
+    openblas_isa,
+    short_version,
+    variables_changing_kernels,
+)
 
 ZEN4 = ("fpu sse sse2 ssse3 sse4_1 sse4_2 avx avx2 fma bmi2 avx512f avx512dq avx512cd avx512bw avx512vl avx512_bf16 "
         "avx512_vnni")

@@ -8,11 +8,11 @@ import sys
 import pytest
 
 from fwbench.adapters import installed_versions
+from fwbench.execution.plan import Selection
+from fwbench.execution.runner import RunOptions, run
 from fwbench.machine.calibration import load_calibration, summarise
 from fwbench.machine.roofline import roofline_fields
-from fwbench.execution.plan import Selection
 from fwbench.records.results import read_records
-from fwbench.execution.runner import RunOptions, run
 from fwbench.spec.loader import load_specs
 from fwbench.stats.timing import TimerSettings, mad_outliers, measure
 from tests.conftest import REPO_ROOT

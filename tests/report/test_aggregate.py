@@ -5,8 +5,8 @@ import math
 import numpy as np
 import pytest
 
-from fwbench.report import aggregate
 from fwbench.records.results import records_to_frame
+from fwbench.report import aggregate
 
 
 def record(workload, n, framework, mode, seconds, status="ok", spread=0.0):
@@ -14,7 +14,8 @@ def record(workload, n, framework, mode, seconds, status="ok", spread=0.0):
     return {"version": 1, "workload": workload, "kind": "expression", "params": {"n": n}, "framework": framework,
             "mode": mode, "device": "cpu", "dtype": "float32", "status": status, "median_s": seconds,
             "ci95_low_s": min(samples), "ci95_high_s": max(samples), "rel_ci95": spread, "samples_s": samples,
-            "first_call_s": seconds * 10, "n_samples": len(samples), "cell_id": f"{workload}[n={n}]/{framework}/{mode}/cpu",
+            "first_call_s": seconds * 10, "n_samples": len(samples),
+            "cell_id": f"{workload}[n={n}]/{framework}/{mode}/cpu",
             "num_threads": 2, "framework_version": "1", "converged": True, "max_rel_err": 0.0}
 
 

@@ -8,8 +8,8 @@ import numpy as np
 from typer.testing import CliRunner
 
 from fwbench.cli import app
-from fwbench.report.compare import compare_frames
 from fwbench.records.results import RESULTS_VERSION, records_to_frame
+from fwbench.report.compare import compare_frames
 
 runner = CliRunner()
 

@@ -3,9 +3,9 @@ one workload size, and kernels below the CPU's best or under variables that chan
 
 import pandas as pd
 
+from fwbench.records.results import combine_rounds, records_to_frame
 from fwbench.report import aggregate
 from fwbench.report.fairness import kernel_sentences, kernel_shortfall, regime_sentences
-from fwbench.records.results import combine_rounds, records_to_frame
 from tests.report.test_aggregate import record
 
 HASWELL = {"gemm": {"library": "OpenBLAS", "version": "0.3.31", "kernel": "Haswell", "isa": "AVX2"},
@@ -43,7 +43,8 @@ def test_series_in_one_regime_or_with_faults_too_cheap_to_matter_are_not():
     slow = frame_of(series("numpy", "eager", 10e-3, [1900] * 3), series("torch", "eager", 11e-3, [4] * 3))
     assert regime_sentences(slow) == []
     # different sizes are never compared with each other
-    sizes = frame_of(series("numpy", "eager", 3e-3, [1900] * 3, n=1000), series("torch", "eager", 0.3e-3, [4] * 3, n=16))
+    sizes = frame_of(series("numpy", "eager", 3e-3, [1900] * 3, n=1000),
+                     series("torch", "eager", 0.3e-3, [4] * 3, n=16))
     assert regime_sentences(sizes) == []
 
 

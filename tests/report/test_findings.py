@@ -1,9 +1,9 @@
 """Findings about the host allocator's state, and reports of runs with a single series."""
 
+from fwbench.records.results import RESULTS_FILE, combine_rounds, records_to_frame
 from fwbench.report import aggregate
 from fwbench.report.findings import allocator_sentences
 from fwbench.report.render import build_report, load_runs, to_html, to_markdown
-from fwbench.records.results import RESULTS_FILE, combine_rounds, records_to_frame
 from tests.report.test_aggregate import record
 
 
@@ -78,9 +78,11 @@ def test_set_apart_rounds_are_named_by_cause():
 def test_a_machine_whose_speed_moved_between_rounds_is_named_and_a_quiet_one_is_not():
     from fwbench.report.findings import machine_sentences
 
-    moving = {"run_id": "r1", "rounds": [{"round": 1, "machine_probe_s": 0.0146}, {"round": 2, "machine_probe_s": 0.0288},
+    moving = {"run_id": "r1", "rounds": [{"round": 1, "machine_probe_s": 0.0146},
+                                         {"round": 2, "machine_probe_s": 0.0288},
                                          {"round": 3, "machine_probe_s": 0.0150}]}
-    quiet = {"run_id": "r2", "rounds": [{"round": 1, "machine_probe_s": 0.0146}, {"round": 2, "machine_probe_s": 0.0150}]}
+    quiet = {"run_id": "r2", "rounds": [{"round": 1, "machine_probe_s": 0.0146},
+                                        {"round": 2, "machine_probe_s": 0.0150}]}
     (sentence,) = machine_sentences([moving, quiet, {"run_id": "r3"}])
     assert sentence.startswith("This machine's own speed moved 97% between the rounds of run r1")
     assert "14.6 ms to 28.8 ms" in sentence and "bench/noise_floor.py" in sentence

@@ -79,7 +79,8 @@ def open_in_chromium(html_path: Path, screenshot: Path) -> dict:
         page.evaluate("document.querySelectorAll('details').forEach(item => item.open = true)")
         detail = page.locator("section.workload details table.sortable").first  # every cell, median in column 3
         medians = detail.locator("tbody tr td:nth-child(3)")
-        keys = lambda: medians.evaluate_all("cells => cells.map(c => parseFloat(c.getAttribute('data-sort')))")
+        def keys():
+            return medians.evaluate_all("cells => cells.map(c => parseFloat(c.getAttribute('data-sort')))")
         seen["median_order"] = [keys()]
         for _ in range(2):
             detail.locator("th").nth(2).click()
@@ -188,9 +189,9 @@ def test_report_json_holds_the_conclusions(report_dir, tmp_path):
 
 
 def test_conclusions_name_winners_from_rounds():
+    from fwbench.records.results import records_to_frame
     from fwbench.report.findings import conclusions
     from fwbench.report.render import build_report
-    from fwbench.records.results import records_to_frame
 
     def cell(framework, mode, medians):
         return {"workload": "w", "kind": "expression", "params": {"n": 8}, "framework": framework, "mode": mode,

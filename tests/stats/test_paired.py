@@ -3,8 +3,7 @@
 import math
 import random
 
-from fwbench.stats.paired import (Turns, paired_log_ratios, paired_ratio, ratios_against, turns_by_size,
-                                  turns_of)
+from fwbench.stats.paired import Turns, paired_log_ratios, paired_ratio, ratios_against, turns_by_size, turns_of
 
 
 def drifting_round(ratio, drift, noise, turns=40, seed=0, offset=0.0):

@@ -3,8 +3,15 @@ import statistics
 
 import pytest
 
-from fwbench.stats.timing import (TimerSettings, choose_loops, faster_beyond_noise, measure, measure_timeit, median_ci,
-                                  summarize)
+from fwbench.stats.timing import (
+    TimerSettings,
+    choose_loops,
+    faster_beyond_noise,
+    measure,
+    measure_timeit,
+    median_ci,
+    summarize,
+)
 
 
 class FakeClock:
@@ -267,8 +274,7 @@ def test_few_slow_calls_warm_on_only_for_a_speed_up_of_a_tenth():
 def test_the_rank_test_agrees_with_scipy():
     import random
 
-    from scipy.stats import mannwhitneyu
-    from scipy.stats import norm
+    from scipy.stats import mannwhitneyu, norm
 
     from fwbench.stats.timing import WARMING_Z, _rank_z
 

@@ -8,8 +8,14 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from fwbench.adapters.base import (DEFAULT_MATMUL_PRECISION, DeviceUnavailable, Namespace, blas_thread_environment,
-                                   flush_size, host_cache_flusher)
+from fwbench.adapters.base import (
+    DEFAULT_MATMUL_PRECISION,
+    DeviceUnavailable,
+    Namespace,
+    blas_thread_environment,
+    flush_size,
+    host_cache_flusher,
+)
 
 NAME = "jax"
 IMPORT_NAME = "jax"
@@ -91,8 +97,8 @@ def select_device(kind: str) -> dict[str, Any]:
     except RuntimeError as error:
         raise DeviceUnavailable(f"JAX sees no {kind} device ({str(error).splitlines()[0]})") from None
     _device = candidates[0]
-    info = {"kind": kind, "name": getattr(_device, "device_kind", str(_device)), "id": f"{_device.platform}:{_device.id}",
-            "default_backend": jax.default_backend()}
+    info = {"kind": kind, "name": getattr(_device, "device_kind", str(_device)),
+            "id": f"{_device.platform}:{_device.id}", "default_backend": jax.default_backend()}
     stats = _device.memory_stats()
     if stats and "bytes_limit" in stats:
         info["memory_bytes"] = int(stats["bytes_limit"])
@@ -163,7 +169,8 @@ def ops() -> Namespace:
         exp=jnp.exp, log=jnp.log, sqrt=jnp.sqrt, tanh=jnp.tanh, sin=jnp.sin, cos=jnp.cos,
         abs=jnp.abs, relu=jax.nn.relu, maximum=jnp.maximum, minimum=jnp.minimum,
         sum=jnp.sum, mean=jnp.mean, max=jnp.max, min=jnp.min, matrix_transpose=jnp.matrix_transpose, einsum=jnp.einsum,
-        prod=jnp.prod, clip=jnp.clip, argmax=jnp.argmax, argmin=jnp.argmin, cumulative_sum=jnp.cumulative_sum, tan=jnp.tan, asin=jnp.asin, acos=jnp.acos, atan=jnp.atan, sinh=jnp.sinh,
+        prod=jnp.prod, clip=jnp.clip, argmax=jnp.argmax, argmin=jnp.argmin, cumulative_sum=jnp.cumulative_sum,
+        tan=jnp.tan, asin=jnp.asin, acos=jnp.acos, atan=jnp.atan, sinh=jnp.sinh,
         cosh=jnp.cosh, expm1=jnp.expm1, log1p=jnp.log1p, log2=jnp.log2, log10=jnp.log10, square=jnp.square,
         sign=jnp.sign, floor=jnp.floor, ceil=jnp.ceil, permute_dims=jnp.permute_dims, reshape=jnp.reshape,
         expand_dims=jnp.expand_dims, squeeze=jnp.squeeze, concat=jnp.concat, stack=jnp.stack, where=jnp.where,

@@ -4,8 +4,13 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from fwbench.adapters.base import (DEFAULT_MATMUL_PRECISION, DeviceUnavailable, Namespace, blas_thread_environment,
-                                   host_cache_flusher)
+from fwbench.adapters.base import (
+    DEFAULT_MATMUL_PRECISION,
+    DeviceUnavailable,
+    Namespace,
+    blas_thread_environment,
+    host_cache_flusher,
+)
 
 NAME = "numpy"
 IMPORT_NAME = "numpy"

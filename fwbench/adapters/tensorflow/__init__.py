@@ -12,8 +12,14 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from fwbench.adapters.base import (DEFAULT_MATMUL_PRECISION, DeviceUnavailable, Namespace, blas_thread_environment,
-                                   flush_size, host_cache_flusher)
+from fwbench.adapters.base import (
+    DEFAULT_MATMUL_PRECISION,
+    DeviceUnavailable,
+    Namespace,
+    blas_thread_environment,
+    flush_size,
+    host_cache_flusher,
+)
 
 NAME = "tensorflow"
 IMPORT_NAME = "tensorflow"

@@ -8,8 +8,14 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from fwbench.adapters.base import (DEFAULT_MATMUL_PRECISION, DeviceUnavailable, Namespace, blas_thread_environment,
-                                   flush_size, host_cache_flusher)
+from fwbench.adapters.base import (
+    DEFAULT_MATMUL_PRECISION,
+    DeviceUnavailable,
+    Namespace,
+    blas_thread_environment,
+    flush_size,
+    host_cache_flusher,
+)
 
 NAME = "torch"
 IMPORT_NAME = "torch"
@@ -187,7 +193,8 @@ def ops() -> Namespace:
         expm1=torch.expm1, log1p=torch.log1p, log2=torch.log2, log10=torch.log10, square=torch.square,
         sign=torch.sign, floor=torch.floor, ceil=torch.ceil, permute_dims=_permute_dims, reshape=_reshape,
         expand_dims=_expand_dims, squeeze=_squeeze, concat=_concat, stack=_stack, where=_where,
-        std=_reduction("std", correction=0), var=_reduction("var", correction=0), sort=_sort, asinh=torch.asinh, acosh=torch.acosh,
+        std=_reduction("std", correction=0), var=_reduction("var", correction=0), sort=_sort,
+        asinh=torch.asinh, acosh=torch.acosh,
         atanh=torch.atanh, round=torch.round, trunc=torch.trunc, negative=torch.neg, positive=torch.positive,
         reciprocal=torch.reciprocal, atan2=_binary(torch.atan2), hypot=_binary(torch.hypot),
         logaddexp=_binary(torch.logaddexp), pow=_binary(torch.pow), remainder=_binary(torch.remainder),

@@ -45,7 +45,8 @@ def kernel_facts() -> dict[str, Any]:
     if blas == "mkl":
         version = next((line for line in lines if "Math Kernel Library" in line), None)
         verbose = _mkl_verbose_line()
-        gemm = {"library": "MKL", "version": short_version(version), "kernel": verbose or "chosen at run time (MKL said nothing)",
+        gemm = {"library": "MKL", "version": short_version(version),
+                "kernel": verbose or "chosen at run time (MKL said nothing)",
                 "isa": named_isa(verbose), "role": "BLAS (matrix products)", "source": "MKL_VERBOSE"}
         libraries.append(gemm)
     elif blas != "unknown":
@@ -54,6 +55,7 @@ def kernel_facts() -> dict[str, Any]:
         libraries.append(gemm)
     onednn = next((line for line in lines if "MKL-DNN" in line or "oneDNN" in line), None)
     if onednn and torch.backends.mkldnn.is_available():
-        libraries.append({"library": "oneDNN", "version": short_version(onednn), "kernel": "chosen at run time", "isa": None,
-                          "role": "convolutions and low-precision products", "source": "torch.__config__.show()"})
+        libraries.append({"library": "oneDNN", "version": short_version(onednn), "kernel": "chosen at run time",
+                          "isa": None, "role": "convolutions and low-precision products",
+                          "source": "torch.__config__.show()"})
     return {"libraries": libraries, "gemm": gemm}
