@@ -55,7 +55,6 @@ import timeit
 from pathlib import Path
 
 import numpy as np
-from scipy import stats
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -65,7 +64,7 @@ import natural  # noqa: E402
 
 from fwbench.adapters import get_adapter  # noqa: E402
 from fwbench.records.results import read_cells  # noqa: E402
-from fwbench.stats.intervals import Z_975  # noqa: E402
+from fwbench.stats.intervals import Z_975, t_quantile  # noqa: E402
 from fwbench.stats.pooling import ALLOCATOR_FAULTS  # noqa: E402
 from fwbench.stats.timing import TimerSettings, measure, relative_ci_half_width  # noqa: E402
 
@@ -255,7 +254,7 @@ def whole_path_accuracy(frameworks: list[str], rounds: int, num_threads: int,
             for (workload, mode, n), values in sorted(log_ratios.items()):
                 centre = statistics.fmean(values)
                 if len(values) > 1:
-                    half = stats.t.ppf(0.975, len(values) - 1) * statistics.stdev(values) / math.sqrt(len(values))
+                    half = t_quantile(0.975, len(values) - 1) * statistics.stdev(values) / math.sqrt(len(values))
                 else:
                     half = math.inf
                 estimate, low, high = math.exp(centre), math.exp(centre - half), math.exp(centre + half)

@@ -42,3 +42,10 @@ def format_bytes(count: float) -> str:
             return f"{count:.3g} {unit}"
         count /= 1024
     return f"{count:.3g} EiB"
+
+
+def format_milliseconds(seconds: float | None) -> str:
+    """``12.3 ms`` below a second, ``1.23 s`` from one up, ``-`` for None: a claim's figures."""
+    if seconds is None:
+        return "-"
+    return f"{seconds * 1e3:.3g} ms" if seconds < 1 else f"{seconds:.3g} s"

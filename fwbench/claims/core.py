@@ -32,6 +32,7 @@ from fwbench.errors import UserError
 from fwbench.kinds.fields import FieldReader
 from fwbench.spec.loader import DEVICE_KINDS, Spec, load_spec
 from fwbench.stats.ratios import Ratio, ratio
+from fwbench.units import format_milliseconds
 
 CLAIMS_DIRECTORY = Path("workloads") / "claims"
 EVALUATIONS = ("speedup", "fusion")
@@ -219,10 +220,6 @@ class Verdict:
     numbers: dict[str, Any]
 
 
-def _ms(seconds: float | None) -> str:
-    if seconds is None:
-        return "-"
-    return f"{seconds * 1e3:.3g} ms" if seconds < 1 else f"{seconds:.3g} s"
 
 
 def _within(measured: float, claimed: float, tolerance: float) -> bool:
@@ -295,8 +292,8 @@ def judge_speedup(claim: Claim, measured: Measurements) -> Verdict:
             numbers["bound_fraction"][f"{series}@{device}"] = timing.fused_bytes / (bandwidth * 1e9) / timing.median_s
 
     sentences = [f"The claim ({source}) timed {subject_series} on a {subject_name} against {base_series} on a "
-                 f"{base_name}: {_ms(claim.subject['seconds'])} against {_ms(claim.baseline['seconds'])}, "
-                 f"{claim.ratio:g}x."]
+                 f"{base_name}: {format_milliseconds(claim.subject['seconds'])} against "
+                 f"{format_milliseconds(claim.baseline['seconds'])}, {claim.ratio:g}x."]
     if subject_device != base_device:
         sentences.append("That ratio mixes what the compiler does (one fused pass over memory instead of several) "
                          "with a different, faster device.")
@@ -304,9 +301,9 @@ def judge_speedup(claim: Claim, measured: Measurements) -> Verdict:
     if same:
         machine = f"this machine's {base_name}" + (f" ({measured.cpu_name}, {measured.num_threads} threads)"
                                                    if base_device == "cpu" and measured.cpu_name else "")
-        sentences.append(f"On {machine}, {subject_series} takes {_ms(same['subject_median_s'])} (median) and "
-                         f"{base_series} {_ms(base.median_s)}: {_ratio_text(intervals[base_device])}, which is what "
-                         f"the compiler alone buys on one device.")
+        sentences.append(f"On {machine}, {subject_series} takes {format_milliseconds(same['subject_median_s'])} "
+                         f"(median) and {base_series} {format_milliseconds(base.median_s)}: "
+                         f"{_ratio_text(intervals[base_device])}, which is what the compiler alone buys on one device.")
         if same["timeit"]:
             sentences.append(f"By the source's own method (best of {claim.timeit.get('repeats', 5)}, compile hidden) "
                              f"the same pair gives {same['timeit']:.2f}x.")
@@ -315,8 +312,8 @@ def judge_speedup(claim: Claim, measured: Measurements) -> Verdict:
     if bandwidth and base.fused_bytes:
         bound_s = base.fused_bytes / (bandwidth * 1e9)
         text = (f"A fused kernel must move {base.fused_bytes / 1e6:.0f} MB; at the {bandwidth:.3g} GB/s this "
-                f"{base_name} reached in the same run, that takes at least {_ms(bound_s)}, so {base_series} reaches "
-                f"{bound_s / base.median_s:.0%} of the bound")
+                f"{base_name} reached in the same run, that takes at least {format_milliseconds(bound_s)}, so "
+                f"{base_series} reaches {bound_s / base.median_s:.0%} of the bound")
         if subject_here and subject_here.median_s:
             text += f" and {subject_series} {bound_s / subject_here.median_s:.0%}"
         if base.unfused_bytes:
@@ -372,17 +369,18 @@ def judge_fusion(claim: Claim, measured: Measurements) -> Verdict:
                                             f"{DEVICE_NAMES[device]} here.", numbers)
     size, largest, largest_speedup = rows[-1]
     sentences = [f"The claim ({claim.source.get('publisher') or claim.source['title']}): {claim.statement}."]
-    sentences.append(f"At {size}, {subject_series} takes {_ms(largest['subject_s'])} and {base_series} "
-                     f"{_ms(largest['base_s'])}: {_ratio_text(largest_speedup)}; across the sizes measured the "
-                     f"speed-up is " + ", ".join(f"{entry['speedup']:.2f}x at {label}" for label, entry, _ in rows)
-                     + ".")
+    sentences.append(f"At {size}, {subject_series} takes {format_milliseconds(largest['subject_s'])} and {base_series} "
+                     f"{format_milliseconds(largest['base_s'])}: {_ratio_text(largest_speedup)}; across the sizes "
+                     "measured the speed-up is "
+                     + ", ".join(f"{entry['speedup']:.2f}x at {label}" for label, entry, _ in rows) + ".")
     if largest["unfused_bytes"]:
         sentences.append(f"Evaluated op by op the expression moves {largest['unfused_bytes'] / 1e6:.0f} MB, fused "
                          f"{largest['fused_bytes'] / 1e6:.0f} MB.")
     if largest["unfused_bound_s"] is not None:
         relation = "below" if largest["faster_than_unfused_bound"] else "above"
         sentences.append(f"At the {bandwidth:.3g} GB/s measured in the same run, moving the unfused bytes takes at "
-                         f"least {_ms(largest['unfused_bound_s'])}; {subject_series} is {relation} that, so "
+                         f"least {format_milliseconds(largest['unfused_bound_s'])}; {subject_series} is {relation} "
+                         "that, so "
                          + ("it cannot have written the intermediates to memory: it fused them."
                             if largest["faster_than_unfused_bound"] else "the time alone does not prove fusion."))
     if claim.setup.get("not_testable"):

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from fwbench.stats.intervals import geometric_mean_interval
 from fwbench.stats.ratios import ratio
 from fwbench.stats.verdicts import round_pair_priors
 
@@ -194,7 +195,7 @@ def geometric_mean_speedups(frame: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for (workload, series), group in ok.groupby(["workload", "series"], sort=False):
         rows.append({"workload": workload, "series": series, "sizes": len(group),
-                     "geomean_speedup": float(np.exp(np.mean(np.log(group["speedup"]))))})
+                     "geomean_speedup": geometric_mean_interval(list(group["speedup"]))[0]})
     return pd.DataFrame(rows, columns=["workload", "series", "sizes", "geomean_speedup"])
 
 

@@ -5,11 +5,7 @@ from __future__ import annotations
 from html import escape
 from typing import Any
 
-
-def _ms(value: Any) -> str:
-    if value is None:
-        return "-"
-    return f"{value * 1e3:.3g} ms" if value < 1 else f"{value:.3g} s"
+from fwbench.units import format_milliseconds
 
 
 def _with_interval(value: float, low: Any, high: Any) -> str:
@@ -23,22 +19,24 @@ def claim_rows(summary: dict[str, Any]) -> list[list[str]]:
     rows: list[list[str]] = []
     if claim["evaluation"] == "speedup":
         base, subject = claim["baseline"], claim["subject"]
-        rows.append(["claimed", f"{base['series']} on {base['device']}: {_ms(base.get('seconds'))}",
-                     f"{subject['series']} on {subject['device']}: {_ms(subject.get('seconds'))}",
+        rows.append(["claimed", f"{base['series']} on {base['device']}: {format_milliseconds(base.get('seconds'))}",
+                     f"{subject['series']} on {subject['device']}: {format_milliseconds(subject.get('seconds'))}",
                      f"{claim.get('ratio')}x"])
         for device, ratio in numbers.get("ratios", {}).items():
             rows.append([f"measured, fwbench method (median), {subject['series']} on {device}",
-                         _ms(numbers.get("baseline_median_s")), _ms(ratio.get("subject_median_s")),
+                         format_milliseconds(numbers.get("baseline_median_s")),
+                         format_milliseconds(ratio.get("subject_median_s")),
                          _with_interval(ratio["fwbench"], ratio.get("low"), ratio.get("high"))])
             if ratio.get("timeit"):
                 rows.append([f"measured, source's method (best of 5), {subject['series']} on {device}",
-                             _ms(numbers.get("baseline_timeit_s")), _ms(ratio.get("subject_timeit_s")),
+                             format_milliseconds(numbers.get("baseline_timeit_s")),
+                             format_milliseconds(ratio.get("subject_timeit_s")),
                              f"{ratio['timeit']:.3g}x"])
         for series, fraction in numbers.get("bound_fraction", {}).items():
             rows.append([f"{series}: share of the memory-bandwidth bound", "", "", f"{fraction:.0%}"])
     else:
         for size, entry in numbers.get("sizes", {}).items():
-            rows.append([size, _ms(entry.get("base_s")), _ms(entry.get("subject_s")),
+            rows.append([size, format_milliseconds(entry.get("base_s")), format_milliseconds(entry.get("subject_s")),
                          _with_interval(entry["speedup"], entry.get("low"), entry.get("high")),
                          f"{(entry.get('unfused_bytes') or 0) / 1e6:.4g} MB",
                          f"{(entry.get('fused_bytes') or 0) / 1e6:.4g} MB"])

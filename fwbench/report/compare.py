@@ -56,7 +56,7 @@ from fwbench.stats.ratios import (
 KEY = ["workload", "params", "framework", "mode", "device", "dtype", "method"]
 DEFAULT_THRESHOLD = 0.05
 DEFAULT_ALPHA = 0.05
-CELL_LEVEL = CONFIDENCE
+
 VERDICT_ORDER = ("broken", "slower", "faster", "unsure", "new", "same")
 COLUMNS = [*KEY, "base_median_s", "new_median_s", "ratio", "ratio_low", "ratio_high", "interval_method",
            "resolution", "verdict", "new_status", "reason"]
@@ -205,7 +205,7 @@ def compare_frames(base: pd.DataFrame, new: pd.DataFrame, threshold: float = DEF
             continue
         old_row, new_row = base_ok.loc[key], new_ok.loc[key]
         value = float(new_row["median_s"]) / float(old_row["median_s"])
-        ratio = interval_from_parts(parts_by_key[key], value, CELL_LEVEL, extra_variance)
+        ratio = interval_from_parts(parts_by_key[key], value, CONFIDENCE, extra_variance)
         family = interval_from_parts(parts_by_key[key], value, level, extra_variance)
         verdict = decide(ratio, family, threshold)
         reason = what_would_decide(ratio, family, threshold, parts_by_key[key], extra_variance,

@@ -18,7 +18,8 @@ import pandas as pd
 
 from fwbench.report import fairness
 from fwbench.report.aggregate import margin_text, none_if_nan, winner_text
-from fwbench.stats.ratios import EQUIVALENCE_MARGIN, LEVEL
+from fwbench.stats.intervals import CONFIDENCE
+from fwbench.stats.ratios import EQUIVALENCE_MARGIN
 from fwbench.units import format_seconds
 
 # 2: verdicts fastest, equivalent, undecided (no more "tied"); each ratio has a standing.
@@ -270,7 +271,7 @@ def conclusions(report: Any) -> dict[str, Any]:
         "version": CONCLUSIONS_VERSION,
         "runs": [manifest.get("run_id") for manifest in report.manifests],
         "baseline": report.baseline,
-        "interval_level": LEVEL,
+        "interval_level": CONFIDENCE,
         "findings": report.findings,
         "leaderboard": leaderboard,
         "speedups": speedups,

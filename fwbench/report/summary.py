@@ -18,14 +18,13 @@ Markdown report and of ``fwbench run``'s output:
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
 
 from fwbench.report.aggregate import FRAMEWORK_ORDER, none_if_nan
-from fwbench.stats.intervals import Z_975
+from fwbench.stats.intervals import geometric_mean_interval
 from fwbench.units import format_bytes, format_seconds
 
 COMPILED_MODES = ("jit", "compile", "function", "xla")
@@ -147,14 +146,10 @@ def series_rows(frame: pd.DataFrame, board: pd.DataFrame) -> list[SeriesRow]:
         with_speedup = ok[ok["speedup"].notna() & (ok["speedup"] > 0)] if "speedup" in ok else ok.iloc[0:0]
         geomean = low = high = None
         if not with_speedup.empty:
-            logs = [math.log(value) for value in with_speedup["speedup"]]
-            centre = sum(logs) / len(logs)
-            geomean = math.exp(centre)
-            if with_speedup["speedup_low"].notna().all() and with_speedup["speedup_high"].notna().all():
-                variances = [((math.log(h) - math.log(lo)) / (2 * Z_975)) ** 2
-                             for lo, h in zip(with_speedup["speedup_low"], with_speedup["speedup_high"])]
-                half = Z_975 * math.sqrt(sum(variances)) / len(logs)
-                low, high = math.exp(centre - half), math.exp(centre + half)
+            bounded = with_speedup["speedup_low"].notna().all() and with_speedup["speedup_high"].notna().all()
+            geomean, low, high = geometric_mean_interval(
+                list(with_speedup["speedup"]), list(with_speedup["speedup_low"]) if bounded else None,
+                list(with_speedup["speedup_high"]) if bounded else None)
         tally = counts.get(series, {"wins": 0, "ties": 0, "losses": 0, "undecided": 0})
         compile_total = sum(value for value in (_first_minus_steady(r) for r in ok.to_dict("records"))
                             if value is not None)

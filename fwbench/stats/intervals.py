@@ -30,12 +30,20 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Sequence
 
 from fwbench.stats.pooling import log_variance
 
 CONFIDENCE = 0.95
 
-Z_975 = 1.959963984540054  # the normal distribution's 0.975 quantile
+def normal_quantile(probability: float) -> float:
+    """The standard normal distribution's quantile (t with infinitely many degrees of freedom)."""
+    from scipy.stats import norm
+
+    return float(norm.ppf(probability))
+
+
+Z_975 = normal_quantile(0.975)  # 1.959963984540054
 
 
 @dataclass(frozen=True)
@@ -131,3 +139,17 @@ def rounds_interval(round_medians: list[float], median: float,
     rounds = len(round_medians)
     half = t_quantile_975(degrees) * math.sqrt(variance * 2 * median_variance_factor(rounds) / rounds)
     return Interval(median * math.exp(-half), median * math.exp(half), CONFIDENCE, method)
+
+
+def geometric_mean_interval(values: Sequence[float], lows: Sequence[float | None] | None = None,
+                            highs: Sequence[float | None] | None = None) -> tuple[float, float | None, float | None]:
+    """The geometric mean of positive ratios and, when every one has a 95% interval, the mean's 95% interval:
+    each ratio's interval read as normal on the log scale (half-width / Z_975 its sd), the ratios independent.
+    The one home of the suite's geometric means (the leaderboard's and the summary table's)."""
+    logs = [math.log(value) for value in values]
+    centre = sum(logs) / len(logs)
+    if lows is None or highs is None or any(value is None for value in (*lows, *highs)):
+        return math.exp(centre), None, None
+    variances = [((math.log(high) - math.log(low)) / (2 * Z_975)) ** 2 for low, high in zip(lows, highs)]
+    half = Z_975 * math.sqrt(sum(variances)) / len(logs)
+    return math.exp(centre), math.exp(centre - half), math.exp(centre + half)

@@ -38,8 +38,6 @@ from typing import Any, Mapping
 
 from fwbench.stats.intervals import CONFIDENCE, t_quantile
 
-LEVEL = CONFIDENCE
-
 
 @dataclass(frozen=True)
 class Ratio:
@@ -112,7 +110,7 @@ def paired_parts(numerator: Mapping[str, Any], denominator: Mapping[str, Any]) -
     return PairedParts(value, statistics.variance(differences), len(common) - 1, len(common))
 
 
-def paired_ratio(numerator: Mapping[str, Any], denominator: Mapping[str, Any], level: float = LEVEL,
+def paired_ratio(numerator: Mapping[str, Any], denominator: Mapping[str, Any], level: float = CONFIDENCE,
                  prior: Any = None) -> Ratio:
     """numerator / denominator for two cells of one run, paired round by round (see the module docstring).
 
@@ -235,7 +233,7 @@ def between_run_variance(parts: list[LogRatioParts], minimum_cells: int = 8) -> 
     return high
 
 
-def independent_ratio(numerator: Mapping[str, Any], denominator: Mapping[str, Any], level: float = LEVEL,
+def independent_ratio(numerator: Mapping[str, Any], denominator: Mapping[str, Any], level: float = CONFIDENCE,
                       extra_variance: float = 0.0) -> Ratio:
     """numerator / denominator for cells of two different runs: Welch's interval on log round medians, with
     ``extra_variance`` (see :func:`between_run_variance`) added."""
@@ -243,7 +241,7 @@ def independent_ratio(numerator: Mapping[str, Any], denominator: Mapping[str, An
                                float(numerator["median_s"]) / float(denominator["median_s"]), level, extra_variance)
 
 
-def interval_from_parts(parts: LogRatioParts | None, value: float, level: float = LEVEL,
+def interval_from_parts(parts: LogRatioParts | None, value: float, level: float = CONFIDENCE,
                         extra_variance: float = 0.0) -> Ratio:
     """The interval of ``value`` from :func:`independent_parts` (computed once, used at several levels), with
     ``extra_variance`` added and its degrees of freedom taken as many."""
@@ -274,7 +272,7 @@ def turn_rounds(numerator: Mapping[str, Any], denominator: Mapping[str, Any]) ->
     return [(top[number], bottom[number]) for number in sorted(set(top) & set(bottom))]
 
 
-def turn_ratio(numerator: Mapping[str, Any], denominator: Mapping[str, Any], level: float = LEVEL,
+def turn_ratio(numerator: Mapping[str, Any], denominator: Mapping[str, Any], level: float = CONFIDENCE,
                prior: Any = None) -> Ratio | None:
     """numerator / denominator from their turns paired in time, clustered by round
     (:func:`fwbench.stats.paired.paired_ratio`); None unless both cells were interleaved in two rounds or more
@@ -290,7 +288,7 @@ def turn_ratio(numerator: Mapping[str, Any], denominator: Mapping[str, Any], lev
     return Ratio(found.ratio, found.low, found.high, level, found.method, found.rounds)
 
 
-def ratio(numerator: Mapping[str, Any], denominator: Mapping[str, Any], level: float = LEVEL,
+def ratio(numerator: Mapping[str, Any], denominator: Mapping[str, Any], level: float = CONFIDENCE,
           prior: Any = None, turn_prior: Any = None) -> Ratio:
     """From turns paired in time when both cells come from the same interleaved run (``turn_prior``: the run's
     prior of between-round variance of mean turn log-ratios); else paired over rounds (with ``prior``, see

@@ -42,7 +42,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from fwbench.stats.intervals import median_interval
+from fwbench.stats.intervals import median_interval, normal_quantile
 
 
 @dataclass(frozen=True)
@@ -197,7 +197,7 @@ STILL_WARMING = 0.97  # a warm-up window whose median call is this much faster t
 # ... when the speed-up is more than the machine's noise: with this many calls in each window, a one-sided rank
 # test at WARMING_Z; with fewer, a median at most FEW_CALLS_WARMING times the last one's (10% lower).
 RANK_TEST_CALLS = 5
-WARMING_Z = 2.326  # the normal 0.99 quantile
+WARMING_Z = normal_quantile(0.99)  # 2.326
 FEW_CALLS_WARMING = 0.9
 COMPILED = 20  # a call this many times slower than the fastest warm-up call compiled something
 SETTLE_AFTER_COMPILE_S = 0.2  # after a compile, calls run slower for a while (XLA: about 150 ms) though steadily

@@ -110,3 +110,17 @@ def test_the_interval_holds_the_next_runs_median_as_promised():
 def test_rounds_interval_needs_two_rounds():
     with pytest.raises(ValueError):
         rounds_interval([1.0], 1.0)
+
+
+def test_the_geometric_mean_and_its_interval_have_one_home():
+    import math
+
+    from fwbench.stats.intervals import Z_975, geometric_mean_interval, normal_quantile
+
+    assert geometric_mean_interval([2.0, 8.0]) == (pytest.approx(4.0), None, None)
+    assert geometric_mean_interval([2.0, 8.0], [1.0, None], [4.0, 16.0])[1:] == (None, None)
+    value, low, high = geometric_mean_interval([2.0, 8.0], [1.0, 4.0], [4.0, 16.0])
+    # each interval is +-log 2 on the log scale: sd log2/Z_975 each, the mean's sd sqrt(2) log2 / (2 Z_975)
+    assert value == pytest.approx(4.0) and high / value == pytest.approx(math.exp(math.sqrt(2) * math.log(2) / 2))
+    assert low * high == pytest.approx(value ** 2)
+    assert Z_975 == pytest.approx(1.959963984540054) and normal_quantile(0.99) == pytest.approx(2.3263478740408408)
