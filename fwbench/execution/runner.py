@@ -115,11 +115,7 @@ def run(specs: list[Spec], options: RunOptions, progress: Progress | None = None
     started = time.perf_counter()
     contended_threshold()  # a bad FWBENCH_CONTENDED_CORES stops the run before anything is overwritten
     num_threads = options.num_threads or default_threads()
-    for spec in specs:
-        for workload in spec.workloads:
-            workload.matmul_precision = options.matmul_precision or workload.matmul_precision
-            workload.cache = options.cache or workload.cache
-            workload.allocator = options.allocator or workload.allocator
+    specs, cells = with_run_settings(specs, cells, options)
     if cells is None:
         cells = plan_cells(specs, options.selection)
     if not cells:
@@ -147,6 +143,26 @@ def run(specs: list[Spec], options: RunOptions, progress: Progress | None = None
             pending = {round_index: list(cells) for round_index in range(1, options.rounds + 1)}
         write_json_atomic(manifest, options.out_dir / MANIFEST_FILE)
         return _execute(cells, pending, options, progress, run_info, manifest, started)
+
+
+def with_run_settings(specs: list[Spec], cells: list[Cell] | None,
+                      options: RunOptions) -> tuple[list[Spec], list[Cell] | None]:
+    """Copies of the specs (and of given cells) whose workloads carry the run's ``--matmul-precision``,
+    ``--cache`` and ``--allocator`` where set; the caller's specs and cells are left as they were."""
+    def settled(workload: Any) -> Any:
+        return dataclasses.replace(workload, matmul_precision=options.matmul_precision or workload.matmul_precision,
+                                   cache=options.cache or workload.cache,
+                                   allocator=options.allocator or workload.allocator)
+
+    copies = {}
+    new_specs = []
+    for spec in specs:
+        workloads = [copies.setdefault(id(workload), settled(workload)) for workload in spec.workloads]
+        new_specs.append(dataclasses.replace(spec, workloads=workloads))
+    if cells is not None:
+        cells = [dataclasses.replace(cell, workload=copies.get(id(cell.workload)) or settled(cell.workload))
+                 for cell in cells]
+    return new_specs, cells
 
 
 def _new_manifest(specs: list[Spec], options: RunOptions, run_info: dict[str, Any]) -> dict[str, Any]:

@@ -247,3 +247,18 @@ def test_a_plugin_kinds_own_fields_reach_the_record_under_extra(write_spec, tmp_
     assert [r["extra"] for r in records] == [{"plugin_score": 64.0, "plugin_notes": {"kind": "fault"}},
                                              {"plugin_score": 128.0, "plugin_notes": {"kind": "fault"}}]
     assert "plugin_score" not in records[0]
+
+
+def test_the_run_settings_reach_the_cells_without_changing_the_callers_specs(write_spec, tmp_path):
+    from fwbench.execution.runner import with_run_settings
+
+    specs = load_specs([write_spec(SMALL_SPEC)])
+    options = RunOptions(out_dir=tmp_path / "out", allocator="fresh", cache="cold")
+    settled, cells = with_run_settings(specs, None, options)
+    assert [w.allocator for w in specs[0].workloads] == [None] and [w.cache for w in specs[0].workloads] == [None]
+    assert [(w.allocator, w.cache) for w in settled[0].workloads] == [("fresh", "cold")]
+    assert cells is None
+    run(specs, RunOptions(out_dir=tmp_path / "out", allocator="fresh", timer=QUICK,
+                          selection=Selection(frameworks=["numpy"], devices=["cpu"], filter_text="n=64")))
+    assert specs[0].workloads[0].allocator is None  # the caller's spec is as it was
+    assert [r["allocator_regime"] for r in read_records(tmp_path / "out")] == ["fresh"]
