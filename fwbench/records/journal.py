@@ -272,11 +272,20 @@ def repair(path: Path) -> tuple[int, int]:
             bad.append((number, "not a whole record", line.decode("utf-8", errors="replace")))
     if bad:
         _keep_aside(path, bad)
-        temporary = path.with_name(path.name + ".tmp")
-        try:
-            temporary.write_bytes(b"".join(line + b"\n" for line in good))
-            os.replace(temporary, path)
-        except OSError as error:
-            temporary.unlink(missing_ok=True)
-            raise output_error(path, error, f"{path} is unchanged") from None
+        write_atomic(path, b"".join(line + b"\n" for line in good), f"{path} is unchanged")
     return len(good), len(bad)
+
+
+def write_atomic(path: str | Path, data: bytes, kept: str) -> None:
+    """Write ``data`` to a temporary file beside ``path`` and rename it into place, so a reader never sees
+    half a file; on failure remove the temporary and raise :func:`output_error` saying ``kept`` (what is
+    left as it was).  The one atomic writer of fwbench's files (results.write_text_atomic, repair)."""
+    path = Path(path)
+    temporary = path.with_name(path.name + ".tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary.write_bytes(data)
+        os.replace(temporary, path)
+    except OSError as error:
+        temporary.unlink(missing_ok=True)  # no temporary left behind
+        raise output_error(path, error, kept) from None

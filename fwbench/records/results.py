@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import statistics
 from pathlib import Path
 from typing import Any, Iterable
 
 from fwbench.errors import UserError
 from fwbench.records.cell import RESULTS_VERSION
-from fwbench.records.journal import ResultsWriter, json_safe, output_error, read_lines  # noqa: F401 - re-exported
+from fwbench.records.journal import ResultsWriter, json_safe, output_error, read_lines, write_atomic  # noqa: F401
 from fwbench.stats.timing import summarize
 
 RESULTS_FILE = "results.jsonl"
@@ -372,15 +371,7 @@ def write_csv(records: list[dict[str, Any]], path: str | Path) -> Path:
 def write_text_atomic(path: str | Path, text: str) -> None:
     """Write ``text`` to a temporary file beside ``path`` and rename it into place: readers never see half
     a file.  The one way fwbench writes its output files."""
-    path = Path(path)
-    temporary = path.with_name(path.name + ".tmp")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        temporary.write_text(text, encoding="utf-8")
-        os.replace(temporary, path)
-    except OSError as error:
-        temporary.unlink(missing_ok=True)  # no temporary left behind
-        raise output_error(path, error, f"{path} keeps its earlier content") from None
+    write_atomic(path, text.encode("utf-8"), f"{path} keeps its earlier content")
 
 
 def write_json_atomic(data: Any, path: str | Path) -> None:
