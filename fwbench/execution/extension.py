@@ -30,7 +30,6 @@ import math
 from pathlib import Path
 from typing import Any
 
-from fwbench.execution.plan import Cell
 from fwbench.stats.timing import TimerSettings
 
 FIRST_PASS_SHARE = 0.5  # of each cell's --budget, spent in the first pass; the rest is the pool
@@ -45,11 +44,6 @@ def pool_s(timer: TimerSettings, cells: int) -> float:
     """Seconds of the run's wall clock left for the open sizes after the first pass, over ``cells`` runnable
     cells: the half of their budget the first pass did not sample."""
     return timer.budget_s * (1 - FIRST_PASS_SHARE) * cells
-
-
-def size_of(cell: Cell) -> tuple[str, str, str]:
-    """The workload size a cell belongs to: its series are the cells that share this."""
-    return cell.workload.name, json.dumps(cell.params, sort_keys=True), cell.device
 
 
 def open_sizes(out_dir: Path, among: set[tuple[str, str, str]] | None = None) -> dict[tuple[str, str, str], str]:

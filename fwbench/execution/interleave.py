@@ -47,18 +47,19 @@ TURNS_PER_CELL = 4  # a cell's sampling budget for the round is taken in about t
 def pause(pid: int | None) -> None:
     """Stop a cell's process between its turns (SIGSTOP): threads it leaves spinning (NumPy's OpenBLAS spins
     about 130 ms after a GEMM, OpenMP pools a while) take no core from the turn that follows."""
-    if pid is not None:
-        try:
-            os.kill(pid, signal.SIGSTOP)
-        except (ProcessLookupError, PermissionError):
-            pass
+    _signal(pid, signal.SIGSTOP)
 
 
 def resume(pid: int | None) -> None:
     """Let a paused cell's process run again (SIGCONT), before its turn or its end."""
+    _signal(pid, signal.SIGCONT)
+
+
+def _signal(pid: int | None, number: int) -> None:
+    """Send ``number`` to a cell's process; nothing when there is none or it has gone."""
     if pid is not None:
         try:
-            os.kill(pid, signal.SIGCONT)
+            os.kill(pid, number)
         except (ProcessLookupError, PermissionError):
             pass
 
@@ -118,8 +119,7 @@ def run_interleaved(groups: list[WorkerGroup], timeout_s: float) -> list[dict[st
     rounds: dict[tuple, list[Cell]] = {}
     for worker in workers:
         for cell in worker.group.cells:
-            key = (cell.workload.name, tuple(sorted(cell.params.items())), cell.device)
-            rounds.setdefault(key, []).append(cell)
+            rounds.setdefault(cell.size, []).append(cell)
     # Each cycle visits the active cells in a new random order (randomized multiple interleaved trials), seeded
     # by the round so a run can be repeated.
     generator = random.Random(groups[0].settings.round_index if groups else 0)

@@ -8,6 +8,7 @@ carries the reason, so ``fwbench list`` and the results can show it.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field, replace
 from typing import Any, Iterable
 
@@ -50,6 +51,12 @@ class Cell:
         if self.side:
             base += f"#{self.side}"
         return base if self.method == "fwbench" else f"{base}/{self.method}"
+
+    @property
+    def size(self) -> tuple[str, str, str]:
+        """The workload size the cell belongs to (workload, params as JSON, device): its series are the cells
+        that share it, the ones that take turns together and are judged together."""
+        return self.workload.name, json.dumps(self.params, sort_keys=True), self.device
 
     def to_dict(self) -> dict[str, Any]:
         return {

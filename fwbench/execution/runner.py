@@ -29,7 +29,7 @@ from fwbench import __version__
 from fwbench.adapters.base import DEFAULT_ALLOCATOR_REGIME
 from fwbench.errors import UserError
 from fwbench.execution import make_executor, rotated
-from fwbench.execution.extension import first_pass_timer, open_sizes, pool_s, size_of
+from fwbench.execution.extension import first_pass_timer, open_sizes, pool_s
 from fwbench.execution.groups import (
     CACHE_DIRECTORY,
     GroupSettings,
@@ -279,8 +279,8 @@ def _execute(cells: list[Cell], pending: dict[int, list[Cell]], options: RunOpti
             if contended and options.rounds >= 2:
                 # Every series of a contended cell's workload size runs again, so that its new round has
                 # partners to be paired with (the leaderboard pairs rounds by number).
-                sizes = {size_of(cell) for cell in contended.values()}
-                repeat_cells = [cell for cell in cells if cell.cell_id in runnable_ids and size_of(cell) in sizes]
+                sizes = {cell.size for cell in contended.values()}
+                repeat_cells = [cell for cell in cells if cell.cell_id in runnable_ids and cell.size in sizes]
                 manifest["repeated"] = {
                     "round": options.rounds + 1, "cells": [cell.cell_id for cell in repeat_cells],
                     "contended": sorted(contended),
@@ -332,7 +332,7 @@ def _extend(cells: list[Cell], runnable_ids: set[str], options: RunOptions, mani
     while True:
         still_open = open_sizes(options.out_dir, among)
         among = set(still_open)
-        todo = [cell for cell in cells if cell.cell_id in runnable_ids and size_of(cell) in still_open]
+        todo = [cell for cell in cells if cell.cell_id in runnable_ids and cell.size in still_open]
         entry = {"look": look, "open": [{"size": list(size), "undecided": text} for size, text in still_open.items()],
                  "round_given": bool(todo) and pool > 0, "pool_left_s": pool}
         looks.append(entry)

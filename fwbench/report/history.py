@@ -122,7 +122,7 @@ def markdown(runs: list[RunPoint], histories: list[CellHistory]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _chart(history: CellHistory, runs: int) -> str:
+def _chart(history: CellHistory) -> str:
     """A 320x80 SVG of the series (log scale), each change marked with a dashed line and the segments' levels."""
     width, height = 320, 80
     logs = [math.log(value) for value in history.medians_s]
@@ -148,7 +148,7 @@ def html(runs: list[RunPoint], histories: list[CellHistory]) -> str:
                        f"{' (below one run&#39;s threshold)' if c.below_run_threshold else ''}</li>"
                        for c in history.found.changes)
         threshold = "-" if math.isinf(history.found.threshold) else f"{history.found.threshold:.2f}x"
-        sections.append(f"<section><h3><code>{escape(history.cell)}</code></h3>{_chart(history, len(runs))}"
+        sections.append(f"<section><h3><code>{escape(history.cell)}</code></h3>{_chart(history)}"
                         f"<ul>{rows}</ul><p>noise threshold {threshold}, sigma {history.found.sigma:.3f} (log)</p>"
                         "</section>")
     return ("<!doctype html><html><head><meta charset=\"utf-8\"><title>fwbench history</title><style>"

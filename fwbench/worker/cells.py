@@ -293,7 +293,7 @@ def extra_fields(fields: dict[str, Any]) -> dict[str, Any]:
     the top, any other (a plugin kind's) under ``extra``, JSON-safe, so no kind can make the writer refuse a
     record (:func:`fwbench.records.cell.check_fields`)."""
     from fwbench.records.cell import ROUND_FIELDS
-    from fwbench.records.results import json_safe
+    from fwbench.records.journal import json_safe
 
     found = {name: value for name, value in fields.items() if name in ROUND_FIELDS and name != "extra"}
     others = {str(name): value for name, value in fields.items() if name not in found}
