@@ -20,6 +20,15 @@ record says which look judges it (``look``) and every combined row how many look
 (``looks``); the report's intervals use that level, and so does each look, which judges a size at the level of
 the rounds it has.  ``run.json`` keeps the looks: which sizes were open at each, whether they got a round,
 its wall time and the pool left.
+
+**Only questions the pool can close.**  A size whose hardest undecided comparison needs more rounds than
+the pool can pay for gets none: at each look every open size states about how many more rounds would settle
+it at the *next* look's stricter level (:func:`rounds_to_settle`) and what one round of it cost (its cells'
+span in its latest round); a round goes to the sizes whose need times that cost fits in the pool left, and
+when none does the extension stops rather than spend wall time that cannot change a verdict.  Each look in
+``run.json`` keeps both figures per open size (``rounds_needed``, ``round_s``) and whether it was within
+reach.  The estimate is the :mod:`fwbench.stats.verdicts` one (half-widths shrink as one over the root of the
+rounds), so it is rough: a size judged reachable may still stay open.
 """
 
 from __future__ import annotations
@@ -27,8 +36,10 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
 
 from fwbench.stats.timing import TimerSettings
 
@@ -46,12 +57,72 @@ def pool_s(timer: TimerSettings, cells: int) -> float:
     return timer.budget_s * (1 - FIRST_PASS_SHARE) * cells
 
 
-def open_sizes(out_dir: Path, among: set[tuple[str, str, str]] | None = None) -> dict[tuple[str, str, str], str]:
+@dataclass(frozen=True)
+class OpenSize:
+    """A size undecided at a look: its undecided ratios as text, about how many more rounds would settle it,
+    and the wall seconds its latest round took (None where unknown)."""
+
+    undecided: str
+    rounds_needed: int | None
+    round_s: float | None
+
+    def within(self, pool_s: float) -> bool:
+        """Whether the rounds it needs fit in ``pool_s`` seconds (an unknown need or cost is given a chance)."""
+        if self.rounds_needed is None or self.round_s is None:
+            return True
+        return self.rounds_needed * self.round_s <= pool_s
+
+    def as_dict(self, size: tuple[str, str, str], pool_s: float) -> dict[str, Any]:
+        return {"size": list(size), "undecided": self.undecided, "rounds_needed": self.rounds_needed,
+                "round_s": self.round_s, "within_pool": self.within(pool_s)}
+
+
+def rounds_to_settle(verdict: Any) -> int | None:
+    """About how many more rounds the hardest undecided comparison of ``verdict`` (a
+    :class:`fwbench.stats.verdicts.SizeVerdict`) needs to settle at the next look's level: its
+    :func:`fwbench.stats.verdicts.settle_factor`, widened by the square of the ratio of the next level's
+    normal quantile to this one's.  None when a comparison has no interval to go by."""
+    from fwbench.stats.intervals import normal_quantile
+    from fwbench.stats.verdicts import settle_factor, spending_level
+
+    next_level = spending_level(verdict.looks + 1) if verdict.looks else spending_level(1)
+    stricter = (normal_quantile(0.5 + next_level / 2) / normal_quantile(0.5 + verdict.level / 2)) ** 2
+    needed = 0
+    for item in verdict.comparisons:
+        if item.standing != "undecided":
+            continue
+        factor = settle_factor(item.ratio)
+        if factor is None:
+            return None
+        needed = max(needed, max(1, math.ceil(max(1, item.ratio.rounds) * (factor * stricter - 1))))
+    return needed or None
+
+
+def size_round_seconds(records: Iterable[dict[str, Any]]) -> dict[tuple[str, str, str], float]:
+    """Per size, the wall seconds its latest round took: from the first of its cells' starts to the last
+    one's end (``timestamp`` less ``cell_wall_s``, and ``timestamp``)."""
+    spans: dict[tuple, dict[int, list[float]]] = {}
+    for record in records:
+        stamp, wall = record.get("timestamp"), record.get("cell_wall_s")
+        if not isinstance(stamp, str) or not isinstance(wall, (int, float)):
+            continue
+        try:
+            end = datetime.fromisoformat(stamp).timestamp()
+        except ValueError:
+            continue
+        key = (record.get("workload"), json.dumps(record.get("params") or {}, sort_keys=True), record.get("device"))
+        span = spans.setdefault(key, {}).setdefault(int(record.get("round") or 1), [math.inf, -math.inf])
+        span[0], span[1] = min(span[0], end - wall), max(span[1], end)
+    return {key: by_round[max(by_round)][1] - by_round[max(by_round)][0] for key, by_round in spans.items()}
+
+
+def open_sizes(out_dir: Path, among: set[tuple[str, str, str]] | None = None) -> dict[tuple[str, str, str], OpenSize]:
     """The sizes whose verdict is undecided, each judged at the level of its own looks (the largest ``look``
-    of its rounds), with the undecided ratios' texts for the manifest.  ``among``: only these sizes (the ones
-    still open at the previous look: a size once decided gets no more time, even if the run-wide pooled
-    spread moves as other sizes get rounds).  Sizes with fewer than two measured series are never open."""
-    from fwbench.records.results import read_cells
+    of its rounds), with the undecided ratios' texts for the manifest, the rounds each needs and what its
+    latest round cost.  ``among``: only these sizes (the ones still open at the previous look: a size once
+    decided gets no more time, even if the run-wide pooled spread moves as other sizes get rounds).  Sizes
+    with fewer than two measured series are never open."""
+    from fwbench.records.results import read_cells, read_records
     from fwbench.stats.paired import series_name
     from fwbench.stats.verdicts import size_verdicts
 
@@ -64,9 +135,13 @@ def open_sizes(out_dir: Path, among: set[tuple[str, str, str]] | None = None) ->
             groups.setdefault(key, []).append((series_name(row), row))
     keys = list(groups)
     found = {}
+    costs: dict[tuple[str, str, str], float] | None = None
     for key, verdict in zip(keys, size_verdicts([groups[key] for key in keys])):
         if verdict.verdict == "undecided":
-            found[key[:3]] = ", ".join(f"{item.series} {item.ratio.value:.3f} [{item.ratio.low or math.nan:.3f}, "
-                                       f"{item.ratio.high or math.nan:.3f}]" for item in verdict.comparisons
-                                       if item.standing == "undecided")
+            if costs is None:
+                costs = size_round_seconds(read_records(out_dir))
+            text = ", ".join(f"{item.series} {item.ratio.value:.3f} [{item.ratio.low or math.nan:.3f}, "
+                             f"{item.ratio.high or math.nan:.3f}]" for item in verdict.comparisons
+                             if item.standing == "undecided")
+            found[key[:3]] = OpenSize(text, rounds_to_settle(verdict), costs.get(key[:3]))
     return found

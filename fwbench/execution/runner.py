@@ -332,15 +332,21 @@ def _extend(cells: list[Cell], runnable_ids: set[str], options: RunOptions, mani
     while True:
         still_open = open_sizes(options.out_dir, among)
         among = set(still_open)
-        todo = [cell for cell in cells if cell.cell_id in runnable_ids and cell.size in still_open]
-        entry = {"look": look, "open": [{"size": list(size), "undecided": text} for size, text in still_open.items()],
+        reachable = {size for size, found in still_open.items() if found.within(pool)}
+        todo = [cell for cell in cells if cell.cell_id in runnable_ids and cell.size in reachable]
+        entry = {"look": look, "open": [found.as_dict(size, pool) for size, found in still_open.items()],
                  "round_given": bool(todo) and pool > 0, "pool_left_s": pool}
         looks.append(entry)
         write_json_atomic(manifest, options.out_dir / MANIFEST_FILE)
         if not entry["round_given"]:
+            if still_open and pool > 0:
+                progress.warn(f"look {look}: {len(still_open)} size{'s' if len(still_open) > 1 else ''} still open, "
+                              f"each needing more rounds than the {pool:.0f} s of budget left pay for: no more rounds")
             return
+        beyond = len(still_open) - len(reachable)
         progress.warn(f"look {look}: {len(still_open)} size{'s' if len(still_open) > 1 else ''} still open; one "
-                      f"more round of their {len(todo)} cells ({pool:.0f} s of the budget left)")
+                      f"more round of {len(todo)} cells ({pool:.0f} s of the budget left)"
+                      + (f"; {beyond} need more rounds than that pays for" if beyond else ""))
         progress.add(len(todo))
         started = time.perf_counter()
         run_round(max(item["round"] for item in manifest["rounds"]) + 1, todo, look=look + 1)

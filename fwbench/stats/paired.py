@@ -91,6 +91,31 @@ def round_means(rounds: Sequence[tuple[Turns, Turns]]) -> list[float]:
     return [statistics.fmean(logs) for logs in _round_logs(rounds)]
 
 
+@dataclass(frozen=True)
+class VarianceParts:
+    """Where the spread of a ratio's round means comes from (log scale): ``between`` process sets (what more
+    turns in a round cannot remove, floored at 0) and ``within`` a round (its pairs' variance over their
+    count, which more turns shrink), with the rounds and mean pairs per round they rest on."""
+
+    between: float
+    within: float
+    rounds: int
+    pairs_per_round: float
+
+
+def variance_parts(rounds: Sequence[tuple[Turns, Turns]]) -> VarianceParts | None:
+    """The variance of the round means of A/B split into its between-process-set and within-round parts (a
+    one-way random-effects reading: between = var(round means) - mean(within variance / pairs)); None
+    without two rounds of two pairs or more."""
+    per_round = [logs for logs in _round_logs(rounds) if len(logs) >= 2]
+    if len(per_round) < 2:
+        return None
+    means = [statistics.fmean(logs) for logs in per_round]
+    within = statistics.fmean([statistics.variance(logs) / len(logs) for logs in per_round])
+    return VarianceParts(max(0.0, statistics.variance(means) - within), within, len(per_round),
+                         statistics.fmean([len(logs) for logs in per_round]))
+
+
 def paired_ratio(rounds: Sequence[tuple[Turns, Turns]], level: float = CONFIDENCE,
                  prior: Any = None) -> PairedRatio | None:
     """A/B over ``rounds`` (each a pair of the two series' turns in one round); None without any pair.

@@ -1,6 +1,8 @@
 """Spending the budget on open sizes: the pool, the looks, and rounds given only to the sizes still open."""
 
+import dataclasses
 import json
+import math
 
 import pytest
 
@@ -32,7 +34,7 @@ def test_open_sizes_reads_the_run_and_judges_each_size_at_the_looks_level(tmp_pa
     (tmp_path / "results.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
     found = extension.open_sizes(tmp_path)
     assert list(found) == [("w", '{"n": 2}', "cpu")]
-    assert "torch/eager" in found[("w", '{"n": 2}', "cpu")]
+    assert "torch/eager" in found[("w", '{"n": 2}', "cpu")].undecided
     assert all(row["looks"] == 1 for row in read_cells(tmp_path))
     assert extension.open_sizes(tmp_path, among={("w", '{"n": 1}', "cpu")}) == {}  # n=2 was not asked about
 
@@ -43,7 +45,8 @@ def test_the_runner_gives_more_rounds_only_to_the_sizes_its_look_finds_open(writ
 
     def judge(out_dir, among):
         looks.append(among)
-        return {("power_sum", '{"n": 64}', "cpu"): "numpy/eager#2 1.1 [0.9, 1.3]"} if among is None else {}
+        found = extension.OpenSize("numpy/eager#2 1.1 [0.9, 1.3]", rounds_needed=1, round_s=0.01)
+        return {("power_sum", '{"n": 64}', "cpu"): found} if among is None else {}
 
     monkeypatch.setattr("fwbench.execution.runner.open_sizes", judge)
     timer = TimerSettings(budget_s=0.12, min_samples=3, max_samples=50, min_sample_s=0.002, warmup_s=0.01,
@@ -71,3 +74,62 @@ def test_the_runner_gives_more_rounds_only_to_the_sizes_its_look_finds_open(writ
     assert cells["power_sum[n=64]/numpy/eager/cpu"]["n_rounds"] == 3
     assert cells["power_sum[n=128]/numpy/eager/cpu"]["looks"] == 1
     assert spending_level(2) > spending_level(1)
+
+
+def _verdict(low, high, rounds=3, looks=1):
+    from fwbench.stats.ratios import Ratio
+    from fwbench.stats.verdicts import Comparison, SizeVerdict, settle_factor
+
+    value = Ratio((low * high) ** 0.5, low, high, spending_level(looks), "test", rounds)
+    comparison = Comparison("torch/eager", value, "undecided")
+    verdict = SizeVerdict("undecided", "numpy/eager", {}, (comparison,), looks, spending_level(looks))
+    return verdict, settle_factor(value)
+
+
+def test_rounds_to_settle_asks_for_more_than_the_plain_estimate_since_the_next_look_is_stricter():
+    verdict, factor = _verdict(0.99, 1.60)  # centre 1.26: the interval must lose its lower tail below 1
+    plain = math.ceil(3 * (factor - 1))
+    needed = extension.rounds_to_settle(verdict)
+    assert needed > plain >= 1
+    wide, _ = _verdict(0.5, 2.0)
+    assert extension.rounds_to_settle(wide) > needed  # a wider interval of the same rounds needs more
+    no_interval, _ = _verdict(1.0, 1.0)
+    no_interval = dataclasses.replace(no_interval, comparisons=(dataclasses.replace(
+        no_interval.comparisons[0], ratio=dataclasses.replace(no_interval.comparisons[0].ratio, low=None,
+                                                              high=None)),))
+    assert extension.rounds_to_settle(no_interval) is None
+
+
+def test_a_size_is_within_the_pool_when_its_rounds_times_their_cost_fit():
+    size = extension.OpenSize("x", rounds_needed=4, round_s=10.0)
+    assert size.within(40.0) and not size.within(39.9)
+    assert extension.OpenSize("x", rounds_needed=None, round_s=10.0).within(0.1)  # unknown: given a chance
+    assert size.as_dict(("w", "{}", "cpu"), 20.0)["within_pool"] is False
+
+
+def test_a_sizes_round_cost_is_the_span_of_its_cells_in_its_latest_round():
+    def record(n, number, end, wall):
+        return {"workload": "w", "params": {"n": n}, "device": "cpu", "round": number, "cell_wall_s": wall,
+                "timestamp": f"2026-12-06T10:00:{end:02d}+00:00"}
+
+    found = extension.size_round_seconds([record(1, 1, 10, 9.0), record(1, 2, 30, 4.0), record(1, 2, 32, 5.0),
+                                          record(2, 1, 40, 2.0), {"workload": "w", "timestamp": "not a time"}])
+    assert found == {("w", '{"n": 1}', "cpu"): pytest.approx(32 - 26), ("w", '{"n": 2}', "cpu"): pytest.approx(2.0)}
+
+
+def test_the_runner_stops_looking_when_no_open_size_fits_the_pool(write_spec, tmp_path, monkeypatch):
+    def judge(out_dir, among):
+        return {("power_sum", '{"n": 64}', "cpu"): extension.OpenSize("numpy/eager#2 1.1 [0.9, 1.3]",
+                                                                       rounds_needed=50, round_s=10.0)}
+
+    monkeypatch.setattr("fwbench.execution.runner.open_sizes", judge)
+    timer = TimerSettings(budget_s=0.12, min_samples=3, max_samples=50, min_sample_s=0.002, warmup_s=0.01,
+                          max_warmup_s=0.02)
+    options = RunOptions(out_dir=tmp_path / "out", timer=timer, rounds=2, interleave=True, turn_s=0.01, extend=True,
+                         selection=Selection(frameworks=["numpy"], devices=["cpu"], replicas=2))
+    run(load_specs([write_spec(SMALL_SPEC)]), options)
+    assert max(record["round"] for record in read_records(tmp_path / "out")) == 2
+    manifest = json.loads((tmp_path / "out" / "run.json").read_text())
+    assert [entry["round_given"] for entry in manifest["looks"]] == [False]
+    assert manifest["looks"][0]["open"][0]["within_pool"] is False
+    assert manifest["looks"][0]["open"][0]["rounds_needed"] == 50

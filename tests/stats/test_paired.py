@@ -3,6 +3,9 @@
 import math
 import random
 
+import pytest
+
+from fwbench.stats import paired
 from fwbench.stats.paired import Turns, paired_log_ratios, paired_ratio, ratios_against, turns_by_size, turns_of
 
 
@@ -74,3 +77,23 @@ def test_turns_come_from_round_records_and_meet_by_size_series_and_round():
     assert size == ("w", (("n", 8),), "cpu") and set(by_series) == {"numpy/eager", "torch/eager"}
     (ratio,) = ratios_against(by_series, "torch/eager").values()
     assert math.isclose(ratio.ratio, 2.0) and ratio.rounds == 1
+
+
+def test_variance_parts_split_round_means_spread_into_between_sets_and_within_a_round():
+    generator = random.Random(7)
+
+    def rounds(between_sd, within_sd, pairs, count=40):
+        found = []
+        for _ in range(count):
+            offset = generator.gauss(0, between_sd)
+            starts = tuple(float(index) for index in range(pairs))
+            a = tuple(math.exp(offset + generator.gauss(0, within_sd)) for _ in starts)
+            found.append((paired.Turns(starts, a), paired.Turns(starts, tuple(1.0 for _ in starts))))
+        return found
+
+    only_within = paired.variance_parts(rounds(0.0, 0.2, pairs=4))
+    assert only_within.between < 0.3 * only_within.within  # nothing between sets to find
+    assert only_within.within == pytest.approx(0.2 ** 2 / 4, rel=0.3) and only_within.pairs_per_round == 4
+    both = paired.variance_parts(rounds(0.1, 0.02, pairs=4))
+    assert both.between == pytest.approx(0.1 ** 2, rel=0.5) and both.within < 0.1 * both.between
+    assert paired.variance_parts(rounds(0.1, 0.1, pairs=4, count=1)) is None  # one round: nothing to split
