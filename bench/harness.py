@@ -66,7 +66,8 @@ from fwbench.adapters import get_adapter  # noqa: E402
 from fwbench.records.results import read_cells  # noqa: E402
 from fwbench.stats.intervals import Z_975, t_quantile  # noqa: E402
 from fwbench.stats.pooling import ALLOCATOR_FAULTS  # noqa: E402
-from fwbench.stats.timing import TimerSettings, measure, relative_ci_half_width  # noqa: E402
+from fwbench.stats.sampler import measure  # noqa: E402
+from fwbench.stats.timing import TimerSettings, relative_ci_half_width  # noqa: E402
 
 # Rounds alternate fwbench and timeit.  This VM's speed drifts by 10-30% within a second, so one
 # round's ratio is noisy; many short rounds and a trimmed mean of their log ratios put the estimate

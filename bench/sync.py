@@ -9,7 +9,7 @@ a burst of other work cannot land on one side only:
 
 - unsynced: a plain loop that never waits (dispatch only);
 - honest:   a loop that converts each result to NumPy (waits for it);
-- timed:    fwbench's timer with the adapter's sync (``fwbench.stats.timing.measure``);
+- timed:    fwbench's timer with the adapter's sync (``fwbench.stats.sampler.measure``);
 - no-op:    the same timer with a sync that does nothing.
 
 What to look for: ``timed`` close to ``honest`` (the ratio printed), and
@@ -32,7 +32,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from fwbench.adapters import get_adapter  # noqa: E402
-from fwbench.stats.timing import TimerSettings, measure  # noqa: E402
+from fwbench.stats.sampler import measure  # noqa: E402
+from fwbench.stats.timing import TimerSettings  # noqa: E402
 
 SETTINGS = TimerSettings(min_samples=5, max_samples=5, min_sample_s=0.0, warmup_s=0.0, min_warmup_calls=1)
 

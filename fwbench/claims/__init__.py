@@ -1,2 +1,3 @@
-"""Published claims: their files and verdicts (core) and re-running them here (reproduce).
+"""Published claims: their files (claim), what a run measured for them (measured), their verdicts (verdict),
+and re-running them here (reproduce).
 """

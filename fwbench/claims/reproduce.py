@@ -14,11 +14,14 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
-from fwbench.claims.core import CLAIM_FILE, Claim, Verdict, claim_summary, collect, judge
+from fwbench.claims.claim import Claim
+from fwbench.claims.measured import collect
+from fwbench.claims.verdict import CLAIM_FILE, Verdict, claim_summary, judge
 from fwbench.execution.plan import Cell, Selection, plan_cells
 from fwbench.execution.runner import Progress, RunOptions, run
+from fwbench.files import write_json_atomic
 from fwbench.machine.envinfo import host_device_kinds
-from fwbench.records.results import read_cells, write_json_atomic
+from fwbench.records.results import read_cells
 from fwbench.stats.timing import TimerSettings
 
 

@@ -30,8 +30,8 @@ from fwbench.execution.groups import WorkerSide
 from fwbench.execution.plan import Selection, plan_cells
 from fwbench.execution.runner import RunOptions, default_threads
 from fwbench.execution.runner import run as run_cells
-from fwbench.records.journal import check_writable
-from fwbench.records.results import check_out_dir, write_text_atomic
+from fwbench.files import check_writable, write_text_atomic
+from fwbench.records.results import check_out_dir
 from fwbench.report import ab as ab_report
 from fwbench.spec.loader import load_specs
 from fwbench.stats.timing import TimerSettings

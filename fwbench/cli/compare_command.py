@@ -10,7 +10,8 @@ from rich import box
 from rich.table import Table
 
 from fwbench.cli.common import console, error_console, parse_threshold, user_errors
-from fwbench.records.results import load_results, write_text_atomic
+from fwbench.files import write_text_atomic
+from fwbench.records.results import load_results
 from fwbench.report import compare as compare_module
 
 

@@ -8,7 +8,7 @@ from typing import Optional
 import typer
 
 from fwbench.cli.common import console, user_errors
-from fwbench.records.results import write_text_atomic
+from fwbench.files import write_text_atomic
 from fwbench.report import history as history_module
 from fwbench.stats.changepoints import PENALTY_FACTOR
 

@@ -27,7 +27,7 @@ def merge(
 
     Example: fwbench merge shard-1 shard-2 shard-3 --out results/merged
     """
-    from fwbench.execution.shard import merge as merge_runs
+    from fwbench.records.merge import merge as merge_runs
 
     summary = merge_runs(list(runs), out, overwrite, allow_mixed_hosts)
     console.print(f"Merged {summary['cells']} cells from {summary['directories']} runs into {summary['out_dir']}",

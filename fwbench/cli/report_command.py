@@ -10,8 +10,9 @@ import typer
 
 from fwbench.cli.common import console, user_errors
 from fwbench.errors import UserError
-from fwbench.records.results import write_csv, write_text_atomic
-from fwbench.report import render
+from fwbench.files import write_text_atomic
+from fwbench.records.results import write_csv
+from fwbench.report import html_page, markdown_page, render
 from fwbench.report.aggregate import DEFAULT_BASELINE
 
 
@@ -59,10 +60,10 @@ def report(
 
     written = []
     if html:
-        write_text_atomic(html, render.to_html(result, bandwidth_bounds(manifests)))
+        write_text_atomic(html, html_page.to_html(result, bandwidth_bounds(manifests)))
         written.append(html)
     if md:
-        write_text_atomic(md, render.to_markdown(result))
+        write_text_atomic(md, markdown_page.to_markdown(result))
         written.append(md)
     if csv:
         from fwbench.records.results import read_cells
@@ -73,7 +74,7 @@ def report(
         write_csv(records, csv)
         written.append(csv)
     if json_path:
-        from fwbench.records.results import json_safe
+        from fwbench.files import json_safe
         from fwbench.report.findings import conclusions
 
         write_text_atomic(json_path, json.dumps(json_safe(conclusions(result)), indent=1) + "\n")

@@ -10,10 +10,10 @@ import typer
 from rich import box
 from rich.table import Table
 
-from fwbench.claims.core import available_claims, find_claim, load_claim
+from fwbench.claims.claim import available_claims, find_claim, load_claim
 from fwbench.cli.common import BarProgress, console, user_errors
 from fwbench.errors import UserError
-from fwbench.records.results import write_text_atomic
+from fwbench.files import write_text_atomic
 from fwbench.report import claim_section
 from fwbench.stats.timing import TimerSettings
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import signal
 import sys
@@ -36,7 +37,7 @@ from fwbench.execution.plan import Selection, params_text
 from fwbench.execution.runner import DEFAULT_CELL_TIMEOUT_S, RunOptions, default_threads, reason_counts, skip_summary
 from fwbench.execution.runner import run as run_cells
 from fwbench.execution.shard import parse_shard
-from fwbench.records.journal import check_writable
+from fwbench.files import check_writable
 from fwbench.records.results import check_out_dir, read_manifest
 from fwbench.spec.loader import load_specs
 from fwbench.stats.intervals import WIDE_INTERVAL, widest_intervals
@@ -161,63 +162,53 @@ def run(
     selection = Selection(frameworks=framework or None, devices=device or None, modes=mode or None,
                           filter_text=filter_text, quick=quick, full=full,
                           shard=parse_shard(shard) if shard else None, replicas=replicas)
+    common = {"cell_timeout_s": timeout, "command": ["fwbench", *sys.argv[1:]], "executor": executor,
+              "ray_address": address, "memory_limit_bytes": int(memory_limit * 2**30) if memory_limit else None}
     if resume is not None:
         from fwbench.execution.resume import load_manifest
+        from fwbench.records.manifest import RunManifest
 
-        manifest = load_manifest(resume)
-        specs = specs or [Path(path) for path in manifest["specs"]]
-        recorded = dict(manifest.get("selection", {}))
-        recorded["shard"] = tuple(recorded["shard"]) if recorded.get("shard") else None
-        recorded["sides"] = tuple(recorded.get("sides") or ())
-        selection = Selection(**recorded)
-        threads, out, overwrite = manifest["num_threads"], resume, False
-        sequential = not manifest.get("interleave")
-        turn_ms = manifest["turn_s"] * 1000 if manifest.get("turn_s") else None
-        extend = bool(manifest.get("extend"))
-        matmul_precision = manifest.get("matmul_precision")
-        cache = manifest.get("cache")
-        allocator = manifest.get("allocator")
-        unset_env = manifest.get("unset_environment") or []
-        rounds = manifest.get("rounds_planned", 1)
+        recorded = RunManifest.from_dict(load_manifest(resume))
+        specs = specs or [Path(path) for path in recorded.specs]
     loaded = load_specs(spec_paths(specs))
     print_imported_modules(loaded)
-    timer = TimerSettings.quick() if quick else TimerSettings()
     if resume is not None:
-        timer = TimerSettings(**manifest["timer"])
+        # The run's own settings, from its manifest: what decides its timings cannot change on --resume.
+        options = RunOptions.from_manifest(recorded, resume, **common)
+        sequential, turn_ms = not options.interleave, options.turn_s * 1000 if options.turn_s else None
+        threads, out, overwrite = options.num_threads, resume, False
+        matmul_precision, cache, allocator = options.matmul_precision, options.cache, options.allocator
+    else:
+        if sequential and turn_ms is not None:
+            raise UserError(f"--turn-ms: got {turn_ms:g} with --sequential, which takes no turns",
+                            hint="drop --sequential to pair the series in time, or drop --turn-ms")
+        interleaved = executor != "ray" and (not sequential or interleave or turn_ms is not None)
+        rounds = rounds or (1 if quick else DEFAULT_ROUNDS)
+        options = RunOptions(
+            out_dir=out or Path("results") / datetime.now().strftime("run-%Y%m%d-%H%M%S"),
+            selection=selection,
+            num_threads=threads,
+            timer=TimerSettings.quick() if quick else TimerSettings(),
+            overwrite=overwrite,
+            # Ray runs each group as a task of its own: the series cannot take turns
+            interleave=interleaved,
+            turn_s=(turn_ms or DEFAULT_TURN_MS) / 1000 if interleaved and (not sequential or turn_ms) else None,
+            extend=extend if extend is not None else (interleaved and not quick and rounds >= 2),
+            rounds=rounds,
+            matmul_precision=matmul_precision,
+            cache=cache,
+            allocator=allocator,
+            unset_environment=tuple(check_variable_names(unset_env or [])),
+            **common,
+        )
     overrides = {}
     if budget is not None:
         overrides["budget_s"] = budget
     if target_ci is not None:
         overrides["target_rel_ci"] = target_ci
     if overrides:
-        timer = TimerSettings(**{**timer.to_dict(), **overrides})
-    out_dir = out or Path("results") / datetime.now().strftime("run-%Y%m%d-%H%M%S")
-    options = RunOptions(
-        out_dir=out_dir,
-        selection=selection,
-        num_threads=threads,
-        timer=timer,
-        cell_timeout_s=timeout,
-        overwrite=overwrite,
-        command=["fwbench", *sys.argv[1:]],
-        interleave=not sequential or interleave or turn_ms is not None,
-        turn_s=(turn_ms or DEFAULT_TURN_MS) / 1000 if (not sequential or turn_ms) else None,
-        rounds=rounds or (1 if quick else DEFAULT_ROUNDS),
-        resume=resume is not None,
-        executor=executor,
-        ray_address=address,
-        memory_limit_bytes=int(memory_limit * 2**30) if memory_limit else None,
-        matmul_precision=matmul_precision,
-        cache=cache,
-        allocator=allocator,
-        unset_environment=tuple(check_variable_names(unset_env or [])),
-    )
-    if sequential and turn_ms is not None:
-        raise UserError(f"--turn-ms: got {turn_ms:g} with --sequential, which takes no turns",
-                        hint="drop --sequential to pair the series in time, or drop --turn-ms")
-    if executor == "ray":  # Ray runs each group as a task of its own: the series cannot take turns
-        options.interleave, options.turn_s = False, None
-    options.extend = extend if extend is not None else (options.interleave and not quick and options.rounds >= 2)
+        options = dataclasses.replace(options, timer=TimerSettings(**{**options.timer.to_dict(), **overrides}))
+    out_dir = options.out_dir
     if allocator not in (None, *ALLOCATOR_REGIMES):
         raise UserError(f"--allocator: got '{allocator}', expected one of: {', '.join(ALLOCATOR_REGIMES)}",
                         hint="steady (the default) or fresh; README: the allocator regime")
@@ -241,7 +232,7 @@ def run(
         check_out_dir(out_dir, overwrite)
     check_writable(out_dir)
     if calibrate:
-        options.calibration = ensure_calibration(threads or usable)
+        options = dataclasses.replace(options, calibration=ensure_calibration(threads or usable))
     progress = BarProgress()
     previous = signal.signal(signal.SIGTERM, _interrupt)
     try:

@@ -12,7 +12,6 @@ that changed since the run began.
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -70,5 +69,4 @@ def remaining_rounds(out_dir: Path, cells: list[Cell], num_threads: int,
     pending = {round_index: [cell for cell in cells
                              if (cell.cell_id, cell.workload.spec_hash, round_index) not in done]
                for round_index in range(1, rounds + 1)}
-    manifest.setdefault("resumed", []).append(datetime.now(timezone.utc).isoformat())
     return manifest, pending

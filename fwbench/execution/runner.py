@@ -8,7 +8,7 @@ falls on every framework alike, and each round samples for its share of the
 per-cell budget.  Every finished cell of every round is written to
 ``results.jsonl`` (one line per cell and round, flushed and fsynced) as soon
 as it arrives; readers combine a cell's rounds into one row whose interval
-covers the round-to-round variation (:func:`fwbench.records.results.combine_rounds`).
+covers the round-to-round variation (:func:`fwbench.records.combine.combine_rounds`).
 Between rounds the parent times a fixed pure-Python probe, so a reader can
 tell machine noise from framework noise.  The parent imports no framework.
 """
@@ -42,15 +42,15 @@ from fwbench.execution.lock import RunDirectoryLock
 from fwbench.execution.plan import Cell, Selection, plan_cells
 from fwbench.machine.envinfo import host_info, machine_busy_reasons, usable_cores
 from fwbench.machine.roofline import roofline_fields
+from fwbench.records.combine import RETRIED_FAILURES
+from fwbench.records.journal import ResultsWriter
+from fwbench.records.manifest import ManifestFile, RunManifest
 from fwbench.records.results import (
     CSV_FILE,
     MANIFEST_FILE,
-    RETRIED_FAILURES,
-    ResultsWriter,
     prepare_out_dir,
     read_cells,
     write_csv,
-    write_json_atomic,
 )
 from fwbench.spec.loader import Spec
 from fwbench.stats.pooling import contended_threshold
@@ -63,7 +63,7 @@ __all__ = ["DEFAULT_CELL_TIMEOUT_S", "Progress", "RunOptions", "RunOutcome", "de
            "round_timer"]
 
 
-@dataclass
+@dataclass(frozen=True)
 class RunOptions:
     out_dir: Path
     selection: Selection = field(default_factory=Selection)
@@ -86,6 +86,21 @@ class RunOptions:
     resume: bool = False  # continue the run in out_dir: only its missing cells and rounds (fwbench.execution.resume)
     executor: str = "local"  # or "ray" (fwbench.execution.ray_executor)
     ray_address: str | None = None
+
+    @classmethod
+    def from_manifest(cls, manifest: RunManifest, out_dir: Path, **given: Any) -> "RunOptions":
+        """The options of the run ``manifest`` describes, to finish it in ``out_dir`` (``--resume``): everything
+        that decides its timings (selection, threads, timer, rounds, turns, extension, precision, cache,
+        allocator, unset variables) comes from the manifest; ``given`` sets the rest (command, timeout,
+        executor, memory limit)."""
+        recorded = dict(manifest.selection)
+        recorded["shard"] = tuple(recorded["shard"]) if recorded.get("shard") else None
+        recorded["sides"] = tuple(recorded.get("sides") or ())
+        return cls(out_dir=Path(out_dir), selection=Selection(**recorded), num_threads=manifest.num_threads,
+                   timer=TimerSettings(**manifest.timer), rounds=manifest.rounds_planned,
+                   interleave=bool(manifest.interleave), turn_s=manifest.turn_s, extend=bool(manifest.extend),
+                   matmul_precision=manifest.matmul_precision, cache=manifest.cache, allocator=manifest.allocator,
+                   unset_environment=tuple(manifest.unset_environment or ()), resume=True, **given)
 
 
 @dataclass
@@ -128,10 +143,11 @@ def run(specs: list[Spec], options: RunOptions, progress: Progress | None = None
         if options.resume:
             from fwbench.execution.resume import remaining_rounds
 
-            manifest, pending = remaining_rounds(options.out_dir, cells, num_threads, options.timer.to_dict())
-            options.rounds = manifest.get("rounds_planned", 1)
-            run_info = {"run_id": manifest["run_id"], "num_threads": num_threads, "host": host_info()}
-            options.calibration = options.calibration or manifest.get("calibration")
+            recorded, pending = remaining_rounds(options.out_dir, cells, num_threads, options.timer.to_dict())
+            manifest = RunManifest.from_dict(recorded).resume()
+            options = dataclasses.replace(options, rounds=manifest.rounds_planned,
+                                          calibration=options.calibration or manifest.calibration)
+            run_info = {"run_id": manifest.run_id, "num_threads": num_threads, "host": host_info()}
         else:
             prepare_out_dir(options.out_dir, options.overwrite)
             run_info = {
@@ -141,8 +157,9 @@ def run(specs: list[Spec], options: RunOptions, progress: Progress | None = None
             }
             manifest = _new_manifest(specs, options, run_info)
             pending = {round_index: list(cells) for round_index in range(1, options.rounds + 1)}
-        write_json_atomic(manifest, options.out_dir / MANIFEST_FILE)
-        return _execute(cells, pending, options, progress, run_info, manifest, started)
+        journal = ManifestFile(options.out_dir / MANIFEST_FILE, manifest)
+        journal.save()
+        return _execute(cells, pending, options, progress, run_info, journal, started)
 
 
 def with_run_settings(specs: list[Spec], cells: list[Cell] | None,
@@ -165,37 +182,31 @@ def with_run_settings(specs: list[Spec], cells: list[Cell] | None,
     return new_specs, cells
 
 
-def _new_manifest(specs: list[Spec], options: RunOptions, run_info: dict[str, Any]) -> dict[str, Any]:
+def _new_manifest(specs: list[Spec], options: RunOptions, run_info: dict[str, Any]) -> RunManifest:
     selection = options.selection
-    return {
-        "version": 1,
-        "run_id": run_info["run_id"],
-        "fwbench_version": __version__,
-        "command": options.command,
-        "started": datetime.now(timezone.utc).isoformat(),
-        "num_threads": run_info["num_threads"],
-        "selection": {"frameworks": selection.frameworks, "devices": selection.devices, "modes": selection.modes,
-                      "filter_text": selection.filter_text, "quick": selection.quick, "full": selection.full,
-                      "shard": list(selection.shard) if selection.shard else None,
-                      "replicas": selection.replicas, "sides": list(selection.sides)},
-        "timer": options.timer.to_dict(),
-        "rounds_planned": options.rounds,
-        "round_timer": round_timer(options.timer, options.rounds).to_dict(),
-        "interleave": options.interleave,
-        "turn_s": options.turn_s,
-        "extend": options.extend,
-        "matmul_precision": options.matmul_precision,
-        "cache": options.cache,
-        "allocator": options.allocator,
-        "allocator_default": DEFAULT_ALLOCATOR_REGIME,
-        "unset_environment": list(options.unset_environment),
-        "executor": options.executor,
-        "specs": sorted({w.spec_file for s in specs for w in s.workloads}),
-        "host": run_info["host"],
-        "workers": [],
-        "rounds": [],
-        "calibration": _calibration_summary(options.calibration),
-    }
+    return RunManifest.new(
+        run_info["run_id"], run_info["host"], __version__,
+        command=tuple(options.command),
+        num_threads=run_info["num_threads"],
+        selection={"frameworks": selection.frameworks, "devices": selection.devices, "modes": selection.modes,
+                   "filter_text": selection.filter_text, "quick": selection.quick, "full": selection.full,
+                   "shard": list(selection.shard) if selection.shard else None,
+                   "replicas": selection.replicas, "sides": list(selection.sides)},
+        timer=options.timer.to_dict(),
+        rounds_planned=options.rounds,
+        round_timer=round_timer(options.timer, options.rounds).to_dict(),
+        interleave=options.interleave,
+        turn_s=options.turn_s,
+        extend=options.extend,
+        matmul_precision=options.matmul_precision,
+        cache=options.cache,
+        allocator=options.allocator,
+        allocator_default=DEFAULT_ALLOCATOR_REGIME,
+        unset_environment=tuple(options.unset_environment),
+        executor=options.executor,
+        specs=tuple(sorted({w.spec_file for s in specs for w in s.workloads})),
+        calibration=_calibration_summary(options.calibration),
+    )
 
 
 PROBE_REPEATS = 5
@@ -214,12 +225,12 @@ def machine_probe_s() -> float:
 
 
 def _execute(cells: list[Cell], pending: dict[int, list[Cell]], options: RunOptions, progress: Progress,
-             run_info: dict[str, Any], manifest: dict[str, Any], started: float) -> RunOutcome:
+             run_info: dict[str, Any], journal: ManifestFile, started: float) -> RunOutcome:
     runnable_ids = {cell.cell_id for cell in cells if cell.skip_reason is None}
-    manifest["busy_at_start"] = machine_busy_reasons()
-    for reason in manifest["busy_at_start"]:
+    busy = journal.save(journal.manifest.with_facts(busy_at_start=machine_busy_reasons())).busy_at_start or ()
+    for reason in busy:
         progress.warn(f"{reason}; timings will be noisier than this machine allows")
-    for warning in (manifest["host"].get("accelerators") or {}).get("warnings", []):
+    for warning in (journal.manifest.host.get("accelerators") or {}).get("warnings", []):
         progress.warn(warning)
     progress.begin(sum(1 for todo in pending.values() for cell in todo if cell.cell_id in runnable_ids))
     executor = make_executor(options.executor, options.interleave, options.cell_timeout_s, options.ray_address)
@@ -261,16 +272,14 @@ def _execute(cells: list[Cell], pending: dict[int, list[Cell]], options: RunOpti
                                          turn_s=options.turn_s, look=look, sides=options.sides)
                 groups = rotated([WorkerGroup(framework, device, group_cells, settings, finish, progress)
                                   for (framework, device), group_cells in _groups(todo)], round_index)
-                manifest["rounds"].append({
+                journal.save(journal.manifest.with_round({
                     "round": round_index, "started": datetime.now(timezone.utc).isoformat(),
                     "order": [f"{group.framework}@{group.device}" for group in groups],
                     "machine_probe_s": machine_probe_s(), **({"repeat": True} if repeat else {}),
                     **({"look": look} if look else {}),
-                    **({"retry": True} if attempt > 1 else {})})
+                    **({"retry": True} if attempt > 1 else {})}))
                 executor.run_round(groups)
-                for group in groups:
-                    manifest["workers"].extend(group.hellos)
-                write_json_atomic(manifest, options.out_dir / MANIFEST_FILE)
+                journal.save(journal.manifest.with_workers(hello for group in groups for hello in group.hellos))
 
             for round_index in sorted(pending):
                 todo = [cell for cell in pending[round_index] if cell.cell_id in runnable_ids]
@@ -281,51 +290,49 @@ def _execute(cells: list[Cell], pending: dict[int, list[Cell]], options: RunOpti
                 # partners to be paired with (the leaderboard pairs rounds by number).
                 sizes = {cell.size for cell in contended.values()}
                 repeat_cells = [cell for cell in cells if cell.cell_id in runnable_ids and cell.size in sizes]
-                manifest["repeated"] = {
+                journal.manifest = journal.manifest.with_facts(repeated={
                     "round": options.rounds + 1, "cells": [cell.cell_id for cell in repeat_cells],
                     "contended": sorted(contended),
                     "reason": f"other processes took {threshold} of a core or more while the contended cells were "
-                              "timed; every series of their workload sizes runs again"}
+                              "timed; every series of their workload sizes runs again"})
                 progress.warn(f"{len(contended)} cells were timed while other processes took CPU: running their "
                               f"workload sizes once more ({len(repeat_cells)} cells, round {options.rounds + 1})")
                 progress.add(len(repeat_cells))
                 run_round(options.rounds + 1, repeat_cells, repeat=True)
             if crashed:
                 # Cell-rounds whose process died (killed, as the OOM killer does, or crashed) run once more in a
-                # fresh worker; the retry's record supersedes the failed one (records.results._latest_attempts).
+                # fresh worker; the retry's record supersedes the failed one (records.combine._latest_attempts).
                 retry = {round_index: dict(todo) for round_index, todo in crashed.items()}
                 count = sum(len(todo) for todo in retry.values())
-                manifest["retried"] = {str(round_index): sorted(todo) for round_index, todo in retry.items()}
+                journal.manifest = journal.manifest.with_facts(
+                    retried={str(round_index): sorted(todo) for round_index, todo in retry.items()})
                 progress.warn(f"{count} cell-rounds failed because their process died: running them once more")
                 progress.add(count)
                 for round_index, todo in sorted(retry.items()):
                     run_round(round_index, list(todo.values()), attempt=2)
             if options.extend:
-                _extend(cells, runnable_ids, options, manifest, run_round, progress)
-            manifest["machine_noise"] = _machine_noise(manifest["rounds"])
+                _extend(cells, runnable_ids, options, journal, run_round, progress)
+            journal.manifest = journal.manifest.with_facts(machine_noise=_machine_noise(journal.manifest.rounds))
     except BaseException:
-        manifest["interrupted"] = datetime.now(timezone.utc).isoformat()
         try:
-            write_json_atomic(manifest, options.out_dir / MANIFEST_FILE)
+            journal.save(journal.manifest.interrupt())
         except UserError:
             pass  # the disk is full or gone: the error being raised already says so
         raise
     finally:
         shutil.rmtree(options.out_dir / CACHE_DIRECTORY, ignore_errors=True)
-    manifest["finished"] = datetime.now(timezone.utc).isoformat()
-    manifest["wall_s"] = manifest.get("wall_s", 0.0) + time.perf_counter() - started if options.resume \
-        else time.perf_counter() - started
-    write_json_atomic(manifest, options.out_dir / MANIFEST_FILE)
+    earlier_s = (journal.manifest.wall_s or 0.0) if options.resume else 0.0
+    journal.save(journal.manifest.finish(earlier_s + time.perf_counter() - started))
     combined = read_cells(options.out_dir)
     write_csv(combined, options.out_dir / CSV_FILE)
     return RunOutcome(run_info["run_id"], options.out_dir, combined, time.perf_counter() - started)
 
 
-def _extend(cells: list[Cell], runnable_ids: set[str], options: RunOptions, manifest: dict[str, Any],
+def _extend(cells: list[Cell], runnable_ids: set[str], options: RunOptions, journal: ManifestFile,
             run_round: Any, progress: Progress) -> None:
     """Look at the open sizes' verdicts and give them one more round while the pool (wall seconds) lasts
     (:mod:`fwbench.execution.extension`); each look is written to ``run.json`` (``looks``)."""
-    looks = manifest.setdefault("looks", [])
+    looks = journal.manifest.looks or ()
     pool = looks[-1]["pool_left_s"] if looks else pool_s(options.timer, len(runnable_ids))
     among = {tuple(entry["size"]) for entry in looks[-1]["open"]} if looks else None
     look = len(looks) + 1
@@ -336,8 +343,7 @@ def _extend(cells: list[Cell], runnable_ids: set[str], options: RunOptions, mani
         todo = [cell for cell in cells if cell.cell_id in runnable_ids and cell.size in reachable]
         entry = {"look": look, "open": [found.as_dict(size, pool) for size, found in still_open.items()],
                  "round_given": bool(todo) and pool > 0, "pool_left_s": pool}
-        looks.append(entry)
-        write_json_atomic(manifest, options.out_dir / MANIFEST_FILE)
+        journal.save(journal.manifest.with_look(entry))
         if not entry["round_given"]:
             if still_open and pool > 0:
                 progress.warn(f"look {look}: {len(still_open)} size{'s' if len(still_open) > 1 else ''} still open, "
@@ -349,10 +355,10 @@ def _extend(cells: list[Cell], runnable_ids: set[str], options: RunOptions, mani
                       + (f"; {beyond} need more rounds than that pays for" if beyond else ""))
         progress.add(len(todo))
         started = time.perf_counter()
-        run_round(max(item["round"] for item in manifest["rounds"]) + 1, todo, look=look + 1)
-        entry["round_wall_s"] = time.perf_counter() - started
-        pool -= entry["round_wall_s"]
-        entry["pool_left_s"] = pool
+        run_round(max(item["round"] for item in journal.manifest.rounds) + 1, todo, look=look + 1)
+        round_wall_s = time.perf_counter() - started
+        pool -= round_wall_s
+        journal.save(journal.manifest.with_last_look(round_wall_s=round_wall_s, pool_left_s=pool))
         look += 1
 
 

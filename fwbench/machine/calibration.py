@@ -15,9 +15,9 @@ import os
 from pathlib import Path
 from typing import Any
 
+from fwbench.files import write_json_atomic
 from fwbench.machine.envinfo import host_info
 from fwbench.machine.host import machine_fingerprint
-from fwbench.records.results import write_json_atomic
 
 CALIBRATION_VERSION = 1
 

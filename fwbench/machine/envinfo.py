@@ -7,8 +7,9 @@ import os
 import platform
 import socket
 import sys
+from dataclasses import dataclass, fields
 from functools import lru_cache
-from typing import Any
+from typing import Any, Mapping
 
 from fwbench.machine.kernels import cpu_best_isa, kernel_environment
 
@@ -89,28 +90,55 @@ def host_device_kinds() -> dict[str, str]:
     return kinds
 
 
+@dataclass(frozen=True)
+class HostFacts:
+    """The machine a run measured on, as every run and every round record states it (``host``): built here
+    only (:meth:`collect`), frozen, and written as a plain mapping (:meth:`as_dict`).  What makes two hosts
+    "the same machine" is :mod:`fwbench.machine.host`."""
+
+    hostname: str
+    python: str
+    python_implementation: str
+    os: str
+    os_release: str
+    platform: str
+    machine: str
+    cpu_model: str | None
+    cpu_best_isa: str | None
+    kernel_environment: Mapping[str, str]
+    logical_cores: int | None
+    physical_cores: int | None
+    usable_cores: int
+    memory_total_bytes: int | None
+    memory_available_bytes: int | None
+    device_kinds: tuple[str, ...]
+    accelerators: Mapping[str, Any]
+
+    @classmethod
+    def collect(cls) -> "HostFacts":
+        """This host's facts, now (no framework is imported; nvidia-smi is asked only where a GPU is)."""
+        memory = memory_bytes()
+        device_kinds = host_device_kinds()
+        return cls(hostname=socket.gethostname(), python=sys.version.split()[0],
+                   python_implementation=platform.python_implementation(), os=platform.system(),
+                   os_release=platform.release(), platform=platform.platform(), machine=platform.machine(),
+                   cpu_model=cpu_model(), cpu_best_isa=cpu_best_isa(), kernel_environment=kernel_environment(),
+                   logical_cores=logical_cores(), physical_cores=physical_cores(), usable_cores=len(usable_cores()),
+                   memory_total_bytes=memory["total"], memory_available_bytes=memory["available"],
+                   device_kinds=tuple(device_kinds), accelerators=accelerator_facts(device_kinds))
+
+    def as_dict(self) -> dict[str, Any]:
+        """The facts as JSON holds them (``host`` in run.json and in every round record)."""
+        found = {item.name: getattr(self, item.name) for item in fields(self)}
+        found["device_kinds"] = list(self.device_kinds)
+        found["kernel_environment"] = dict(self.kernel_environment)
+        found["accelerators"] = dict(self.accelerators)
+        return found
+
+
 def host_info() -> dict[str, Any]:
-    memory = memory_bytes()
-    device_kinds = host_device_kinds()
-    return {
-        "hostname": socket.gethostname(),
-        "python": sys.version.split()[0],
-        "python_implementation": platform.python_implementation(),
-        "os": platform.system(),
-        "os_release": platform.release(),
-        "platform": platform.platform(),
-        "machine": platform.machine(),
-        "cpu_model": cpu_model(),
-        "cpu_best_isa": cpu_best_isa(),
-        "kernel_environment": kernel_environment(),
-        "logical_cores": logical_cores(),
-        "physical_cores": physical_cores(),
-        "usable_cores": len(usable_cores()),
-        "memory_total_bytes": memory["total"],
-        "memory_available_bytes": memory["available"],
-        "device_kinds": list(device_kinds),
-        "accelerators": accelerator_facts(device_kinds),
-    }
+    """This host's facts as a plain mapping (:class:`HostFacts`)."""
+    return HostFacts.collect().as_dict()
 
 
 def accelerator_facts(device_kinds: dict[str, str]) -> dict[str, Any]:

@@ -2,7 +2,7 @@
 
 The writer (:class:`ResultsWriter`) appends one record as one ``write`` of the line and its newline, then
 flushes it to the disk (``fsync``).  A write that fails, or writes only part of the line (a full disk),
-is undone (the file is cut back to where it was) and raises :class:`OutputError`, so the file never holds
+is undone (the file is cut back to where it was) and raises :class:`fwbench.files.OutputError`, so the file never holds
 half a record that this process wrote.  A crash or power loss can still leave a last line cut short: the
 writer, when it opens a file, and every reader (:func:`read_lines`) treat a last line without its newline,
 or a last line that does not parse, as cut short.  It is *set aside*: copied into ``results.setaside.jsonl``
@@ -17,90 +17,17 @@ from __future__ import annotations
 
 import errno
 import json
-import math
 import os
-import shutil
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from fwbench.errors import UserError
+from fwbench.files import json_safe, output_error, write_atomic
 from fwbench.records.cell import check_fields
 
 SET_ASIDE_FILE = "results.setaside.jsonl"
-
-
-class OutputError(UserError):
-    """The output could not be written (a full disk, a read-only or vanished directory): one line, exit 2."""
-
-
-def _nearest_existing(path: Path) -> Path:
-    """``path``, or the nearest folder above it that exists."""
-    existing = Path(path)
-    while not existing.exists() and existing != existing.parent:
-        existing = existing.parent
-    return existing
-
-
-def free_space_text(path: Path) -> str:
-    """How much space the filesystem holding ``path`` (or its nearest existing parent) has left, in words."""
-    from fwbench.units import format_bytes
-
-    try:
-        return f"{format_bytes(shutil.disk_usage(_nearest_existing(path)).free)} free there"
-    except OSError:
-        return "free space unknown"
-
-
-def _fix_for(error: OSError, otherwise: str) -> str:
-    """What to do about a failed write: make room, or write elsewhere; ``otherwise`` for other errors."""
-    if error.errno == errno.ENOSPC:
-        return "free some space or choose another --out"
-    if error.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
-        return "choose a writable --out"
-    return otherwise
-
-
-def output_error(path: Path, error: OSError, done: str) -> OutputError:
-    """The one-line error for a failed write of ``path``; ``done`` says what is safe already."""
-    return OutputError(f"cannot write {path}: {error.strerror or error} ({free_space_text(path)}); {done}",
-                       hint=_fix_for(error, "check the output directory"))
-
-
-MIN_FREE_BYTES = 2**20  # a run's records, manifest and logs need at least this much to start
-
-
-def check_writable(directory: Path) -> None:
-    """Before anything runs: ``directory`` (``--out``), or the nearest folder above it that exists, takes a file
-    written and synced, and its filesystem has :data:`MIN_FREE_BYTES` free; else one :class:`OutputError`
-    naming what failed and where.  Nothing is left behind (no folder is made)."""
-    from fwbench.units import format_bytes
-
-    directory = Path(directory)
-    existing = _nearest_existing(directory)
-    probe = existing / f".fwbench-write-test-{os.getpid()}"
-    try:
-        if not existing.is_dir():
-            raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), str(existing))
-        with open(probe, "wb") as handle:
-            handle.write(b"\0" * 4096)
-            handle.flush()
-            os.fsync(handle.fileno())
-        probe.unlink()
-        free = shutil.disk_usage(existing).free
-    except OSError as error:
-        try:
-            probe.unlink(missing_ok=True)
-        except OSError:
-            pass
-        raise OutputError(f"--out {directory}: cannot write there: {error.strerror or error} "
-                          f"({free_space_text(directory)}); nothing was measured",
-                          hint=_fix_for(error, "choose a writable --out")) from None
-    if free < MIN_FREE_BYTES:
-        raise OutputError(f"--out {directory}: only {format_bytes(free)} free there, and a run needs "
-                          f"{format_bytes(MIN_FREE_BYTES)} at least; nothing was measured",
-                          hint="free some space or choose another --out")
 
 
 class ResultsWriter:
@@ -148,16 +75,6 @@ class ResultsWriter:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def json_safe(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        return None if math.isnan(value) else ("inf" if value > 0 else "-inf")
-    if isinstance(value, dict):
-        return {key: json_safe(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [json_safe(item) for item in value]
-    return value
 
 
 def _parses(line: bytes) -> bool:
@@ -274,18 +191,3 @@ def repair(path: Path) -> tuple[int, int]:
         _keep_aside(path, bad)
         write_atomic(path, b"".join(line + b"\n" for line in good), f"{path} is unchanged")
     return len(good), len(bad)
-
-
-def write_atomic(path: str | Path, data: bytes, kept: str) -> None:
-    """Write ``data`` to a temporary file beside ``path`` and rename it into place, so a reader never sees
-    half a file; on failure remove the temporary and raise :func:`output_error` saying ``kept`` (what is
-    left as it was).  The one atomic writer of fwbench's files (results.write_text_atomic, repair)."""
-    path = Path(path)
-    temporary = path.with_name(path.name + ".tmp")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        temporary.write_bytes(data)
-        os.replace(temporary, path)
-    except OSError as error:
-        temporary.unlink(missing_ok=True)  # no temporary left behind
-        raise output_error(path, error, kept) from None

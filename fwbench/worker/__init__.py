@@ -38,8 +38,8 @@ import time
 from typing import Any
 
 from fwbench.adapters.base import get_adapter, kernel_facts
+from fwbench.files import json_safe
 from fwbench.machine.kernels import kernel_environment
-from fwbench.records.results import json_safe
 from fwbench.worker.cells import CellRunner
 from fwbench.worker.children import cell_child, relay, select_device_in_child, serve_interleaved
 from fwbench.worker.process import die_with_parent, limit_memory, pin_threads, probe, protocol_stream, short_reason

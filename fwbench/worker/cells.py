@@ -17,7 +17,8 @@ from fwbench.machine.kernels import kernel_environment
 from fwbench.machine.memory import PeakHostMemory
 from fwbench.records.results import add_measurement, base_record
 from fwbench.spec.loader import Workload
-from fwbench.stats.timing import Sampler, TimerSettings, measure_timeit, summarize
+from fwbench.stats.sampler import Sampler, measure_timeit
+from fwbench.stats.timing import TimerSettings, summarize
 from fwbench.worker.cache import cache_load, cache_save, inputs_digest
 from fwbench.worker.process import allocator_state, minor_page_faults, settle_allocator, short_reason
 
@@ -292,8 +293,8 @@ def extra_fields(fields: dict[str, Any]) -> dict[str, Any]:
     """A kind's own fields for its record: those the record defines (a built-in kind's ``loss_trajectory``) at
     the top, any other (a plugin kind's) under ``extra``, JSON-safe, so no kind can make the writer refuse a
     record (:func:`fwbench.records.cell.check_fields`)."""
+    from fwbench.files import json_safe
     from fwbench.records.cell import ROUND_FIELDS
-    from fwbench.records.journal import json_safe
 
     found = {name: value for name, value in fields.items() if name in ROUND_FIELDS and name != "extra"}
     others = {str(name): value for name, value in fields.items() if name not in found}

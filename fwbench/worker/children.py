@@ -12,7 +12,7 @@ from typing import Any, Callable, TextIO
 
 from fwbench.adapters.base import DeviceUnavailable
 from fwbench.errors import describe_exit
-from fwbench.records.results import json_safe
+from fwbench.files import json_safe
 from fwbench.worker.cells import CellRunner
 from fwbench.worker.process import die_with_parent
 

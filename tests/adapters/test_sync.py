@@ -10,7 +10,8 @@ in time is printed by ``bench/sync.py``, not asserted here.
 import numpy as np
 
 from fwbench.adapters import get_adapter
-from fwbench.stats.timing import TimerSettings, measure
+from fwbench.stats.sampler import measure
+from fwbench.stats.timing import TimerSettings
 from tests.conftest import require_framework
 
 SETTINGS = TimerSettings(min_samples=3, max_samples=3, min_sample_s=0.0, warmup_s=0.0, min_warmup_calls=1)

@@ -2,7 +2,9 @@
 
 import pytest
 
-from fwbench.claims.core import Measurements, Timing, judge, load_claim
+from fwbench.claims.claim import load_claim
+from fwbench.claims.measured import Measurements, Timing
+from fwbench.claims.verdict import judge
 from fwbench.errors import SpecError
 from tests.conftest import REPO_ROOT
 

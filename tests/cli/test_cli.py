@@ -217,7 +217,7 @@ def test_broken_framework_is_unavailable_and_the_others_still_run(write_spec, tm
 
 def test_the_console_findings_say_when_the_machine_moved_between_rounds(capsys):
     from fwbench.cli.run_command import print_summary
-    from fwbench.records.results import combine_rounds
+    from fwbench.records.combine import combine_rounds
     from tests.report.test_findings import rounds
 
     records = combine_rounds(rounds([1.0, 1.0, 1.0], [1e-3, 1.1e-3, 1.05e-3])

@@ -39,6 +39,15 @@ def test_open_sizes_reads_the_run_and_judges_each_size_at_the_looks_level(tmp_pa
     assert extension.open_sizes(tmp_path, among={("w", '{"n": 1}', "cpu")}) == {}  # n=2 was not asked about
 
 
+def _run_two_copies_of_numpy(write_spec, tmp_path):
+    """An interleaved, extended run of the small spec: numpy/eager and its copy, two rounds, a 0.12 s budget."""
+    timer = TimerSettings(budget_s=0.12, min_samples=3, max_samples=50, min_sample_s=0.002, warmup_s=0.01,
+                          max_warmup_s=0.02)
+    options = RunOptions(out_dir=tmp_path / "out", timer=timer, rounds=2, interleave=True, turn_s=0.01, extend=True,
+                         selection=Selection(frameworks=["numpy"], devices=["cpu"], replicas=2))
+    run(load_specs([write_spec(SMALL_SPEC)]), options)
+
+
 def test_the_runner_gives_more_rounds_only_to_the_sizes_its_look_finds_open(write_spec, tmp_path, monkeypatch):
     # The judgment is the one thing faked: the first look finds n=64 open, the second finds nothing open.
     looks = []
@@ -49,11 +58,7 @@ def test_the_runner_gives_more_rounds_only_to_the_sizes_its_look_finds_open(writ
         return {("power_sum", '{"n": 64}', "cpu"): found} if among is None else {}
 
     monkeypatch.setattr("fwbench.execution.runner.open_sizes", judge)
-    timer = TimerSettings(budget_s=0.12, min_samples=3, max_samples=50, min_sample_s=0.002, warmup_s=0.01,
-                          max_warmup_s=0.02)
-    options = RunOptions(out_dir=tmp_path / "out", timer=timer, rounds=2, interleave=True, turn_s=0.01, extend=True,
-                         selection=Selection(frameworks=["numpy"], devices=["cpu"], replicas=2))
-    run(load_specs([write_spec(SMALL_SPEC)]), options)
+    _run_two_copies_of_numpy(write_spec, tmp_path)
     records = read_records(tmp_path / "out")
     first_pass = [r for r in records if r["round"] <= 2]
     extra = [r for r in records if r["round"] > 2]
@@ -123,11 +128,7 @@ def test_the_runner_stops_looking_when_no_open_size_fits_the_pool(write_spec, tm
                                                                        rounds_needed=50, round_s=10.0)}
 
     monkeypatch.setattr("fwbench.execution.runner.open_sizes", judge)
-    timer = TimerSettings(budget_s=0.12, min_samples=3, max_samples=50, min_sample_s=0.002, warmup_s=0.01,
-                          max_warmup_s=0.02)
-    options = RunOptions(out_dir=tmp_path / "out", timer=timer, rounds=2, interleave=True, turn_s=0.01, extend=True,
-                         selection=Selection(frameworks=["numpy"], devices=["cpu"], replicas=2))
-    run(load_specs([write_spec(SMALL_SPEC)]), options)
+    _run_two_copies_of_numpy(write_spec, tmp_path)
     assert max(record["round"] for record in read_records(tmp_path / "out")) == 2
     manifest = json.loads((tmp_path / "out" / "run.json").read_text())
     assert [entry["round_given"] for entry in manifest["looks"]] == [False]

@@ -170,7 +170,8 @@ def test_a_disk_that_fills_mid_run_keeps_every_finished_record_and_resume_finish
 
 def test_a_short_write_leaves_no_half_record(tmp_path, monkeypatch):
     """The writer undoes a write that the disk cut short (a fake: os.write writes 10 bytes)."""
-    from fwbench.records.journal import OutputError, ResultsWriter
+    from fwbench.files import OutputError
+    from fwbench.records.journal import ResultsWriter
 
     record = {"version": 1, "cell_id": "a", "status": "ok"}
     real_write = os.write

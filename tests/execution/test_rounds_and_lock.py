@@ -62,7 +62,7 @@ def test_a_run_of_three_rounds_writes_a_line_per_round_and_combines_them(write_s
 
 def test_a_mismatch_in_any_round_is_the_cells_status():
     base = {"cell_id": "c", "status": "ok", "samples_s": [1.0, 1.1, 0.9], "median_s": 1.0}
-    from fwbench.records.results import combine_rounds
+    from fwbench.records.combine import combine_rounds
 
     (cell,) = combine_rounds([dict(base, round=1), dict(base, round=2, status="mismatch", reason="off"),
                               dict(base, round=3)])
@@ -162,7 +162,7 @@ def _round_record(round_number: int, median: float, other_cores: float | None, t
 
 def test_a_round_sampled_while_other_processes_took_cpu_is_set_apart_with_the_reason():
     """The threshold is the one the run recorded in its rows, whatever the reader's environment says."""
-    from fwbench.records.results import combine_rounds
+    from fwbench.records.combine import combine_rounds
 
     (cell,) = combine_rounds([_round_record(1, 1.0, 0.02), _round_record(2, 1.3, 0.95), _round_record(3, 1.02, 0.0),
                               _round_record(4, 0.98, 0.01)])

@@ -133,7 +133,8 @@ def test_jax_compiles_in_the_first_call_and_never_in_a_timed_one():
     from jax._src import monitoring
 
     from fwbench.adapters import get_adapter
-    from fwbench.stats.timing import TimerSettings, measure
+    from fwbench.stats.sampler import measure
+    from fwbench.stats.timing import TimerSettings
 
     adapter = get_adapter("jax")
     adapter.load(2)

@@ -14,7 +14,8 @@ from fwbench.machine.calibration import load_calibration, summarise
 from fwbench.machine.roofline import roofline_fields
 from fwbench.records.results import read_records
 from fwbench.spec.loader import load_specs
-from fwbench.stats.timing import TimerSettings, mad_outliers, measure
+from fwbench.stats.sampler import measure
+from fwbench.stats.timing import TimerSettings, mad_outliers
 from tests.conftest import REPO_ROOT
 
 

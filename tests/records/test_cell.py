@@ -12,7 +12,8 @@ import fwbench
 from fwbench.execution.plan import Selection
 from fwbench.execution.runner import RunOptions, run
 from fwbench.records.cell import CELL_FIELDS, COMBINED_FIELDS, IDENTITY_FIELDS, ROUND_FIELDS, check_fields
-from fwbench.records.results import RESULTS_FILE, ResultsWriter, base_record, read_cells
+from fwbench.records.journal import ResultsWriter
+from fwbench.records.results import RESULTS_FILE, base_record, read_cells
 from fwbench.spec.loader import load_specs
 from fwbench.stats.timing import TimerSettings
 
@@ -84,12 +85,50 @@ def test_every_field_the_source_writes_into_a_record_is_defined():
         written |= {(name, path.name) for name in assignment.findall(text)}
         written |= {(name, path.name) for arguments in update.findall(text)
                     for name in re.findall(r"(\w+)=", arguments)}
-    assert len(written) > 40  # the pattern finds the writers
+    assert ("status", "cells.py") in written and ("node", "ray_executor.py") in written  # the patterns find writers
     assert sorted((name, where) for name, where in written if name not in CELL_FIELDS) == []
 
 
-def test_each_field_says_what_it_means():
-    assert all(isinstance(text, str) and text for text in CELL_FIELDS.values())
+def test_a_real_runs_values_are_of_their_fields_types(numpy_run):
+    """The typed definitions, read against a real run: every value of every round record and combined cell is
+    of the kind its Field states (a number where a number is defined, never a string for a count)."""
+    lines = [json.loads(line) for line in (numpy_run / RESULTS_FILE).read_text().splitlines()]
+    kinds_seen = set()
+    for line in lines:
+        for name, value in line.items():
+            assert ROUND_FIELDS[name].accepts(value), (name, value, ROUND_FIELDS[name].kind)
+            if value is not None:
+                kinds_seen.add(ROUND_FIELDS[name].kind)
+    for cell in read_cells(numpy_run):
+        for name, value in cell.items():
+            assert CELL_FIELDS[name].accepts(value), (name, value, CELL_FIELDS[name].kind)
+    assert kinds_seen == {"text", "integer", "number", "flag", "listing", "mapping"}
+
+
+def test_a_field_accepts_only_its_kind_and_shows_values_in_its_unit():
+    assert ROUND_FIELDS["median_s"].accepts(1.5e-3) and ROUND_FIELDS["median_s"].accepts(None)
+    assert not ROUND_FIELDS["median_s"].accepts("1.5 ms") and not ROUND_FIELDS["median_s"].accepts(True)
+    assert ROUND_FIELDS["n_samples"].accepts(12) and not ROUND_FIELDS["n_samples"].accepts(12.5)
+    assert ROUND_FIELDS["converged"].accepts(False) and not ROUND_FIELDS["converged"].accepts(0)
+    assert not ROUND_FIELDS["params"].accepts([1]) and not ROUND_FIELDS["samples_s"].accepts({"a": 1})
+    assert ROUND_FIELDS["median_s"].format(1.5e-3) == "1.5 ms"
+    assert ROUND_FIELDS["peak_host_bytes"].format(3 * 2**20) == "3 MiB"
+    assert ROUND_FIELDS["gflops_per_s"].format(12.345) == "12.3 GFLOP/s"
+    assert ROUND_FIELDS["rel_ci95"].format(0.05) == "0.05"
+
+
+def test_the_writer_refuses_a_value_of_the_wrong_type(tmp_path):
+    with ResultsWriter(tmp_path) as writer:
+        with pytest.raises(ValueError, match="n_samples \\(str, not integer\\)"):
+            writer.write({"run_id": "r", "n_samples": "12"})
+    assert (tmp_path / RESULTS_FILE).read_text() == ""
+
+
+def test_each_field_says_what_it_means_in_which_unit():
+    assert all(isinstance(field.meaning, str) and field.meaning for field in CELL_FIELDS.values())
+    assert all(field.unit == "s" for name, field in CELL_FIELDS.items()
+               if name.endswith("_s") and not name.endswith("_per_s") and field.kind == "number")
+    assert all(field.unit == "bytes" for name, field in CELL_FIELDS.items() if name.endswith("_bytes"))
     assert set(IDENTITY_FIELDS) <= set(ROUND_FIELDS)
     # a combined row's own fields are new ones, never a round field redefined with another meaning
     assert not set(ROUND_FIELDS) & set(COMBINED_FIELDS), set(ROUND_FIELDS) & set(COMBINED_FIELDS)

@@ -3,7 +3,8 @@ one workload size, and kernels below the CPU's best or under variables that chan
 
 import pandas as pd
 
-from fwbench.records.results import combine_rounds, records_to_frame
+from fwbench.records.combine import combine_rounds
+from fwbench.records.results import records_to_frame
 from fwbench.report import aggregate
 from fwbench.report.fairness import kernel_sentences, kernel_shortfall, regime_sentences
 from tests.report.test_aggregate import record

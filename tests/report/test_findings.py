@@ -1,9 +1,12 @@
 """Findings about the host allocator's state, and reports of runs with a single series."""
 
-from fwbench.records.results import RESULTS_FILE, combine_rounds, records_to_frame
+from fwbench.records.combine import combine_rounds
+from fwbench.records.results import RESULTS_FILE, records_to_frame
 from fwbench.report import aggregate
 from fwbench.report.findings import allocator_sentences
-from fwbench.report.render import build_report, load_runs, to_html, to_markdown
+from fwbench.report.html_page import to_html
+from fwbench.report.markdown_page import to_markdown
+from fwbench.report.render import build_report, load_runs
 from tests.report.test_aggregate import record
 
 

@@ -4,7 +4,8 @@ paired ratios decided (recorded-style rows, seeded synthetic turns; no real timi
 import math
 import random
 
-from fwbench.records.results import combine_rounds, records_to_frame
+from fwbench.records.combine import combine_rounds
+from fwbench.records.results import records_to_frame
 from fwbench.report import aggregate
 from tests.report.test_aggregate import record
 

@@ -9,7 +9,7 @@ import pytest
 
 from fwbench.execution.plan import Selection, plan_cells
 from fwbench.records.results import base_record, records_to_frame
-from fwbench.report import aggregate, render, summary
+from fwbench.report import aggregate, html_page, render, summary
 from fwbench.spec.loader import load_specs
 from tests.conftest import REPO_ROOT
 
@@ -92,6 +92,6 @@ def default_suite_records(seed: int = 0) -> list[dict]:
 def test_the_default_suites_html_report_stays_under_300_kb():
     records = default_suite_records()
     assert len(records) == 208
-    html = render.to_html(render.build_report(records_to_frame(records), [{"run_id": "r"}]))
+    html = html_page.to_html(render.build_report(records_to_frame(records), [{"run_id": "r"}]))
     assert len(html.encode()) < 300_000, len(html.encode())
     assert html.count('<svg') >= 2 and 'class="summary' in html

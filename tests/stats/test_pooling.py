@@ -8,7 +8,8 @@ import statistics
 
 import pytest
 
-from fwbench.records.results import RESULTS_VERSION, combine_rounds
+from fwbench.records.combine import combine_rounds
+from fwbench.records.results import RESULTS_VERSION
 from fwbench.stats.pooling import allocator_states, disturbed_rounds, estimate_prior, log_variance, shrink
 from tests.stats.test_intervals import simulated_rounds
 

@@ -3,15 +3,8 @@ import statistics
 
 import pytest
 
-from fwbench.stats.timing import (
-    TimerSettings,
-    choose_loops,
-    faster_beyond_noise,
-    measure,
-    measure_timeit,
-    median_ci,
-    summarize,
-)
+from fwbench.stats.sampler import choose_loops, faster_beyond_noise, measure, measure_timeit
+from fwbench.stats.timing import TimerSettings, median_ci, summarize
 
 
 class FakeClock:
@@ -178,7 +171,7 @@ class RecordingTimer:
 
 
 def test_device_timer_brackets_the_calls_and_stops_before_the_sync():
-    from fwbench.stats.timing import Sampler
+    from fwbench.stats.sampler import Sampler
 
     log = []
     sampler = Sampler(lambda: log.append("call") or 1, lambda value: log.append("sync"),
@@ -192,7 +185,7 @@ def test_device_timer_brackets_the_calls_and_stops_before_the_sync():
 
 
 def test_a_cold_cache_flushes_before_every_sample_outside_the_timed_region():
-    from fwbench.stats.timing import Sampler
+    from fwbench.stats.sampler import Sampler
 
     clock = FakeClock()
     log = []
@@ -276,7 +269,7 @@ def test_the_rank_test_agrees_with_scipy():
 
     from scipy.stats import mannwhitneyu, norm
 
-    from fwbench.stats.timing import WARMING_Z, _rank_z
+    from fwbench.stats.sampler import WARMING_Z, _rank_z
 
     draws = random.Random(3)
     for _ in range(20):

@@ -1,216 +1,25 @@
-"""Published claims: their specs, and verdicts computed from measurements.
+"""A claim's verdict from what was measured: ``reproduced``, ``holds in direction``, ``not reproduced``,
+``undecided``, ``not testable here``; each comes with the numbers and a paragraph built from them.
 
-A claim spec is a normal spec file with a ``claim:`` mapping beside
-``workloads:`` (see ``workloads/claims/``).  Two evaluations exist:
-
-* ``speedup`` ("JAX is 86x faster than NumPy"): the claimed ratio between a
-  baseline series on one device and a subject series on another;
-* ``fusion`` ("XLA fuses x + y*z and the reduction into one kernel"): the
-  compiled series against eager, and whether its time is below what moving
-  the unfused bytes would take at the measured bandwidth (proof it fused).
-
-Verdicts: ``reproduced``, ``holds in direction``, ``not reproduced``,
-``undecided``, ``not testable here``; each comes with the numbers and a
-paragraph built from them.  Verdicts are decided on the 95% interval of the
-measured ratio over rounds (:mod:`fwbench.stats.ratios`), and the paragraph quotes
-it: ``reproduced`` when the interval reaches the claimed ratio's tolerance
-band, ``holds in direction`` when it lies above 1 but short of the band,
-``not reproduced`` when it excludes both, ``undecided`` when there is no
-interval (one round) or it straddles 1 where no ratio was claimed.  Nothing
-here imports a framework.
+Verdicts are decided on the 95% interval of the measured ratio over rounds (:mod:`fwbench.stats.ratios`),
+and the paragraph quotes it: ``reproduced`` when the interval reaches the claimed ratio's tolerance band,
+``holds in direction`` when it lies above 1 but short of the band, ``not reproduced`` when it excludes both,
+``undecided`` when there is no interval (one round) or it straddles 1 where no ratio was claimed.
+``claim.json`` (:func:`claim_summary`) is what ``fwbench reproduce`` writes beside the run's results.
 """
 
 from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from fwbench.errors import UserError
-from fwbench.kinds.fields import FieldReader
-from fwbench.spec.loader import DEVICE_KINDS, Spec, load_spec
-from fwbench.stats.ratios import Ratio, ratio
+from fwbench.claims.claim import DEVICE_NAMES, Claim
+from fwbench.claims.measured import Measurements, size_value, speedup
+from fwbench.stats.ratios import Ratio
 from fwbench.units import format_milliseconds
-
-CLAIMS_DIRECTORY = Path("workloads") / "claims"
-EVALUATIONS = ("speedup", "fusion")
-VERDICTS = ("reproduced", "holds in direction", "not reproduced", "undecided", "not testable here")
-CLAIM_KEYS = ("id", "statement", "source", "evaluation", "workload", "bandwidth_workload", "baseline", "subject",
-              "ratio", "tolerance", "setup", "timeit", "context")
-DEVICE_NAMES = {"cpu": "CPU", "gpu": "GPU", "tpu": "TPU"}
-
-
-@dataclass
-class Claim:
-    id: str
-    statement: str
-    source: dict[str, str]
-    evaluation: str
-    workload: str
-    bandwidth_workload: str | None
-    baseline: dict[str, Any]
-    subject: dict[str, Any]
-    ratio: float | None
-    tolerance: float
-    setup: dict[str, str]
-    timeit: dict[str, Any]
-    context: list[str]
-    spec: Spec = field(repr=False)
-
-
-def _series_entry(reader: FieldReader, key: str) -> dict[str, Any]:
-    entry = reader.child(key, reader.raw(key), f"the {key} (series, device, seconds)")
-    entry.check_keys(("series", "device", "seconds"), required=("series", "device"))
-    series = entry.take_str("series", pattern=None)
-    if series.count("/") != 1:
-        raise entry.error("series", f"got {series!r}, expected framework/mode such as numpy/eager")
-    return {"series": series, "device": entry.take_choice("device", DEVICE_KINDS),
-            "seconds": entry.take_float("seconds", None)}
-
-
-def load_claim(path: str | Path) -> Claim:
-    spec = load_spec(path, extra_keys=("claim",))
-    reader = FieldReader(spec.document["claim"], file=spec.path, prefix="claim.", what="the claim")
-    reader.check_keys(CLAIM_KEYS, required=("id", "statement", "source", "evaluation", "workload", "baseline",
-                                            "subject"))
-    source = reader.child("source", reader.raw("source"), "the source (title, url)")
-    source.check_keys(("title", "url", "publisher", "date"), required=("title", "url"))
-    source_fields = {key: source.take_str(key, "") for key in ("title", "url", "publisher", "date")}
-    if not source_fields["title"].strip() or not source_fields["url"].strip():
-        raise reader.error("source", "the source needs a non-empty title and url",
-                           "cite where the claim was published")
-    names = {w.name for w in spec.workloads}
-    workload = reader.take_str("workload")
-    if workload not in names:
-        raise reader.error("workload", f"got {workload!r}, expected one of this file's workloads: "
-                                       f"{', '.join(sorted(names))}")
-    bandwidth = reader.take_str("bandwidth_workload", None)
-    if bandwidth is not None and bandwidth not in names:
-        raise reader.error("bandwidth_workload", f"got {bandwidth!r}, expected one of: {', '.join(sorted(names))}")
-    setup = reader.raw("setup", {})
-    if not isinstance(setup, dict) or not all(isinstance(v, str) for v in setup.values()):
-        raise reader.error("setup", "expected a mapping of descriptions (text)")
-    timeit = reader.raw("timeit", {})
-    if not isinstance(timeit, dict):
-        raise reader.error("timeit", "expected a mapping: {repeats: 5, loops: {numpy/eager: 5}}")
-    context = reader.raw("context", [])
-    if not isinstance(context, list) or not all(isinstance(c, str) for c in context):
-        raise reader.error("context", "expected a list of framework/mode series")
-    return Claim(
-        id=reader.take_str("id"),
-        statement=reader.take_str("statement"),
-        source=source_fields,
-        evaluation=reader.take_choice("evaluation", EVALUATIONS),
-        workload=workload,
-        bandwidth_workload=bandwidth,
-        baseline=_series_entry(reader, "baseline"),
-        subject=_series_entry(reader, "subject"),
-        ratio=reader.take_float("ratio", None),
-        tolerance=reader.take_float("tolerance", 0.25),
-        setup=dict(setup),
-        timeit=dict(timeit),
-        context=list(context),
-        spec=spec,
-    )
-
-
-def available_claims(directory: Path = CLAIMS_DIRECTORY) -> dict[str, Path]:
-    if not directory.is_dir():
-        return {}
-    return {path.stem: path for path in sorted(directory.glob("*.yaml"))}
-
-
-def find_claim(name: str, directory: Path = CLAIMS_DIRECTORY) -> Path:
-    path = Path(name)
-    if path.suffix in (".yaml", ".yml") and path.is_file():
-        return path
-    claims = available_claims(directory)
-    if name not in claims:
-        known = ", ".join(claims) or "(none found)"
-        raise UserError(f"unknown claim '{name}'; known claims: {known}", hint="see 'fwbench reproduce --list'")
-    return claims[name]
-
-
-# ---------------------------------------------------------------------- measurements
-
-
-@dataclass
-class Timing:
-    """One series on one device at the claim's size: fwbench's median and CI, and %timeit's best."""
-
-    median_s: float | None = None
-    ci95_low_s: float | None = None
-    ci95_high_s: float | None = None
-    timeit_best_s: float | None = None
-    fused_bytes: int | None = None
-    unfused_bytes: int | None = None
-    device_name: str | None = None
-    round_medians_s: list[float] = field(default_factory=list)
-    round_numbers: list[int] = field(default_factory=list)
-    run_id: str | None = None
-
-    def as_row(self) -> dict[str, Any]:
-        return {"median_s": self.median_s, "round_medians_s": self.round_medians_s or None,
-                "round_numbers": self.round_numbers or None, "run_id": self.run_id}
-
-
-def speedup(base: Timing, subject: Timing) -> Ratio:
-    """base / subject (how many times faster the subject is), with its interval over rounds."""
-    return ratio(base.as_row(), subject.as_row())
-
-
-@dataclass
-class Measurements:
-    """What the claim's cells measured, keyed by (series, device), plus the bandwidth per device."""
-
-    timings: dict[tuple[str, str], Timing] = field(default_factory=dict)
-    bandwidth_gbytes_per_s: dict[str, float] = field(default_factory=dict)
-    devices_present: list[str] = field(default_factory=list)
-    by_size: dict[str, dict[tuple[str, str], Timing]] = field(default_factory=dict)
-    cpu_name: str = ""
-    num_threads: int | None = None
-
-
-def collect(claim: Claim, records: list[dict[str, Any]], devices_present: list[str]) -> Measurements:
-    measured = Measurements(devices_present=list(devices_present))
-    for record in records:
-        if record.get("status") != "ok":
-            continue
-        series, device = f"{record['framework']}/{record['mode']}", record["device"]
-        if record["workload"] == claim.bandwidth_workload:
-            rate = record.get("gbytes_per_s") or 0.0
-            measured.bandwidth_gbytes_per_s[device] = max(measured.bandwidth_gbytes_per_s.get(device, 0.0), rate)
-            continue
-        if record["workload"] != claim.workload:
-            continue
-        size = ",".join(f"{k}={v}" for k, v in record["params"].items()) or "-"
-        timing = measured.by_size.setdefault(size, {}).setdefault((series, device), Timing())
-        timing.fused_bytes, timing.unfused_bytes = record.get("fused_bytes"), record.get("unfused_bytes")
-        timing.device_name = record.get("device_name")
-        if record.get("method") == "timeit":
-            timing.timeit_best_s = record.get("timeit_best_s")
-        else:
-            timing.median_s = record.get("median_s")
-            timing.ci95_low_s, timing.ci95_high_s = record.get("ci95_low_s"), record.get("ci95_high_s")
-            timing.round_medians_s = list(record.get("round_medians_s") or [])
-            timing.round_numbers = list(record.get("round_numbers") or [])
-            timing.run_id = record.get("run_id")
-        measured.num_threads = record.get("num_threads")
-        if device == "cpu" and record.get("device_name"):
-            measured.cpu_name = record["device_name"]
-    if measured.by_size:
-        largest = max(measured.by_size, key=lambda label: _size_value(label))
-        measured.timings = measured.by_size[largest]
-    return measured
-
-
-def _size_value(label: str) -> int:
-    return math.prod(int(item.split("=")[1]) for item in label.split(",")) if label != "-" else 1
-
-
-# ---------------------------------------------------------------------- verdicts
 
 
 @dataclass
@@ -349,7 +158,7 @@ def judge_fusion(claim: Claim, measured: Measurements) -> Verdict:
     numbers: dict[str, Any] = {"sizes": {}}
     bandwidth = measured.bandwidth_gbytes_per_s.get(device)
     rows = []
-    for size in sorted(measured.by_size, key=_size_value):
+    for size in sorted(measured.by_size, key=size_value):
         timings = measured.by_size[size]
         base, subject = timings.get((base_series, device)), timings.get((subject_series, device))
         if not base or not subject or not base.median_s or not subject.median_s:
