@@ -21,7 +21,7 @@ from typing import Any, Callable
 from fwbench.adapters import get_adapter
 from fwbench.execution.plan import Cell
 from fwbench.execution.worker_process import WorkerProcess, worker_environment
-from fwbench.records.results import base_record
+from fwbench.records.results import base_record, with_fields
 from fwbench.stats.timing import TimerSettings
 
 CACHE_DIRECTORY = "cache"  # inputs and float64 references shared by a run's workers, removed at the end
@@ -83,12 +83,12 @@ class GroupSettings:
 
 
 def finished_without_running(cell: Cell, run_info: dict[str, Any], status: str, reason: str,
-                             version: str | None = None) -> dict[str, Any]:
-    """The record of a cell that never ran (skipped, or failed with its worker)."""
-    record = base_record(cell.to_dict(), cell.workload.to_dict(), run_info)
-    record.update(status=status, reason=reason, framework_version=version,
-                  timestamp=datetime.now(timezone.utc).isoformat())
-    return record
+                             version: str | None = None, **fields: Any) -> dict[str, Any]:
+    """The record of a cell that never ran (skipped, or failed with its worker; ``fields``: more to state,
+    such as its ``failure`` or ``round``)."""
+    return with_fields(base_record(cell.to_dict(), cell.workload.to_dict(), run_info), status=status,
+                       reason=reason, framework_version=version, timestamp=datetime.now(timezone.utc).isoformat(),
+                       **fields)
 
 
 def own_worker_kind(cells: list[Cell]) -> str:
@@ -123,21 +123,18 @@ class WorkerGroup:
     def finish(self, cell: Cell, record: dict[str, Any]) -> dict[str, Any]:
         """Hand a finished record (stamped with its round, the look that judges it, and its attempt when a
         retry) to the caller."""
-        record["round"] = self.settings.round_index
-        if self.settings.look is not None:
-            record["look"] = self.settings.look
-        if self.settings.attempt > 1:
-            record["attempt"] = self.settings.attempt
-        return self._finish_callback(cell, record)
+        stamped = with_fields(record, round=self.settings.round_index,
+                              **({"look": self.settings.look} if self.settings.look is not None else {}),
+                              **({"attempt": self.settings.attempt} if self.settings.attempt > 1 else {}))
+        return self._finish_callback(cell, stamped)
 
     def fail(self, cell: Cell, cause: str) -> dict[str, Any]:
         """Finish ``cell`` without running it: skipped if the framework or device is unavailable, else error,
         with how the worker's end caused it (``failure``: timed out, or worker died, which the runner retries)."""
         status = "skipped" if cause.startswith(UNAVAILABLE_PREFIXES) else "error"
-        record = finished_without_running(cell, self.run_info, status, cause, self.version)
-        if status == "error":
-            record["failure"] = "timed out" if cause.startswith("timed out") else "worker died"
-        return self.finish(cell, record)
+        failure = ({"failure": "timed out" if cause.startswith("timed out") else "worker died"}
+                   if status == "error" else {})
+        return self.finish(cell, finished_without_running(cell, self.run_info, status, cause, self.version, **failure))
 
     def start_worker(self, cells: list[Cell]) -> WorkerProcess:
         """A fresh worker for ``cells``, its configuration sent."""

@@ -40,6 +40,7 @@ from typing import Any
 from fwbench.execution.groups import WorkerGroup
 from fwbench.execution.plan import Cell
 from fwbench.execution.worker_process import WorkerProcess
+from fwbench.records.results import with_fields, with_settings
 
 TURNS_PER_CELL = 4  # a cell's sampling budget for the round is taken in about this many turns
 
@@ -103,13 +104,11 @@ def run_interleaved(groups: list[WorkerGroup], timeout_s: float) -> list[dict[st
 
     def finish(worker: _Turn, cell: Cell, record: dict[str, Any]) -> None:
         if cell.cell_id in turns:
-            record["interleave_turns"] = turns[cell.cell_id]
-            if isinstance(record.get("settings"), dict):
-                block = worker.group.settings.turn_s
-                record["settings"]["interleave"] = (
-                    f"turns of {f'{block * 1000:g} ms' if block else 'a quarter of the round budget'} of sampling "
-                    "in a new random order each cycle, one untimed call first; the cell's process stopped "
-                    "(SIGSTOP) between its turns")
+            block = worker.group.settings.turn_s
+            record = with_settings(with_fields(record, interleave_turns=turns[cell.cell_id]), interleave=(
+                f"turns of {f'{block * 1000:g} ms' if block else 'a quarter of the round budget'} of sampling "
+                "in a new random order each cycle, one untimed call first; the cell's process stopped "
+                "(SIGSTOP) between its turns"))
         records.append(worker.group.finish(cell, record))
 
     def fail(worker: _Turn, cell: Cell) -> None:

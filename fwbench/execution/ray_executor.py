@@ -29,6 +29,7 @@ from typing import Any, Iterator
 
 from fwbench.errors import UserError
 from fwbench.execution.groups import WorkerGroup
+from fwbench.records.results import with_fields
 
 EXTRA_HINT = "pip install 'fwbench[ray]'"
 
@@ -92,8 +93,7 @@ def _run_group_on_node(framework: str, device: str, state: dict[str, Any]) -> It
     records: queue.Queue = queue.Queue()
 
     def stream(cell: Any, record: dict[str, Any]) -> dict[str, Any]:
-        record["executor"] = "ray"
-        record["node"] = run_info["host"]["hostname"]
+        record = with_fields(record, executor="ray", node=run_info["host"]["hostname"])
         records.put(("record", record))
         return record
 

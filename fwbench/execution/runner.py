@@ -50,6 +50,8 @@ from fwbench.records.results import (
     MANIFEST_FILE,
     prepare_out_dir,
     read_cells,
+    with_fields,
+    with_settings,
     write_csv,
 )
 from fwbench.spec.loader import Spec
@@ -238,9 +240,7 @@ def _execute(cells: list[Cell], pending: dict[int, list[Cell]], options: RunOpti
         with ResultsWriter(options.out_dir) as writer:
             for cell in pending.get(1, []):
                 if cell.skip_reason is not None:
-                    record = finished_without_running(cell, run_info, "skipped", cell.skip_reason)
-                    record["round"] = 1
-                    writer.write(record)
+                    writer.write(finished_without_running(cell, run_info, "skipped", cell.skip_reason, round=1))
 
             # Ray runs groups side by side, so their cells take CPU from each other: no round is judged there.
             threshold = contended_threshold() if options.executor == "local" else None
@@ -248,9 +248,8 @@ def _execute(cells: list[Cell], pending: dict[int, list[Cell]], options: RunOpti
             crashed = _crashed_before(options, cells) if options.resume else {}
 
             def finish(cell: Cell, record: dict[str, Any]) -> dict[str, Any]:
-                record.update(roofline_fields(record, options.calibration))
-                if isinstance(record.get("settings"), dict):
-                    record["settings"]["contended_cores"] = threshold
+                record = with_settings(with_fields(record, **roofline_fields(record, options.calibration)),
+                                       contended_cores=threshold)
                 writer.write(record)
                 progress.cell_finished(cell, record)
                 if _contended(record, threshold):

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Mapping
 
 from fwbench.errors import UserError
 from fwbench.files import write_text_atomic
-from fwbench.records.cell import RESULTS_VERSION
+from fwbench.records.cell import RESULTS_VERSION, check_fields
 from fwbench.records.combine import combine_rounds
 from fwbench.records.journal import read_lines
 
@@ -66,6 +66,22 @@ def base_record(cell: dict[str, Any], workload: dict[str, Any], run: dict[str, A
         **({"replica": cell["replica"]} if (cell.get("replica") or 1) > 1 else {}),
         **({"side": cell["side"]} if cell.get("side") else {}),
     }
+
+
+def with_fields(record: Mapping[str, Any], **fields: Any) -> dict[str, Any]:
+    """A new round record: ``record`` with ``fields`` set, each checked against :mod:`fwbench.records.cell`.
+    The parent stamps a worker's record this way (its round, look and attempt, its roofline fields, how it
+    was interleaved, the Ray node), so the record it was handed stays as the worker made it."""
+    check_fields(fields)
+    return {**record, **fields}
+
+
+def with_settings(record: Mapping[str, Any], **settings: Any) -> dict[str, Any]:
+    """A new round record whose ``settings`` (the fairness settings of its measurement) add ``settings``."""
+    found = dict(record)
+    if isinstance(found.get("settings"), Mapping):
+        found["settings"] = {**found["settings"], **settings}
+    return found
 
 
 def add_measurement(record: dict[str, Any], statistics: dict[str, float], samples: list[float],

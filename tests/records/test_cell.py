@@ -78,14 +78,14 @@ def test_every_field_the_source_writes_into_a_record_is_defined():
     """Paths no CPU run takes (accelerators, Ray, errors) write fields too: read them from the source."""
     package = Path(fwbench.__file__).parent
     assignment = re.compile(r'(?:record|combined|cell)\["([a-z_0-9]+)"\]\s*=(?!=)')
-    update = re.compile(r'(?:record|combined|cell)\.update\(([^)]*)\)', re.DOTALL)
+    update = re.compile(r'(?:(?:record|combined|cell)\.update\(|with_fields\(\w+,)([^)]*)\)', re.DOTALL)
     written = set()
     for path in package.rglob("*.py"):
         text = path.read_text(encoding="utf-8")
         written |= {(name, path.name) for name in assignment.findall(text)}
         written |= {(name, path.name) for arguments in update.findall(text)
                     for name in re.findall(r"(\w+)=", arguments)}
-    assert ("status", "cells.py") in written and ("node", "ray_executor.py") in written  # the patterns find writers
+    assert {("status", "cells.py"), ("node", "ray_executor.py"), ("round", "groups.py")} <= written  # writers found
     assert sorted((name, where) for name, where in written if name not in CELL_FIELDS) == []
 
 
@@ -115,6 +115,17 @@ def test_a_field_accepts_only_its_kind_and_shows_values_in_its_unit():
     assert ROUND_FIELDS["peak_host_bytes"].format(3 * 2**20) == "3 MiB"
     assert ROUND_FIELDS["gflops_per_s"].format(12.345) == "12.3 GFLOP/s"
     assert ROUND_FIELDS["rel_ci95"].format(0.05) == "0.05"
+
+
+def test_the_parent_stamps_a_new_record_and_leaves_the_workers_as_it_was():
+    from fwbench.records.results import with_fields, with_settings
+
+    worker = {"cell_id": "c", "status": "ok", "settings": {"clock": "time.perf_counter"}}
+    stamped = with_settings(with_fields(worker, round=2, look=1), contended_cores=0.5)
+    assert stamped["round"] == 2 and stamped["settings"] == {"clock": "time.perf_counter", "contended_cores": 0.5}
+    assert worker == {"cell_id": "c", "status": "ok", "settings": {"clock": "time.perf_counter"}}
+    with pytest.raises(ValueError, match="made_up"):
+        with_fields(worker, made_up=1)
 
 
 def test_the_writer_refuses_a_value_of_the_wrong_type(tmp_path):
