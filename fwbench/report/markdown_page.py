@@ -6,18 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from fwbench.report import summary
-from fwbench.report.render import (
-    LEADERBOARD_HEADER,
-    NOISE_HEADER,
-    Report,
-    cell_text,
-    environment_rows,
-    leaderboard_rows,
-    noise_section,
-    status_counts,
-    workload_rows,
-)
+from fwbench.report import render, summary
+from fwbench.report.render import Report
 
 
 def _md_escape(text: Any) -> str:
@@ -46,13 +36,13 @@ def summary_markdown(report: Report) -> list[str]:
 def to_markdown(report: Report) -> str:
     parts = ["# fwbench report", ""] + summary_markdown(report) + ["## Findings", ""]
     parts += [f"- {_md_escape(sentence)}" for sentence in report.findings] + [""]
-    parts += [f"Cells: {status_counts(report)}. Times are medians per call with the relative half-width of their "
-              f"95% interval; (Nx) is the speedup against `{report.baseline}` (higher is faster).", ""]
+    parts += [f"Cells: {render.status_counts(report)}. Times are medians per call with the relative half-width of "
+              f"their 95% interval; (Nx) is the speedup against `{report.baseline}` (higher is faster).", ""]
     parts += report.markdown_sections
     if not report.leaderboard.empty:
-        parts += ["## Leaderboard", "", _md_table(LEADERBOARD_HEADER, leaderboard_rows(report)), ""]
+        parts += ["## Leaderboard", "", _md_table(render.LEADERBOARD_HEADER, render.leaderboard_rows(report)), ""]
     for workload in report.frame["workload"].drop_duplicates():
-        sizes, series, group = workload_rows(report, workload)
+        sizes, series, group = render.workload_rows(report, workload)
         first = group.iloc[0]
         parts += [f"## {_md_escape(workload)}", ""]
         rows = []
@@ -60,7 +50,7 @@ def to_markdown(report: Report) -> str:
             row = [name]
             for size in sizes:
                 match = group[(group["series"] == name) & (group["size_label"] == size)]
-                row.append(cell_text(match.iloc[0]) if not match.empty else "")
+                row.append(render.cell_text(match.iloc[0]) if not match.empty else "")
             geomean = report.geomeans[(report.geomeans["workload"] == workload) & (report.geomeans["series"] == name)]
             row.append(f"{geomean.iloc[0]['geomean_speedup']:.2f}x" if not geomean.empty else "-")
             rows.append(row)
@@ -80,12 +70,13 @@ def to_markdown(report: Report) -> str:
             ["workload", "faster above", "slower above", "between sizes", "estimate"],
             [[r.workload, r.faster_above, r.slower_above, r.between, f"{r.size_estimate:.3g}"]
              for r in report.crossings.itertuples()]), ""]
-    note, noisy = noise_section(report)
+    note, noisy = render.noise_section(report)
     if noisy:
-        parts += ["## Noise", "", note, "", _md_table(NOISE_HEADER, noisy), ""]
+        parts += ["## Noise", "", note, "", _md_table(render.NOISE_HEADER, noisy), ""]
     problems = report.frame[report.frame["status"] != "ok"]
     if not problems.empty:
         parts += ["## Not ok", "", _md_table(["cell", "status", "reason"],
                                              [[r.cell_id, r.status, r.reason] for r in problems.itertuples()]), ""]
-    parts += ["## Environment", "", _md_table(["what", "value"], [list(r) for r in environment_rows(report)]), ""]
+    environment = [list(row) for row in render.environment_rows(report)]
+    parts += ["## Environment", "", _md_table(["what", "value"], environment), ""]
     return "\n".join(parts) + "\n"
