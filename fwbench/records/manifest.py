@@ -86,6 +86,8 @@ class RunManifest:
         for name, value in data.items():
             if name in known:
                 values[name] = tuple(value) if isinstance(value, list) else value
+        values.setdefault("run_id", "unknown")
+        values.setdefault("num_threads", 0)
         values.setdefault("fwbench_version", "unknown")
         values.setdefault("started", "")
         values.setdefault("selection", {})
@@ -134,6 +136,24 @@ class RunManifest:
             raise ValueError(f"not a run fact: {', '.join(unknown)}")
         return dataclasses.replace(self, **{name: tuple(value) if isinstance(value, list) else value
                                            for name, value in facts.items()})
+
+    @classmethod
+    def merged(cls, manifests: list[Mapping[str, Any]], directories: list[Any],
+               mixed_hosts: list[str]) -> "RunManifest":
+        """The manifest of shard runs joined by ``fwbench merge``: the first shard's settings and host, every
+        shard's workers and wall time, no rounds or looks of its own, and where each shard came from
+        (``merged_from``, ``hosts``, ``mixed_hosts``: kept beside the fields, as keys this type does not own)."""
+        first = cls.from_dict(manifests[0])
+        origins = [{"directory": str(directory), "run_id": data.get("run_id"),
+                    "host": (data.get("host") or {}).get("hostname"), "command": data.get("command")}
+                   for directory, data in zip(directories, manifests)]
+        return dataclasses.replace(
+            first, run_id="merged-" + "+".join(sorted({data.get("run_id", "?") for data in manifests})),
+            workers=tuple(dict(worker) for data in manifests for worker in data.get("workers", [])),
+            wall_s=sum(data.get("wall_s") or 0 for data in manifests), rounds=(), looks=None, finished=_now(),
+            other={**first.other, "merged_from": origins,
+                   "hosts": sorted({(data.get("host") or {}).get("hostname") or "?" for data in manifests}),
+                   "mixed_hosts": list(mixed_hosts)})
 
     def resume(self) -> "RunManifest":
         """The manifest of a run continued now (``--resume``)."""

@@ -14,6 +14,7 @@ from fwbench.files import write_json_atomic
 from fwbench.machine.host import labelled_facts
 from fwbench.records.combine import combine_rounds
 from fwbench.records.journal import ResultsWriter
+from fwbench.records.manifest import RunManifest
 from fwbench.records.results import (
     CSV_FILE,
     MANIFEST_FILE,
@@ -86,19 +87,7 @@ def merge(directories: list[Path], out_dir: Path, overwrite: bool = False,
     with ResultsWriter(out_dir) as writer:
         for record in all_records:
             writer.write(record)
-    first = manifests[0]
-    merged = {
-        **{key: first.get(key) for key in ("version", "fwbench_version", "num_threads", "timer", "specs", "host",
-                                           "calibration", "selection", "interleave", "rounds_planned")},
-        "run_id": "merged-" + "+".join(sorted({m.get("run_id", "?") for m in manifests})),
-        "merged_from": [{"directory": str(d), "run_id": m.get("run_id"), "host": (m.get("host") or {}).get("hostname"),
-                         "command": m.get("command")} for d, m in zip(directories, manifests)],
-        "hosts": sorted({(m.get("host") or {}).get("hostname") or "?" for m in manifests}),
-        "mixed_hosts": differences,
-        "workers": [worker for m in manifests for worker in m.get("workers", [])],
-        "wall_s": sum(m.get("wall_s") or 0 for m in manifests),
-    }
-    write_json_atomic(merged, out_dir / MANIFEST_FILE)
+    write_json_atomic(RunManifest.merged(manifests, directories, differences).to_dict(), out_dir / MANIFEST_FILE)
     cells = combine_rounds(all_records)
     write_csv(cells, out_dir / CSV_FILE)
     return {"cells": len(cells), "directories": len(directories), "out_dir": str(out_dir)}

@@ -120,10 +120,10 @@ def test_a_field_accepts_only_its_kind_and_shows_values_in_its_unit():
 def test_the_parent_stamps_a_new_record_and_leaves_the_workers_as_it_was():
     from fwbench.records.results import with_fields, with_settings
 
-    worker = {"cell_id": "c", "status": "ok", "settings": {"clock": "time.perf_counter"}}
+    worker = {"cell_id": "c", "status": "ok", "settings": {"sync_method": "none"}}
     stamped = with_settings(with_fields(worker, round=2, look=1), contended_cores=0.5)
-    assert stamped["round"] == 2 and stamped["settings"] == {"clock": "time.perf_counter", "contended_cores": 0.5}
-    assert worker == {"cell_id": "c", "status": "ok", "settings": {"clock": "time.perf_counter"}}
+    assert stamped["round"] == 2 and stamped["settings"] == {"sync_method": "none", "contended_cores": 0.5}
+    assert worker == {"cell_id": "c", "status": "ok", "settings": {"sync_method": "none"}}
     with pytest.raises(ValueError, match="made_up"):
         with_fields(worker, made_up=1)
 

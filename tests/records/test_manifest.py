@@ -56,6 +56,7 @@ def test_reading_run_json_back_keeps_unknown_keys_and_fills_an_older_files_gaps(
     assert back.rounds == ({"round": 1},) and back.other == {"from_a_newer_fwbench": {"x": 1}}
     assert back.to_dict() == data
     older = RunManifest.from_dict({"run_id": "old", "num_threads": 2, "timer": {"budget_s": 1.0}})
+    assert RunManifest.from_dict({}).run_id == "unknown"  # a shard without run.json still merges
     assert older.rounds_planned == 1 and older.round_timer == {"budget_s": 1.0} and older.selection == {}
     resumed = back.resume().resume()
     assert len(resumed.resumed) == 2 and back.resumed is None
@@ -81,3 +82,14 @@ def test_resume_options_come_from_the_manifest_and_the_caller_gives_the_rest(tmp
     assert options.selection == Selection(frameworks=["numpy"], shard=(2, 3))
     with pytest.raises(dataclasses.FrozenInstanceError):
         options.rounds = 5
+
+
+def test_merged_shards_make_one_manifest_from_the_first_shards_settings_and_every_shards_workers():
+    shards = [_manifest().with_workers([{"framework": "numpy"}]).finish(10.0).to_dict(),
+              dict(_manifest().with_workers([{"framework": "torch"}]).finish(5.0).to_dict(), run_id="run-2")]
+    merged = RunManifest.merged(shards, ["a", "b"], mixed_hosts=[])
+    assert merged.run_id == "merged-run-1+run-2" and merged.wall_s == 15.0
+    assert [worker["framework"] for worker in merged.workers] == ["numpy", "torch"] and merged.rounds == ()
+    data = merged.to_dict()
+    assert [origin["directory"] for origin in data["merged_from"]] == ["a", "b"] and data["hosts"] == ["h"]
+    assert data["timer"] == shards[0]["timer"] and data["mixed_hosts"] == []
