@@ -175,8 +175,9 @@ def run(
     if resume is not None:
         # The run's own settings, from its manifest: what decides its timings cannot change on --resume.
         options = RunOptions.from_manifest(recorded, resume, **common)
-        sequential, turn_ms = not options.interleave, options.turn_s * 1000 if options.turn_s else None
-        threads, out, overwrite = options.num_threads, resume, False
+        if executor == "ray":  # Ray runs each group as a task of its own: the series cannot take turns
+            options = dataclasses.replace(options, interleave=False, turn_s=None)
+        threads = options.num_threads
         matmul_precision, cache, allocator = options.matmul_precision, options.cache, options.allocator
     else:
         if sequential and turn_ms is not None:

@@ -98,6 +98,12 @@ def rounds_to_settle(verdict: Any) -> int | None:
     return needed or None
 
 
+def size_of(record: dict[str, Any]) -> tuple[str, str, str]:
+    """The workload size a round record or combined row belongs to, spelled as
+    :attr:`fwbench.execution.plan.Cell.size` is (workload, params as JSON, device)."""
+    return record.get("workload"), json.dumps(record.get("params") or {}, sort_keys=True), record.get("device")
+
+
 def size_round_seconds(records: Iterable[dict[str, Any]]) -> dict[tuple[str, str, str], float]:
     """Per size, the wall seconds its latest round took: from the first of its cells' starts to the last
     one's end (``timestamp`` less ``cell_wall_s``, and ``timestamp``)."""
@@ -110,8 +116,7 @@ def size_round_seconds(records: Iterable[dict[str, Any]]) -> dict[tuple[str, str
             end = datetime.fromisoformat(stamp).timestamp()
         except ValueError:
             continue
-        key = (record.get("workload"), json.dumps(record.get("params") or {}, sort_keys=True), record.get("device"))
-        span = spans.setdefault(key, {}).setdefault(int(record.get("round") or 1), [math.inf, -math.inf])
+        span = spans.setdefault(size_of(record), {}).setdefault(int(record.get("round") or 1), [math.inf, -math.inf])
         span[0], span[1] = min(span[0], end - wall), max(span[1], end)
     return {key: by_round[max(by_round)][1] - by_round[max(by_round)][0] for key, by_round in spans.items()}
 
@@ -122,24 +127,24 @@ def open_sizes(out_dir: Path, among: set[tuple[str, str, str]] | None = None) ->
     latest round cost.  ``among``: only these sizes (the ones still open at the previous look: a size once
     decided gets no more time, even if the run-wide pooled spread moves as other sizes get rounds).  Sizes
     with fewer than two measured series are never open."""
-    from fwbench.records.results import read_cells, read_records
+    from fwbench.records.combine import combine_rounds
+    from fwbench.records.results import read_records
     from fwbench.stats.paired import series_name
     from fwbench.stats.verdicts import size_verdicts
 
+    records = read_records(out_dir)
     groups: dict[tuple, list[tuple[str, dict[str, Any]]]] = {}
-    for row in read_cells(out_dir):
+    for row in combine_rounds(records):
         if row.get("status") != "ok" or not row.get("median_s") or row.get("method") == "timeit":
             continue
-        key = (row["workload"], json.dumps(row.get("params") or {}, sort_keys=True), row["device"], row.get("dtype"))
+        key = (*size_of(row), row.get("dtype"))
         if among is None or key[:3] in among:
             groups.setdefault(key, []).append((series_name(row), row))
     keys = list(groups)
     found = {}
-    costs: dict[tuple[str, str, str], float] | None = None
+    costs = size_round_seconds(records)
     for key, verdict in zip(keys, size_verdicts([groups[key] for key in keys])):
         if verdict.verdict == "undecided":
-            if costs is None:
-                costs = size_round_seconds(read_records(out_dir))
             text = ", ".join(f"{item.series} {item.ratio.value:.3f} [{item.ratio.low or math.nan:.3f}, "
                              f"{item.ratio.high or math.nan:.3f}]" for item in verdict.comparisons
                              if item.standing == "undecided")

@@ -20,6 +20,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Mapping
 
+from fwbench.files import write_json_atomic
+
 MANIFEST_VERSION = 1
 
 # Fields present in every manifest, in the order run.json lists them; the others are written when set.
@@ -186,8 +188,6 @@ class ManifestFile:
 
     def save(self, manifest: RunManifest | None = None) -> RunManifest:
         """Make ``manifest`` (default: the current one) the latest and write it."""
-        from fwbench.files import write_json_atomic
-
         if manifest is not None:
             self.manifest = manifest
         write_json_atomic(self.manifest.to_dict(), self.path)
