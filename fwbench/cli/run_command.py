@@ -77,6 +77,12 @@ def run(
                                               "starts every framework anew, in an order that rotates, and samples "
                                               "for its share of --budget; the 95% CI covers the variation between "
                                               "rounds, so it is a promise about the next run."),
+    rounds_per_start: int = typer.Option(
+        1, "--rounds-per-start", min=1,
+        help="Rounds one start of the workers serves when the series take turns (default 1): each of them forks "
+             "every cell afresh from its framework's worker, so K rounds pay for the imports once. A fork draws "
+             "its own speed as a new process does (docs/methodology.md), but rounds of one start share the "
+             "workers' layout."),
     timeout: float = typer.Option(DEFAULT_CELL_TIMEOUT_S, "--timeout", min=1.0,
                                   help="Seconds one cell may take before its worker is killed."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace results already in --out."),
@@ -180,6 +186,10 @@ def run(
         threads = options.num_threads
         matmul_precision, cache, allocator = options.matmul_precision, options.cache, options.allocator
     else:
+        if rounds_per_start > 1 and (sequential or executor == "ray"):
+            raise UserError(f"--rounds-per-start: got {rounds_per_start} with "
+                            f"{'--sequential' if sequential else '--executor ray'}, where each round starts its "
+                            "own workers", hint="drop --rounds-per-start, or let the series take turns")
         if sequential and turn_ms is not None:
             raise UserError(f"--turn-ms: got {turn_ms:g} with --sequential, which takes no turns",
                             hint="drop --sequential to pair the series in time, or drop --turn-ms")
@@ -196,6 +206,7 @@ def run(
             turn_s=(turn_ms or DEFAULT_TURN_MS) / 1000 if interleaved and (not sequential or turn_ms) else None,
             extend=extend if extend is not None else (interleaved and not quick and rounds >= 2),
             rounds=rounds,
+            rounds_per_start=rounds_per_start,
             matmul_precision=matmul_precision,
             cache=cache,
             allocator=allocator,

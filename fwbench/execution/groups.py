@@ -79,6 +79,9 @@ class GroupSettings:
     attempt: int = 1  # 2 when the round retries cells whose process died
     turn_s: float | None = None  # --interleave: seconds of sampling a turn (None: a quarter of the round's budget)
     look: int | None = None  # the look that will judge this round's cells (runs that extend open sizes)
+    # --rounds-per-start: the rounds one start of the workers serves, each a fresh fork of every cell (the
+    # interleaved executor only); empty: round_index alone
+    served_rounds: tuple[int, ...] = ()
     sides: dict[str, WorkerSide] = field(default_factory=dict)  # fwbench ab: each side's workers
 
 
@@ -120,21 +123,27 @@ class WorkerGroup:
         self.log_path = settings.out_dir / "logs" / (f"worker-{framework}-{device}{'-' + own if own else ''}"
                                                      f"{'-' + self.side.name if self.side else ''}.log")
 
-    def finish(self, cell: Cell, record: dict[str, Any]) -> dict[str, Any]:
-        """Hand a finished record (stamped with its round, the look that judges it, and its attempt when a
-        retry) to the caller."""
-        stamped = with_fields(record, round=self.settings.round_index,
+    @property
+    def rounds(self) -> tuple[int, ...]:
+        """The rounds this start of the group's worker serves, in order."""
+        return self.settings.served_rounds or (self.settings.round_index,)
+
+    def finish(self, cell: Cell, record: dict[str, Any], round_index: int | None = None) -> dict[str, Any]:
+        """Hand a finished record (stamped with its round, by default the first this start serves, the look
+        that judges it, and its attempt when a retry) to the caller."""
+        stamped = with_fields(record, round=round_index or self.settings.round_index,
                               **({"look": self.settings.look} if self.settings.look is not None else {}),
                               **({"attempt": self.settings.attempt} if self.settings.attempt > 1 else {}))
         return self._finish_callback(cell, stamped)
 
-    def fail(self, cell: Cell, cause: str) -> dict[str, Any]:
+    def fail(self, cell: Cell, cause: str, round_index: int | None = None) -> dict[str, Any]:
         """Finish ``cell`` without running it: skipped if the framework or device is unavailable, else error,
         with how the worker's end caused it (``failure``: timed out, or worker died, which the runner retries)."""
         status = "skipped" if cause.startswith(UNAVAILABLE_PREFIXES) else "error"
         failure = ({"failure": "timed out" if cause.startswith("timed out") else "worker died"}
                    if status == "error" else {})
-        return self.finish(cell, finished_without_running(cell, self.run_info, status, cause, self.version, **failure))
+        return self.finish(cell, finished_without_running(cell, self.run_info, status, cause, self.version, **failure),
+                           round_index)
 
     def start_worker(self, cells: list[Cell]) -> WorkerProcess:
         """A fresh worker for ``cells``, its configuration sent."""

@@ -100,84 +100,98 @@ def run_interleaved(groups: list[WorkerGroup], timeout_s: float) -> list[dict[st
             worker.cause = hello.get("reason", "unavailable")
 
     pids: dict[str, int | None] = {}
-    turns: dict[str, int] = {}  # cell id: turns taken
+    turns: dict[str, int] = {}  # cell id: turns taken in the current round
 
-    def finish(worker: _Turn, cell: Cell, record: dict[str, Any]) -> None:
+    def finish(worker: _Turn, cell: Cell, record: dict[str, Any], round_index: int) -> None:
         if cell.cell_id in turns:
             block = worker.group.settings.turn_s
             record = with_settings(with_fields(record, interleave_turns=turns[cell.cell_id]), interleave=(
                 f"turns of {f'{block * 1000:g} ms' if block else 'a quarter of the round budget'} of sampling "
                 "in a new random order each cycle, one untimed call first; the cell's process stopped "
                 "(SIGSTOP) between its turns"))
-        records.append(worker.group.finish(cell, record))
+        records.append(worker.group.finish(cell, record, round_index))
 
-    def fail(worker: _Turn, cell: Cell) -> None:
-        records.append(worker.group.fail(cell, worker.cause or "worker unavailable"))
+    def fail(worker: _Turn, cell: Cell, round_index: int) -> None:
+        records.append(worker.group.fail(cell, worker.cause or "worker unavailable", round_index))
 
     owner = {cell.cell_id: worker for worker in workers for cell in worker.group.cells}
-    rounds: dict[tuple, list[Cell]] = {}
+    sizes: dict[tuple, list[Cell]] = {}
     for worker in workers:
         for cell in worker.group.cells:
-            rounds.setdefault(cell.size, []).append(cell)
+            sizes.setdefault(cell.size, []).append(cell)
+    served = groups[0].rounds if groups else ()
     # Each cycle visits the active cells in a new random order (randomized multiple interleaved trials), seeded
     # by the round so a run can be repeated.
     generator = random.Random(groups[0].settings.round_index if groups else 0)
-    for members in rounds.values():
-        active: list[Cell] = []
-        for cell in members:
-            worker = owner[cell.cell_id]
-            if not worker.alive:
-                fail(worker, cell)
-                continue
-            worker.group.progress.cell_started(cell)
-            worker.send({"cmd": "prepare", "cell_id": cell.cell_id})
-            reply = _reply(worker, timeout_s, {"prepared", "result"})
-            if reply is None:
-                fail(worker, cell)
-            elif reply["event"] == "result":
-                finish(worker, cell, reply["record"])
-            else:
-                pids[cell.cell_id] = reply.get("pid")
-                turns[cell.cell_id] = 0
-                pause(pids[cell.cell_id])
-                active.append(cell)
-        while active:
-            order = list(active)
-            generator.shuffle(order)
-            for cell in order:
-                worker = owner[cell.cell_id]
-                if not worker.alive:
-                    fail(worker, cell)
-                    active.remove(cell)
-                    continue
-                block_s = worker.group.settings.turn_s or worker.group.settings.timer.budget_s / TURNS_PER_CELL
-                resume(pids.get(cell.cell_id))
-                worker.send({"cmd": "sample", "cell_id": cell.cell_id, "block_s": block_s})
-                reply = _reply(worker, timeout_s, {"sampled", "result"})
-                if reply is None:
-                    fail(worker, cell)
-                    active.remove(cell)
-                    continue
-                turns[cell.cell_id] += 1
-                if reply["event"] != "result" and not reply["done"]:
-                    pause(pids.get(cell.cell_id))  # its threads cannot spin into the next turn
-                if reply["event"] == "result":
-                    finish(worker, cell, reply["record"])
-                    active.remove(cell)
-                elif reply["done"]:
-                    worker.send({"cmd": "finish", "cell_id": cell.cell_id})
-                    reply = _reply(worker, timeout_s, {"result"})
-                    if reply is None:
-                        fail(worker, cell)
-                    else:
-                        finish(worker, cell, reply["record"])
-                    active.remove(cell)
+    for members in sizes.values():
+        # --rounds-per-start: each round this start serves forks every cell of the size afresh from its worker
+        for round_index in served:
+            turns.clear()
+            _interleave_size(members, owner, pids, turns, generator, timeout_s,
+                             lambda worker, cell, record, number=round_index: finish(worker, cell, record, number),
+                             lambda worker, cell, number=round_index: fail(worker, cell, number))
     for worker in workers:  # every worker told first, so they exit side by side (a second or so each)
         worker.send({"cmd": "exit"})
         worker.process.close_input()
     for worker in workers:
         worker.process.stop()
     return records
+
+
+def _interleave_size(members: list[Cell], owner: dict[str, _Turn], pids: dict[str, int | None],
+                     turns: dict[str, int], generator: random.Random, timeout_s: float, finish: Any,
+                     fail: Any) -> None:
+    """One round of one workload size: fork every member's process (prepare), then turns in a new random order
+    each cycle until each meets its stopping rule, then its record (``finish``) or its failure (``fail``)."""
+    active: list[Cell] = []
+    for cell in members:
+        worker = owner[cell.cell_id]
+        if not worker.alive:
+            fail(worker, cell)
+            continue
+        worker.group.progress.cell_started(cell)
+        worker.send({"cmd": "prepare", "cell_id": cell.cell_id})
+        reply = _reply(worker, timeout_s, {"prepared", "result"})
+        if reply is None:
+            fail(worker, cell)
+        elif reply["event"] == "result":
+            finish(worker, cell, reply["record"])
+        else:
+            pids[cell.cell_id] = reply.get("pid")
+            turns[cell.cell_id] = 0
+            pause(pids[cell.cell_id])
+            active.append(cell)
+    while active:
+        order = list(active)
+        generator.shuffle(order)
+        for cell in order:
+            worker = owner[cell.cell_id]
+            if not worker.alive:
+                fail(worker, cell)
+                active.remove(cell)
+                continue
+            block_s = worker.group.settings.turn_s or worker.group.settings.timer.budget_s / TURNS_PER_CELL
+            resume(pids.get(cell.cell_id))
+            worker.send({"cmd": "sample", "cell_id": cell.cell_id, "block_s": block_s})
+            reply = _reply(worker, timeout_s, {"sampled", "result"})
+            if reply is None:
+                fail(worker, cell)
+                active.remove(cell)
+                continue
+            turns[cell.cell_id] += 1
+            if reply["event"] != "result" and not reply["done"]:
+                pause(pids.get(cell.cell_id))  # its threads cannot spin into the next turn
+            if reply["event"] == "result":
+                finish(worker, cell, reply["record"])
+                active.remove(cell)
+            elif reply["done"]:
+                worker.send({"cmd": "finish", "cell_id": cell.cell_id})
+                reply = _reply(worker, timeout_s, {"result"})
+                if reply is None:
+                    fail(worker, cell)
+                else:
+                    finish(worker, cell, reply["record"])
+                active.remove(cell)
 
 
 def _reply(worker: _Turn, timeout_s: float, wanted: set[str]) -> dict[str, Any] | None:

@@ -72,6 +72,7 @@ class RunOptions:
     num_threads: int | None = None
     timer: TimerSettings = field(default_factory=TimerSettings)  # budget_s: per cell, over all rounds
     rounds: int = 1  # fresh worker processes per cell ('fwbench run' defaults to 3)
+    rounds_per_start: int = 1  # rounds one start of the workers serves, each forking every cell afresh (interleaved)
     cell_timeout_s: float = DEFAULT_CELL_TIMEOUT_S
     overwrite: bool = False
     command: list[str] = field(default_factory=list)
@@ -100,6 +101,7 @@ class RunOptions:
         recorded["sides"] = tuple(recorded.get("sides") or ())
         return cls(out_dir=Path(out_dir), selection=Selection(**recorded), num_threads=manifest.num_threads,
                    timer=TimerSettings(**manifest.timer), rounds=manifest.rounds_planned,
+                   rounds_per_start=manifest.rounds_per_start or 1,
                    interleave=bool(manifest.interleave), turn_s=manifest.turn_s, extend=bool(manifest.extend),
                    matmul_precision=manifest.matmul_precision, cache=manifest.cache, allocator=manifest.allocator,
                    unset_environment=tuple(manifest.unset_environment or ()), resume=True, **given)
@@ -196,6 +198,7 @@ def _new_manifest(specs: list[Spec], options: RunOptions, run_info: dict[str, An
                    "replicas": selection.replicas, "sides": list(selection.sides)},
         timer=options.timer.to_dict(),
         rounds_planned=options.rounds,
+        rounds_per_start=options.rounds_per_start,
         round_timer=round_timer(options.timer, options.rounds).to_dict(),
         interleave=options.interleave,
         turn_s=options.turn_s,
@@ -261,29 +264,31 @@ def _execute(cells: list[Cell], pending: dict[int, list[Cell]], options: RunOpti
             timer = round_timer(first_pass_timer(options.timer) if options.extend else options.timer, options.rounds)
 
             def run_round(round_index: int, todo: list[Cell], repeat: bool = False, attempt: int = 1,
-                          look: int | None = None) -> None:
+                          look: int | None = None, served: tuple[int, ...] = ()) -> None:
                 look = look or (1 if options.extend else None)
                 settings = GroupSettings(out_dir=options.out_dir, run_info=run_info, timer=timer,
                                          cell_timeout_s=options.cell_timeout_s,
                                          memory_limit_bytes=options.memory_limit_bytes, round_index=round_index,
                                          interleave=options.interleave,
                                          unset_environment=tuple(options.unset_environment), attempt=attempt,
-                                         turn_s=options.turn_s, look=look, sides=options.sides)
+                                         turn_s=options.turn_s, look=look, sides=options.sides,
+                                         served_rounds=served if len(served) > 1 else ())
                 groups = rotated([WorkerGroup(framework, device, group_cells, settings, finish, progress)
                                   for (framework, device), group_cells in _groups(todo)], round_index)
-                journal.save(journal.manifest.with_round({
-                    "round": round_index, "started": datetime.now(timezone.utc).isoformat(),
-                    "order": [f"{group.framework}@{group.device}" for group in groups],
-                    "machine_probe_s": machine_probe_s(), **({"repeat": True} if repeat else {}),
-                    **({"look": look} if look else {}),
-                    **({"retry": True} if attempt > 1 else {})}))
+                order = [f"{group.framework}@{group.device}" for group in groups]
+                for number in served or (round_index,):
+                    journal.save(journal.manifest.with_round({
+                        "round": number, "started": datetime.now(timezone.utc).isoformat(), "order": order,
+                        **({"machine_probe_s": machine_probe_s()} if number == round_index else
+                           {"workers_of_round": round_index}),
+                        **({"repeat": True} if repeat else {}), **({"look": look} if look else {}),
+                        **({"retry": True} if attempt > 1 else {})}))
                 executor.run_round(groups)
                 journal.save(journal.manifest.with_workers(hello for group in groups for hello in group.hellos))
 
-            for round_index in sorted(pending):
-                todo = [cell for cell in pending[round_index] if cell.cell_id in runnable_ids]
-                if todo:
-                    run_round(round_index, todo)
+            per_start = options.rounds_per_start if options.interleave and options.executor == "local" else 1
+            for served, todo in starts(pending, runnable_ids, per_start):
+                run_round(served[0], todo, served=served)
             if contended and options.rounds >= 2:
                 # Every series of a contended cell's workload size runs again, so that its new round has
                 # partners to be paired with (the leaderboard pairs rounds by number).
@@ -325,6 +330,25 @@ def _execute(cells: list[Cell], pending: dict[int, list[Cell]], options: RunOpti
     combined = read_cells(options.out_dir)
     write_csv(combined, options.out_dir / CSV_FILE)
     return RunOutcome(run_info["run_id"], options.out_dir, combined, time.perf_counter() - started)
+
+
+def starts(pending: dict[int, list[Cell]], runnable_ids: set[str],
+           per_start: int) -> list[tuple[tuple[int, ...], list[Cell]]]:
+    """The worker starts that serve the pending rounds: up to ``per_start`` consecutive rounds with the same
+    runnable cells share one start (``--rounds-per-start``); rounds with nothing runnable need none."""
+    found: list[tuple[tuple[int, ...], list[Cell]]] = []
+    for round_index in sorted(pending):
+        todo = [cell for cell in pending[round_index] if cell.cell_id in runnable_ids]
+        if not todo:
+            continue
+        if found:
+            served, previous = found[-1]
+            if (len(served) < per_start and served[-1] == round_index - 1
+                    and [cell.cell_id for cell in previous] == [cell.cell_id for cell in todo]):
+                found[-1] = (served + (round_index,), previous)
+                continue
+        found.append(((round_index,), todo))
+    return found
 
 
 def _extend(cells: list[Cell], runnable_ids: set[str], options: RunOptions, journal: ManifestFile,

@@ -26,7 +26,7 @@ MANIFEST_VERSION = 1
 
 # Fields present in every manifest, in the order run.json lists them; the others are written when set.
 _ALWAYS = ("version", "run_id", "fwbench_version", "command", "started", "num_threads", "selection", "timer",
-           "rounds_planned", "round_timer", "interleave", "turn_s", "extend", "matmul_precision", "cache",
+           "rounds_planned", "rounds_per_start", "round_timer", "interleave", "turn_s", "extend", "matmul_precision", "cache",
            "allocator", "allocator_default", "unset_environment", "executor", "specs", "host", "workers",
            "rounds", "calibration")
 
@@ -49,6 +49,7 @@ class RunManifest:
     rounds_planned: int
     round_timer: Mapping[str, Any]
     host: Mapping[str, Any]
+    rounds_per_start: int = 1  # rounds one start of the workers serves (--rounds-per-start)
     command: tuple[str, ...] = ()
     interleave: bool = False
     turn_s: float | None = None
