@@ -26,8 +26,8 @@ MANIFEST_VERSION = 1
 
 # Fields present in every manifest, in the order run.json lists them; the others are written when set.
 _ALWAYS = ("version", "run_id", "fwbench_version", "command", "started", "num_threads", "selection", "timer",
-           "rounds_planned", "rounds_per_start", "round_timer", "interleave", "turn_s", "extend", "matmul_precision", "cache",
-           "allocator", "allocator_default", "unset_environment", "executor", "specs", "host", "workers",
+           "rounds_planned", "rounds_per_start", "round_timer", "interleave", "turn_s", "extend", "matmul_precision",
+           "cache", "allocator", "allocator_default", "unset_environment", "executor", "specs", "host", "workers",
            "rounds", "calibration")
 
 
