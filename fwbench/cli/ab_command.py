@@ -36,9 +36,16 @@ from fwbench.report import ab as ab_report
 from fwbench.spec.loader import load_specs
 from fwbench.stats.timing import TimerSettings
 
-AB_ROUNDS = 3
-AB_ROUNDS_PER_START = 1
+AB_ROUNDS = 10
 AB_TURN_S = 0.02
+
+
+def ab_timer(budget_s: float) -> TimerSettings:
+    """How each side of a cell samples in every round: for its whole share of ``budget_s`` (no early stop on
+    its own interval, so both sides take turns side by side to the end of the round), after a warm-up of two
+    windows of 20 ms at least (100 ms at most; a compile still settles for 200 ms), since every round forks
+    the cell afresh and each turn begins with an untimed call."""
+    return TimerSettings(budget_s=budget_s, target_rel_ci=0.0, warmup_s=0.02, max_warmup_s=0.1)
 
 
 def parse_assignments(values: list[str], option: str) -> dict[str, str]:
@@ -67,19 +74,37 @@ def side_of(name: str, python: str, environment: dict[str, str], paths: list[Pat
     return WorkerSide(name, str(Path(resolved).absolute()), environment, tuple(str(p.resolve()) for p in paths))
 
 
-CHECK_SCRIPT = (
-    "import importlib, json, sys; import fwbench.worker; found = {}\n"
-    "for framework, module in json.loads(sys.argv[1]).items():\n"
-    "    try: found[framework] = getattr(importlib.import_module(module), '__version__', '?')\n"
-    "    except Exception as error: found[framework] = 'MISSING: ' + type(error).__name__ + ': ' "
-    "+ str(error)[:120]\n"
-    "print(json.dumps({'python': sys.version.split()[0], 'frameworks': found}))")
+CHECK_SCRIPT = """\
+import importlib.metadata, importlib.util, json, sys
+import fwbench.worker
+found, owners = {}, importlib.metadata.packages_distributions()
+for framework, module in json.loads(sys.argv[1]).items():
+    try:
+        spec = importlib.util.find_spec(module)
+    except Exception as error:
+        spec, why = None, type(error).__name__ + ': ' + str(error)[:120]
+    else:
+        why = 'ModuleNotFoundError: no module named ' + repr(module)
+    if spec is None:
+        found[framework] = 'MISSING: ' + why
+        continue
+    found[framework] = '?'
+    for distribution in owners.get(module, []):
+        try:
+            found[framework] = importlib.metadata.version(distribution)
+            break
+        except Exception:
+            pass
+print(json.dumps({'python': sys.version.split()[0], 'frameworks': found}))
+"""
 
 
 def start_check(side: WorkerSide, frameworks: set[str]) -> subprocess.Popen:
-    """Ask the side's interpreter, in its environment, to import fwbench's worker and each framework the spec
-    needs, and say their versions; started for both sides at once, the check takes one side's imports
-    (about 12 s with all four frameworks here) instead of two."""
+    """Ask the side's interpreter, in its environment, to import fwbench's worker (and with it NumPy) and to
+    find each framework the spec needs, with its installed version.  The frameworks are found, not imported
+    (importing all four takes about 12 s a side here, and the workers import them anyway): one that is
+    installed but fails to import makes its workers unavailable, which :func:`unavailable_sides` turns into
+    the same exit 2 after the run."""
     from fwbench.adapters import get_adapter
     from fwbench.execution.worker_process import worker_environment
 
@@ -90,7 +115,7 @@ def start_check(side: WorkerSide, frameworks: set[str]) -> subprocess.Popen:
 
 def check_side(side: WorkerSide, frameworks: set[str], started: subprocess.Popen | None = None) -> dict[str, Any]:
     """What the side's interpreter has (:func:`start_check`); a one-line error (exit 2) if it lacks fwbench's
-    worker or a framework the spec needs (one that fails to import included)."""
+    worker or a framework the spec needs."""
     process = started or start_check(side, frameworks)
     try:
         stdout, stderr = process.communicate(timeout=300)
@@ -109,6 +134,24 @@ def check_side(side: WorkerSide, frameworks: set[str], started: subprocess.Popen
         raise UserError(f"--{side.name}: {side.python} lacks {name}, which the spec needs ({text[9:]})",
                         hint=f"install {name} into the {side.name} environment, or leave it out with -f")
     return found
+
+
+def unavailable_side(records: list[dict[str, Any]], sides: dict[str, WorkerSide]) -> UserError | None:
+    """The one-line error for a side whose workers could not start a framework the other side ran (installed
+    but failing to import, found only once its workers started); None when both sides had every framework."""
+    from fwbench.execution.groups import UNAVAILABLE_PREFIXES
+
+    ran = {(record.get("side"), record.get("framework")) for record in records if record.get("status") == "ok"}
+    for record in records:
+        side, framework = record.get("side"), record.get("framework")
+        other = "candidate" if side == "baseline" else "baseline"
+        if (side in sides and str(record.get("reason") or "").startswith(UNAVAILABLE_PREFIXES)
+                and (other, framework) in ran):
+            return UserError(f"--{side}: {sides[side].python} could not start {framework} in its workers "
+                             f"({str(record['reason'])[:200]})",
+                             hint=f"repair {framework} in the {side} environment; the run and its reports "
+                                  "are written all the same")
+    return None
 
 
 @user_errors
@@ -137,10 +180,12 @@ def ab(
     filter_text: Optional[str] = FILTER_OPTION,
     budget: float = typer.Option(1.0, "--budget", min=0.01, help="Seconds of sampling per cell and side, over "
                                                                   "all rounds."),
-    rounds: int = typer.Option(AB_ROUNDS, "--rounds", min=2, help="Fresh process sets per cell (default 3)."),
-    rounds_per_start: int = typer.Option(AB_ROUNDS_PER_START, "--rounds-per-start", min=1,
-                                         help=f"Rounds one start of each side's workers serves, each a fresh fork "
-                                              f"of every cell (default {AB_ROUNDS_PER_START})."),
+    rounds: int = typer.Option(AB_ROUNDS, "--rounds", min=2, help=f"Fresh processes per cell and side, each "
+                                                                    f"forked from its side's worker (default "
+                                                                    f"{AB_ROUNDS}); the interval's clusters."),
+    rounds_per_start: Optional[int] = typer.Option(None, "--rounds-per-start", min=1,
+                                                   help="Rounds one start of each side's workers serves (default: "
+                                                        "all of them, so each side imports its frameworks once)."),
     threads: Optional[int] = typer.Option(None, "--threads", min=1, help="Threads for every framework on both "
                                                                           "sides (default: the usable cores)."),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Run directory to write (default: "
@@ -156,15 +201,19 @@ def ab(
     Each side's workers start with its own interpreter (two virtual
     environments: jax 0.9 against 0.10), environment (--candidate-env
     OMP_NUM_THREADS=1) and module path (two checkouts of your workload
-    module). The two sides of a cell are alive at once and take turns of 20
-    ms in random order in every round, so candidate/baseline comes from times
-    taken side by side, with a 95% interval over the rounds. A cell is slower
+    module), once; every round forks each cell afresh on both sides (a fork
+    draws its own speed as a new process does). The two sides of a cell are
+    alive at once and take turns of 20 ms in random order, so
+    candidate/baseline comes from times taken side by side, with a 95%
+    interval over the rounds (10 by default). A cell is slower
     when the interval lies above 1 + threshold, faster below 1/(1 + threshold),
     same inside that band, undecided otherwise (with the change it could have
     called), broken when the candidate did not measure where the baseline did.
 
     Exit codes: 0 nothing slower or broken, 1 otherwise, 2 bad input (an
-    interpreter that lacks fwbench or a framework the spec needs included).
+    interpreter that lacks fwbench or a framework the spec needs included;
+    one whose framework is installed but fails to import exits 2 after the
+    run, its reports written).
 
     Example: fwbench ab bench/more_work.yaml --candidate ../pr/.venv/bin/python --md summary.md
     """
@@ -197,7 +246,8 @@ def ab(
     check_out_dir(out_dir, overwrite)
     check_writable(out_dir)
     options = RunOptions(out_dir=out_dir, selection=selection, num_threads=threads,
-                         timer=TimerSettings(budget_s=budget), rounds=rounds, rounds_per_start=rounds_per_start,
+                         timer=ab_timer(budget), rounds=rounds, rounds_per_start=rounds_per_start or rounds,
+                         repeat_contended=False,
                          overwrite=overwrite,
                          command=["fwbench", *sys.argv[1:]], interleave=True, turn_s=AB_TURN_S, extend=False,
                          sides=sides)
@@ -221,4 +271,7 @@ def ab(
     if json_path:
         write_text_atomic(json_path, json.dumps(ab_report.document(verdicts, limit, described, str(out_dir)), indent=1))
     console.print(f"Run: {out_dir} (keep it for 'fwbench history')", markup=False)
+    broken_side = unavailable_side(outcome.records, sides)
+    if broken_side is not None:
+        raise broken_side
     raise typer.Exit(ab_report.exit_code(verdicts))

@@ -84,6 +84,7 @@ class RunOptions:
     allocator: str | None = None  # every workload's, overriding its spec field ("steady" or "fresh")
     unset_environment: tuple[str, ...] = ()  # variables every worker runs without (--unset-env)
     turn_s: float | None = None  # --interleave: seconds of sampling a turn (--turn-ms); None: a quarter budget
+    repeat_contended: bool = True  # run the sizes of contended cells once more (fwbench ab: many rounds, no need)
     extend: bool = False  # first pass on half the budget, the rest to sizes still open (fwbench.execution.extension)
     sides: dict[str, Any] = field(default_factory=dict)  # fwbench ab: side name -> execution.groups.WorkerSide
     resume: bool = False  # continue the run in out_dir: only its missing cells and rounds (fwbench.execution.resume)
@@ -289,7 +290,7 @@ def _execute(cells: list[Cell], pending: dict[int, list[Cell]], options: RunOpti
             per_start = options.rounds_per_start if options.interleave and options.executor == "local" else 1
             for served, todo in starts(pending, runnable_ids, per_start):
                 run_round(served[0], todo, served=served)
-            if contended and options.rounds >= 2:
+            if contended and options.rounds >= 2 and options.repeat_contended:
                 # Every series of a contended cell's workload size runs again, so that its new round has
                 # partners to be paired with (the leaderboard pairs rounds by number).
                 sizes = {cell.size for cell in contended.values()}
