@@ -20,7 +20,13 @@ from fwbench.spec.loader import Workload
 from fwbench.stats.sampler import Sampler, measure_timeit
 from fwbench.stats.timing import TimerSettings, summarize
 from fwbench.worker.cache import cache_load, cache_save, inputs_digest
-from fwbench.worker.process import allocator_state, minor_page_faults, settle_allocator, short_reason
+from fwbench.worker.process import (
+    allocator_state,
+    minor_page_faults,
+    randomize_heap_offset,
+    settle_allocator,
+    short_reason,
+)
 
 REFERENCE_CACHE_MIN_S = 0.5  # cache references that took longer than this to compute
 
@@ -126,6 +132,8 @@ class CellRunner:
         workload = self.workloads[cell["workload"]]
         regime = workload.allocator or DEFAULT_ALLOCATOR_REGIME
         allocator = dict(self.settings["allocator"], **settle_allocator(regime))  # before anything is allocated
+        if self.config.get("random_heap_offset"):  # rounds forked from one worker: each draws its own layout
+            allocator.update(randomize_heap_offset())
         state.kind = kind = self.kinds[cell["workload"]]
         state.params = params = cell["params"]
         state.record = record = base_record(cell, workload.to_dict(), self.config["run"])

@@ -125,6 +125,30 @@ def settle_allocator(regime: str) -> dict[str, Any]:
                       "(glibc's mmap threshold raised to 32 MiB less a page, its trim threshold to twice that)"}
 
 
+HEAP_OFFSET_MAX_BYTES = 65536
+_kept_offset: list[int] = []  # the block that shifts this process's heap, kept until the process ends
+
+
+def randomize_heap_offset() -> dict[str, Any]:
+    """Shift where this process's later heap blocks land by a random number of bytes (16 to 64 KiB, in steps of
+    16): allocate such a block and keep it.  Forks of one worker otherwise lay out their inputs and temporaries
+    at the same addresses, so whatever that layout costs (NumPy's time at n=256 sat at 96, 103 or 130 µs per
+    worker, alike in all its forks) would be shared by every round the worker serves; with a fresh draw per
+    fork, as Stabilizer (Curtsinger and Berger, ASPLOS 2013) randomizes layout per run, each fork is an
+    independent draw of it.  What was done, for the row's ``settings.allocator``."""
+    if not glibc_malloc():
+        return {"heap_offset": "none: not glibc's malloc"}
+    import ctypes
+    import random
+
+    libc = ctypes.CDLL(None)
+    libc.malloc.restype = ctypes.c_void_p
+    libc.malloc.argtypes = [ctypes.c_size_t]
+    size = random.SystemRandom().randrange(16, HEAP_OFFSET_MAX_BYTES + 1, 16)
+    _kept_offset.append(libc.malloc(size))
+    return {"heap_offset": f"{size} bytes kept before the cell's inputs (a fresh draw in every fork)"}
+
+
 def allocator_state() -> dict[str, Any]:
     """How the host allocator starts every cell, recorded in each row (the regime is added per cell)."""
     return {
