@@ -36,7 +36,8 @@ from fwbench.report import ab as ab_report
 from fwbench.spec.loader import load_specs
 from fwbench.stats.timing import TimerSettings
 
-AB_ROUNDS = 10
+AB_ROUNDS = 6
+AB_ROUNDS_PER_START = 2
 AB_TURN_S = 0.02
 
 
@@ -182,10 +183,11 @@ def ab(
                                                                   "all rounds."),
     rounds: int = typer.Option(AB_ROUNDS, "--rounds", min=2, help=f"Fresh processes per cell and side, each "
                                                                     f"forked from its side's worker (default "
-                                                                    f"{AB_ROUNDS}); the interval's clusters."),
-    rounds_per_start: Optional[int] = typer.Option(None, "--rounds-per-start", min=1,
-                                                   help="Rounds one start of each side's workers serves (default: "
-                                                        "all of them, so each side imports its frameworks once)."),
+                                                                    f"{AB_ROUNDS})."),
+    rounds_per_start: int = typer.Option(AB_ROUNDS_PER_START, "--rounds-per-start", min=1,
+                                         help=f"Rounds one start of each side's workers serves (default "
+                                              f"{AB_ROUNDS_PER_START}): the starts are the interval's clusters, "
+                                              f"each the mean of its forks' turn pairs."),
     threads: Optional[int] = typer.Option(None, "--threads", min=1, help="Threads for every framework on both "
                                                                           "sides (default: the usable cores)."),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Run directory to write (default: "
@@ -201,11 +203,11 @@ def ab(
     Each side's workers start with its own interpreter (two virtual
     environments: jax 0.9 against 0.10), environment (--candidate-env
     OMP_NUM_THREADS=1) and module path (two checkouts of your workload
-    module), once; every round forks each cell afresh on both sides (a fork
-    draws its own speed as a new process does). The two sides of a cell are
-    alive at once and take turns of 20 ms in random order, so
-    candidate/baseline comes from times taken side by side, with a 95%
-    interval over the rounds (10 by default). A cell is slower
+    module). Each start of the workers serves two rounds, each forking every
+    cell afresh. The two sides of a cell are alive at once and take turns
+    of 20 ms in random order, so candidate/baseline comes from times taken
+    side by side, with a 95% interval over the worker starts (three by
+    default, each the mean of its forks' turn pairs). A cell is slower
     when the interval lies above 1 + threshold, faster below 1/(1 + threshold),
     same inside that band, undecided otherwise (with the change it could have
     called), broken when the candidate did not measure where the baseline did.
@@ -246,7 +248,7 @@ def ab(
     check_out_dir(out_dir, overwrite)
     check_writable(out_dir)
     options = RunOptions(out_dir=out_dir, selection=selection, num_threads=threads,
-                         timer=ab_timer(budget), rounds=rounds, rounds_per_start=rounds_per_start or rounds,
+                         timer=ab_timer(budget), rounds=rounds, rounds_per_start=rounds_per_start,
                          repeat_contended=False,
                          overwrite=overwrite,
                          command=["fwbench", *sys.argv[1:]], interleave=True, turn_s=AB_TURN_S, extend=False,

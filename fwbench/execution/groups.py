@@ -132,6 +132,7 @@ class WorkerGroup:
         """Hand a finished record (stamped with its round, by default the first this start serves, the look
         that judges it, and its attempt when a retry) to the caller."""
         stamped = with_fields(record, round=round_index or self.settings.round_index,
+                              **({"worker_round": self.settings.round_index} if len(self.rounds) > 1 else {}),
                               **({"look": self.settings.look} if self.settings.look is not None else {}),
                               **({"attempt": self.settings.attempt} if self.settings.attempt > 1 else {}))
         return self._finish_callback(cell, stamped)

@@ -116,6 +116,8 @@ IDENTITY_FIELDS: dict[str, Field] = {
     "replica": integer("2 and up: a copy of its series measured as another series (--replicas, A/A self-checks)"),
     "side": text("fwbench ab: baseline or candidate (each side's workers its own interpreter, environment and path)"),
     "round": integer("which round (fresh worker process) measured it"),
+    "worker_round": integer("--rounds-per-start: the first round of the worker start that served this round (its "
+                            "fork); paired ratios cluster by it"),
     "status": text("ok, mismatch, error or skipped"),
     "reason": text("why a cell is not ok"),
     "traceback": text("the end of the traceback of an error"),
