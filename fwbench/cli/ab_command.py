@@ -187,7 +187,7 @@ def ab(
     rounds_per_start: int = typer.Option(AB_ROUNDS_PER_START, "--rounds-per-start", min=1,
                                          help=f"Rounds one start of each side's workers serves (default "
                                               f"{AB_ROUNDS_PER_START}): the starts are the interval's clusters, "
-                                              f"each the mean of its forks' turn pairs."),
+                                              f"each the mean of its forks' turn pairs; two starts at least)."),
     threads: Optional[int] = typer.Option(None, "--threads", min=1, help="Threads for every framework on both "
                                                                           "sides (default: the usable cores)."),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Run directory to write (default: "
@@ -248,7 +248,8 @@ def ab(
     check_out_dir(out_dir, overwrite)
     check_writable(out_dir)
     options = RunOptions(out_dir=out_dir, selection=selection, num_threads=threads,
-                         timer=ab_timer(budget), rounds=rounds, rounds_per_start=rounds_per_start,
+                         timer=ab_timer(budget), rounds=rounds,
+                         rounds_per_start=max(1, min(rounds_per_start, rounds // 2)),  # two starts at least
                          repeat_contended=False,
                          overwrite=overwrite,
                          command=["fwbench", *sys.argv[1:]], interleave=True, turn_s=AB_TURN_S, extend=False,
