@@ -36,8 +36,8 @@ from fwbench.report import ab as ab_report
 from fwbench.spec.loader import load_specs
 from fwbench.stats.timing import TimerSettings
 
-AB_ROUNDS = 6
-AB_ROUNDS_PER_START = 2
+AB_ROUNDS = 4
+AB_ROUNDS_PER_START = 1
 AB_TURN_S = 0.02
 
 
@@ -203,11 +203,10 @@ def ab(
     Each side's workers start with its own interpreter (two virtual
     environments: jax 0.9 against 0.10), environment (--candidate-env
     OMP_NUM_THREADS=1) and module path (two checkouts of your workload
-    module). Each start of the workers serves two rounds, each forking every
-    cell afresh. The two sides of a cell are alive at once and take turns
-    of 20 ms in random order, so candidate/baseline comes from times taken
-    side by side, with a 95% interval over the worker starts (three by
-    default, each the mean of its forks' turn pairs). A cell is slower
+    module), in four rounds, each a fresh start of every worker. The two
+    sides of a cell are alive at once and take turns of 20 ms in random
+    order, so candidate/baseline comes from times taken side by side, with a
+    95% interval over the rounds. A cell is slower
     when the interval lies above 1 + threshold, faster below 1/(1 + threshold),
     same inside that band, undecided otherwise (with the change it could have
     called), broken when the candidate did not measure where the baseline did.

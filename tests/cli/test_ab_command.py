@@ -61,14 +61,38 @@ def test_the_candidates_environment_reaches_only_its_workers(tmp_path):
 def test_identical_sides_are_paired_in_time_and_judged(tmp_path):
     spec = write(tmp_path)
     out = tmp_path / "result.json"
-    result = CliRunner().invoke(app, ["ab", str(spec), "-f", "numpy", "--budget", "0.06", "--rounds", "2",
-                                      "--out", str(tmp_path / "run"), "--json", str(out)])
+    result = CliRunner().invoke(app, ["ab", str(spec), "-f", "numpy", "--budget", "0.06", "--rounds", "4",
+                                      "--rounds-per-start", "2", "--out", str(tmp_path / "run"), "--json", str(out)])
     assert result.exit_code in (0, 1), result.output
     (cell,) = json.loads(out.read_text())["cells"]
     assert cell["verdict"] in ("same", "undecided", "slower", "faster")
     assert cell["low"] <= cell["ratio"] <= cell["high"] and "paired turns" in cell["method"]
     records = [json.loads(line) for line in (tmp_path / "run" / "results.jsonl").read_text().splitlines()]
     assert all(r["turn_starts_s"] for r in records) and {r["side"] for r in records} == {"baseline", "candidate"}
+    # four rounds, two per start of the workers: each round a fork of its own with its own heap offset
+    assert sorted((r["side"], r["round"], r["worker_round"]) for r in records) == sorted(
+        (side, number, 1 if number <= 2 else 3) for side in ("baseline", "candidate") for number in (1, 2, 3, 4))
+    assert len({r["process_id"] for r in records}) == 8
+    assert all("bytes kept" in r["settings"]["allocator"]["heap_offset"] for r in records)
+    manifest = json.loads((tmp_path / "run" / "run.json").read_text())
+    assert manifest["rounds_per_start"] == 2
+    assert [entry.get("workers_of_round") for entry in manifest["rounds"]] == [None, 1, None, 3]
+    assert len(manifest["workers"]) == 4  # two sides, two starts
+
+
+def test_a_side_whose_framework_fails_in_its_workers_is_named():
+    from fwbench.cli.ab_command import unavailable_side
+    from fwbench.execution.groups import WorkerSide
+
+    sides = {name: WorkerSide(name, "/usr/bin/python3") for name in ("baseline", "candidate")}
+    ok = {"side": "baseline", "framework": "jax", "status": "ok"}
+    gone = {"side": "candidate", "framework": "jax", "status": "skipped",
+            "reason": "unavailable: ImportError: libjax.so missing"}
+    error = unavailable_side([ok, gone], sides)
+    assert error is not None and "--candidate" in str(error) and "jax" in str(error) and "libjax" in str(error)
+    assert unavailable_side([ok, dict(ok, side="candidate")], sides) is None
+    # unavailable on both sides (no such device here): nothing to blame on one side
+    assert unavailable_side([dict(gone, side="baseline"), gone], sides) is None
 
 
 def test_a_side_that_lacks_a_framework_is_one_line_and_exit_2(tmp_path):

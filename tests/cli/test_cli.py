@@ -171,6 +171,8 @@ def test_a_variable_that_changes_numpys_kernels_is_recorded_explained_and_can_be
     (["--unset-env", "OMP_NUM_THREADS"], "fwbench: error: --unset-env: got 'OMP_NUM_THREADS', which fwbench sets "
                                          "itself in every worker (the same thread count for every framework) "
                                          "(fix: use --threads N instead)"),
+    (["--rounds-per-start", "2", "--sequential"], "fwbench: error: --rounds-per-start: got 2 with --sequential, "
+                                                  "where each round starts its own workers"),
 ])
 def test_a_bad_regime_or_variable_name_is_one_line_and_exit_2(write_spec, tmp_path, arguments, message):
     out = tmp_path / "run"

@@ -263,3 +263,18 @@ def test_the_run_settings_reach_the_cells_without_changing_the_callers_specs(wri
                           selection=Selection(frameworks=["numpy"], devices=["cpu"], filter_text="n=64")))
     assert specs[0].workloads[0].allocator is None  # the caller's spec is as it was
     assert [r["allocator_regime"] for r in read_records(tmp_path / "out")] == ["fresh"]
+
+
+def test_rounds_with_the_same_cells_share_worker_starts_up_to_the_count_asked():
+    from types import SimpleNamespace
+
+    from fwbench.execution.runner import starts
+
+    a, b = SimpleNamespace(cell_id="a"), SimpleNamespace(cell_id="b")
+    pending = {1: [a, b], 2: [a, b], 3: [a, b], 4: [a, b], 5: [a, b]}
+    assert [served for served, _ in starts(pending, {"a", "b"}, 2)] == [(1, 2), (3, 4), (5,)]
+    assert [served for served, _ in starts(pending, {"a", "b"}, 1)] == [(1,), (2,), (3,), (4,), (5,)]
+    # a resumed run: round 2 lacks a cell (written before the stop), round 4 is done; only like rounds in a row
+    resumed = {1: [a, b], 2: [b], 3: [a, b], 5: [a, b]}
+    assert [served for served, _ in starts(resumed, {"a", "b"}, 3)] == [(1,), (2,), (3,), (5,)]
+    assert starts({1: [a]}, {"b"}, 2) == []  # nothing runnable: no start
