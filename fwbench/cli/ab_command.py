@@ -36,7 +36,7 @@ from fwbench.report import ab as ab_report
 from fwbench.spec.loader import load_specs
 from fwbench.stats.timing import TimerSettings
 
-AB_ROUNDS = 4
+AB_ROUNDS = 3
 AB_ROUNDS_PER_START = 1
 AB_TURN_S = 0.02
 
@@ -203,7 +203,7 @@ def ab(
     Each side's workers start with its own interpreter (two virtual
     environments: jax 0.9 against 0.10), environment (--candidate-env
     OMP_NUM_THREADS=1) and module path (two checkouts of your workload
-    module), in four rounds, each a fresh start of every worker. The two
+    module), in three rounds, each a fresh start of every worker. The two
     sides of a cell are alive at once and take turns of 20 ms in random
     order, so candidate/baseline comes from times taken side by side, with a
     95% interval over the rounds. A cell is slower

@@ -1,0 +1,87 @@
+"""The A/B workload's true slowdown per framework, by plain ``timeit``, nothing of fwbench measuring.
+
+    python bench/ab_truth.py [--sizes 256 1024] [--blocks 40] [FRAMEWORK ...]
+
+The function of ``bench/ab_check.py`` (the input added to itself ``repeats - 1`` times, divided by
+``repeats``) with 8 and with 10 repeats, in one process per framework, eager: after 20 warm-up calls each,
+``--blocks`` alternating blocks of ``min(timeit.repeat(f, number=N, repeat=3))`` for both functions (N calls
+of about 20 ms), the log of each block pair's ratio, and the mean with a 95% interval over the blocks.  Both
+functions share one process's memory layout, so this is the ratio without the spread between processes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import statistics
+import subprocess
+import sys
+import timeit
+
+FRAMEWORKS = ("numpy", "torch", "jax", "tensorflow")
+
+
+def work(x, repeats):
+    total = x
+    for _ in range(repeats - 1):
+        total = total + x
+    return total / repeats
+
+
+def measure(framework: str, n: int, blocks: int) -> str:
+    import numpy as np
+
+    x = np.random.default_rng(0).standard_normal((n, n)).astype("float32")
+    sync = lambda result: None  # noqa: E731 - NumPy, torch and TensorFlow on a CPU compute before returning
+    if framework == "torch":
+        import torch
+
+        torch.set_num_threads(2)
+        x = torch.from_numpy(x)
+    elif framework == "jax":
+        import jax.numpy as jnp
+
+        x = jnp.asarray(x)
+        sync = lambda result: result.block_until_ready()  # noqa: E731
+    elif framework == "tensorflow":
+        import tensorflow as tf
+
+        tf.config.threading.set_intra_op_parallelism_threads(2)
+        tf.config.threading.set_inter_op_parallelism_threads(2)
+        x = tf.constant(x)
+    baseline = lambda: sync(work(x, 8))  # noqa: E731
+    candidate = lambda: sync(work(x, 10))  # noqa: E731
+    for function in (baseline, candidate):
+        for _ in range(20):
+            function()
+    number = max(1, int(0.02 / min(timeit.repeat(baseline, number=1, repeat=5))))
+    logs = []
+    for _ in range(blocks):
+        base = min(timeit.repeat(baseline, number=number, repeat=3))
+        changed = min(timeit.repeat(candidate, number=number, repeat=3))
+        logs.append(math.log(changed / base))
+    centre = statistics.fmean(logs)
+    half = 1.96 * statistics.stdev(logs) / math.sqrt(len(logs))
+    return (f"{framework}/eager n={n}: candidate/baseline {math.exp(centre):.3f} "
+            f"[{math.exp(centre - half):.3f}, {math.exp(centre + half):.3f}] ({blocks} alternating blocks)")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("frameworks", nargs="*", default=list(FRAMEWORKS))
+    parser.add_argument("--sizes", type=int, nargs="*", default=[256, 1024])
+    parser.add_argument("--blocks", type=int, default=40)
+    parser.add_argument("--one", nargs=2, help=argparse.SUPPRESS)  # FRAMEWORK N, in a process of its own
+    arguments = parser.parse_args()
+    if arguments.one:
+        print(measure(arguments.one[0], int(arguments.one[1]), arguments.blocks), flush=True)
+        return 0
+    for framework in arguments.frameworks:
+        for n in arguments.sizes:  # each in a fresh process, one framework imported
+            subprocess.run([sys.executable, __file__, "--one", framework, str(n), "--blocks", str(arguments.blocks)],
+                           check=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,107 @@
+"""Is a process's speed drawn when the worker starts, or again in every fork of it?
+
+    python bench/worker_level.py [--workers 4] [--forks 6] [--n 256] [--offset]
+
+Starts ``--workers`` worker processes (each imports NumPy and does nothing else, as fwbench's workers do);
+each forks ``--forks`` children in turn, round-robin over the workers.  Every child puts its allocator in
+fwbench's steady regime, makes the input from seed 0 and reports the median time of ``bench/ab_check.py``'s
+8-repeat function over 0.3 s.  ``--offset`` makes every child shift its heap by a random offset first, as
+fwbench does in rounds forked from one worker (``fwbench.worker.process.randomize_heap_offset``).  Prints each
+worker's children's medians (µs) and splits the variance of their logs into a part between workers and a
+part between the forks of one worker (one-way random effects).
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+
+def child_median(n: int, offset: bool) -> float:
+    from fwbench.worker.process import randomize_heap_offset, settle_allocator
+
+    settle_allocator("steady")
+    if offset:
+        randomize_heap_offset()
+    import numpy as np
+
+    x = np.random.default_rng(0).standard_normal((n, n)).astype("float32")
+
+    def work():
+        total = x
+        for _ in range(7):
+            total = total + x
+        return total / 8
+
+    for _ in range(20):
+        work()
+    times = []
+    end = time.perf_counter() + 0.3
+    while time.perf_counter() < end:
+        started = time.perf_counter()
+        work()
+        times.append(time.perf_counter() - started)
+    return statistics.median(times)
+
+
+def serve(n: int, offset: bool) -> None:
+    import numpy  # noqa: F401 - the worker imports its framework and nothing else
+
+    for _ in sys.stdin:
+        read, write = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            os.close(read)
+            os.write(write, repr(child_median(n, offset)).encode())
+            os._exit(0)
+        os.close(write)
+        value = os.read(read, 100)
+        os.waitpid(pid, 0)
+        print(value.decode(), flush=True)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument("--forks", type=int, default=6)
+    parser.add_argument("--n", type=int, default=256)
+    parser.add_argument("--offset", action="store_true")
+    parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
+    arguments = parser.parse_args()
+    if arguments.serve:
+        serve(arguments.n, arguments.offset)
+        return 0
+    command = [sys.executable, __file__, "--serve", "--n", str(arguments.n)]
+    command += ["--offset"] if arguments.offset else []
+    workers = [subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+               for _ in range(arguments.workers)]
+    medians: list[list[float]] = [[] for _ in workers]
+    for _ in range(arguments.forks):
+        for index, worker in enumerate(workers):
+            worker.stdin.write("fork\n")
+            worker.stdin.flush()
+            medians[index].append(float(worker.stdout.readline()))
+    for worker in workers:
+        worker.stdin.close()
+        worker.wait()
+    logs = [[math.log(value) for value in values] for values in medians]
+    within = statistics.fmean([statistics.variance(values) for values in logs])
+    between = max(0.0, statistics.variance([statistics.fmean(values) for values in logs]) - within / arguments.forks)
+    print(f"n={arguments.n}, {'a random heap offset in every fork' if arguments.offset else 'no offset'}:")
+    for values in medians:
+        print("  worker:", " ".join(f"{value * 1e6:.0f}" for value in values), "µs")
+    print(f"sd of log time between workers {math.sqrt(between):.3f}, between forks of one worker "
+          f"{math.sqrt(within):.3f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
