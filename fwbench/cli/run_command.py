@@ -79,10 +79,10 @@ def run(
                                               "rounds, so it is a promise about the next run."),
     rounds_per_start: int = typer.Option(
         1, "--rounds-per-start", min=1,
-        help="Rounds one start of the workers serves when the series take turns (default 1): each of them forks "
-             "every cell afresh from its framework's worker, so K rounds pay for the imports once. A fork draws "
-             "its own speed as a new process does (docs/methodology.md), but rounds of one start share the "
-             "workers' layout."),
+        help="Rounds one start of the workers serves when the series take turns (default 1): each forks every "
+             "cell afresh from its framework's worker, so K rounds pay for the imports once. Forks of one start "
+             "share what it drew (docs/methodology.md, 'fwbench ab'), so they count as one cluster of the "
+             "verdicts' intervals: cheaper rounds, not more independent ones."),
     timeout: float = typer.Option(DEFAULT_CELL_TIMEOUT_S, "--timeout", min=1.0,
                                   help="Seconds one cell may take before its worker is killed."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace results already in --out."),
