@@ -104,7 +104,7 @@ def start_check(side: WorkerSide, frameworks: set[str]) -> subprocess.Popen:
     """Ask the side's interpreter, in its environment, to import fwbench's worker (and with it NumPy) and to
     find each framework the spec needs, with its installed version.  The frameworks are found, not imported
     (importing all four takes about 12 s a side here, and the workers import them anyway): one that is
-    installed but fails to import makes its workers unavailable, which :func:`unavailable_sides` turns into
+    installed but fails to import makes its workers unavailable, which :func:`unavailable_side` turns into
     the same exit 2 after the run."""
     from fwbench.adapters import get_adapter
     from fwbench.execution.worker_process import worker_environment
@@ -114,10 +114,9 @@ def start_check(side: WorkerSide, frameworks: set[str]) -> subprocess.Popen:
                             stderr=subprocess.PIPE, text=True, env=side.environment_for(worker_environment({})))
 
 
-def check_side(side: WorkerSide, frameworks: set[str], started: subprocess.Popen | None = None) -> dict[str, Any]:
-    """What the side's interpreter has (:func:`start_check`); a one-line error (exit 2) if it lacks fwbench's
-    worker or a framework the spec needs."""
-    process = started or start_check(side, frameworks)
+def check_side(side: WorkerSide, process: subprocess.Popen) -> dict[str, Any]:
+    """What the side's interpreter has, from its :func:`start_check`; a one-line error (exit 2) if it lacks
+    fwbench's worker or a framework the spec needs."""
     try:
         stdout, stderr = process.communicate(timeout=300)
     except subprocess.TimeoutExpired:
@@ -233,7 +232,7 @@ def ab(
         raise UserError("no cell of the spec can run here", hint="check -f/-d/-m/-k, or 'fwbench list SPEC'")
     checks = {name: start_check(side, frameworks) for name, side in sides.items()}  # side by side
     try:
-        found = {name: check_side(side, frameworks, checks[name]) for name, side in sides.items()}
+        found = {name: check_side(side, checks[name]) for name, side in sides.items()}
     finally:
         for process in checks.values():
             if process.poll() is None:

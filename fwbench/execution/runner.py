@@ -277,13 +277,15 @@ def _execute(cells: list[Cell], pending: dict[int, list[Cell]], options: RunOpti
                 groups = rotated([WorkerGroup(framework, device, group_cells, settings, finish, progress)
                                   for (framework, device), group_cells in _groups(todo)], round_index)
                 order = [f"{group.framework}@{group.device}" for group in groups]
-                for number in served or (round_index,):
-                    journal.save(journal.manifest.with_round({
+                manifest = journal.manifest
+                for number in served or (round_index,):  # one entry per round, written once for the start
+                    manifest = manifest.with_round({
                         "round": number, "started": datetime.now(timezone.utc).isoformat(), "order": order,
                         **({"machine_probe_s": machine_probe_s()} if number == round_index else
                            {"workers_of_round": round_index}),
                         **({"repeat": True} if repeat else {}), **({"look": look} if look else {}),
-                        **({"retry": True} if attempt > 1 else {})}))
+                        **({"retry": True} if attempt > 1 else {})})
+                journal.save(manifest)
                 executor.run_round(groups)
                 journal.save(journal.manifest.with_workers(hello for group in groups for hello in group.hellos))
 

@@ -167,30 +167,30 @@ def turns_by_size(records: Iterable[dict[str, Any]]) -> dict[tuple, dict[str, di
     """Interleaved round records by size, series and cluster (the last attempt of a round wins).
 
     The cluster is the round, or with ``--rounds-per-start`` the worker start that served it (``worker_round``):
-    forks of one worker share what the worker drew at its start (its memory layout: NumPy's ratio at n=1024 sat
-    near 1.12 in all ten forks of one start where plain ``timeit`` finds 1.28), so its rounds' turns are one
-    cluster, their pairs averaged together."""
-    by_round: dict[tuple, dict[str, dict[int, Turns]]] = {}
-    cluster_of: dict[int, int] = {}
+    forks of one worker share what the worker drew at its start (NumPy's ratio at n=1024 sat at 1.09-1.23 in all
+    ten forks of one start where plain ``timeit`` finds 1.27-1.28), so its rounds' turns are one cluster, their pairs
+    averaged together (:func:`clusters_of`)."""
+    by_round: dict[tuple, dict[str, dict[int, tuple[int, Turns]]]] = {}
     for record in records:
         if record.get("status") != "ok":
             continue
         turns = turns_of(record)
         if turns is not None:
             number = record.get("round") or 1
-            cluster_of[number] = record.get("worker_round") or number
-            by_round.setdefault(size_key(record), {}).setdefault(series_name(record), {})[number] = turns
-    found: dict[tuple, dict[str, dict[int, Turns]]] = {}
-    for size, series in by_round.items():
-        for name, rounds in series.items():
-            clusters: dict[int, Turns] = {}
-            for number in sorted(rounds):
-                cluster, turns = cluster_of[number], rounds[number]
-                if cluster in clusters:
-                    earlier = clusters[cluster]
-                    turns = Turns(earlier.starts_s + turns.starts_s, earlier.medians_s + turns.medians_s)
-                clusters[cluster] = turns
-            found.setdefault(size, {})[name] = clusters
+            by_round.setdefault(size_key(record), {}).setdefault(series_name(record), {})[number] = (
+                record.get("worker_round") or number, turns)
+    return {size: {name: clusters_of((number, *entry) for number, entry in rounds.items())
+                   for name, rounds in series.items()}
+            for size, series in by_round.items()}
+
+
+def clusters_of(rounds: Iterable[tuple[int, int, Turns]]) -> dict[int, Turns]:
+    """(round, cluster, turns) of one series gathered by cluster, each cluster's rounds' turns in round order:
+    a round is its own cluster, or with ``--rounds-per-start`` the worker start that served it."""
+    found: dict[int, Turns] = {}
+    for _, cluster, turns in sorted(rounds, key=lambda item: item[0]):
+        earlier = found.get(cluster, Turns((), ()))
+        found[cluster] = Turns(earlier.starts_s + turns.starts_s, earlier.medians_s + turns.medians_s)
     return found
 
 

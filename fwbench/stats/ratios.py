@@ -261,19 +261,14 @@ def same_run(first: Mapping[str, Any], second: Mapping[str, Any]) -> bool:
 def turn_rounds(numerator: Mapping[str, Any], denominator: Mapping[str, Any]) -> list[tuple[Any, Any]]:
     """The two cells' turns in the clusters both kept (``turns``, written under ``--interleave``): each round,
     or with ``--rounds-per-start`` each worker start, its rounds' turns together (``cluster``)."""
-    from fwbench.stats.paired import Turns
+    from fwbench.stats.paired import Turns, clusters_of
 
     def by_round(row: Mapping[str, Any]) -> dict[int, Any]:
         entries = _value(row, "turns")
         if not isinstance(entries, list):
             return {}
-        found: dict[int, Any] = {}
-        for entry in sorted(entries, key=lambda item: item["round"]):
-            cluster = entry.get("cluster") or entry["round"]
-            earlier = found.get(cluster, Turns((), ()))
-            found[cluster] = Turns(earlier.starts_s + tuple(entry["starts_s"]),
-                                   earlier.medians_s + tuple(entry["medians_s"]))
-        return found
+        return clusters_of((entry["round"], entry.get("cluster") or entry["round"],
+                            Turns(tuple(entry["starts_s"]), tuple(entry["medians_s"]))) for entry in entries)
 
     top, bottom = by_round(numerator), by_round(denominator)
     return [(top[number], bottom[number]) for number in sorted(set(top) & set(bottom))]
