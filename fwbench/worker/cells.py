@@ -132,7 +132,7 @@ class CellRunner:
         workload = self.workloads[cell["workload"]]
         regime = workload.allocator or DEFAULT_ALLOCATOR_REGIME
         allocator = dict(self.settings["allocator"], **settle_allocator(regime))  # before anything is allocated
-        if self.config.get("random_heap_offset"):  # rounds forked from one worker: each draws its own layout
+        if self.config.get("random_heap_offset"):  # rounds forked from one worker: each its own heap offset
             allocator.update(randomize_heap_offset())
         state.kind = kind = self.kinds[cell["workload"]]
         state.params = params = cell["params"]

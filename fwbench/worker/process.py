@@ -101,6 +101,18 @@ def glibc_malloc() -> bool:
     return sys.platform.startswith("linux") and platform.libc_ver()[0] == "glibc" and "LD_PRELOAD" not in os.environ
 
 
+def _libc() -> Any:
+    """This process's C library, with ``malloc`` and ``free`` typed for pointers (glibc's, when
+    :func:`glibc_malloc`)."""
+    import ctypes
+
+    libc = ctypes.CDLL(None)
+    libc.malloc.restype = ctypes.c_void_p
+    libc.malloc.argtypes = [ctypes.c_size_t]
+    libc.free.argtypes = [ctypes.c_void_p]
+    return libc
+
+
 def settle_allocator(regime: str) -> dict[str, Any]:
     """Put this process's allocator in ``regime`` before anything of the cell is allocated; what was done.
 
@@ -113,12 +125,7 @@ def settle_allocator(regime: str) -> dict[str, Any]:
         return {"regime": "fresh", "action": "none: the cell starts as a fresh script does"}
     if not glibc_malloc():
         return {"regime": regime, "action": "none: not glibc's malloc, whose thresholds this regime sets"}
-    import ctypes
-
-    libc = ctypes.CDLL(None)
-    libc.malloc.restype = ctypes.c_void_p
-    libc.malloc.argtypes = [ctypes.c_size_t]
-    libc.free.argtypes = [ctypes.c_void_p]
+    libc = _libc()
     libc.free(libc.malloc(STEADY_BLOCK_BYTES))
     return {"regime": "steady",
             "action": f"freed a {STEADY_BLOCK_BYTES} byte block before the cell's inputs "
@@ -133,19 +140,18 @@ def randomize_heap_offset() -> dict[str, Any]:
     """Shift where this process's later heap blocks land by a random number of bytes (16 to 64 KiB, in steps of
     16): allocate such a block and keep it.  Forks of one worker otherwise lay out their inputs and temporaries
     at the same addresses, so whatever that layout costs (NumPy's time at n=256 sat at 96, 103 or 130 µs per
-    worker, alike in all its forks) would be shared by every round the worker serves; with a fresh draw per
-    fork, as Stabilizer (Curtsinger and Berger, ASPLOS 2013) randomizes layout per run, each fork is an
-    independent draw of it.  What was done, for the row's ``settings.allocator``."""
+    worker, alike in all its forks: ``bench/worker_level.py``) would be shared by every round the worker
+    serves; with an offset drawn per fork, as Stabilizer (Curtsinger and Berger, ASPLOS 2013) randomizes layout
+    per run, the forks differ in it.  Measured, it does not remove what a start draws (``bench/worker_level.py
+    --offset``: workers still sat at 96, 102 or 130 µs in every fork; NumPy's n=1024 ratio at 1.09-1.23 in all
+    ten forks of one start), so such rounds stay one cluster of the paired ratios and the offset is a recorded
+    condition, not a cure.  What was done, for the row's ``settings.allocator``."""
     if not glibc_malloc():
         return {"heap_offset": "none: not glibc's malloc"}
-    import ctypes
     import random
 
-    libc = ctypes.CDLL(None)
-    libc.malloc.restype = ctypes.c_void_p
-    libc.malloc.argtypes = [ctypes.c_size_t]
     size = random.SystemRandom().randrange(16, HEAP_OFFSET_MAX_BYTES + 1, 16)
-    _kept_offset.append(libc.malloc(size))
+    _kept_offset.append(_libc().malloc(size))
     return {"heap_offset": f"{size} bytes kept before the cell's inputs (a fresh draw in every fork)"}
 
 
