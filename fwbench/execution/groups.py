@@ -188,8 +188,6 @@ class WorkerGroup:
             "memory_limit_bytes": self.settings.memory_limit_bytes,
             "interleave": self.settings.interleave,
             "round": self.settings.round_index,
-            # rounds that share this worker are forks of it: each shifts its heap by a random offset
-            "random_heap_offset": len(self.rounds) > 1,
             "unset_environment": list(self.settings.unset_environment),
         }
 

@@ -127,7 +127,7 @@ def run_interleaved(groups: list[WorkerGroup], timeout_s: float) -> list[dict[st
         # --rounds-per-start: each round this start serves forks every cell of the size afresh from its worker
         for round_index in served:
             turns.clear()
-            _interleave_size(members, owner, pids, turns, generator, timeout_s,
+            _interleave_size(members, owner, pids, turns, generator, timeout_s, round_index,
                              lambda worker, cell, record, number=round_index: finish(worker, cell, record, number),
                              lambda worker, cell, number=round_index: fail(worker, cell, number))
     for worker in workers:  # every worker told first, so they exit side by side (a second or so each)
@@ -139,10 +139,11 @@ def run_interleaved(groups: list[WorkerGroup], timeout_s: float) -> list[dict[st
 
 
 def _interleave_size(members: list[Cell], owner: dict[str, _Turn], pids: dict[str, int | None],
-                     turns: dict[str, int], generator: random.Random, timeout_s: float, finish: Any,
-                     fail: Any) -> None:
+                     turns: dict[str, int], generator: random.Random, timeout_s: float, round_index: int,
+                     finish: Any, fail: Any) -> None:
     """One round of one workload size: fork every member's process (prepare), then turns in a new random order
-    each cycle until each meets its stopping rule, then its record (``finish``) or its failure (``fail``)."""
+    each cycle until each meets its stopping rule, then its record (``finish``) or its failure (``fail``).
+    ``round_index`` goes with every prepare: it decides where the cell's heap starts (``heap_position``)."""
     active: list[Cell] = []
     for cell in members:
         worker = owner[cell.cell_id]
@@ -150,7 +151,7 @@ def _interleave_size(members: list[Cell], owner: dict[str, _Turn], pids: dict[st
             fail(worker, cell)
             continue
         worker.group.progress.cell_started(cell)
-        worker.send({"cmd": "prepare", "cell_id": cell.cell_id})
+        worker.send({"cmd": "prepare", "cell_id": cell.cell_id, "round": round_index})
         reply = _reply(worker, timeout_s, {"prepared", "result"})
         if reply is None:
             fail(worker, cell)

@@ -22,8 +22,9 @@ from fwbench.stats.timing import TimerSettings, summarize
 from fwbench.worker.cache import cache_load, cache_save, inputs_digest
 from fwbench.worker.process import (
     allocator_state,
+    heap_position,
     minor_page_faults,
-    randomize_heap_offset,
+    position_heap,
     settle_allocator,
     short_reason,
 )
@@ -41,6 +42,9 @@ class CellRunner:
         self.adapter = adapter
         self.config = config
         self.info = info
+        # the round the next cell belongs to: the worker's first, or the one a prepare command names
+        # (--rounds-per-start); it decides where the cell's heap starts (heap_position)
+        self.round_index: int = config.get("round") or 1
         self.device: dict[str, Any] = {}
         self.timer = TimerSettings(**config["timer"])
         self.workloads = {name: Workload.from_dict(data) for name, data in config["workloads"].items()}
@@ -132,8 +136,8 @@ class CellRunner:
         workload = self.workloads[cell["workload"]]
         regime = workload.allocator or DEFAULT_ALLOCATOR_REGIME
         allocator = dict(self.settings["allocator"], **settle_allocator(regime))  # before anything is allocated
-        if self.config.get("random_heap_offset"):  # rounds forked from one worker: each its own heap offset
-            allocator.update(randomize_heap_offset())
+        if regime == "steady":  # every series of the round starts its large blocks at one place in a page
+            allocator.update(position_heap(heap_position(self.config["run"]["run_id"], self.round_index)))
         state.kind = kind = self.kinds[cell["workload"]]
         state.params = params = cell["params"]
         state.record = record = base_record(cell, workload.to_dict(), self.config["run"])

@@ -170,6 +170,7 @@ def serve_interleaved(runner: CellRunner, cells: dict[str, dict[str, Any]], comm
         if action == "exit":
             break
         if action == "prepare":
+            runner.round_index = command.get("round") or runner.round_index
             emit({"event": "start", "cell_id": cell_id})
             children[cell_id] = cell_child(runner, cells[cell_id], interleaved=True)
         elif cell_id in children:

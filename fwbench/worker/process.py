@@ -132,27 +132,61 @@ def settle_allocator(regime: str) -> dict[str, Any]:
                       "(glibc's mmap threshold raised to 32 MiB less a page, its trim threshold to twice that)"}
 
 
-HEAP_OFFSET_MAX_BYTES = 65536
-_kept_offset: list[int] = []  # the block that shifts this process's heap, kept until the process ends
+HEAP_SPACER_BYTES = 16 << 20
+PAGE_BYTES = 4096
+CACHE_LINE_BYTES = 64
+_kept_spacers: list[int] = []  # the blocks that place this process's heap, kept until the process ends
 
 
-def randomize_heap_offset() -> dict[str, Any]:
-    """Shift where this process's later heap blocks land by a random number of bytes (16 to 64 KiB, in steps of
-    16): allocate such a block and keep it.  Forks of one worker otherwise lay out their inputs and temporaries
-    at the same addresses, so whatever that layout costs (NumPy's time at n=256 sat at 96, 103 or 130 µs per
-    worker, alike in all its forks: ``bench/worker_level.py``) would be shared by every round the worker
-    serves; with an offset drawn per fork, as Stabilizer (Curtsinger and Berger, ASPLOS 2013) randomizes layout
-    per run, the forks differ in it.  Measured, it does not remove what a start draws (``bench/worker_level.py
-    --offset``: workers still sat at 96, 102 or 130 µs in every fork; NumPy's n=1024 ratio at 1.09-1.23 in all
-    ten forks of one start), so such rounds stay one cluster of the paired ratios and the offset is a recorded
-    condition, not a cure.  What was done, for the row's ``settings.allocator``."""
-    if not glibc_malloc():
-        return {"heap_offset": "none: not glibc's malloc"}
+def heap_position(run_id: str, round_index: int) -> int:
+    """Where, in bytes past a 4 KiB page, the large blocks of every cell of round ``round_index`` of run
+    ``run_id`` start (:func:`position_heap`): the same for every series of the round (all frameworks, both
+    sides of ``fwbench ab``), drawn afresh each round.  The place past a 64-byte cache line is stratified:
+    each four consecutive rounds take 0, 16, 32 and 48 in an order drawn from the run's id, and the cache line
+    within the page is drawn per round, so a run's rounds cover the alignments a fresh process meets, evenly."""
     import random
 
-    size = random.SystemRandom().randrange(16, HEAP_OFFSET_MAX_BYTES + 1, 16)
-    _kept_offset.append(_libc().malloc(size))
-    return {"heap_offset": f"{size} bytes kept before the cell's inputs (a fresh draw in every fork)"}
+    lines = [0, 16, 32, 48]
+    random.Random(f"{run_id}/lines").shuffle(lines)
+    page_line = random.Random(f"{run_id}/{round_index}").randrange(PAGE_BYTES // CACHE_LINE_BYTES)
+    return page_line * CACHE_LINE_BYTES + lines[(round_index - 1) % len(lines)]
+
+
+def position_heap(position: int) -> dict[str, Any]:
+    """Make the next large block this process allocates start ``position`` bytes past a 4 KiB page (a multiple
+    of 16), whatever the process allocated before; what was done, for the row's ``settings.allocator``.
+
+    How: a block of :data:`HEAP_SPACER_BYTES`, larger than any free chunk, comes from the top of glibc's heap,
+    so probing with one and freeing it shows where the top starts; a kept spacer of that size plus the bytes
+    that remain to ``position`` moves the top there (glibc chunks take 16 bytes more than asked).  The spacer is
+    never written: it costs address space, not memory.  A second probe checks the result; when it fails the
+    row says so.  Only in the ``steady`` regime, after :func:`settle_allocator`: there blocks up to 32 MiB come
+    from the heap; in the ``fresh`` regime large blocks are mappings of their own, 16 bytes past a page, and
+    the probes would raise glibc's mmap threshold, which is what the steady regime does.
+
+    Why: glibc aligns blocks to 16 bytes, so a NumPy array lands 0, 16, 32 or 48 bytes past a cache line as
+    the process's allocation history decides, and forks of one worker inherit that history.  NumPy's power sum
+    at n=256 took 96-102 µs with its input 16 or 48 bytes past a line and 129-131 µs at 0 or 32 (its
+    temporaries sit 16 bytes from it modulo a page, so one of them always splits its stores), the same in
+    every fork of a worker (``bench/worker_level.py``).  Placing every series of a round at one position
+    (:func:`heap_position`) lets that draw cancel from the round's paired ratios, as common random numbers
+    do, while the rounds still sample the positions a fresh process meets."""
+    if not glibc_malloc():
+        return {"heap_position": None, "heap_position_note": "not set: not glibc's malloc"}
+    libc = _libc()
+    probe = libc.malloc(HEAP_SPACER_BYTES)
+    libc.free(probe)
+    remainder = (position - probe - 16) % PAGE_BYTES
+    _kept_spacers.append(libc.malloc(HEAP_SPACER_BYTES + remainder))
+    check = libc.malloc(HEAP_SPACER_BYTES)
+    libc.free(check)
+    if check != probe + HEAP_SPACER_BYTES + remainder + 16:
+        return {"heap_position": None,
+                "heap_position_note": f"not set: large blocks start {check % PAGE_BYTES} bytes past a page "
+                                      "whatever is allocated before them (mappings of their own)"}
+    return {"heap_position": position,
+            "heap_position_note": "the cell's large blocks start this many bytes past a 4 KiB page, the same for "
+                                  "every series of the round, drawn per round (a never-written spacer placed them)"}
 
 
 def allocator_state() -> dict[str, Any]:

@@ -183,6 +183,9 @@ def test_the_allocator_regime_is_applied_and_recorded_in_every_row(write_spec, t
     assert steady["settings"]["allocator"]["regime"] == "steady"
     assert "freed a 33546240 byte block" in steady["settings"]["allocator"]["action"]
     assert fresh["settings"]["allocator"]["action"].startswith("none")
+    # the steady regime's large blocks start at the round's place in a page; the fresh regime's are mappings
+    assert isinstance(steady["settings"]["allocator"]["heap_position"], int)
+    assert "heap_position" not in fresh["settings"]["allocator"]
     assert fresh["page_faults_per_call"] > 200
     assert steady["page_faults_per_call"] < fresh["page_faults_per_call"] / 10
 
@@ -230,3 +233,38 @@ def test_kernel_facts_and_variables_are_in_every_row(write_spec, tmp_path):
     assert gemm["kernel"] and gemm["version"]
     assert "OMP_NUM_THREADS" in cell["settings"]["kernel_environment"]  # fwbench's own thread setting
     assert cell["settings"]["environment_unset"] == []
+
+
+def test_the_heap_position_places_the_next_array_whatever_came_before():
+    """Forks of one worker allocate along one history, so their arrays would land at the same place past a
+    cache line; position_heap must put the next large block at the position asked, after any allocation
+    history (here 0 to 3 odd blocks first), in fresh processes: addresses, not times."""
+    import subprocess
+    import sys
+
+    program = """import sys
+import numpy as np
+from fwbench.worker.process import _libc, position_heap, settle_allocator
+settle_allocator("steady")
+history = [_libc().malloc(300000 + 48 * k) for k in range(int(sys.argv[2]))]
+record = position_heap(int(sys.argv[1]))
+x = np.ones((256, 256), dtype="float32")
+print(x.ctypes.data % 4096, record["heap_position"])
+"""
+
+    def placed(position, history):
+        return subprocess.run([sys.executable, "-c", program, str(position), str(history)],
+                              capture_output=True, text=True, check=True).stdout.split()
+
+    for position, history in [(0, 0), (16, 1), (1040, 2), (4080, 3)]:
+        assert placed(position, history) == [str(position), str(position)]
+
+
+def test_every_series_of_a_round_shares_its_heap_position_and_rounds_cover_the_cache_line():
+    from fwbench.worker.process import heap_position
+
+    positions = [heap_position("20261206T000000Z-abcdef", number) for number in range(1, 9)]
+    assert positions == [heap_position("20261206T000000Z-abcdef", number) for number in range(1, 9)]
+    assert all(0 <= p < 4096 and p % 16 == 0 for p in positions)
+    assert sorted(p % 64 for p in positions[:4]) == [0, 16, 32, 48] == sorted(p % 64 for p in positions[4:])
+    assert positions != [heap_position("20261206T000000Z-fedcba", number) for number in range(1, 9)]
