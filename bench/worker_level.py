@@ -5,8 +5,8 @@
 Starts ``--workers`` worker processes (each imports NumPy and ``--framework``, and does nothing else, as
 fwbench's workers do); each forks ``--forks`` children in turn, round-robin over the workers.  Every child puts
 its allocator in fwbench's steady regime, makes the input from seed 0 (on the framework's CPU device) and
-reports the median time of ``bench/ab_check.py``'s 8-repeat function over 0.3 s.  ``--position`` makes every child start its heap at a random place in a page
-first (``fwbench.worker.process.position_heap``; fwbench draws one place per round, shared by every series of
+reports the median time of ``bench/ab_check.py``'s 8-repeat function over 0.3 s.  ``--position`` makes every
+child start its heap at a random place in a page first (``fwbench.worker.process.position_heap``; fwbench draws one place per round, shared by every series of
 the round).  Prints each worker's children's medians (µs) and splits the variance of their logs into a part
 between workers and a part between the forks of one worker (one-way random effects).
 
@@ -122,7 +122,8 @@ def main() -> int:
     logs = [[math.log(value) for value in values] for values in medians]
     within = statistics.fmean([statistics.variance(values) for values in logs])
     between = max(0.0, statistics.variance([statistics.fmean(values) for values in logs]) - within / arguments.forks)
-    print(f"{arguments.framework} n={arguments.n}, {'a random heap position in every fork' if arguments.position else 'no placing'}:")
+    placing = "a random heap position in every fork" if arguments.position else "no placing"
+    print(f"{arguments.framework} n={arguments.n}, {placing}:")
     for values in medians:
         print("  worker:", " ".join(f"{value * 1e6:.0f}" for value in values), "µs")
     print(f"sd of log time between workers {math.sqrt(between):.3f}, between forks of one worker "
