@@ -6,9 +6,10 @@ Starts ``--workers`` worker processes (each imports NumPy and ``--framework``, a
 fwbench's workers do); each forks ``--forks`` children in turn, round-robin over the workers.  Every child puts
 its allocator in fwbench's steady regime, makes the input from seed 0 (on the framework's CPU device) and
 reports the median time of ``bench/ab_check.py``'s 8-repeat function over 0.3 s.  ``--position`` makes every
-child start its heap at a random place in a page first (``fwbench.worker.process.position_heap``; fwbench draws one place per round, shared by every series of
-the round).  Prints each worker's children's medians (µs) and splits the variance of their logs into a part
-between workers and a part between the forks of one worker (one-way random effects).
+child start its heap at a random place in a page first (``fwbench.worker.process.position_heap``; fwbench
+draws one place per round, shared by every series of the round).  Prints each worker's children's medians
+(µs) and splits the variance of their logs into a part between workers and a part between the forks of one
+worker (one-way random effects).
 
 Measured (``--workers 5``, four runs each way, two of them by this script as shipped): without
 ``--position`` the sd of log time between workers is 0.107-0.177 (each worker's forks sit at about 96-105 or
