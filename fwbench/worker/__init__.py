@@ -35,7 +35,7 @@ import json
 import os
 import sys
 import time
-from typing import Any
+from typing import Any, NoReturn
 
 from fwbench.adapters.base import get_adapter, kernel_facts
 from fwbench.files import json_safe
@@ -91,14 +91,27 @@ def serve(config: dict[str, Any], emit) -> None:
     emit({"event": "done"})
 
 
+def end_now(code: int, *streams: Any) -> NoReturn:
+    """Flush ``streams`` and the standard ones, then end this process at once (``os._exit``): a worker has sent
+    everything and reaped its cells' processes, and the interpreter's orderly shutdown of an imported framework
+    only costs time (TensorFlow 0.91 s of CPU, torch 0.43 s, jax 0.16 s, against 0.01-0.03 s; every round ends
+    its workers, and under ``fwbench ab`` eight of them).  Cells' processes already end so."""
+    for stream in (*streams, sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    os._exit(code)
+
+
 def main(argv: list[str] | None = None) -> int:
+    """The worker's entry point (a process of its own: it ends the process, see :func:`end_now`)."""
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["--probe"]:
         threads = int(argv[3]) if len(argv) > 3 and argv[2] == "--threads" else os.cpu_count() or 1
         stream = protocol_stream()
         stream.write(json.dumps(probe(argv[1], threads)) + "\n")
-        stream.flush()
-        return 0
+        end_now(0, stream)
     die_with_parent()
     stream = protocol_stream()
 
@@ -108,4 +121,5 @@ def main(argv: list[str] | None = None) -> int:
 
     config = json.loads(sys.stdin.readline())
     serve(config, emit)
-    return 0
+    end_now(0, stream)
+    return 0  # not reached
