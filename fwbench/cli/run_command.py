@@ -133,11 +133,10 @@ def run(
     allocator: Optional[str] = typer.Option(
         None, "--allocator",
         help="steady (default): every cell's process first frees a 32 MiB block, so every framework reuses freed "
-             "memory for its temporaries, as a program that has run its loop once does, and starts its large blocks at "
-             "the round's place in a page (the same for every series of the round: docs/allocator.md). fresh: "
-             "nothing is freed first, as in a fresh script (NumPy's temporaries then come from fresh pages). "
-             "Overrides the specs' "
-             "allocator field; recorded in every row (README: the allocator regime)."),
+             "memory for its temporaries, as a program that has run its loop once does, and starts its large "
+             "blocks at the round's place in a page (the same for every series of the round: docs/allocator.md). "
+             "fresh: nothing is freed first, as in a fresh script (NumPy's temporaries then come from fresh "
+             "pages). Overrides the specs' allocator field; recorded in every row (README: the allocator regime)."),
     unset_env: Optional[list[str]] = typer.Option(
         None, "--unset-env", metavar="NAME",
         help="Run every worker without this environment variable (repeatable), e.g. --unset-env "

@@ -167,9 +167,10 @@ def turns_by_size(records: Iterable[dict[str, Any]]) -> dict[tuple, dict[str, di
     """Interleaved round records by size, series and cluster (the last attempt of a round wins).
 
     The cluster is the round, or with ``--rounds-per-start`` the worker start that served it (``worker_round``):
-    forks of one worker share what the worker drew at its start (NumPy's ratio at n=1024 sat at 1.09-1.23 in all
-    ten forks of one start where plain ``timeit`` finds 1.27-1.28), so its rounds' turns are one cluster, their pairs
-    averaged together (:func:`clusters_of`)."""
+    forks of one worker inherit what it drew at its start (before every round's series shared one heap position,
+    NumPy's arrays' place past a cache line; since, a smaller part for torch, jax and TensorFlow:
+    docs/methodology.md, "`fwbench ab`"), so its rounds' turns are one cluster, their pairs averaged together
+    (:func:`clusters_of`)."""
     by_round: dict[tuple, dict[str, dict[int, tuple[int, Turns]]]] = {}
     for record in records:
         if record.get("status") != "ok":

@@ -166,7 +166,7 @@ def position_heap(position: int) -> dict[str, Any]:
 
     Why: glibc aligns blocks to 16 bytes, so a NumPy array lands 0, 16, 32 or 48 bytes past a cache line as
     the process's allocation history decides, and forks of one worker inherit that history.  NumPy's power sum
-    at n=256 took 96-102 µs with its input 16 or 48 bytes past a line and 129-131 µs at 0 or 32 (its
+    at n=256 took 96-105 µs with its input 16 or 48 bytes past a line and 129-131 µs at 0 or 32 (its
     temporaries sit 16 bytes from it modulo a page, so one of them always splits its stores), the same in
     every fork of a worker (``bench/worker_level.py``).  Placing every series of a round at one position
     (:func:`heap_position`) lets that draw cancel from the round's paired ratios, as common random numbers
@@ -182,8 +182,8 @@ def position_heap(position: int) -> dict[str, Any]:
     libc.free(check)
     if check != probe + HEAP_SPACER_BYTES + remainder + 16:
         return {"heap_position": None,
-                "heap_position_note": f"not set: large blocks start {check % PAGE_BYTES} bytes past a page "
-                                      "whatever is allocated before them (mappings of their own)"}
+                "heap_position_note": f"not set: the check's block started {check % PAGE_BYTES} bytes past a "
+                                      "page, not after the spacer (a mapping of its own, or a free chunk)"}
     return {"heap_position": position,
             "heap_position_note": "the cell's large blocks start this many bytes past a 4 KiB page, the same for "
                                   "every series of the round, drawn per round (a never-written spacer placed them)"}
