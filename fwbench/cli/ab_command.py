@@ -39,6 +39,7 @@ from fwbench.stats.timing import TimerSettings
 AB_ROUNDS = 3
 AB_ROUNDS_PER_START = 1
 AB_TURN_S = 0.02
+AB_SAMPLE_S = 0.001  # samples of 1 ms at least: a turn of 20 ms holds many, and its median drops an interrupted one
 
 
 def ab_timer(budget_s: float) -> TimerSettings:
@@ -46,7 +47,8 @@ def ab_timer(budget_s: float) -> TimerSettings:
     its own interval, so both sides take turns side by side to the end of the round), after a warm-up of two
     windows of 20 ms at least (100 ms at most; a compile still settles for 200 ms), since every round forks
     the cell afresh and each turn begins with an untimed call."""
-    return TimerSettings(budget_s=budget_s, target_rel_ci=0.0, warmup_s=0.02, max_warmup_s=0.1)
+    return TimerSettings(budget_s=budget_s, target_rel_ci=0.0, warmup_s=0.02, max_warmup_s=0.1,
+                         min_sample_s=AB_SAMPLE_S)
 
 
 def parse_assignments(values: list[str], option: str) -> dict[str, str]:
