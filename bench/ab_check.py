@@ -1,6 +1,6 @@
 """Does ``fwbench ab`` see 25% more work, and only that?  Three A/B runs each way, against a plain run's time.
 
-    python bench/ab_check.py [--invocations 3] [--sizes 256 1024] [--budget 1] [--extra-ab ARG ...]
+    python bench/ab_check.py [--invocations 3] [--sizes 256 1024] [--budget S] [--extra-ab ARG ...]
                              [--candidate-env K=V ...] [--candidate PYTHON] [--skip-identical]
 
 Writes a workload module outside the repository (a temporary directory) whose function, the same in all
@@ -89,7 +89,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--invocations", type=int, default=3)
     parser.add_argument("--sizes", type=int, nargs="*", default=[256, 1024])
-    parser.add_argument("--budget", type=float, default=1.0)
+    parser.add_argument("--budget", type=float, default=None,
+                        help="--budget of both commands (default: each command's own, 1 s for run, 0.6 s for ab)")
     parser.add_argument("--candidate-env", action="append", default=None)
     parser.add_argument("--candidate", default=None)
     parser.add_argument("--extra-ab", action="append", default=[])
@@ -105,13 +106,14 @@ def main() -> int:
         changed = [f"--candidate-env={item}" for item in (arguments.candidate_env or ["AB_REPEATS=10"])]
         if arguments.candidate:
             changed.append(f"--candidate={arguments.candidate}")
-        common = ["--budget", str(arguments.budget), *arguments.extra_ab]
+        budget = ["--budget", str(arguments.budget)] if arguments.budget is not None else []
+        common = [*budget, *arguments.extra_ab]
         flagged_shares, false_alarms, worst = [], 0, 0.0
         for number in range(1, arguments.invocations + 1):
             # The machine's speed drifts by 1.6-1.9x within an hour, so every pair of A/B invocations is set
             # against a plain run made just before it.
-            code, plain_s, error = fwbench(["run", str(spec), "-m", "eager", "--no-calibrate", "--budget",
-                                            str(arguments.budget), "--out", str(directory / f"plain{number}"),
+            code, plain_s, error = fwbench(["run", str(spec), "-m", "eager", "--no-calibrate", *budget,
+                                            "--out", str(directory / f"plain{number}"),
                                             "--overwrite"])
             if code not in (0, 3):
                 raise SystemExit(f"fwbench run failed ({code}): {error}")

@@ -39,6 +39,7 @@ from fwbench.stats.timing import TimerSettings
 AB_ROUNDS = 3
 AB_ROUNDS_PER_START = 1
 AB_TURN_S = 0.02
+AB_BUDGET_S = 0.6  # seconds of sampling per cell and side: the pair a little more than one cell of a run (1 s)
 AB_SAMPLE_S = 0.001  # samples of 1 ms at least: a turn of 20 ms holds many, and its median drops an interrupted one
 
 
@@ -180,8 +181,8 @@ def ab(
     device: Optional[list[str]] = DEVICE_OPTION,
     mode: Optional[list[str]] = MODE_OPTION,
     filter_text: Optional[str] = FILTER_OPTION,
-    budget: float = typer.Option(1.0, "--budget", min=0.01, help="Seconds of sampling per cell and side, over "
-                                                                  "all rounds."),
+    budget: float = typer.Option(AB_BUDGET_S, "--budget", min=0.01, help="Seconds of sampling per cell and side, "
+                                                                          "over all rounds."),
     rounds: int = typer.Option(AB_ROUNDS, "--rounds", min=2, help=f"Fresh processes per cell and side, each "
                                                                     f"forked from its side's worker (default "
                                                                     f"{AB_ROUNDS})."),
