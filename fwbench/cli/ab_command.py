@@ -36,8 +36,8 @@ from fwbench.report import ab as ab_report
 from fwbench.spec.loader import load_specs
 from fwbench.stats.timing import TimerSettings
 
-AB_ROUNDS = 3
-AB_ROUNDS_PER_START = 1
+AB_ROUNDS = 6
+AB_ROUNDS_PER_START = 3  # two starts of each side's workers, three forks each: a process draws its speed per fork
 AB_TURN_S = 0.02
 AB_BUDGET_S = 0.6  # seconds of sampling per cell and side: the pair a little more than one cell of a run (1 s)
 AB_SAMPLE_S = 0.001  # samples of 1 ms at least: a turn of 20 ms holds many, and its median drops an interrupted one
@@ -188,8 +188,8 @@ def ab(
                                                                     f"{AB_ROUNDS})."),
     rounds_per_start: int = typer.Option(AB_ROUNDS_PER_START, "--rounds-per-start", min=1,
                                          help=f"Rounds one start of each side's workers serves (default "
-                                              f"{AB_ROUNDS_PER_START}): the starts are the interval's clusters, "
-                                              f"each the mean of its forks' turn pairs; two starts at least)."),
+                                              f"{AB_ROUNDS_PER_START}; two starts at least): each fork is a "
+                                              f"round of the interval."),
     threads: Optional[int] = typer.Option(None, "--threads", min=1, help="Threads for every framework on both "
                                                                           "sides (default: the usable cores)."),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Run directory to write (default: "
@@ -205,10 +205,11 @@ def ab(
     Each side's workers start with its own interpreter (two virtual
     environments: jax 0.9 against 0.10), environment (--candidate-env
     OMP_NUM_THREADS=1) and module path (two checkouts of your workload
-    module), in three rounds, each a fresh start of every worker. The two
-    sides of a cell are alive at once and take turns of 20 ms in random
-    order, so candidate/baseline comes from times taken side by side, with a
-    95% interval over the rounds. A cell is slower
+    module), in six rounds: two starts of every worker, each forking a fresh
+    process per cell three times. The two sides of a cell are alive at once
+    and take turns of 20 ms back to back, the cells in random order, so
+    candidate/baseline comes from times taken side by side, with a 95%
+    interval over the rounds. A cell is slower
     when the interval lies above 1 + threshold, faster below 1/(1 + threshold),
     same inside that band, undecided otherwise (with the change it could have
     called), broken when the candidate did not measure where the baseline did.

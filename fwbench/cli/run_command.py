@@ -80,9 +80,9 @@ def run(
     rounds_per_start: int = typer.Option(
         1, "--rounds-per-start", min=1,
         help="Rounds one start of the workers serves when the series take turns (default 1): each forks every "
-             "cell afresh from its framework's worker, so K rounds pay for the imports once. Forks of one start "
-             "share what it drew (docs/methodology.md, 'fwbench ab'), so they count as one cluster of the "
-             "verdicts' intervals: cheaper rounds, not more independent ones."),
+             "cell afresh from its framework's worker, so K rounds pay for the imports once. Each fork counts as "
+             "a round of the verdicts' intervals: measured here, the forks of one start differ as much as "
+             "separate starts (docs/methodology.md, 'fwbench ab')."),
     timeout: float = typer.Option(DEFAULT_CELL_TIMEOUT_S, "--timeout", min=1.0,
                                   help="Seconds one cell may take before its worker is killed."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace results already in --out."),

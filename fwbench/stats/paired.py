@@ -164,35 +164,23 @@ def series_name(record: dict[str, Any]) -> str:
 
 
 def turns_by_size(records: Iterable[dict[str, Any]]) -> dict[tuple, dict[str, dict[int, Turns]]]:
-    """Interleaved round records by size, series and cluster (the last attempt of a round wins).
+    """Interleaved round records by size, series and round (the last attempt of a round wins).
 
-    The cluster is the round, or with ``--rounds-per-start`` the worker start that served it (``worker_round``):
-    forks of one worker inherit what it drew at its start (before every round's series shared one heap position,
-    NumPy's arrays' place past a cache line; since, a smaller part for torch, jax and TensorFlow:
-    docs/methodology.md, "`fwbench ab`"), so its rounds' turns are one cluster, their pairs averaged together
-    (:func:`clusters_of`)."""
-    by_round: dict[tuple, dict[str, dict[int, tuple[int, Turns]]]] = {}
+    Each round is a cluster of the interval, also when ``--rounds-per-start`` forks several rounds from one
+    start of the workers: measured under ``fwbench ab`` (three starts of two forks, three invocations each way,
+    2026-12-06), the forks of one start differed as much as rounds of different starts (the variance of a
+    start's mean log ratio no more than its two forks' spread explains, for every framework), while NumPy's
+    identical sides read 0.78-1.35x apart from round to round: what a process draws is drawn per fork (docs/methodology.md,
+    "`fwbench ab`").  ``worker_round`` still says which start served a round."""
+    by_size: dict[tuple, dict[str, dict[int, Turns]]] = {}
     for record in records:
         if record.get("status") != "ok":
             continue
         turns = turns_of(record)
         if turns is not None:
-            number = record.get("round") or 1
-            by_round.setdefault(size_key(record), {}).setdefault(series_name(record), {})[number] = (
-                record.get("worker_round") or number, turns)
-    return {size: {name: clusters_of((number, *entry) for number, entry in rounds.items())
-                   for name, rounds in series.items()}
-            for size, series in by_round.items()}
-
-
-def clusters_of(rounds: Iterable[tuple[int, int, Turns]]) -> dict[int, Turns]:
-    """(round, cluster, turns) of one series gathered by cluster, each cluster's rounds' turns in round order:
-    a round is its own cluster, or with ``--rounds-per-start`` the worker start that served it."""
-    found: dict[int, Turns] = {}
-    for _, cluster, turns in sorted(rounds, key=lambda item: item[0]):
-        earlier = found.get(cluster, Turns((), ()))
-        found[cluster] = Turns(earlier.starts_s + turns.starts_s, earlier.medians_s + turns.medians_s)
-    return found
+            by_size.setdefault(size_key(record), {}).setdefault(series_name(record), {})[
+                record.get("round") or 1] = turns
+    return by_size
 
 
 def ratios_against(turns: dict[str, dict[int, Turns]], baseline: str, level: float = CONFIDENCE,

@@ -259,16 +259,15 @@ def same_run(first: Mapping[str, Any], second: Mapping[str, Any]) -> bool:
 
 
 def turn_rounds(numerator: Mapping[str, Any], denominator: Mapping[str, Any]) -> list[tuple[Any, Any]]:
-    """The two cells' turns in the clusters both kept (``turns``, written under ``--interleave``): each round,
-    or with ``--rounds-per-start`` each worker start, its rounds' turns together (``cluster``)."""
-    from fwbench.stats.paired import Turns, clusters_of
+    """The two cells' turns in the rounds both kept (``turns``, written under ``--interleave``), round by round:
+    each round is a cluster, forked from its own worker start or not (:func:`fwbench.stats.paired.turns_by_size`)."""
+    from fwbench.stats.paired import Turns
 
     def by_round(row: Mapping[str, Any]) -> dict[int, Any]:
         entries = _value(row, "turns")
         if not isinstance(entries, list):
             return {}
-        return clusters_of((entry["round"], entry.get("cluster") or entry["round"],
-                            Turns(tuple(entry["starts_s"]), tuple(entry["medians_s"]))) for entry in entries)
+        return {entry["round"]: Turns(tuple(entry["starts_s"]), tuple(entry["medians_s"])) for entry in entries}
 
     top, bottom = by_round(numerator), by_round(denominator)
     return [(top[number], bottom[number]) for number in sorted(set(top) & set(bottom))]

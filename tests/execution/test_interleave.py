@@ -69,3 +69,29 @@ def test_a_turn_without_a_block_is_one_sample_and_no_wake_up_call():
     sampler = FakeSampler(per_sample_s=0.01)
     assert take_turn(sampler, block_s=0.0) == 1
     assert sampler.rewarms == 0
+
+
+def test_a_cells_two_sides_take_their_turns_back_to_back_and_lone_cells_shuffle_as_before():
+    import random
+
+    from fwbench.execution.plan import Selection, plan_cells
+    from fwbench.spec.loader import parse_spec_text
+
+    spec = parse_spec_text("version: 1\nworkloads:\n  - name: w\n    kind: expression\n    expr: 'x + x'\n"
+                           "    inputs:\n      x: {shape: [8]}\n", file="w.yaml")
+    frameworks = ("numpy", "torch", "jax", "tensorflow")
+    sides = plan_cells([spec], Selection(frameworks=list(frameworks), devices=["cpu"], modes=["eager"],
+                                         sides=("baseline", "candidate")))
+    assert len(sides) == 8
+    generator, orders = random.Random(7), set()
+    for _ in range(50):
+        order = interleave.turn_order(sides, generator)
+        assert sorted(cell.cell_id for cell in order) == sorted(cell.cell_id for cell in sides)
+        for first, second in zip(order[::2], order[1::2]):  # each framework's two sides one after the other
+            assert first.framework == second.framework and {first.side, second.side} == {"baseline", "candidate"}
+        orders.add(tuple(cell.cell_id for cell in order))
+    assert len(orders) > 20  # the frameworks and the sides within each in a new random order
+    lone = plan_cells([spec], Selection(frameworks=list(frameworks), devices=["cpu"], modes=["eager"]))
+    expected = list(lone)
+    random.Random(3).shuffle(expected)
+    assert interleave.turn_order(lone, random.Random(3)) == expected  # a plain run's turns: the shuffle of before
