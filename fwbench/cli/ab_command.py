@@ -27,6 +27,7 @@ from fwbench.cli.common import (
 )
 from fwbench.errors import UserError
 from fwbench.execution.groups import WorkerSide
+from fwbench.execution.interleave import TURN_SAMPLE_S
 from fwbench.execution.plan import Selection, plan_cells
 from fwbench.execution.runner import RunOptions, default_threads
 from fwbench.execution.runner import run as run_cells
@@ -40,7 +41,6 @@ AB_ROUNDS = 6
 AB_ROUNDS_PER_START = 3  # two starts of each side's workers, three forks each: a process draws its speed per fork
 AB_TURN_S = 0.02
 AB_BUDGET_S = 0.6  # seconds of sampling per cell and side: the pair a little more than one cell of a run (1 s)
-AB_SAMPLE_S = 0.001  # samples of 1 ms at least: a turn of 20 ms holds many, and its median drops an interrupted one
 
 
 def ab_timer(budget_s: float) -> TimerSettings:
@@ -49,7 +49,7 @@ def ab_timer(budget_s: float) -> TimerSettings:
     windows of 20 ms at least (100 ms at most; a compile still settles for 200 ms), since every round forks
     the cell afresh and each turn begins with an untimed call."""
     return TimerSettings(budget_s=budget_s, target_rel_ci=0.0, warmup_s=0.02, max_warmup_s=0.1,
-                         min_sample_s=AB_SAMPLE_S)
+                         min_sample_s=TURN_SAMPLE_S)
 
 
 def parse_assignments(values: list[str], option: str) -> dict[str, str]:

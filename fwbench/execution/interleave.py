@@ -43,6 +43,9 @@ from fwbench.execution.worker_process import WorkerProcess
 from fwbench.records.results import with_fields, with_settings
 
 TURNS_PER_CELL = 4  # a cell's sampling budget for the round is taken in about this many turns
+# Samples of 1 ms at least when the series take turns (10 ms otherwise): a turn of 20 ms then holds many, and
+# its median drops the ones an interrupt or another process hit; with 10 ms a turn was one sample or two.
+TURN_SAMPLE_S = 0.001
 
 
 def pause(pid: int | None) -> None:
