@@ -81,6 +81,7 @@ def side_of(name: str, python: str, environment: dict[str, str], paths: list[Pat
 CHECK_SCRIPT = """\
 import importlib.metadata, importlib.util, json, sys
 import fwbench.worker
+import numpy  # the worker's inputs and references; fwbench.worker no longer imports it on its own
 found, owners = {}, importlib.metadata.packages_distributions()
 for framework, module in json.loads(sys.argv[1]).items():
     try:

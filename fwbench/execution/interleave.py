@@ -5,9 +5,10 @@ drifts (thermal throttling, a neighbour starting a job, a cache warming up)
 can favour whichever framework ran in the quiet minutes.  With it, all
 workers start together and, for each group of comparable cells (one
 workload, one size, one device), the parent prepares every cell (first call,
-warm-up), then asks each in turn, in a new random order every cycle, for a
-block of samples (``--turn-ms``, or a quarter of the cell's sampling budget,
-after one untimed call that wakes the framework's threads) until every cell
+warm-up), then asks each in turn, in a new random order every cycle (the
+two sides of an A/B cell back to back), for a block of samples
+(``--turn-ms``, or a quarter of the cell's sampling budget, after one
+untimed call that wakes the framework's threads) until every cell
 meets the stopping rule, then has each check and report.  Drift then spreads
 over all of them, and each record says when its turns began and how many
 samples each took (``turn_starts_s``, ``turn_sample_counts``), so turns of
@@ -207,10 +208,11 @@ def turn_order(active: list[Cell], generator: random.Random) -> list[Cell]:
     among themselves, and the partner groups in a random order.
 
     A/B pairs each turn with the other side's turn nearest in time, and the machine's fast noise decorrelates
-    within about 50 ms: turns of the two sides a cycle of eight series apart (a median 80 ms under a plain
-    shuffle) differed by 0.07-0.16 more (robust sd of log ratios) than turns one turn apart (docs/methodology.md,
-    "`fwbench ab`").  Cells with no partner (a plain ``--interleave`` run) are shuffled as before: each is its
-    own group, and shuffling a group of one draws nothing."""
+    within about 50 ms.  Under a plain shuffle of a size's eight series, partners ran a median 80 ms apart, and
+    the robust spread of a pair's log ratio was 0.058-0.141 (by framework) for pairs 20-50 ms apart against
+    0.075-0.184 for pairs 100 ms or more apart (docs/methodology.md, "`fwbench ab`").  Cells with no partner (a
+    plain ``--interleave`` run) are shuffled as before: each is its own group, and shuffling a group of one
+    draws nothing."""
     groups: dict[tuple, list[Cell]] = {}
     for cell in active:
         groups.setdefault(partner_key(cell), []).append(cell)

@@ -117,7 +117,7 @@ IDENTITY_FIELDS: dict[str, Field] = {
     "side": text("fwbench ab: baseline or candidate (each side's workers its own interpreter, environment and path)"),
     "round": integer("which round (fresh worker process) measured it"),
     "worker_round": integer("--rounds-per-start: the first round of the worker start that served this round (its "
-                            "fork); paired ratios cluster by it"),
+                            "fork); each round is still a cluster of paired ratios"),
     "status": text("ok, mismatch, error or skipped"),
     "reason": text("why a cell is not ok"),
     "traceback": text("the end of the traceback of an error"),
@@ -213,7 +213,8 @@ COMBINED_FIELDS: dict[str, Field] = {
     "excluded_rounds": listing("rounds set apart as disturbed, with their medians"),
     "allocator_states": listing("two allocator states, when the rounds fall into two (their medians and rounds)"),
     "pooled_spread": mapping("the run-wide spread the interval borrowed (prior sd and degrees of freedom)"),
-    "turns": listing("under --interleave, each kept round's turns: when each began and its median (stats.paired)"),
+    "turns": listing("under --interleave, each kept round's turns: when each began and its median (stats.paired), "
+                     "and with --rounds-per-start the start that served it"),
     "failed_rounds": listing(
         "rounds whose process died or timed out while other rounds succeeded: round, reason, whether a retry "
         "replaced it"),
