@@ -231,3 +231,17 @@ def test_the_console_findings_say_when_the_machine_moved_between_rounds(capsys):
             in " ".join(capsys.readouterr().out.split()))
     print_summary(records, False, [])
     assert "own speed moved" not in capsys.readouterr().out
+
+
+def test_samples_are_1_ms_when_the_series_take_turns_and_10_ms_otherwise(write_spec, tmp_path):
+    """A 20 ms turn holds many samples (its median drops an interrupted one); sequential cells keep 10 ms."""
+    require_framework("numpy")
+    spec = write_spec(SMALL_SPEC)
+    found = {}
+    for label, extra in (("turns", []), ("sequential", ["--sequential"])):
+        out = tmp_path / label
+        result = CliRunner().invoke(app, ["run", str(spec), "-f", "numpy", "--budget", "0.05", "--rounds", "1",
+                                          "--no-calibrate", "--out", str(out), *extra])
+        assert result.exit_code == 0, result.output
+        found[label] = json.loads((out / "run.json").read_text())["timer"]["min_sample_s"]
+    assert found == {"turns": 0.001, "sequential": 0.01}
