@@ -213,8 +213,7 @@ COMBINED_FIELDS: dict[str, Field] = {
     "excluded_rounds": listing("rounds set apart as disturbed, with their medians"),
     "allocator_states": listing("two allocator states, when the rounds fall into two (their medians and rounds)"),
     "pooled_spread": mapping("the run-wide spread the interval borrowed (prior sd and degrees of freedom)"),
-    "turns": listing("under --interleave, each kept round's turns: when each began and its median (stats.paired), "
-                     "and with --rounds-per-start the start that served it"),
+    "turns": listing("under --interleave, each kept round's turns: when each began and its median (stats.paired)"),
     "failed_rounds": listing(
         "rounds whose process died or timed out while other rounds succeeded: round, reason, whether a retry "
         "replaced it"),

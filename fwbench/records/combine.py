@@ -115,12 +115,10 @@ def _combine(rounds: list[dict[str, Any]]) -> dict[str, Any]:
         combined["device_median_s"] = statistics.median(device_samples)
     combined["round_medians_s"] = [r["median_s"] for r in measured]
     combined["round_numbers"] = [r.get("round") or index for index, r in enumerate(measured, start=1)]
-    turns = [(number, r.get("worker_round"), turns_of(r)) for number, r in zip(combined["round_numbers"], measured)]
-    if any(found is not None for _, _, found in turns):
-        # start: with --rounds-per-start, the worker start that served the round (each round is still a cluster)
-        combined["turns"] = [{"round": number, **({"start": start} if start else {}),
-                              "starts_s": list(found.starts_s), "medians_s": list(found.medians_s)}
-                             for number, start, found in turns if found is not None]
+    turns = [(number, turns_of(r)) for number, r in zip(combined["round_numbers"], measured)]
+    if any(found is not None for _, found in turns):
+        combined["turns"] = [{"round": number, "starts_s": list(found.starts_s), "medians_s": list(found.medians_s)}
+                             for number, found in turns if found is not None]
     if any(r.get("other_cpu_cores") is not None for r in measured):
         combined["other_cpu_cores_by_round"] = [r.get("other_cpu_cores") for r in measured]
     combined["n_outliers"] = sum(r.get("n_outliers") or 0 for r in measured)

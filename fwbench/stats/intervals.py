@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from statistics import NormalDist
 from typing import Sequence
 
 from fwbench.stats.pooling import log_variance
@@ -42,8 +43,6 @@ def normal_quantile(probability: float) -> float:
     The standard library's (Wichura's AS 241, as scipy's to 1e-15), not scipy's: this module is imported by
     every worker, and ``scipy.stats`` costs each worker start about 0.85 s of CPU (``python -X importtime``),
     eight of them at once under ``fwbench ab``."""
-    from statistics import NormalDist
-
     return NormalDist().inv_cdf(probability)
 
 

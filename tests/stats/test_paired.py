@@ -119,8 +119,7 @@ def test_rounds_forked_from_one_worker_start_are_each_a_cluster():
     assert ratio.rounds == 4 and math.isclose(ratio.ratio, 2.0)
 
     def row(framework):
-        return {"turns": [{"round": item["round"], "start": item["worker_round"],
-                           "starts_s": item["turn_starts_s"], "medians_s": item["samples_s"]}
+        return {"turns": [{"round": item["round"], "starts_s": item["turn_starts_s"], "medians_s": item["samples_s"]}
                           for item in records if item["framework"] == framework]}
 
     rounds = turn_rounds(row("numpy"), row("torch"))
