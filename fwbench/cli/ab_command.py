@@ -37,8 +37,8 @@ from fwbench.report import ab as ab_report
 from fwbench.spec.loader import load_specs
 from fwbench.stats.timing import TimerSettings
 
-AB_ROUNDS = 6
-AB_ROUNDS_PER_START = 3  # two starts of each side's workers, three forks each: a process draws its speed per fork
+AB_ROUNDS = 10
+AB_ROUNDS_PER_START = 5  # two starts of each side's workers, five forks each: a process draws its speed per fork
 AB_TURN_S = 0.02
 AB_BUDGET_S = 0.6  # seconds of sampling per cell and side: the pair a little more than one cell of a run (1 s)
 
@@ -46,9 +46,11 @@ AB_BUDGET_S = 0.6  # seconds of sampling per cell and side: the pair a little mo
 def ab_timer(budget_s: float) -> TimerSettings:
     """How each side of a cell samples in every round: for its whole share of ``budget_s`` (no early stop on
     its own interval, so both sides take turns side by side to the end of the round), after a warm-up of two
-    windows of 20 ms at least (100 ms at most; a compile still settles for 200 ms), since every round forks
-    the cell afresh and each turn begins with an untimed call."""
-    return TimerSettings(budget_s=budget_s, target_rel_ci=0.0, warmup_s=0.02, max_warmup_s=0.1,
+    windows of 10 ms at least and 30 ms at most, since every round forks the cell afresh and each turn begins
+    with an untimed call.  The warm-up was 40-100 ms (jax's always ran to 100 ms, its first call loading
+    cached executables reads as a compile): 0.54 s of a size's 2.2 s round of eight forks, which bought no
+    narrower interval, where more forks do."""
+    return TimerSettings(budget_s=budget_s, target_rel_ci=0.0, warmup_s=0.01, max_warmup_s=0.03,
                          min_sample_s=TURN_SAMPLE_S)
 
 
