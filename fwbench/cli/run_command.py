@@ -51,6 +51,10 @@ def _interrupt(signum: int, frame: Any) -> None:
 
 
 DEFAULT_ROUNDS = 3
+# One start of the workers serves three rounds, each forking its cells afresh: on issue 31's spec of mixed
+# sizes a run took 42-45 s against 58-59 s with a start a round (each start imports torch, torch.compile's
+# modules and jax again, 6-9 s), deciding as many sizes (docs/methodology.md, "Verdicts").
+DEFAULT_ROUNDS_PER_START = 3
 DEFAULT_TURN_MS = 20.0  # a turn of sampling when the series take turns (docs/methodology.md: paired in time)
 
 
@@ -74,16 +78,18 @@ def run(
                                               help="Stop sampling once the 95%% CI half-width of the median "
                                                    "is within this fraction of it (default 0.01)."),
     rounds: Optional[int] = typer.Option(None, "--rounds", min=1,
-                                         help="Fresh worker processes per cell (default 3, quick 1): each round "
-                                              "starts every framework anew, in an order that rotates, and samples "
-                                              "for its share of --budget; the 95% CI covers the variation between "
-                                              "rounds, so it is a promise about the next run."),
-    rounds_per_start: int = typer.Option(
-        1, "--rounds-per-start", min=1,
-        help="Rounds one start of the workers serves when the series take turns (default 1): each forks every "
-             "cell afresh from its framework's worker, so K rounds pay for the imports once. Each fork counts as "
-             "a round of the verdicts' intervals: measured here, the forks of one start differ as much as "
-             "separate starts (docs/methodology.md, 'fwbench ab')."),
+                                         help="Fresh processes per cell (default 3, quick 1): each round forks "
+                                              "every cell afresh (see --rounds-per-start), in an order that "
+                                              "rotates, and samples for its share of --budget; the 95% CI covers "
+                                              "the variation between rounds, so it is a promise about the next "
+                                              "run."),
+    rounds_per_start: Optional[int] = typer.Option(
+        None, "--rounds-per-start", min=1,
+        help=f"Rounds one start of the workers serves when the series take turns (default "
+             f"{DEFAULT_ROUNDS_PER_START}; 1 with --sequential or Ray): each forks every cell afresh from its "
+             "framework's worker, so K rounds pay for the imports once. Each fork counts as a round of the "
+             "verdicts' intervals: measured here, the forks of one start differ as much as separate starts "
+             "(docs/methodology.md, 'fwbench ab')."),
     timeout: float = typer.Option(DEFAULT_CELL_TIMEOUT_S, "--timeout", min=1.0,
                                   help="Seconds one cell may take before its worker is killed."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace results already in --out."),
@@ -188,7 +194,7 @@ def run(
         threads = options.num_threads
         matmul_precision, cache, allocator = options.matmul_precision, options.cache, options.allocator
     else:
-        if rounds_per_start > 1 and (sequential or executor == "ray"):
+        if rounds_per_start is not None and rounds_per_start > 1 and (sequential or executor == "ray"):
             raise UserError(f"--rounds-per-start: got {rounds_per_start} with "
                             f"{'--sequential' if sequential else '--executor ray'}, where each round starts its "
                             "own workers", hint="drop --rounds-per-start, or let the series take turns")
@@ -209,7 +215,7 @@ def run(
             turn_s=(turn_ms or DEFAULT_TURN_MS) / 1000 if interleaved and (not sequential or turn_ms) else None,
             extend=extend if extend is not None else (interleaved and not quick and rounds >= 2),
             rounds=rounds,
-            rounds_per_start=rounds_per_start,
+            rounds_per_start=rounds_per_start or (DEFAULT_ROUNDS_PER_START if interleaved else 1),
             matmul_precision=matmul_precision,
             cache=cache,
             allocator=allocator,

@@ -71,16 +71,22 @@ def serve(config: dict[str, Any], emit) -> None:
     for kind_class in {type(kind) for kind in runner.kinds.values() if kind.OWN_WORKER}:
         runner.settings.setdefault("worker_imports", {}).update(kind_class.prepare_worker(framework))
     warm = getattr(adapter, "warm_worker", None)
-    if warm is not None:
-        warmed = warm(config.get("round") or 1, {cell["mode"] for cell in config["cells"]}, device_kind)
-        if warmed:
-            runner.settings["worker_warmed"] = warmed
+    modes = {cell["mode"] for cell in config["cells"]}
+
+    def warm_for(round_index: int) -> None:
+        if warm is not None:
+            warmed = warm(round_index, modes, device_kind)
+            if warmed:
+                runner.settings["worker_warmed"] = warmed
+
+    warm_for(config.get("round") or 1)
     emit({"event": "hello", "available": True, "version": info["version"], "settings": info["settings"],
           "device": device, "import_s": import_s, "pid": os.getpid(), "cpu_affinity": affinity,
           "kernels": info["kernels"], "kernel_environment": kernel_environment(),
           "environment_unset": list(config.get("unset_environment") or [])})
     if config.get("interleave"):
-        serve_interleaved(runner, {cell["cell_id"]: cell for cell in config["cells"]}, sys.stdin, emit)
+        serve_interleaved(runner, {cell["cell_id"]: cell for cell in config["cells"]}, sys.stdin, emit,
+                          warm_later=warm_for)
         emit({"event": "done"})
         return
     for cell in config["cells"]:

@@ -158,12 +158,18 @@ def take_turn(sampler: Any, block_s: float) -> int:
             return taken
 
 
-def serve_interleaved(runner: CellRunner, cells: dict[str, dict[str, Any]], commands: TextIO, emit) -> None:
+def serve_interleaved(runner: CellRunner, cells: dict[str, dict[str, Any]], commands: TextIO, emit,
+                      warm_later: Callable[[int], None] | None = None) -> None:
     """Obey the parent's commands one line at a time: prepare, sample, finish (``--interleave``).
 
     ``prepare`` forks the cell's child; later commands for that cell go to
-    it, and each command gets exactly one reply."""
+    it, and each command gets exactly one reply.  When this start serves several rounds
+    (``--rounds-per-start``) from the first, ``warm_later(round)`` runs once in the worker before the first fork
+    of a later round: what a later round's start does before its hello (Inductor's probe of the CPU), so
+    those forks do not each pay it in their first call, while the first round's forks pay it as a fresh
+    script does."""
     children: dict[str, CellChild] = {}
+    first_round, warmed = runner.round_index, False
     for line in commands:
         command = json.loads(line)
         action, cell_id = command.get("cmd"), command.get("cell_id")
@@ -171,6 +177,9 @@ def serve_interleaved(runner: CellRunner, cells: dict[str, dict[str, Any]], comm
             break
         if action == "prepare":
             runner.round_index = command.get("round") or runner.round_index
+            if warm_later is not None and not warmed and first_round <= 1 < runner.round_index:
+                warm_later(runner.round_index)
+                warmed = True
             emit({"event": "start", "cell_id": cell_id})
             children[cell_id] = cell_child(runner, cells[cell_id], interleaved=True)
         elif cell_id in children:

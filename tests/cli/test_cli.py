@@ -10,7 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from fwbench.cli import app
-from fwbench.records.results import CSV_COLUMNS
+from fwbench.records.results import CSV_COLUMNS, read_records
 from tests.conftest import REPO_ROOT, SMALL_SPEC, require_framework
 
 runner = CliRunner()
@@ -245,3 +245,20 @@ def test_samples_are_1_ms_when_the_series_take_turns_and_10_ms_otherwise(write_s
         assert result.exit_code == 0, result.output
         found[label] = json.loads((out / "run.json").read_text())["timer"]["min_sample_s"]
     assert found == {"turns": 0.001, "sequential": 0.01}
+
+
+def test_one_start_serves_three_rounds_when_the_series_take_turns_and_one_otherwise(write_spec, tmp_path):
+    """Turns fork each round's cells from one start of the workers (each start imports the frameworks again);
+    --sequential starts its workers every round, as before."""
+    require_framework("numpy")
+    spec = write_spec(SMALL_SPEC)
+    found = {}
+    for label, extra in (("turns", []), ("sequential", ["--sequential"])):
+        out = tmp_path / label
+        result = CliRunner().invoke(app, ["run", str(spec), "-f", "numpy", "--budget", "0.05", "--rounds", "2",
+                                          "--no-extend", "--no-calibrate", "--out", str(out), *extra])
+        assert result.exit_code == 0, result.output
+        manifest = json.loads((out / "run.json").read_text())
+        rounds = sorted({record["round"] for record in read_records(out)})
+        found[label] = (manifest["rounds_per_start"], len(manifest["workers"]), rounds)
+    assert found == {"turns": (3, 1, [1, 2]), "sequential": (1, 2, [1, 2])}
