@@ -1,11 +1,13 @@
 """The parent side of a run: plan, lock the run directory, run rounds of workers, collect.
 
-A run is ``--rounds`` rounds.  Each round starts a fresh worker process per
-(framework, device) group, so every cell is measured in several independent
-processes (memory layout, allocator state and the machine's drift differ
-between them); the groups' order rotates from round to round, so slow drift
-falls on every framework alike, and each round samples for its share of the
-per-cell budget.  Every finished cell of every round is written to
+A run is ``--rounds`` rounds.  Each round measures every cell in a fresh process,
+so every cell is measured in several independent processes (memory layout,
+allocator state and the machine's drift differ between them): a start of a
+worker per (framework, device) group serves ``rounds_per_start`` rounds, each
+forking every cell afresh (``fwbench run`` serves three from one start when
+the series take turns, one with ``--sequential``); the groups' order rotates
+from start to start, so slow drift falls on every framework alike, and each
+round samples for its share of the per-cell budget.  Every finished cell of every round is written to
 ``results.jsonl`` (one line per cell and round, flushed and fsynced) as soon
 as it arrives; readers combine a cell's rounds into one row whose interval
 covers the round-to-round variation (:func:`fwbench.records.combine.combine_rounds`).

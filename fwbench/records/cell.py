@@ -115,7 +115,7 @@ IDENTITY_FIELDS: dict[str, Field] = {
     "method": text("fwbench (the sampler) or timeit"),
     "replica": integer("2 and up: a copy of its series measured as another series (--replicas, A/A self-checks)"),
     "side": text("fwbench ab: baseline or candidate (each side's workers its own interpreter, environment and path)"),
-    "round": integer("which round (fresh worker process) measured it"),
+    "round": integer("which round (a fresh process for the cell) measured it"),
     "worker_round": integer("--rounds-per-start: the first round of the worker start that served this round (its "
                             "fork); each round is still a cluster of paired ratios"),
     "status": text("ok, mismatch, error or skipped"),
