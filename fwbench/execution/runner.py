@@ -7,9 +7,9 @@ worker per (framework, device) group serves ``rounds_per_start`` rounds, each
 forking every cell afresh (``fwbench run`` serves three from one start when
 the series take turns, one with ``--sequential``); the groups' order rotates
 from start to start, so slow drift falls on every framework alike, and each
-round samples for its share of the per-cell budget.  Every finished cell of every round is written to
-``results.jsonl`` (one line per cell and round, flushed and fsynced) as soon
-as it arrives; readers combine a cell's rounds into one row whose interval
+round samples for its share of the per-cell budget.  Every finished cell of
+every round is written to ``results.jsonl`` (one line per cell and round,
+flushed and fsynced) as soon as it arrives; readers combine a cell's rounds into one row whose interval
 covers the round-to-round variation (:func:`fwbench.records.combine.combine_rounds`).
 Between rounds the parent times a fixed pure-Python probe, so a reader can
 tell machine noise from framework noise.  The parent imports no framework.

@@ -233,32 +233,33 @@ def test_the_console_findings_say_when_the_machine_moved_between_rounds(capsys):
     assert "own speed moved" not in capsys.readouterr().out
 
 
-def test_samples_are_1_ms_when_the_series_take_turns_and_10_ms_otherwise(write_spec, tmp_path):
-    """A 20 ms turn holds many samples (its median drops an interrupted one); sequential cells keep 10 ms."""
+def run_with_turns_and_sequential(write_spec, tmp_path, *arguments: str) -> dict[str, tuple[dict, list]]:
+    """One small NumPy run with the series taking turns (the default) and one with --sequential: each one's
+    manifest and records, by label."""
     require_framework("numpy")
     spec = write_spec(SMALL_SPEC)
     found = {}
     for label, extra in (("turns", []), ("sequential", ["--sequential"])):
         out = tmp_path / label
-        result = CliRunner().invoke(app, ["run", str(spec), "-f", "numpy", "--budget", "0.05", "--rounds", "1",
-                                          "--no-calibrate", "--out", str(out), *extra])
+        result = CliRunner().invoke(app, ["run", str(spec), "-f", "numpy", "--budget", "0.05", "--no-calibrate",
+                                          "--out", str(out), *arguments, *extra])
         assert result.exit_code == 0, result.output
-        found[label] = json.loads((out / "run.json").read_text())["timer"]["min_sample_s"]
-    assert found == {"turns": 0.001, "sequential": 0.01}
+        found[label] = (json.loads((out / "run.json").read_text()), read_records(out))
+    return found
+
+
+def test_samples_are_1_ms_when_the_series_take_turns_and_10_ms_otherwise(write_spec, tmp_path):
+    """A 20 ms turn holds many samples (its median drops an interrupted one); sequential cells keep 10 ms."""
+    found = run_with_turns_and_sequential(write_spec, tmp_path, "--rounds", "1")
+    assert {label: manifest["timer"]["min_sample_s"] for label, (manifest, _) in found.items()} == {
+        "turns": 0.001, "sequential": 0.01}
 
 
 def test_one_start_serves_three_rounds_when_the_series_take_turns_and_one_otherwise(write_spec, tmp_path):
     """Turns fork each round's cells from one start of the workers (each start imports the frameworks again);
     --sequential starts its workers every round, as before."""
-    require_framework("numpy")
-    spec = write_spec(SMALL_SPEC)
-    found = {}
-    for label, extra in (("turns", []), ("sequential", ["--sequential"])):
-        out = tmp_path / label
-        result = CliRunner().invoke(app, ["run", str(spec), "-f", "numpy", "--budget", "0.05", "--rounds", "2",
-                                          "--no-extend", "--no-calibrate", "--out", str(out), *extra])
-        assert result.exit_code == 0, result.output
-        manifest = json.loads((out / "run.json").read_text())
-        rounds = sorted({record["round"] for record in read_records(out)})
-        found[label] = (manifest["rounds_per_start"], len(manifest["workers"]), rounds)
-    assert found == {"turns": (3, 1, [1, 2]), "sequential": (1, 2, [1, 2])}
+    found = run_with_turns_and_sequential(write_spec, tmp_path, "--rounds", "2", "--no-extend")
+    assert {label: (manifest["rounds_per_start"], len(manifest["workers"]),
+                    sorted({record["round"] for record in records}))
+            for label, (manifest, records) in found.items()} == {"turns": (3, 1, [1, 2]),
+                                                                 "sequential": (1, 2, [1, 2])}
