@@ -179,6 +179,7 @@ class Sampler:
         self.device_samples: list[float] = []
         self.first_call_s = 0.0
         self.loops = 1
+        self.expected_sample_s = 0.0  # one sample's length as the warm-up's fastest call predicts it
         self.warmup_calls = 0
         self.samples: list[float] = []
         self.sampling_s = 0.0
@@ -219,6 +220,7 @@ class Sampler:
         self.warmup_calls = len(warmup_times)
         # A cold cache needs the flush before every call, so every sample is one call.
         self.loops = 1 if self.flush is not None else choose_loops(min(warmup_times), self.settings.min_sample_s)
+        self.expected_sample_s = min(warmup_times) * self.loops
 
     def _warm_window(self, first: bool) -> list[float]:
         """Warm-up calls for ``warmup_s`` (the first window also ``min_warmup_calls``); their times."""

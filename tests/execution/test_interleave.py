@@ -36,19 +36,24 @@ def test_a_process_is_stopped_between_its_turns_and_runs_again_for_the_next():
 
 
 class FakeSampler:
-    """A sampler whose samples each take ``per_sample_s`` of sampling time; done after ``done_after`` samples."""
+    """A sampler whose samples take ``durations_s`` of sampling time in turn (the last one repeated); done after
+    ``done_after`` samples; ``expected_sample_s`` what its warm-up predicted."""
 
-    def __init__(self, per_sample_s: float, done_after: int = 10 ** 6) -> None:
-        self.per_sample_s, self.done_after = per_sample_s, done_after
+    def __init__(self, per_sample_s: float, done_after: int = 10 ** 6, durations_s: tuple[float, ...] = (),
+                 expected_sample_s: float | None = None) -> None:
+        self.durations_s = list(durations_s) or [per_sample_s]
+        self.expected_sample_s = per_sample_s if expected_sample_s is None else expected_sample_s
+        self.done_after = done_after
         self.sampling_s, self.samples, self.rewarms = 0.0, 0, 0
 
     def rewarm(self) -> None:
         self.rewarms += 1
 
     def sample(self) -> float:
+        duration = self.durations_s[min(self.samples, len(self.durations_s) - 1)]
         self.samples += 1
-        self.sampling_s += self.per_sample_s
-        return self.per_sample_s
+        self.sampling_s += duration
+        return duration
 
     def done(self) -> bool:
         return self.samples >= self.done_after
@@ -60,9 +65,22 @@ def test_a_turn_wakes_the_framework_once_then_samples_for_its_block():
     assert sampler.rewarms == 1 and sampler.samples == 5
 
 
-def test_a_turn_stops_when_the_stopping_rule_holds():
-    sampler = FakeSampler(per_sample_s=0.01, done_after=2)
-    assert take_turn(sampler, block_s=1.0) == 2
+def test_a_turn_stops_when_the_stopping_rule_holds_once_it_has_three_samples():
+    assert take_turn(FakeSampler(per_sample_s=0.01, done_after=4), block_s=1.0) == 4
+    assert take_turn(FakeSampler(per_sample_s=0.01, done_after=1), block_s=1.0) == 3
+
+
+def test_one_stretched_sample_does_not_fill_a_turn_of_short_samples():
+    # 2 ms samples, the first stretched to 40 ms by an interrupt: two more follow, so the turn's median is 2 ms
+    sampler = FakeSampler(per_sample_s=0.002, durations_s=(0.040, 0.002))
+    assert take_turn(sampler, block_s=0.02) == 3
+
+
+def test_a_turn_of_long_samples_may_be_one_sample_and_no_turn_runs_past_five_blocks():
+    # 15 ms samples: three do not fit in two 20 ms blocks, so a turn is over once its block is
+    assert take_turn(FakeSampler(per_sample_s=0.015, durations_s=(0.030, 0.015)), block_s=0.02) == 1
+    # short samples, each stretched to 60 ms: the turn gives up at 100 ms of sampling
+    assert take_turn(FakeSampler(per_sample_s=0.060, expected_sample_s=0.002), block_s=0.02) == 2
 
 
 def test_a_turn_without_a_block_is_one_sample_and_no_wake_up_call():
