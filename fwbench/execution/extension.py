@@ -91,7 +91,7 @@ def rounds_to_settle(verdict: Any) -> int | None:
     for item in verdict.comparisons:
         if item.standing != "undecided":
             continue
-        factor = settle_factor(item.ratio)
+        factor = settle_factor(item.ratio, item.equivalence)
         if factor is None:
             return None
         needed = max(needed, max(1, math.ceil(max(1, item.ratio.rounds) * (factor * stricter - 1))))

@@ -4,8 +4,9 @@ A workload size's series (framework/mode) are ranked by median; each runner-up's
 an interval (:func:`fwbench.stats.ratios.ratio`: turns paired in time when the run interleaved, rounds
 paired otherwise, spreads shrunk toward the run's), and a standing:
 
-* ``equivalent``: the interval lies inside 1/1.05-1.05 (two one-sided tests at the interval's level): a
-  difference too small to matter, shown, not merely not shown;
+* ``equivalent``: two one-sided tests, each at the level the interval leaves out, find the ratio inside
+  1/1.05-1.05: its interval at :func:`equivalence_level` (90% where the interval is 95%, as Schuirmann's test
+  has it) lies inside the band; a difference too small to matter, shown, not merely not shown;
 * ``slower``: the interval lies above 1;
 * ``undecided``: neither.
 
@@ -46,25 +47,40 @@ def spending_level(look: int, level: float = CONFIDENCE) -> float:
     return 1 - (1 - level) * 6 / (math.pi ** 2 * look ** 2)
 
 
-def standing(value: Any) -> str:
-    """A runner-up against the fastest: ``equivalent`` (its interval inside the ±5% band: a difference too
-    small to matter, even where it is real), ``slower`` (its interval above 1), or ``undecided``."""
+def equivalence_level(level: float) -> float:
+    """The level of the interval that two one-sided tests read for equivalence: each test at the ``1 - level``
+    that a two-sided interval at ``level`` leaves out, which is the interval at ``1 - 2 (1 - level)`` (90% for
+    95%; 93.9% at the first look's 96.96%)."""
+    return 1 - 2 * (1 - level)
+
+
+def standing(value: Any, equivalence: Any = None) -> str:
+    """A runner-up against the fastest: ``equivalent`` (``equivalence``, its interval at
+    :func:`equivalence_level`, or ``value`` itself when not given, inside the ±5% band: a difference too small
+    to matter, even where it is real), ``slower`` (``value``'s interval above 1), or ``undecided``."""
     from fwbench.stats.ratios import equivalent
 
-    if equivalent(value, EQUIVALENCE_BAND - 1):
+    if equivalent(equivalence if equivalence is not None else value, EQUIVALENCE_BAND - 1):
         return "equivalent"
     return "slower" if value.above(1) else "undecided"
 
 
-def settle_factor(value: Any) -> float | None:
-    """How many times its current rounds an undecided ratio needs to settle, roughly; None without an
-    interval."""
+def settle_factor(value: Any, equivalence: Any = None) -> float | None:
+    """How many times its current rounds an undecided ratio needs to settle, roughly (excluding 1 with ``value``'s
+    interval, or fitting the band with ``equivalence``'s, whichever comes first); None without an interval."""
     if not value.has_interval or value.low <= 0:
         return None
-    half = (math.log(value.high) - math.log(value.low)) / 2
     centre = abs(math.log(value.value))
-    target = max(centre, math.log(EQUIVALENCE_BAND) - centre)
-    return max(1.0, (half / target) ** 2) if target > 0 else None
+    band = math.log(EQUIVALENCE_BAND) - centre
+    narrow = equivalence if equivalence is not None and equivalence.has_interval else value
+    factors = [(_half_width(value) / centre) ** 2] if centre > 0 else []
+    if band > 0:
+        factors.append((_half_width(narrow) / band) ** 2)
+    return max(1.0, min(factors)) if factors else None
+
+
+def _half_width(value: Any) -> float:
+    return (math.log(value.high) - math.log(value.low)) / 2
 
 
 @dataclass(frozen=True)
@@ -76,9 +92,13 @@ class Comparison:
     standing: str
     more_rounds: int | None = None  # undecided: about how many more rounds would settle it
     more_seconds: float | None = None  # undecided: about how many more seconds of sampling per series
+    equivalence: Any = None  # the ratio at equivalence_level, which the equivalence test read
 
     def as_dict(self) -> dict[str, Any]:
         found = {"series": self.series, "standing": self.standing, **self.ratio.as_dict()}
+        if self.equivalence is not None and self.equivalence.has_interval:
+            found["equivalence"] = {"level": self.equivalence.level, "low": self.equivalence.low,
+                                    "high": self.equivalence.high}
         if self.standing == "undecided":
             found.update(more_rounds=self.more_rounds, more_seconds=self.more_seconds)
         return found
@@ -166,15 +186,17 @@ def size_verdicts(groups: Sequence[Sequence[tuple[str, Mapping[str, Any]]]],
         for name, row in members[1:]:
             value = ratio(row, best, group_level, prior=priors.get(best.get("run_id")),
                           turn_prior=turn_priors.get(best.get("run_id")))
-            position = standing(value)
+            equivalence = ratio(row, best, equivalence_level(group_level), prior=priors.get(best.get("run_id")),
+                                turn_prior=turn_priors.get(best.get("run_id")))
+            position = standing(value, equivalence)
             more_rounds = more_seconds = None
-            factor = settle_factor(value) if position == "undecided" else None
+            factor = settle_factor(value, equivalence) if position == "undecided" else None
             if factor is not None:
                 rounds = max(1, value.rounds)
                 more_rounds = max(1, math.ceil(rounds * (factor - 1)))
                 per_round = [seconds for seconds in (_sampled_seconds(row), _sampled_seconds(best)) if seconds]
                 more_seconds = more_rounds * max(per_round) if per_round else None
-            comparisons.append(Comparison(name, value, position, more_rounds, more_seconds))
+            comparisons.append(Comparison(name, value, position, more_rounds, more_seconds, equivalence))
         standings = [item.standing for item in comparisons]
         if not comparisons:
             verdict = "only"

@@ -5,7 +5,7 @@ import math
 import pytest
 
 from fwbench.stats.ratios import Ratio
-from fwbench.stats.verdicts import settle_factor, size_verdicts, spending_level, standing
+from fwbench.stats.verdicts import equivalence_level, settle_factor, size_verdicts, spending_level, standing
 
 
 def row(series, medians, looks=None, run="r"):
@@ -33,6 +33,27 @@ def test_standing_is_equivalent_inside_the_band_slower_above_one_else_undecided(
     assert standing(Ratio(1.03, 1.01, 1.06, 0.95, "m", 3)) == "slower"  # shown slower, if by little
     assert standing(Ratio(1.05, 0.90, 1.20, 0.95, "m", 3)) == "undecided"
     assert standing(Ratio(1.05, None, None, 0.95, "no interval", 1)) == "undecided"
+
+
+def test_equivalence_reads_the_interval_two_one_sided_tests_read():
+    assert equivalence_level(0.95) == pytest.approx(0.90)
+    assert equivalence_level(spending_level(1)) == pytest.approx(1 - 2 * (1 - spending_level(1)))
+    shown = Ratio(1.01, 0.96, 1.07, 0.95, "m", 3)  # the 95% interval pokes out of the band
+    assert standing(shown) == "undecided"
+    assert standing(shown, Ratio(1.01, 0.97, 1.045, 0.90, "m", 3)) == "equivalent"  # the 90% one does not
+    assert standing(shown, Ratio(1.01, 0.965, 1.055, 0.90, "m", 3)) == "undecided"
+
+
+def test_a_size_is_equivalent_when_its_90_percent_interval_fits_the_band_though_its_95_does_not():
+    # round log ratios about +-0.03: a 95% interval of three rounds just over the band, a 90% one inside
+    fastest, runner_up = [1.00, 1.00, 1.00], [1.00, 1.022, 0.983]
+    verdict = size_verdicts([[row("numpy/eager", fastest), row("torch/eager", runner_up)]])[0]
+    item = verdict.comparisons[0]
+    assert item.ratio.high > 1.05 or item.ratio.low < 1 / 1.05
+    assert item.equivalence.level == pytest.approx(0.90)
+    assert item.equivalence.low >= 1 / 1.05 and item.equivalence.high <= 1.05
+    assert item.standing == "equivalent" and verdict.verdict == "equivalent"
+    assert item.as_dict()["equivalence"]["level"] == pytest.approx(0.90)
 
 
 def test_settle_factor_grows_with_the_interval_it_must_shrink():
