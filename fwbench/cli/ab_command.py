@@ -38,7 +38,8 @@ from fwbench.spec.loader import load_specs
 from fwbench.stats.timing import TimerSettings
 
 AB_ROUNDS = 10
-AB_ROUNDS_PER_START = 5  # two starts of each side's workers, five forks each: a process draws its speed per fork
+AB_ROUNDS_PER_START = 10  # one start of each side's workers, ten forks: a process draws its speed per fork, a start
+# adds no spread of its own that forks miss (session 15), and a second start cost 7-9 s (session 17)
 AB_TURN_S = 0.02
 AB_BUDGET_S = 0.6  # seconds of sampling per cell and side: the pair a little more than one cell of a run (1 s)
 
@@ -191,8 +192,8 @@ def ab(
                                                                     f"{AB_ROUNDS})."),
     rounds_per_start: int = typer.Option(AB_ROUNDS_PER_START, "--rounds-per-start", min=1,
                                          help=f"Rounds one start of each side's workers serves (default "
-                                              f"{AB_ROUNDS_PER_START}; two starts at least): each fork is a "
-                                              f"round of the interval."),
+                                              f"{AB_ROUNDS_PER_START}: one start): each fork is a round of the "
+                                              f"interval."),
     threads: Optional[int] = typer.Option(None, "--threads", min=1, help="Threads for every framework on both "
                                                                           "sides (default: the usable cores)."),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Run directory to write (default: "
@@ -208,8 +209,8 @@ def ab(
     Each side's workers start with its own interpreter (two virtual
     environments: jax 0.9 against 0.10), environment (--candidate-env
     OMP_NUM_THREADS=1) and module path (two checkouts of your workload
-    module), in six rounds: two starts of every worker, each forking a fresh
-    process per cell three times. The two sides of a cell are alive at once
+    module), in ten rounds: one start of every worker, forking a fresh process
+    per cell ten times. The two sides of a cell are alive at once
     and take turns of 20 ms back to back, the cells in random order, so
     candidate/baseline comes from times taken side by side, with a 95%
     interval over the rounds. A cell is slower
@@ -254,7 +255,7 @@ def ab(
     check_writable(out_dir)
     options = RunOptions(out_dir=out_dir, selection=selection, num_threads=threads,
                          timer=ab_timer(budget), rounds=rounds,
-                         rounds_per_start=max(1, min(rounds_per_start, rounds // 2)),  # two starts at least
+                         rounds_per_start=max(1, min(rounds_per_start, rounds)),
                          repeat_contended=False,
                          overwrite=overwrite,
                          command=["fwbench", *sys.argv[1:]], interleave=True, turn_s=AB_TURN_S, extend=False,
