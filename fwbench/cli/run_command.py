@@ -76,7 +76,9 @@ def run(
                                                 "target (default 1, quick 0.2), as pytest-benchmark's max_time."),
     target_ci: Optional[float] = typer.Option(None, "--target-ci", min=0.0,
                                               help="Stop sampling once the 95%% CI half-width of the median "
-                                                   "is within this fraction of it (default 0.01)."),
+                                                   "is within this fraction of it (default 0.01; with "
+                                                   "--sequential only: taking turns, a cell samples its "
+                                                   "whole budget for its partners' turn pairs)."),
     rounds: Optional[int] = typer.Option(None, "--rounds", min=1,
                                          help="Fresh processes per cell (default 3, quick 1): each round forks "
                                               "every cell afresh (see --rounds-per-start), in an order that "
@@ -161,10 +163,10 @@ def run(
     inputs are made on the host from the spec's seed and moved to the device
     before timing; the first call (trace + compile + run) is timed apart;
     after warm-up, samples are taken, each call synchronised inside the timed
-    region, until the median's 95% confidence interval is within --target-ci
-    or the round's share of --budget runs out; the output is then compared
-    with a NumPy float64 reference.  All of it --rounds times, in fresh
-    workers.
+    region, until the round's share of --budget runs out (with --sequential,
+    or until the median's 95% confidence interval is within --target-ci);
+    the output is then compared with a NumPy float64 reference.  All of it
+    --rounds times, in fresh workers.
 
     The series of one workload size (every framework and mode) are alive
     at once and take turns of --turn-ms in a random order, so that each

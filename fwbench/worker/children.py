@@ -134,7 +134,8 @@ def serve_cell_commands(runner: CellRunner, cell: dict[str, Any], emit, commands
                 return
             finally:
                 state.other_work.stop()
-            emit({"event": "sampled", "cell_id": cell["cell_id"], "done": state.sampler.done(), "samples": taken})
+            emit({"event": "sampled", "cell_id": cell["cell_id"], "done": state.sampler.done(interval_stops=False),
+                  "samples": taken})
         elif action == "finish":
             emit({"event": "result", "record": runner.conclude(state)})
             return
@@ -148,7 +149,8 @@ MAX_TURN_BLOCKS = 5  # ... but never samples past this many times its block
 
 def take_turn(sampler: Any, block_s: float) -> int:
     """One turn of a cell under ``--interleave``: one sample, or with ``block_s`` an untimed call that wakes
-    the framework's threads and then samples for ``block_s`` of sampling or until the stopping rule holds.
+    the framework's threads and then samples for ``block_s`` of sampling or until the cell's budget is spent
+    (its interval meeting ``--target-ci`` ends no turn: its partners pair their turns with its turns).
 
     A cell whose samples are short (three of its fastest fit in two blocks: calls up to about 13 ms at 20 ms
     turns) takes at least :data:`MIN_TURN_SAMPLES` a turn, up to :data:`MAX_TURN_BLOCKS` blocks: an interrupt or
@@ -165,7 +167,7 @@ def take_turn(sampler: Any, block_s: float) -> int:
         sampler.sample()
         taken += 1
         spent = sampler.sampling_s - began
-        if spent >= MAX_TURN_BLOCKS * block_s or (taken >= wanted and (sampler.done() or spent >= block_s)):
+        if spent >= MAX_TURN_BLOCKS * block_s or (taken >= wanted and (sampler.done(interval_stops=False) or spent >= block_s)):
             return taken
 
 

@@ -55,7 +55,8 @@ class FakeSampler:
         self.sampling_s += duration
         return duration
 
-    def done(self) -> bool:
+    def done(self, interval_stops: bool = True) -> bool:
+        assert not interval_stops  # a turn ends on the budget, never on the cell's own interval
         return self.samples >= self.done_after
 
 

@@ -128,6 +128,27 @@ def test_stops_when_budget_spent_and_not_converged():
     assert sum(result.samples_s) * result.n_loops < 1.2
 
 
+def test_a_cell_taking_turns_samples_to_its_budget_though_its_interval_met_the_target():
+    from fwbench.stats.sampler import Sampler
+
+    clock = FakeClock()
+
+    def call():
+        clock.now += 0.002  # steady: the interval meets 1% at the fifth sample
+        return None
+
+    settings = TimerSettings(budget_s=0.1, min_samples=5, min_sample_s=0.0, warmup_s=0.0)
+    alone, turns = Sampler(call, None, settings, clock), Sampler(call, None, settings, clock)
+    for sampler in (alone, turns):
+        sampler.start()
+    while not alone.done():
+        alone.sample()
+    while not turns.done(interval_stops=False):
+        turns.sample()
+    assert alone.converged and len(alone.samples) == 5
+    assert turns.converged and len(turns.samples) == 50  # the whole 0.1 s, for its partners' turn pairs
+
+
 def test_min_samples_even_past_budget():
     clock = FakeClock()
 
