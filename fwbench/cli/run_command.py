@@ -53,7 +53,7 @@ def _interrupt(signum: int, frame: Any) -> None:
 DEFAULT_ROUNDS = 3
 # One start of the workers serves three rounds, each forking its cells afresh: on issue 31's spec of mixed
 # sizes a run took 42-45 s against 58-59 s with a start a round (each start imports torch, torch.compile's
-# modules and jax again, 6-9 s), deciding as many sizes (docs/methodology.md, "Verdicts").
+# modules and jax again, 6-9 s), deciding as many sizes (docs/verdicts-history.md, "One start for three rounds").
 DEFAULT_ROUNDS_PER_START = 3
 DEFAULT_TURN_MS = 20.0  # a turn of sampling when the series take turns (docs/methodology.md: paired in time)
 
@@ -91,7 +91,7 @@ def run(
              f"{DEFAULT_ROUNDS_PER_START}; 1 with --sequential or Ray): each forks every cell afresh from its "
              "framework's worker, so K rounds pay for the imports once. Each fork counts as a round of the "
              "verdicts' intervals: measured here, the forks of one start differ as much as separate starts "
-             "(docs/methodology.md, 'fwbench ab')."),
+             "(docs/verdicts-history.md, 'fwbench ab')."),
     timeout: float = typer.Option(DEFAULT_CELL_TIMEOUT_S, "--timeout", min=1.0,
                                   help="Seconds one cell may take before its worker is killed."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace results already in --out."),

@@ -210,7 +210,7 @@ def turn_order(active: list[Cell], generator: random.Random) -> list[Cell]:
     A/B pairs each turn with the other side's turn nearest in time, and the machine's fast noise decorrelates
     within about 50 ms.  Under a plain shuffle of a size's eight series, partners ran a median 80 ms apart, and
     the robust spread of a pair's log ratio was 0.058-0.141 (by framework) for pairs 20-50 ms apart against
-    0.075-0.184 for pairs 100 ms or more apart (docs/methodology.md, "`fwbench ab`").  Cells with no partner (a
+    0.075-0.184 for pairs 100 ms or more apart (docs/verdicts-history.md, "`fwbench ab`").  Cells with no partner (a
     plain ``--interleave`` run) are shuffled as before: each is its own group, and shuffling a group of one
     draws nothing."""
     groups: dict[tuple, list[Cell]] = {}

@@ -3,8 +3,9 @@
 Every sentence is generated from the leaderboard (:func:`fwbench.report.
 aggregate.leaderboard`), whose winners are decided on intervals over rounds:
 "fastest" only when the interval of each runner-up's ratio lies above 1,
-"equivalent" when each runner-up is either that or shown within ±5% (its
-interval inside 0.95-1.05: an equivalence test), "undecided" otherwise (and
+"equivalent" when each runner-up is either that or shown within ±5% (two
+one-sided tests: its 90% interval, for a 95% one, inside 1/1.05-1.05),
+"undecided" otherwise (and
 always where a run had one round).  The JSON document
 (``fwbench report RUN --json FILE``) carries the same decisions with their
 numbers for CI and scripts; its ``version`` changes when its shape does.

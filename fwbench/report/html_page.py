@@ -244,7 +244,8 @@ def to_html(report: Report, bound_gbytes_per_s: dict[str, float] | None = None) 
             [row[0], (row[1], record["size"], ""), *row[2:4], (row[4], record["median_s"], ""), *row[5:]]
             for row, record in zip(leaderboard_rows(report), report.leaderboard.to_dict("records"))])],
             "A single winner is named only when every runner-up's ratio to it has a 95% interval above 1; series "
-            "whose interval lies inside ±5% of the fastest are listed as equivalent, and those too uncertain to "
+            "shown within ±5% of the fastest (two one-sided tests: the 90% interval inside the band) are listed as "
+            "equivalent, and those too uncertain to "
             "say either as undecided."))
     roofline = _roofline_html(report)
     if roofline:

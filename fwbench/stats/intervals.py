@@ -28,6 +28,7 @@ Standard library only: the worker uses it too.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from statistics import NormalDist
@@ -64,18 +65,26 @@ def binomial_cdf(k: int, n: int) -> float:
     return sum(math.comb(n, i) for i in range(min(k, n) + 1)) / 2**n
 
 
+@functools.lru_cache(maxsize=4096)
 def median_ranks(n: int, confidence: float = CONFIDENCE) -> tuple[int, int, float]:
-    """1-based ranks (low, high) of the median's order-statistic interval for ``n`` samples, and its level."""
+    """1-based ranks (low, high) of the median's order-statistic interval for ``n`` samples, and its level.
+
+    The binomial tail is summed one term at a time, each term from the last, and each ``n`` is computed once:
+    the sampler asks after every sample, and summing every tail afresh took 1.8 ms at 170 samples and 0.94 s at
+    900, time spent between one sample and the next (session 17)."""
     if n < 1:
         raise ValueError("no samples")
     alpha_half = (1 - confidence) / 2
-    best = 1
-    k = 1
+    total = 2**n
+    term = cumulative = 1  # C(n, k - 1), and the sum of C(n, i) for i <= k - 1: 2^n P(B <= k - 1)
+    best, best_cumulative, k = 1, 1, 1
     # The interval [x_(k), x_(n+1-k)] covers the median with probability 1 - 2 P(B <= k-1).
-    while k <= (n + 1) // 2 and binomial_cdf(k - 1, n) <= alpha_half:
-        best = k
+    while k <= (n + 1) // 2 and cumulative / total <= alpha_half:
+        best, best_cumulative = k, cumulative
+        term = term * (n - k + 1) // k
+        cumulative += term
         k += 1
-    level = 1 - 2 * binomial_cdf(best - 1, n)
+    level = 1 - 2 * (best_cumulative / total)
     return best, n + 1 - best, level
 
 

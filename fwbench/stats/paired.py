@@ -171,7 +171,7 @@ def turns_by_size(records: Iterable[dict[str, Any]]) -> dict[tuple, dict[str, di
     2026-12-06), the forks of one start differed as much as rounds of different starts (the variance of a
     start's mean log ratio no more than its two forks' spread explains, for every framework), while NumPy's
     identical sides read 0.78-1.35x apart from round to round: what a process draws is drawn per fork
-    (docs/methodology.md, "`fwbench ab`").  ``worker_round`` still says which start served a round."""
+    (docs/verdicts-history.md, "`fwbench ab`").  ``worker_round`` still says which start served a round."""
     by_size: dict[tuple, dict[str, dict[int, Turns]]] = {}
     for record in records:
         if record.get("status") != "ok":

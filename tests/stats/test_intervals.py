@@ -29,6 +29,15 @@ def test_exact_ranks_and_the_level_they_give(n, ranks, level):
     assert (achieved >= 0.95) == (n >= 6)
 
 
+def test_ranks_for_many_samples_are_those_of_the_direct_binomial_sums():
+    # The ranks are summed one tail term at a time; each must be the largest k with P(B <= k - 1) <= 2.5%.
+    for n in (7, 50, 171, 400, 901):
+        low, high, level = median_ranks(n)
+        assert binomial_cdf(low - 1, n) <= 0.025 < binomial_cdf(low, n)
+        assert high == n + 1 - low and level == pytest.approx(1 - 2 * binomial_cdf(low - 1, n))
+    assert median_ranks(901) is median_ranks(901)  # asked after every sample: computed once per count
+
+
 def test_exact_rank_intervals_cover_the_median_as_stated():
     generator = random.Random(1)
     for n in (3, 5, 9):
