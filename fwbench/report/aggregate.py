@@ -140,7 +140,8 @@ def leaderboard(frame: pd.DataFrame) -> pd.DataFrame:
 
     The verdicts are :func:`fwbench.stats.verdicts.size_verdicts`' (each runner-up's time over the fastest's
     with an interval, its spread pooled over the run's pairs; equivalent when two one-sided tests put it
-    inside 1/1.05-1.05, slower above 1, else undecided with what would settle it; intervals at the level the run's looks spent).
+    inside 1/1.05-1.05, slower above 1, else undecided with what would settle it; intervals at the level
+    the run's looks spent).
     ``verdict`` is ``fastest``, ``equivalent``, ``undecided`` or ``only``; ``winners`` the fastest and, unless
     it is fastest, every series not shown slower (only its equivalents when the verdict is equivalent);
     ``ratios`` lists each runner-up with its interval, ``standing``, and, when undecided, ``more_rounds``

@@ -167,7 +167,9 @@ def take_turn(sampler: Any, block_s: float) -> int:
         sampler.sample()
         taken += 1
         spent = sampler.sampling_s - began
-        if spent >= MAX_TURN_BLOCKS * block_s or (taken >= wanted and (sampler.done(interval_stops=False) or spent >= block_s)):
+        if spent >= MAX_TURN_BLOCKS * block_s:
+            return taken
+        if taken >= wanted and (sampler.done(interval_stops=False) or spent >= block_s):
             return taken
 
 
