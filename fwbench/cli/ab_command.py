@@ -40,7 +40,8 @@ from fwbench.stats.timing import TimerSettings
 AB_ROUNDS = 10
 AB_ROUNDS_PER_START = 10  # one start of each side's workers, ten forks: a process draws its speed per fork, a start
 # adds no spread of its own that forks miss (session 15), and a second start cost 7-9 s (session 17)
-AB_TURN_S = 0.02
+AB_TURN_S = 0.01  # a cell's two sides take turns of 10 ms: twice the turn pairs a round of 20 ms turns gave, with
+# half their noise in a round's mean (session 17: 21 of 24 cells called slower against 16 of 24, alternating)
 AB_BUDGET_S = 0.6  # seconds of sampling per cell and side: the pair a little more than one cell of a run (1 s)
 
 
@@ -211,7 +212,7 @@ def ab(
     OMP_NUM_THREADS=1) and module path (two checkouts of your workload
     module), in ten rounds: one start of every worker, forking a fresh process
     per cell ten times. The two sides of a cell are alive at once
-    and take turns of 20 ms back to back, the cells in random order, so
+    and take turns of 10 ms back to back, the cells in random order, so
     candidate/baseline comes from times taken side by side, with a 95%
     interval over the rounds. A cell is slower
     when the interval lies above 1 + threshold, faster below 1/(1 + threshold),
