@@ -49,6 +49,7 @@ class PairedRatio:
     pairs: int
     round_ratios: tuple[float, ...]
     method: str
+    degrees_of_freedom: float = math.nan  # of the interval's t quantile
 
 
 def turns_of(record: dict[str, Any]) -> Turns | None:
@@ -142,10 +143,11 @@ def paired_ratio(rounds: Sequence[tuple[Turns, Turns]], level: float = CONFIDENC
         if len(logs) < 2:
             return PairedRatio(math.exp(centre), math.nan, math.nan, 1, pairs, (math.exp(centre),),
                                "one pair: no interval")
-        half = t_quantile(0.5 + level / 2, len(logs) - 1) * statistics.stdev(logs) / math.sqrt(len(logs))
+        freedom = len(logs) - 1
+        half = t_quantile(0.5 + level / 2, freedom) * statistics.stdev(logs) / math.sqrt(len(logs))
         method = "paired turns within one process set only (t over its pairs): not a promise about new processes"
     return PairedRatio(math.exp(centre), math.exp(centre - half), math.exp(centre + half), len(means), pairs,
-                       tuple(math.exp(mean) for mean in means), method)
+                       tuple(math.exp(mean) for mean in means), method, freedom)
 
 
 def size_key(record: dict[str, Any]) -> tuple:

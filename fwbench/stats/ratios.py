@@ -49,10 +49,24 @@ class Ratio:
     level: float
     method: str
     rounds: int
+    degrees_of_freedom: float | None = None  # of the t quantile the interval used (None: not known)
 
     @property
     def has_interval(self) -> bool:
         return self.low is not None and self.high is not None
+
+    def at_level(self, level: float) -> "Ratio":
+        """The same ratio with its interval at ``level``: every interval here is value * exp(+-t(df) * se), so
+        only the quantile changes, and the pairing and pooling behind it are not done again.  Without an
+        interval or known degrees of freedom the ratio is returned as it is."""
+        if not self.has_interval or self.degrees_of_freedom is None or level == self.level:
+            return self
+        half = math.log(self.high / self.value)
+        if half > 0:
+            half *= (t_quantile(0.5 + level / 2, self.degrees_of_freedom)
+                     / t_quantile(0.5 + self.level / 2, self.degrees_of_freedom))
+        return Ratio(self.value, self.value * math.exp(-half), self.value * math.exp(half), level, self.method,
+                     self.rounds, self.degrees_of_freedom)
 
     def above(self, bound: float = 1.0) -> bool:
         return self.low is not None and self.low > bound
@@ -131,7 +145,7 @@ def paired_ratio(numerator: Mapping[str, Any], denominator: Mapping[str, Any], l
         variance * median_variance_factor(parts.rounds) / parts.rounds)
     method = f"paired over {parts.rounds} rounds" + (", spread pooled over the run's pairs" if prior else "")
     return Ratio(parts.value, parts.value * math.exp(-half), parts.value * math.exp(half), level, method,
-                 parts.rounds)
+                 parts.rounds, degrees)
 
 
 EQUIVALENCE_MARGIN = 0.05  # two series whose ratio's interval lies inside 1/1.05 to 1.05 are equivalent
@@ -251,7 +265,7 @@ def interval_from_parts(parts: LogRatioParts | None, value: float, level: float 
     degrees = math.inf if parts.variance == 0 else parts.degrees_of_freedom * (total / parts.variance) ** 2
     half = t_quantile(1 - (1 - level) / 2, degrees) * math.sqrt(total)
     method = parts.method + (f", plus between-run spread {math.sqrt(extra_variance):.1%}" if extra_variance else "")
-    return Ratio(value, value * math.exp(-half), value * math.exp(half), level, method, parts.rounds)
+    return Ratio(value, value * math.exp(-half), value * math.exp(half), level, method, parts.rounds, degrees)
 
 
 def same_run(first: Mapping[str, Any], second: Mapping[str, Any]) -> bool:
@@ -286,7 +300,7 @@ def turn_ratio(numerator: Mapping[str, Any], denominator: Mapping[str, Any], lev
     found = paired_turns(rounds, level, prior)
     if found is None or found.rounds < 2:
         return None
-    return Ratio(found.ratio, found.low, found.high, level, found.method, found.rounds)
+    return Ratio(found.ratio, found.low, found.high, level, found.method, found.rounds, found.degrees_of_freedom)
 
 
 def ratio(numerator: Mapping[str, Any], denominator: Mapping[str, Any], level: float = CONFIDENCE,

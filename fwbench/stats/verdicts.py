@@ -186,8 +186,7 @@ def size_verdicts(groups: Sequence[Sequence[tuple[str, Mapping[str, Any]]]],
         for name, row in members[1:]:
             value = ratio(row, best, group_level, prior=priors.get(best.get("run_id")),
                           turn_prior=turn_priors.get(best.get("run_id")))
-            equivalence = ratio(row, best, equivalence_level(group_level), prior=priors.get(best.get("run_id")),
-                                turn_prior=turn_priors.get(best.get("run_id")))
+            equivalence = value.at_level(equivalence_level(group_level))
             position = standing(value, equivalence)
             more_rounds = more_seconds = None
             factor = settle_factor(value, equivalence) if position == "undecided" else None

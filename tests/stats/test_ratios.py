@@ -31,6 +31,17 @@ def test_pairing_cancels_drift_that_moves_both_series_alike():
     assert ratio(row(slow["round_medians_s"], "other run"), fast).method == independent.method
 
 
+def test_an_interval_at_another_level_is_the_one_the_ratio_would_have_been_made_at():
+    fast, slow = row([0.010, 0.011, 0.0095, 0.0102]), row([0.020, 0.021, 0.0205, 0.0199])
+    for make in (paired_ratio, independent_ratio):
+        shown = make(slow, fast, 0.95)
+        for level in (0.90, 0.99):
+            again, rescaled = make(slow, fast, level), shown.at_level(level)
+            assert (rescaled.low, rescaled.high, rescaled.level) == pytest.approx((again.low, again.high, level))
+    alone = paired_ratio(row([2.0]), row([1.0]))
+    assert alone.at_level(0.90) is alone  # no interval: nothing to rescale
+
+
 def test_one_round_gives_no_interval():
     single = paired_ratio(row([2.0]), row([1.0]))
     assert single.value == 2.0 and not single.has_interval and "one round" in single.method
