@@ -212,12 +212,13 @@ def ab(
     OMP_NUM_THREADS=1) and module path (two checkouts of your workload
     module), in ten rounds: one start of every worker, forking a fresh process
     per cell ten times. The two sides of a cell are alive at once
-    and take turns of 10 ms back to back, the cells in random order, so
-    candidate/baseline comes from times taken side by side, with a 95%
-    interval over the rounds. A cell is slower
-    when the interval lies above 1 + threshold, faster below 1/(1 + threshold),
-    same inside that band, undecided otherwise (with the change it could have
-    called), broken when the candidate did not measure where the baseline did.
+    and take turns of 10 ms back to back on one core, the cells in random
+    order, so candidate/baseline comes from times taken side by side, with a
+    90% interval over the rounds. A cell is slower when the interval lies
+    above 1 + threshold, faster below 1/(1 + threshold), same inside that band
+    (each a one-sided test at 5%), undecided otherwise (with the change it
+    could have called), broken when the candidate did not measure where the
+    baseline did.
 
     Exit codes: 0 nothing slower or broken, 1 otherwise, 2 bad input (an
     interpreter that lacks fwbench or a framework the spec needs included;

@@ -25,6 +25,15 @@ it 1.2x faster; stopped, they took none in the GEMMs' turns
 (docs/methodology.md).  ``interleave_turns`` and ``settings.interleave`` say
 what was done.
 
+Each cycle's turns run their process's main thread on one core (``sched_setaffinity`` of the cell's pid,
+before SIGCONT), the next of the workers' cores the next cycle: a main thread left to the scheduler stays
+on the core it last ran on, and this machine's two cores differ in speed by up to 1.5x for a few hundred
+milliseconds at a time (``bench/core_speed.py``), so the two partners of a pair on different cores measured
+the cores as much as the code.  In ``fwbench ab`` runs at n=256 this took the between-round variance of
+log(candidate/baseline), the median over runs, from 0.004-0.011 to 0.0000-0.0018 by framework
+(docs/methodology.md).  The framework's pool threads keep the worker's cores, so multi-threaded cells keep
+most of theirs.  ``turn_cores`` says where each turn ran.
+
 The cost: every worker is alive at once (each framework's runtime and a
 copy of the group's inputs in memory together), and each sample is one
 round trip between processes (tens of microseconds, outside the timed
@@ -69,6 +78,22 @@ def _signal(pid: int | None, number: int) -> None:
             pass
 
 
+def pin_main_thread(pid: int | None, core: int | None) -> None:
+    """Run a cell's main thread (its pid) on ``core`` only, from its next turn; nothing when either is None or
+    the call fails (the process has gone, or the platform has no affinity)."""
+    if pid is None or core is None or not hasattr(os, "sched_setaffinity"):
+        return
+    try:
+        os.sched_setaffinity(pid, {core})
+    except OSError:
+        pass
+
+
+def cycle_core(cores: list[int], cycle: int) -> int | None:
+    """The core of cycle ``cycle``'s turns: the workers' cores in turn (None with no cores to choose from)."""
+    return cores[cycle % len(cores)] if cores else None
+
+
 class _Turn:
     """One group's worker under interleaving: alive until it dies or the run ends."""
 
@@ -77,6 +102,7 @@ class _Turn:
         self.process: WorkerProcess = group.start_worker(group.cells)
         self.alive = False
         self.cause: str | None = None
+        self.cores: list[int] = []  # the worker's CPU affinity, from its hello
 
     def send(self, message: dict[str, Any]) -> None:
         self.process.send(message)
@@ -98,21 +124,24 @@ def run_interleaved(groups: list[WorkerGroup], timeout_s: float) -> list[dict[st
         if hello is None or hello.get("event") != "hello":
             continue
         worker.group.record_hello(hello)
+        worker.cores = sorted(int(core) for core in hello.get("cpu_affinity") or [])
         if hello.get("available"):
             worker.alive = True
         else:
             worker.cause = hello.get("reason", "unavailable")
 
     pids: dict[str, int | None] = {}
-    turns: dict[str, int] = {}  # cell id: turns taken in the current round
+    turns: dict[str, list[int | None]] = {}  # cell id: the core of each turn taken in the current round
 
     def finish(worker: _Turn, cell: Cell, record: dict[str, Any], round_index: int) -> None:
         if cell.cell_id in turns:
             block = worker.group.settings.turn_s
-            record = with_settings(with_fields(record, interleave_turns=turns[cell.cell_id]), interleave=(
+            cores = turns[cell.cell_id]
+            record = with_settings(with_fields(record, interleave_turns=len(cores), turn_cores=cores), interleave=(
                 f"turns of {f'{block * 1000:g} ms' if block else 'a quarter of the round budget'} of sampling "
                 "in a new random order each cycle, one untimed call first; the cell's process stopped "
-                "(SIGSTOP) between its turns"))
+                "(SIGSTOP) between its turns; each cycle's turns with the main thread on one core, the next "
+                "core the next cycle"))
         records.append(worker.group.finish(cell, record, round_index))
 
     def fail(worker: _Turn, cell: Cell, round_index: int) -> None:
@@ -143,8 +172,8 @@ def run_interleaved(groups: list[WorkerGroup], timeout_s: float) -> list[dict[st
 
 
 def _interleave_size(members: list[Cell], owner: dict[str, _Turn], pids: dict[str, int | None],
-                     turns: dict[str, int], generator: random.Random, timeout_s: float, round_index: int,
-                     finish: Any, fail: Any) -> None:
+                     turns: dict[str, list[int | None]], generator: random.Random, timeout_s: float,
+                     round_index: int, finish: Any, fail: Any) -> None:
     """One round of one workload size: fork every member's process (prepare), then turns in a new random order
     each cycle until each meets its stopping rule, then its record (``finish``) or its failure (``fail``).
     ``round_index`` goes with every prepare: it decides where the cell's heap starts (``heap_position``)."""
@@ -163,10 +192,14 @@ def _interleave_size(members: list[Cell], owner: dict[str, _Turn], pids: dict[st
             finish(worker, cell, reply["record"])
         else:
             pids[cell.cell_id] = reply.get("pid")
-            turns[cell.cell_id] = 0
+            turns[cell.cell_id] = []
             pause(pids[cell.cell_id])
             active.append(cell)
+    shared = set.intersection(*(set(owner[cell.cell_id].cores) for cell in active)) if active else set()
+    cores, cycle = sorted(shared), generator.randrange(max(1, len(shared)))
     while active:
+        core = cycle_core(cores, cycle)  # partners, back to back in a cycle, run on one core
+        cycle += 1
         for cell in turn_order(active, generator):
             worker = owner[cell.cell_id]
             if not worker.alive:
@@ -174,6 +207,7 @@ def _interleave_size(members: list[Cell], owner: dict[str, _Turn], pids: dict[st
                 active.remove(cell)
                 continue
             block_s = worker.group.settings.turn_s or worker.group.settings.timer.budget_s / TURNS_PER_CELL
+            pin_main_thread(pids.get(cell.cell_id), core)
             resume(pids.get(cell.cell_id))
             worker.send({"cmd": "sample", "cell_id": cell.cell_id, "block_s": block_s})
             reply = _reply(worker, timeout_s, {"sampled", "result"})
@@ -181,7 +215,7 @@ def _interleave_size(members: list[Cell], owner: dict[str, _Turn], pids: dict[st
                 fail(worker, cell)
                 active.remove(cell)
                 continue
-            turns[cell.cell_id] += 1
+            turns[cell.cell_id].append(core)
             if reply["event"] != "result" and not reply["done"]:
                 pause(pids.get(cell.cell_id))  # its threads cannot spin into the next turn
             if reply["event"] == "result":

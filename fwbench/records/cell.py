@@ -167,6 +167,7 @@ TIMING_FIELDS: dict[str, Field] = {
     "turn_starts_s": listing(
         "under --interleave, when each turn began (time.monotonic, one clock for the machine)", unit="s"),
     "turn_sample_counts": listing("under --interleave, how many of samples_s (in order) each turn took"),
+    "turn_cores": listing("under --interleave, the core each turn ran the cell's main thread on"),
     "other_cpu_cores": number(
         "at least this many cores went to other processes, on average, while the cell warmed up and sampled "
         "(fwbench.machine.contention)", unit="cores"),

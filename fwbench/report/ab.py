@@ -13,10 +13,12 @@ cancels out of it.  With threshold t, a cell is
   (max(high, 1 / low)), so a gate that passed says what it could have missed;
 * ``broken``: ok on the baseline side but mismatch, error, skipped or absent on the candidate side.
 
-Every cell's question is asked once at the stated level: the intervals are at ``level`` each (95% by
-default), not widened over cells, because an A/B gate on the same machine has none of the between-run
-spread that ``fwbench compare`` must allow for; the false-alarm check is ``fwbench ab`` with both sides
-identical (docs: A/B).
+Each verdict is a one-sided test at 5%, so the interval is the two-sided :data:`AB_LEVEL` one (90%):
+``slower`` rejects "no more than 1 + t slower" at 5% (the interval's low end above 1 + t), ``faster`` its
+mirror, and ``same`` is two one-sided tests at 5% each (the 90% interval inside the band), as equivalence
+tests are made.  A 95% interval asked each question at 2.5%.  The intervals are per cell, not widened over
+cells, because an A/B gate on the same machine has none of the between-run spread that ``fwbench compare``
+must allow for; the false-alarm check is ``fwbench ab`` with both sides identical (docs: A/B).
 """
 
 from __future__ import annotations
@@ -25,12 +27,12 @@ import math
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping
 
-from fwbench.stats.intervals import CONFIDENCE
 from fwbench.stats.ratios import Ratio, ratio
 from fwbench.stats.verdicts import turn_pair_priors
 
 SIDES = ("baseline", "candidate")
 AB_VERSION = 1
+AB_LEVEL = 0.90  # two-sided, so that slower, faster and each half of same are one-sided tests at 5%
 VERDICT_ORDER = ("broken", "slower", "faster", "undecided", "same")
 
 
@@ -74,7 +76,7 @@ def classify(value: Ratio, threshold: float) -> str:
     return "undecided"
 
 
-def ab_cells(rows: Iterable[Mapping[str, Any]], threshold: float, level: float = CONFIDENCE) -> list[AbCell]:
+def ab_cells(rows: Iterable[Mapping[str, Any]], threshold: float, level: float = AB_LEVEL) -> list[AbCell]:
     """Every cell of an A/B run, its combined rows (one per cell and side), judged; in the rows' order."""
     pairs: dict[str, dict[str, Mapping[str, Any]]] = {}
     for row in rows:
@@ -111,7 +113,7 @@ def exit_code(cells: list[AbCell]) -> int:
 
 def document(cells: list[AbCell], threshold: float, sides: Mapping[str, Any], run_dir: str) -> dict[str, Any]:
     """The ``--json`` document: version, the sides, the threshold, and every cell's verdict."""
-    return {"version": AB_VERSION, "run": run_dir, "threshold": threshold, "level": CONFIDENCE,
+    return {"version": AB_VERSION, "run": run_dir, "threshold": threshold, "level": AB_LEVEL,
             "sides": dict(sides), "counts": counts(cells), "cells": [cell.as_dict() for cell in cells]}
 
 
@@ -143,7 +145,8 @@ def markdown(cells: list[AbCell], threshold: float, sides: Mapping[str, Any]) ->
     lines = ["## fwbench ab", "", headline(cells, threshold) + ".", "",
              f"- baseline: `{sides.get('baseline', {}).get('describe', '')}`",
              f"- candidate: `{sides.get('candidate', {}).get('describe', '')}`", "",
-             "| cell | verdict | candidate / baseline | 95% interval | resolution |", "|---|---|---:|---|---:|"]
+             f"| cell | verdict | candidate / baseline | {AB_LEVEL:.0%} interval | resolution |",
+             "|---|---|---:|---|---:|"]
     for cell in ordered(cells):
         interval = f"{_number(cell.low)}-{_number(cell.high)}" if cell.low is not None else cell.reason or "-"
         lines.append(f"| `{cell.cell}` | {cell.verdict} | {_number(cell.ratio)} | {interval} | "
@@ -182,6 +185,7 @@ def html(cells: list[AbCell], threshold: float, sides: Mapping[str, Any]) -> str
             f"<h1>fwbench ab</h1><p>{escape(headline(cells, threshold))}.</p>"
             f"<p>baseline: <code>{escape(str(sides.get('baseline', {}).get('describe', '')))}</code><br>"
             f"candidate: <code>{escape(str(sides.get('candidate', {}).get('describe', '')))}</code></p>"
-            "<p>Grey band: within the threshold; line: the 95% interval of candidate / baseline.</p>"
+            f"<p>Grey band: within the threshold; line: the {AB_LEVEL:.0%} interval of candidate / baseline (each "
+            "verdict a one-sided test at 5%).</p>"
             "<table><tr><th>cell</th><th>verdict</th><th>ratio</th><th>interval</th><th></th><th>note</th></tr>"
             + "".join(rows) + "</table></body></html>\n")

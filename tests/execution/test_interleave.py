@@ -35,6 +35,29 @@ def test_a_process_is_stopped_between_its_turns_and_runs_again_for_the_next():
     interleave.resume(None)
 
 
+def test_a_turns_main_thread_runs_on_the_cycles_core_and_cycles_take_the_cores_in_turn():
+    import os
+    import subprocess
+    import sys
+
+    cores = sorted(os.sched_getaffinity(0))
+    assert [interleave.cycle_core(cores, cycle) for cycle in range(2 * len(cores))] == cores + cores
+    assert interleave.cycle_core([], 3) is None
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        interleave.pin_main_thread(sleeper.pid, cores[-1])
+        assert os.sched_getaffinity(sleeper.pid) == {cores[-1]}
+        interleave.pin_main_thread(sleeper.pid, cores[0])
+        assert os.sched_getaffinity(sleeper.pid) == {cores[0]}
+        interleave.pin_main_thread(sleeper.pid, None)  # no core to choose from: left as it is
+        assert os.sched_getaffinity(sleeper.pid) == {cores[0]}
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+    interleave.pin_main_thread(sleeper.pid, cores[0])  # a process that has gone is no error
+    interleave.pin_main_thread(None, cores[0])
+
+
 class FakeSampler:
     """A sampler whose samples take ``durations_s`` of sampling time in turn (the last one repeated); done after
     ``done_after`` samples; ``expected_sample_s`` what its warm-up predicted."""

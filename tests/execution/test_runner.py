@@ -1,6 +1,7 @@
 """Runs through real worker processes."""
 
 import json
+import os
 import subprocess
 import sys
 
@@ -238,6 +239,13 @@ def test_interleave_gives_the_same_cells_with_turns_taken(write_spec, tmp_path):
         assert len(record["turn_starts_s"]) == len(record["turn_sample_counts"]) == record["interleave_turns"]
         assert sum(record["turn_sample_counts"]) == len(record["samples_s"])
         assert record["turn_starts_s"] == sorted(record["turn_starts_s"])
+    # each cycle ran every turn's main thread on one core, the workers' cores in turn
+    cores = sorted(os.sched_getaffinity(0))
+    for record in interleaved:
+        assert len(record["turn_cores"]) == record["interleave_turns"]
+        assert set(record["turn_cores"]) <= set(cores)
+        if len(cores) > 1 and len(record["turn_cores"]) > 1:
+            assert all(first != second for first, second in zip(record["turn_cores"], record["turn_cores"][1:]))
 
 
 def test_a_plugin_kinds_own_fields_reach_the_record_under_extra(write_spec, tmp_path, test_kinds):

@@ -50,3 +50,14 @@ def test_documents_carry_every_cell():
     assert "| `a` | slower |" in ab.markdown(cells, 0.10, sides)
     page = ab.html(cells, 0.10, sides)
     assert page.startswith("<!doctype html>") and "<svg" in page and "http" not in page
+
+
+def test_each_verdict_is_a_one_sided_test_at_five_percent_so_the_interval_is_the_ninety_percent_one():
+    rows = [row("a", "baseline", [1.0, 1.3, 0.9, 1.1, 1.2]), row("a", "candidate", [1.2, 1.5, 1.2, 1.3, 1.5])]
+    default, = ab.ab_cells(rows, 0.10)
+    at_95, = ab.ab_cells(rows, 0.10, 0.95)
+    at_90, = ab.ab_cells(rows, 0.10, 0.90)
+    assert ab.AB_LEVEL == 0.90 and (default.low, default.high) == (at_90.low, at_90.high)
+    assert at_95.low < at_90.low < at_90.ratio < at_90.high < at_95.high
+    document = ab.document([default], 0.10, {}, "dir")
+    assert document["level"] == 0.90 and "90% interval" in ab.markdown([default], 0.10, {})
