@@ -25,8 +25,8 @@ it 1.2x faster; stopped, they took none in the GEMMs' turns
 (docs/methodology.md).  ``interleave_turns`` and ``settings.interleave`` say
 what was done.
 
-A round's turns run their process's main thread on one core (``sched_setaffinity`` of the cell's pid,
-before SIGCONT), the next of the workers' cores the next round: a main thread left to the scheduler stays
+Each cycle's turns run their process's main thread on one core (``sched_setaffinity`` of the cell's pid,
+before SIGCONT), the next of the workers' cores the next cycle: a main thread left to the scheduler stays
 on the core it last ran on, and this machine's two cores differ in speed by up to 1.5x for a few hundred
 milliseconds at a time (``bench/core_speed.py``), so the two partners of a pair on different cores measured
 the cores as much as the code.  In ``fwbench ab`` runs at n=256 this took the between-round variance of
@@ -89,12 +89,9 @@ def pin_main_thread(pid: int | None, core: int | None) -> None:
         pass
 
 
-def round_core(cores: list[int], round_index: int) -> int | None:
-    """The core of round ``round_index``'s turns: the workers' cores in turn (None with no cores to choose
-    from).  One core for the whole round, not one per cycle: a main thread moved every cycle left torch's
-    OpenMP thread on its core, and each torch turn's untimed call waited for the scheduler to part them
-    (12 ms a turn against 3 ms)."""
-    return cores[round_index % len(cores)] if cores else None
+def cycle_core(cores: list[int], cycle: int) -> int | None:
+    """The core of cycle ``cycle``'s turns: the workers' cores in turn (None with no cores to choose from)."""
+    return cores[cycle % len(cores)] if cores else None
 
 
 class _Turn:
@@ -143,8 +140,8 @@ def run_interleaved(groups: list[WorkerGroup], timeout_s: float) -> list[dict[st
             record = with_settings(with_fields(record, interleave_turns=len(cores), turn_cores=cores), interleave=(
                 f"turns of {f'{block * 1000:g} ms' if block else 'a quarter of the round budget'} of sampling "
                 "in a new random order each cycle, one untimed call first; the cell's process stopped "
-                "(SIGSTOP) between its turns; the round's turns with the main thread on one core, the next "
-                "core the next round"))
+                "(SIGSTOP) between its turns; each cycle's turns with the main thread on one core, the next "
+                "core the next cycle"))
         records.append(worker.group.finish(cell, record, round_index))
 
     def fail(worker: _Turn, cell: Cell, round_index: int) -> None:
@@ -199,8 +196,10 @@ def _interleave_size(members: list[Cell], owner: dict[str, _Turn], pids: dict[st
             pause(pids[cell.cell_id])
             active.append(cell)
     shared = set.intersection(*(set(owner[cell.cell_id].cores) for cell in active)) if active else set()
-    core = round_core(sorted(shared), round_index)  # partners, back to back, run on one core
+    cores, cycle = sorted(shared), generator.randrange(max(1, len(shared)))
     while active:
+        core = cycle_core(cores, cycle)  # partners, back to back in a cycle, run on one core
+        cycle += 1
         for cell in turn_order(active, generator):
             worker = owner[cell.cell_id]
             if not worker.alive:

@@ -35,14 +35,14 @@ def test_a_process_is_stopped_between_its_turns_and_runs_again_for_the_next():
     interleave.resume(None)
 
 
-def test_a_turns_main_thread_runs_on_the_rounds_core_and_rounds_take_the_cores_in_turn():
+def test_a_turns_main_thread_runs_on_the_cycles_core_and_cycles_take_the_cores_in_turn():
     import os
     import subprocess
     import sys
 
     cores = sorted(os.sched_getaffinity(0))
-    assert [interleave.round_core(cores, number) for number in range(2 * len(cores))] == cores + cores
-    assert interleave.round_core([], 3) is None
+    assert [interleave.cycle_core(cores, cycle) for cycle in range(2 * len(cores))] == cores + cores
+    assert interleave.cycle_core([], 3) is None
     sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     try:
         interleave.pin_main_thread(sleeper.pid, cores[-1])
