@@ -89,6 +89,17 @@ def pin_main_thread(pid: int | None, core: int | None) -> None:
         pass
 
 
+def prepares_together(members: list[Cell], owner: dict[str, "_Turn"]) -> bool:
+    """Whether a size's cells are prepared side by side (every fork, first call and warm-up at once, on all
+    cores) rather than one after another: under ``fwbench ab`` (its cells have sides), whose verdicts rest on
+    the turns alone and whose rounds spent a third of their time preparing one cell at a time.  Each cell
+    then counts other processes' CPU (``other_cpu_cores``) from its first turn, not from its warm-up, which
+    the others' shared.  A plain run
+    prepares one at a time, since it reports each cell's first call (``first_call_s``) and a first call
+    beside another cell's would read slower than a fresh script's."""
+    return any(owner[cell.cell_id].group.settings.sides for cell in members)
+
+
 def cycle_core(cores: list[int], cycle: int) -> int | None:
     """The core of cycle ``cycle``'s turns: the workers' cores in turn (None with no cores to choose from)."""
     return cores[cycle % len(cores)] if cores else None
@@ -141,7 +152,8 @@ def run_interleaved(groups: list[WorkerGroup], timeout_s: float) -> list[dict[st
                 f"turns of {f'{block * 1000:g} ms' if block else 'a quarter of the round budget'} of sampling "
                 "in a new random order each cycle, one untimed call first; the cell's process stopped "
                 "(SIGSTOP) between its turns; each cycle's turns with the main thread on one core, the next "
-                "core the next cycle"))
+                "core the next cycle" + ("; the size's cells prepared side by side (first_call_s and the "
+                                         "warm-up shared the cores)" if worker.group.settings.sides else "")))
         records.append(worker.group.finish(cell, record, round_index))
 
     def fail(worker: _Turn, cell: Cell, round_index: int) -> None:
@@ -178,13 +190,9 @@ def _interleave_size(members: list[Cell], owner: dict[str, _Turn], pids: dict[st
     each cycle until each meets its stopping rule, then its record (``finish``) or its failure (``fail``).
     ``round_index`` goes with every prepare: it decides where the cell's heap starts (``heap_position``)."""
     active: list[Cell] = []
-    for cell in members:
+
+    def prepared(cell: Cell) -> None:
         worker = owner[cell.cell_id]
-        if not worker.alive:
-            fail(worker, cell)
-            continue
-        worker.group.progress.cell_started(cell)
-        worker.send({"cmd": "prepare", "cell_id": cell.cell_id, "round": round_index})
         reply = _reply(worker, timeout_s, {"prepared", "result"})
         if reply is None:
             fail(worker, cell)
@@ -195,6 +203,22 @@ def _interleave_size(members: list[Cell], owner: dict[str, _Turn], pids: dict[st
             turns[cell.cell_id] = []
             pause(pids[cell.cell_id])
             active.append(cell)
+
+    together = prepares_together(members, owner)
+    waiting: list[Cell] = []
+    for cell in members:
+        worker = owner[cell.cell_id]
+        if not worker.alive:
+            fail(worker, cell)
+            continue
+        worker.group.progress.cell_started(cell)
+        worker.send({"cmd": "prepare", "cell_id": cell.cell_id, "round": round_index, "together": together})
+        if together:
+            waiting.append(cell)  # a worker answers its commands in order, so the replies are read in this order
+        else:
+            prepared(cell)
+    for cell in waiting:
+        prepared(cell)
     shared = set.intersection(*(set(owner[cell.cell_id].cores) for cell in active)) if active else set()
     cores, cycle = sorted(shared), generator.randrange(max(1, len(shared)))
     while active:

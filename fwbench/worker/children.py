@@ -119,6 +119,11 @@ def serve_cell_commands(runner: CellRunner, cell: dict[str, Any], emit, commands
     if isinstance(state, dict):
         emit({"event": "result", "record": state})
         return
+    if cell.get("prepared_together"):
+        # the size's other cells warmed up beside this one: other processes' CPU counts from the first turn
+        from fwbench.machine.contention import OtherWork
+
+        state.other_work = OtherWork()
     emit({"event": "prepared", "cell_id": cell["cell_id"], "pid": os.getpid()})
     for line in commands:
         command = json.loads(line)
@@ -196,6 +201,7 @@ def serve_interleaved(runner: CellRunner, cells: dict[str, dict[str, Any]], comm
                 warm_later(runner.round_index)
                 warmed = True
             emit({"event": "start", "cell_id": cell_id})
+            cells[cell_id] = dict(cells[cell_id], prepared_together=bool(command.get("together")))
             children[cell_id] = cell_child(runner, cells[cell_id], interleaved=True)
         elif cell_id in children:
             children[cell_id].send(command)

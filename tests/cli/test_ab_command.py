@@ -73,6 +73,8 @@ def test_identical_sides_are_paired_in_time_and_judged(tmp_path):
     assert sorted((r["side"], r["round"], r["worker_round"]) for r in records) == sorted(
         (side, number, 1 if number <= 2 else 3) for side in ("baseline", "candidate") for number in (1, 2, 3, 4))
     assert len({r["process_id"] for r in records}) == 8
+    # a size's cells were prepared side by side, and the records say so
+    assert all("prepared side by side" in r["settings"]["interleave"] for r in records)
     # both sides of a round start their heaps at the round's one place in a page, drawn afresh each round
     positions = {(r["side"], r["round"]): r["settings"]["allocator"]["heap_position"] for r in records}
     assert all(isinstance(position, int) for position in positions.values())

@@ -235,6 +235,7 @@ def test_interleave_gives_the_same_cells_with_turns_taken(write_spec, tmp_path):
     assert manifest["interleave"] is True and len(manifest["workers"]) == 2
     # each cell took its samples in turns, and the parent waited for the process before it to go quiet
     assert all(r["interleave_turns"] >= 1 and "SIGSTOP" in r["settings"]["interleave"] for r in interleaved)
+    assert not any("prepared side by side" in r["settings"]["interleave"] for r in interleaved)  # first calls alone
     for record in interleaved:  # every turn recorded, so turns can be paired in time across series
         assert len(record["turn_starts_s"]) == len(record["turn_sample_counts"]) == record["interleave_turns"]
         assert sum(record["turn_sample_counts"]) == len(record["samples_s"])
