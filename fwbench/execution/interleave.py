@@ -89,15 +89,15 @@ def pin_main_thread(pid: int | None, core: int | None) -> None:
         pass
 
 
-def prepares_together(members: list[Cell], owner: dict[str, "_Turn"]) -> bool:
-    """Whether a size's cells are prepared side by side (every fork, first call and warm-up at once, on all
-    cores) rather than one after another: under ``fwbench ab`` (its cells have sides), whose verdicts rest on
-    the turns alone and whose rounds spent a third of their time preparing one cell at a time.  Each cell
-    then counts other processes' CPU (``other_cpu_cores``) from its first turn, not from its warm-up, which
-    the others' shared.  A plain run
+def prepares_together(settings: Any) -> bool:
+    """Whether the cells of a run with these :class:`fwbench.execution.groups.GroupSettings` are prepared side
+    by side (a size's forks, first calls and warm-ups at once, on all cores) rather than one after another:
+    under ``fwbench ab`` (its workers have sides), whose verdicts rest on the turns alone and whose rounds
+    spent a third of their time preparing one cell at a time.  Each cell then counts other processes' CPU
+    (``other_cpu_cores``) from its first turn, not from its warm-up, which the others' shared.  A plain run
     prepares one at a time, since it reports each cell's first call (``first_call_s``) and a first call
     beside another cell's would read slower than a fresh script's."""
-    return any(owner[cell.cell_id].group.settings.sides for cell in members)
+    return bool(settings.sides)
 
 
 def cycle_core(cores: list[int], cycle: int) -> int | None:
@@ -148,12 +148,13 @@ def run_interleaved(groups: list[WorkerGroup], timeout_s: float) -> list[dict[st
         if cell.cell_id in turns:
             block = worker.group.settings.turn_s
             cores = turns[cell.cell_id]
+            prepare = ("; the size's cells prepared side by side (first_call_s and the warm-up shared the cores)"
+                       if prepares_together(worker.group.settings) else "")
             record = with_settings(with_fields(record, interleave_turns=len(cores), turn_cores=cores), interleave=(
                 f"turns of {f'{block * 1000:g} ms' if block else 'a quarter of the round budget'} of sampling "
                 "in a new random order each cycle, one untimed call first; the cell's process stopped "
                 "(SIGSTOP) between its turns; each cycle's turns with the main thread on one core, the next "
-                "core the next cycle" + ("; the size's cells prepared side by side (first_call_s and the "
-                                         "warm-up shared the cores)" if worker.group.settings.sides else "")))
+                f"core the next cycle{prepare}"))
         records.append(worker.group.finish(cell, record, round_index))
 
     def fail(worker: _Turn, cell: Cell, round_index: int) -> None:
@@ -204,7 +205,7 @@ def _interleave_size(members: list[Cell], owner: dict[str, _Turn], pids: dict[st
             pause(pids[cell.cell_id])
             active.append(cell)
 
-    together = prepares_together(members, owner)
+    together = any(prepares_together(owner[cell.cell_id].group.settings) for cell in members)
     waiting: list[Cell] = []
     for cell in members:
         worker = owner[cell.cell_id]
