@@ -152,15 +152,15 @@ def round_pair_priors(pairs: Sequence[tuple[Mapping[str, Any], Mapping[str, Any]
 
 
 def turn_pair_priors(pairs: Sequence[tuple[Mapping[str, Any], Mapping[str, Any]]]) -> dict[Any, Any]:
-    """Per run, the pooled between-round variance of the mean log-ratios of turns paired in time
-    (:mod:`fwbench.stats.paired`) of ``pairs`` measured in the same interleaved run."""
-    from fwbench.stats.paired import round_means
+    """Per run, the pooled between-round variance of the round figures (each round's median log-ratio) of turns
+    paired in time (:mod:`fwbench.stats.paired`) of ``pairs`` measured in the same interleaved run."""
+    from fwbench.stats.paired import round_locations
     from fwbench.stats.pooling import estimate_prior
     from fwbench.stats.ratios import same_run, turn_rounds
 
     by_run: dict[Any, list[tuple[float, int]]] = {}
     for numerator, denominator in pairs:
-        means = round_means(turn_rounds(numerator, denominator)) if same_run(numerator, denominator) else []
+        means = round_locations(turn_rounds(numerator, denominator)) if same_run(numerator, denominator) else []
         if len(means) >= 2:
             by_run.setdefault(numerator.get("run_id"), []).append((statistics.variance(means), len(means) - 1))
     return {run: estimate_prior([variance for variance, _ in found], [degrees for _, degrees in found])

@@ -41,7 +41,9 @@ def test_turns_paired_in_time_decide_what_round_medians_cannot():
     assert paired["verdict"] == "fastest" and paired["fastest"] == "torch/eager"
     (runner_up,) = paired["ratios"]
     assert runner_up["method"].startswith("paired turns, clustered by round")
-    assert runner_up["low"] < 1 / 0.9 < runner_up["high"]  # numpy/torch is 1/0.9
+    # numpy/torch is 1/0.9; one draw of a 95% interval of 0.6% half-width may miss it by a hair, so the test
+    # asks for the ratio within 2% of it and a verdict, not for this draw's coverage
+    assert abs(runner_up["ratio"] * 0.9 - 1) < 0.02 and runner_up["standing"] == "slower"
     assert runner_up["rounds"] == 3
     # the same rows without their turns: round medians paired by round number
     (by_rounds,) = board(with_turns=False).to_dict("records")

@@ -124,3 +124,20 @@ def test_rounds_forked_from_one_worker_start_are_each_a_cluster():
 
     rounds = turn_rounds(row("numpy"), row("torch"))
     assert len(rounds) == 4 and all(len(top.medians_s) == 2 for top, _ in rounds)
+
+
+def test_a_stalled_turn_moves_its_round_no_more_than_any_other_pair():
+    """A round's figure is the median of its pairs: one turn of A stalled to three times its time (an interrupt, a
+    descheduled pool thread) leaves the round's figure where the other pairs put it, where a mean moves by a
+    fifth of log 3."""
+    rounds = [drifting_round(0.85, drift=0.3, noise=0.01, turns=5, seed=seed) for seed in range(3)]
+    a, b = rounds[1]
+    stalled = Turns(a.starts_s, (a.medians_s[0] * 3, *a.medians_s[1:]))
+    clean = paired_ratio(rounds)
+    hit = paired_ratio([rounds[0], (stalled, b), rounds[2]])
+    assert abs(math.log(hit.round_ratios[1] / clean.round_ratios[1])) < 0.02
+    assert abs(math.log(hit.ratio / clean.ratio)) < 0.01
+    logs = paired_log_ratios(stalled, b)
+    assert abs(math.exp(sum(logs) / len(logs)) / 0.85 - 1) > 0.2  # what the mean of the pairs would have read
+    assert paired.round_locations([rounds[0], (stalled, b)]) == pytest.approx(
+        [math.log(clean.round_ratios[0]), math.log(hit.round_ratios[1])])
