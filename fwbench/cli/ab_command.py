@@ -27,7 +27,7 @@ from fwbench.cli.common import (
 )
 from fwbench.errors import UserError
 from fwbench.execution.groups import WorkerSide
-from fwbench.execution.interleave import TURN_SAMPLE_S
+from fwbench.execution.interleave import TURN_MAX_WARMUP_S, TURN_SAMPLE_S, TURN_WARMUP_S
 from fwbench.execution.plan import Selection, plan_cells
 from fwbench.execution.runner import RunOptions, default_threads
 from fwbench.execution.runner import run as run_cells
@@ -52,8 +52,8 @@ def ab_timer(budget_s: float) -> TimerSettings:
     with an untimed call.  The warm-up was 40-100 ms (jax's always ran to 100 ms, its first call loading
     cached executables reads as a compile): 0.54 s of a size's 2.2 s round of eight forks, which bought no
     narrower interval, where more forks do."""
-    return TimerSettings(budget_s=budget_s, target_rel_ci=0.0, warmup_s=0.01, max_warmup_s=0.03,
-                         min_sample_s=TURN_SAMPLE_S)
+    return TimerSettings(budget_s=budget_s, target_rel_ci=0.0, warmup_s=TURN_WARMUP_S,
+                         max_warmup_s=TURN_MAX_WARMUP_S, min_sample_s=TURN_SAMPLE_S)
 
 
 def parse_assignments(values: list[str], option: str) -> dict[str, str]:

@@ -33,7 +33,7 @@ from fwbench.cli.common import (
     user_errors,
 )
 from fwbench.errors import UserError
-from fwbench.execution.interleave import TURN_SAMPLE_S
+from fwbench.execution.interleave import TURN_MAX_WARMUP_S, TURN_SAMPLE_S, TURN_WARMUP_S
 from fwbench.execution.plan import Selection, params_text
 from fwbench.execution.runner import DEFAULT_CELL_TIMEOUT_S, RunOptions, default_threads, reason_counts, skip_summary
 from fwbench.execution.runner import run as run_cells
@@ -209,8 +209,9 @@ def run(
             out_dir=out or Path("results") / datetime.now().strftime("run-%Y%m%d-%H%M%S"),
             selection=selection,
             num_threads=threads,
-            timer=TimerSettings.quick() if quick else TimerSettings(
-                min_sample_s=TURN_SAMPLE_S if interleaved else TimerSettings.min_sample_s),
+            timer=TimerSettings.quick() if quick else (
+                TimerSettings(min_sample_s=TURN_SAMPLE_S, warmup_s=TURN_WARMUP_S, max_warmup_s=TURN_MAX_WARMUP_S)
+                if interleaved else TimerSettings()),
             overwrite=overwrite,
             # Ray runs each group as a task of its own: the series cannot take turns
             interleave=interleaved,

@@ -56,6 +56,14 @@ TURNS_PER_CELL = 4  # a cell's sampling budget for the round is taken in about t
 # Samples of 1 ms at least when the series take turns (10 ms otherwise): a turn of 20 ms then holds many, and
 # its median drops the ones an interrupt or another process hit; with 10 ms a turn was one sample or two.
 TURN_SAMPLE_S = 0.001
+# The warm-up when the series take turns: windows of 10 ms, 30 ms in all at most (a call that compiled still
+# restarts it).  Every turn begins with an untimed call, and a turn's samples count only against its partner's
+# turn beside it, so the warm-up has only to settle the loop count.  The default's windows of 50 ms, up to
+# 300 ms a cell, took 43-57 s of each round of `make bench` (208 cells), more than its 25 s of sampling; with
+# these, three runs of bench/mixed.yaml took 33-36 s against 40-45 s, deciding as many sizes (2, 2, 3 of 5
+# against 2, 3, 2, alternating; session 19).
+TURN_WARMUP_S = 0.01
+TURN_MAX_WARMUP_S = 0.03
 
 
 def pause(pid: int | None) -> None:

@@ -248,11 +248,13 @@ def run_with_turns_and_sequential(write_spec, tmp_path, *arguments: str) -> dict
     return found
 
 
-def test_samples_are_1_ms_when_the_series_take_turns_and_10_ms_otherwise(write_spec, tmp_path):
-    """A 20 ms turn holds many samples (its median drops an interrupted one); sequential cells keep 10 ms."""
+def test_samples_are_1_ms_and_warm_up_30_ms_at_most_when_the_series_take_turns(write_spec, tmp_path):
+    """A 20 ms turn holds many samples (its median drops an interrupted one) and begins with an untimed call, so
+    its warm-up only settles the loop count; sequential cells keep samples of 10 ms and warm up to 300 ms."""
     found = run_with_turns_and_sequential(write_spec, tmp_path, "--rounds", "1")
-    assert {label: manifest["timer"]["min_sample_s"] for label, (manifest, _) in found.items()} == {
-        "turns": 0.001, "sequential": 0.01}
+    timers = {label: manifest["timer"] for label, (manifest, _) in found.items()}
+    assert {label: (timer["min_sample_s"], timer["warmup_s"], timer["max_warmup_s"])
+            for label, timer in timers.items()} == {"turns": (0.001, 0.01, 0.03), "sequential": (0.01, 0.05, 0.3)}
 
 
 def test_one_start_serves_three_rounds_when_the_series_take_turns_and_one_otherwise(write_spec, tmp_path):
