@@ -7,6 +7,9 @@ Each ``fwbench/adapters/<framework>/__init__.py`` defines these constants::
     DEVICE_KINDS     the device kinds it can run on ("cpu", "gpu", "tpu")
     SUPPORTS_JIT     whether any mode compiles the whole function
     ASYNC_DISPATCH   whether calls return before the device has finished
+    CALLER_WORKS     whether on the CPU the calling thread does its share of a
+                     parallel op beside the pool's threads (OpenMP's master,
+                     OpenBLAS's caller) rather than wait for them
     SYNC_METHOD      how sync() waits, in words, recorded in every result
 
 and these functions, called in this order inside a worker process::

@@ -24,6 +24,7 @@ class Adapter(Protocol):
     DEVICE_KINDS: tuple[str, ...]
     SUPPORTS_JIT: bool
     ASYNC_DISPATCH: bool
+    CALLER_WORKS: bool
     SYNC_METHOD: str
 
     def thread_environment(self, num_threads: int, device_kind: str) -> dict[str, str]: ...

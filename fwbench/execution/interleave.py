@@ -32,7 +32,9 @@ milliseconds at a time (``bench/core_speed.py``), so the two partners of a pair 
 the cores as much as the code.  In ``fwbench ab`` runs at n=256 this took the between-round variance of
 log(candidate/baseline), the median over runs, from 0.004-0.011 to 0.0000-0.0018 by framework
 (docs/methodology.md).  The framework's pool threads keep the worker's cores, so multi-threaded cells keep
-most of theirs.  ``turn_cores`` says where each turn ran.
+most of theirs, except where the calling thread computes beside the pool (the adapter's ``CALLER_WORKS``:
+NumPy, torch): their pool threads run on the other cores during the turn (:func:`pin_main_thread`).
+``turn_cores`` says where each turn ran.
 
 The cost: every worker is alive at once (each framework's runtime and a
 copy of the group's inputs in memory together), and each sample is one
@@ -86,15 +88,37 @@ def _signal(pid: int | None, number: int) -> None:
             pass
 
 
-def pin_main_thread(pid: int | None, core: int | None) -> None:
-    """Run a cell's main thread (its pid) on ``core`` only, from its next turn; nothing when either is None or
-    the call fails (the process has gone, or the platform has no affinity)."""
+def pin_main_thread(pid: int | None, core: int | None, pool_cores: list[int] | None = None) -> None:
+    """Run a cell's main thread (its pid) on ``core`` only, from its next turn, and with ``pool_cores`` its
+    other threads on those cores; nothing when ``pid`` or ``core`` is None or a call fails (the process or
+    a thread has gone, or the platform has no affinity).
+
+    ``pool_cores`` is for a framework whose calling thread computes beside its pool (``CALLER_WORKS``: torch's
+    OpenMP master, OpenBLAS's caller): left where it last ran, the pool's thread often sat on the core the
+    main thread was just moved to, and the two shared it until the scheduler moved one.  A turn's untimed
+    first call then took 4-10 ms (median; 15-24 ms at the 90th percentile) for torch's additions against
+    0.3-1.3 ms with the pool on the other core, and torch's turns 19-21 ms against 12-13 ms for 10 ms of
+    sampling (session 19, `fwbench ab` of bench/ab_check.py's module, torch and numpy, scratch timestamps in
+    the child and the parent).  Where the pool does the work and the caller waits (jax, TensorFlow), the same
+    pinning halved a 1024 GEMM's speed: their threads keep the worker's cores."""
     if pid is None or core is None or not hasattr(os, "sched_setaffinity"):
         return
     try:
         os.sched_setaffinity(pid, {core})
     except OSError:
-        pass
+        return
+    others = set(pool_cores or ()) - {core}
+    if not others:
+        return
+    try:
+        threads = [int(name) for name in os.listdir(f"/proc/{pid}/task") if int(name) != pid]
+    except OSError:
+        return
+    for thread in threads:
+        try:
+            os.sched_setaffinity(thread, others)
+        except OSError:
+            pass
 
 
 def prepares_together(settings: Any) -> bool:
@@ -122,6 +146,7 @@ class _Turn:
         self.alive = False
         self.cause: str | None = None
         self.cores: list[int] = []  # the worker's CPU affinity, from its hello
+        self.caller_works = False  # the adapter's CALLER_WORKS, from its hello
 
     def send(self, message: dict[str, Any]) -> None:
         self.process.send(message)
@@ -144,6 +169,7 @@ def run_interleaved(groups: list[WorkerGroup], timeout_s: float) -> list[dict[st
             continue
         worker.group.record_hello(hello)
         worker.cores = sorted(int(core) for core in hello.get("cpu_affinity") or [])
+        worker.caller_works = bool(hello.get("caller_works"))
         if hello.get("available"):
             worker.alive = True
         else:
@@ -158,11 +184,13 @@ def run_interleaved(groups: list[WorkerGroup], timeout_s: float) -> list[dict[st
             cores = turns[cell.cell_id]
             prepare = ("; the size's cells prepared side by side (first_call_s and the warm-up shared the cores)"
                        if prepares_together(worker.group.settings) else "")
+            pool = ("; its other threads on the other cores (the calling thread computes beside them)"
+                    if worker.caller_works and cell.device == "cpu" else "")
             record = with_settings(with_fields(record, interleave_turns=len(cores), turn_cores=cores), interleave=(
                 f"turns of {f'{block * 1000:g} ms' if block else 'a quarter of the round budget'} of sampling "
                 "in a new random order each cycle, one untimed call first; the cell's process stopped "
                 "(SIGSTOP) between its turns; each cycle's turns with the main thread on one core, the next "
-                f"core the next cycle{prepare}"))
+                f"core the next cycle{pool}{prepare}"))
         records.append(worker.group.finish(cell, record, round_index))
 
     def fail(worker: _Turn, cell: Cell, round_index: int) -> None:
@@ -240,7 +268,8 @@ def _interleave_size(members: list[Cell], owner: dict[str, _Turn], pids: dict[st
                 active.remove(cell)
                 continue
             block_s = worker.group.settings.turn_s or worker.group.settings.timer.budget_s / TURNS_PER_CELL
-            pin_main_thread(pids.get(cell.cell_id), core)
+            pool_cores = cores if worker.caller_works and cell.device == "cpu" else None
+            pin_main_thread(pids.get(cell.cell_id), core, pool_cores)
             resume(pids.get(cell.cell_id))
             worker.send({"cmd": "sample", "cell_id": cell.cell_id, "block_s": block_s})
             reply = _reply(worker, timeout_s, {"sampled", "result"})

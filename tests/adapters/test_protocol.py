@@ -14,6 +14,7 @@ def test_the_adapter_module_is_an_adapter(framework):
     assert isinstance(adapter, Adapter)
     assert adapter.NAME == framework and set(adapter.MODES) and set(adapter.DEVICE_KINDS) <= {"cpu", "gpu", "tpu"}
     assert isinstance(adapter.SUPPORTS_JIT, bool) and isinstance(adapter.ASYNC_DISPATCH, bool)
+    assert isinstance(adapter.CALLER_WORKS, bool)
 
 
 @pytest.mark.parametrize("framework", FRAMEWORKS)

@@ -58,6 +58,41 @@ def test_a_turns_main_thread_runs_on_the_cycles_core_and_cycles_take_the_cores_i
     interleave.pin_main_thread(None, cores[0])
 
 
+THREADED_SLEEPER = """
+import os, threading, time
+threading.Thread(target=time.sleep, args=(60,), daemon=True).start()
+print(threading.get_native_id(), flush=True)
+time.sleep(60)
+"""
+
+
+def test_where_the_caller_computes_its_pool_threads_run_on_the_other_cores():
+    """A framework whose calling thread computes beside its pool (CALLER_WORKS) gets its other threads on the
+    cores the main thread does not have for the turn; without pool cores they keep what they had."""
+    import os
+    import subprocess
+    import sys
+
+    cores = sorted(os.sched_getaffinity(0))
+    assert len(cores) >= 2, "this test needs two cores, as make test's machine has"
+    process = subprocess.Popen([sys.executable, "-c", THREADED_SLEEPER], stdout=subprocess.PIPE, text=True)
+    try:
+        main_thread = int(process.stdout.readline())
+        threads = [int(name) for name in os.listdir(f"/proc/{process.pid}/task") if int(name) != process.pid]
+        assert main_thread == process.pid and len(threads) == 1
+        interleave.pin_main_thread(process.pid, cores[0])
+        assert os.sched_getaffinity(threads[0]) == set(cores)  # no pool cores: the pool keeps the worker's
+        interleave.pin_main_thread(process.pid, cores[0], cores)
+        assert os.sched_getaffinity(process.pid) == {cores[0]}
+        assert os.sched_getaffinity(threads[0]) == set(cores[1:])
+        interleave.pin_main_thread(process.pid, cores[-1], cores)
+        assert os.sched_getaffinity(threads[0]) == set(cores[:-1])
+    finally:
+        process.kill()
+        process.wait()
+    interleave.pin_main_thread(process.pid, cores[0], cores)  # gone: no error
+
+
 class FakeSampler:
     """A sampler whose samples take ``durations_s`` of sampling time in turn (the last one repeated); done after
     ``done_after`` samples; ``expected_sample_s`` what its warm-up predicted."""

@@ -247,6 +247,10 @@ def test_interleave_gives_the_same_cells_with_turns_taken(write_spec, tmp_path):
         assert set(record["turn_cores"]) <= set(cores)
         if len(cores) > 1 and len(record["turn_cores"]) > 1:
             assert all(first != second for first, second in zip(record["turn_cores"], record["turn_cores"][1:]))
+    # NumPy's calling thread computes beside its pool, so its pool ran on the other cores; jax's pool does the work
+    pool_note = "its other threads on the other cores"
+    assert {r["framework"]: pool_note in r["settings"]["interleave"] for r in interleaved} == {
+        "numpy": True, "jax": False}
 
 
 def test_a_plugin_kinds_own_fields_reach_the_record_under_extra(write_spec, tmp_path, test_kinds):

@@ -25,6 +25,7 @@ MODES = ("eager", "jit")
 DEVICE_KINDS = ("cpu", "gpu", "tpu")
 SUPPORTS_JIT = True
 ASYNC_DISPATCH = True
+CALLER_WORKS = False  # XLA's CPU thread pool computes; the caller waits in block_until_ready
 SYNC_METHOD = "jax.block_until_ready(result)"
 
 jax: Any = None

@@ -20,6 +20,7 @@ MODES = ("eager",)
 DEVICE_KINDS = ("cpu",)
 SUPPORTS_JIT = False
 ASYNC_DISPATCH = False
+CALLER_WORKS = True  # OpenBLAS's calling thread computes a share of a GEMM beside its pool
 SYNC_METHOD = "none needed: NumPy returns after computing on the host"
 
 np: Any = None

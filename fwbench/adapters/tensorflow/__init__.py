@@ -29,6 +29,7 @@ MODES = ("eager", "function", "xla")
 DEVICE_KINDS = ("cpu", "gpu")
 SUPPORTS_JIT = True
 ASYNC_DISPATCH = True  # on GPUs
+CALLER_WORKS = False  # its intra-op pool computes; the calling thread waits for it
 SYNC_METHOD = ("tf.test.experimental.sync_devices() on a GPU or under asynchronous execution; nothing on the "
                "CPU, where calls return finished results")
 

@@ -25,6 +25,7 @@ MODES = ("eager", "compile")
 DEVICE_KINDS = ("cpu", "gpu")
 SUPPORTS_JIT = True
 ASYNC_DISPATCH = True  # on CUDA devices
+CALLER_WORKS = True  # on the CPU the calling thread is OpenMP's master: it computes beside the pool
 SYNC_METHOD = "torch.cuda.synchronize() on a GPU; nothing on the CPU, where ops are synchronous"
 
 torch: Any = None
