@@ -49,6 +49,7 @@ import random
 import signal
 from typing import Any
 
+from fwbench.adapters.base import get_adapter
 from fwbench.execution.groups import WorkerGroup
 from fwbench.execution.plan import Cell
 from fwbench.execution.worker_process import WorkerProcess
@@ -121,6 +122,16 @@ def pin_main_thread(pid: int | None, core: int | None, pool_cores: list[int] | N
             pass
 
 
+def caller_works(framework: str) -> bool:
+    """The adapter's ``CALLER_WORKS`` (False for a name that is no adapter), read in the parent, not reported by
+    the worker: under ``fwbench ab`` both sides' pools are then placed alike, whatever version of fwbench each
+    side's interpreter has."""
+    try:
+        return bool(getattr(get_adapter(framework), "CALLER_WORKS", False))
+    except KeyError:
+        return False
+
+
 def prepares_together(settings: Any) -> bool:
     """Whether the cells of a run with these :class:`fwbench.execution.groups.GroupSettings` are prepared side
     by side (a size's forks, first calls and warm-ups at once, on all cores) rather than one after another:
@@ -146,7 +157,7 @@ class _Turn:
         self.alive = False
         self.cause: str | None = None
         self.cores: list[int] = []  # the worker's CPU affinity, from its hello
-        self.caller_works = False  # the adapter's CALLER_WORKS, from its hello
+        self.caller_works = caller_works(group.framework)
 
     def send(self, message: dict[str, Any]) -> None:
         self.process.send(message)
@@ -169,7 +180,6 @@ def run_interleaved(groups: list[WorkerGroup], timeout_s: float) -> list[dict[st
             continue
         worker.group.record_hello(hello)
         worker.cores = sorted(int(core) for core in hello.get("cpu_affinity") or [])
-        worker.caller_works = bool(hello.get("caller_works"))
         if hello.get("available"):
             worker.alive = True
         else:

@@ -82,7 +82,6 @@ def serve(config: dict[str, Any], emit) -> None:
     warm_for(config.get("round") or 1)
     emit({"event": "hello", "available": True, "version": info["version"], "settings": info["settings"],
           "device": device, "import_s": import_s, "pid": os.getpid(), "cpu_affinity": affinity,
-          "caller_works": adapter.CALLER_WORKS,
           "kernels": info["kernels"], "kernel_environment": kernel_environment(),
           "environment_unset": list(config.get("unset_environment") or [])})
     if config.get("interleave"):

@@ -66,6 +66,12 @@ time.sleep(60)
 """
 
 
+def test_the_parent_knows_which_frameworks_compute_in_the_calling_thread():
+    """From the adapters' constants, in the parent, so both sides of an A/B are placed alike."""
+    assert {name: interleave.caller_works(name) for name in ("numpy", "torch", "jax", "tensorflow", "nope")} == {
+        "numpy": True, "torch": True, "jax": False, "tensorflow": False, "nope": False}
+
+
 def test_where_the_caller_computes_its_pool_threads_run_on_the_other_cores():
     """A framework whose calling thread computes beside its pool (CALLER_WORKS) gets its other threads on the
     cores the main thread does not have for the turn; without pool cores they keep what they had."""
