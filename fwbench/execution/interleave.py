@@ -159,6 +159,11 @@ class _Turn:
         self.cores: list[int] = []  # the worker's CPU affinity, from its hello
         self.caller_works = caller_works(group.framework)
 
+    def pool_apart(self, cell: Cell) -> bool:
+        """Whether ``cell``'s pool threads run on the cores its main thread does not have for the turn: a CPU
+        cell of a framework whose calling thread computes beside its pool (:func:`pin_main_thread`)."""
+        return self.caller_works and cell.device == "cpu"
+
     def send(self, message: dict[str, Any]) -> None:
         self.process.send(message)
 
@@ -195,7 +200,7 @@ def run_interleaved(groups: list[WorkerGroup], timeout_s: float) -> list[dict[st
             prepare = ("; the size's cells prepared side by side (first_call_s and the warm-up shared the cores)"
                        if prepares_together(worker.group.settings) else "")
             pool = ("; its other threads on the other cores (the calling thread computes beside them)"
-                    if worker.caller_works and cell.device == "cpu" else "")
+                    if worker.pool_apart(cell) else "")
             record = with_settings(with_fields(record, interleave_turns=len(cores), turn_cores=cores), interleave=(
                 f"turns of {f'{block * 1000:g} ms' if block else 'a quarter of the round budget'} of sampling "
                 "in a new random order each cycle, one untimed call first; the cell's process stopped "
@@ -278,8 +283,7 @@ def _interleave_size(members: list[Cell], owner: dict[str, _Turn], pids: dict[st
                 active.remove(cell)
                 continue
             block_s = worker.group.settings.turn_s or worker.group.settings.timer.budget_s / TURNS_PER_CELL
-            pool_cores = cores if worker.caller_works and cell.device == "cpu" else None
-            pin_main_thread(pids.get(cell.cell_id), core, pool_cores)
+            pin_main_thread(pids.get(cell.cell_id), core, cores if worker.pool_apart(cell) else None)
             resume(pids.get(cell.cell_id))
             worker.send({"cmd": "sample", "cell_id": cell.cell_id, "block_s": block_s})
             reply = _reply(worker, timeout_s, {"sampled", "result"})

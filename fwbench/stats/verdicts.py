@@ -160,9 +160,9 @@ def turn_pair_priors(pairs: Sequence[tuple[Mapping[str, Any], Mapping[str, Any]]
 
     by_run: dict[Any, list[tuple[float, int]]] = {}
     for numerator, denominator in pairs:
-        means = round_locations(turn_rounds(numerator, denominator)) if same_run(numerator, denominator) else []
-        if len(means) >= 2:
-            by_run.setdefault(numerator.get("run_id"), []).append((statistics.variance(means), len(means) - 1))
+        figures = round_locations(turn_rounds(numerator, denominator)) if same_run(numerator, denominator) else []
+        if len(figures) >= 2:
+            by_run.setdefault(numerator.get("run_id"), []).append((statistics.variance(figures), len(figures) - 1))
     return {run: estimate_prior([variance for variance, _ in found], [degrees for _, degrees in found])
             for run, found in by_run.items()}
 
