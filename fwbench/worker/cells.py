@@ -19,7 +19,7 @@ from fwbench.records.results import add_measurement, base_record
 from fwbench.spec.loader import Workload
 from fwbench.stats.sampler import Sampler, measure_timeit
 from fwbench.stats.timing import TimerSettings, summarize
-from fwbench.worker.cache import cache_load, cache_save, inputs_digest
+from fwbench.worker.cache import cache_load, cache_save, inputs_digest, worth_caching
 from fwbench.worker.process import (
     allocator_state,
     heap_position,
@@ -28,8 +28,6 @@ from fwbench.worker.process import (
     settle_allocator,
     short_reason,
 )
-
-REFERENCE_CACHE_MIN_S = 0.5  # cache references that took longer than this to compute
 
 
 class CellRunner:
@@ -107,7 +105,7 @@ class CellRunner:
         started = time.perf_counter()
         inputs = kind.make_inputs(params, workload.seed)
         standard = all(array.dtype.kind in "fiub" and array.dtype.name != "bfloat16" for array in inputs)
-        if standard and time.perf_counter() - started > REFERENCE_CACHE_MIN_S:
+        if standard and worth_caching(time.perf_counter() - started, inputs):
             cache_save(stem, inputs, {})
         return inputs
 
@@ -125,7 +123,7 @@ class CellRunner:
             return Reference(value, meta["scale"])
         started = time.perf_counter()
         reference = kind.reference(params, inputs)
-        if time.perf_counter() - started > REFERENCE_CACHE_MIN_S:
+        if worth_caching(time.perf_counter() - started, [reference.value]):
             cache_save(stem, [reference.value], {"scale": reference.scale})
         return reference
 
