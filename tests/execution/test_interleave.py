@@ -178,3 +178,58 @@ def test_a_cells_two_sides_take_their_turns_back_to_back_and_lone_cells_shuffle_
     expected = list(lone)
     random.Random(3).shuffle(expected)
     assert interleave.turn_order(lone, random.Random(3)) == expected  # a plain run's turns: the shuffle of before
+
+
+class ScriptedWorker:
+    """A worker that answers the parent's commands as a real one would: a cell is done after ``turns`` turns."""
+
+    def __init__(self, log: list[tuple[str, str]], turns: dict[str, int]) -> None:
+        import types
+
+        self.log, self.turns_left, self.replies = log, dict(turns), []
+        self.alive, self.cores, self.cause = True, [0, 1], None
+        settings = types.SimpleNamespace(turn_s=0.01, sides=(), timer=types.SimpleNamespace(budget_s=0.1))
+        self.group = types.SimpleNamespace(settings=settings, progress=types.SimpleNamespace(
+            cell_started=lambda cell: None))
+
+    def pool_apart(self, cell) -> bool:
+        return False
+
+    def send(self, message: dict) -> None:
+        command, cell_id = message["cmd"], message["cell_id"]
+        self.log.append((command, cell_id))
+        if command == "prepare":
+            self.replies.append({"event": "prepared", "cell_id": cell_id, "pid": None})
+        elif command == "sample":
+            self.turns_left[cell_id] -= 1
+            self.replies.append({"event": "sampled", "cell_id": cell_id, "done": self.turns_left[cell_id] == 0})
+        else:
+            self.replies.append({"event": "result", "record": {"cell_id": cell_id}})
+
+    def receive(self, timeout_s: float) -> dict:
+        return self.replies.pop(0)
+
+
+def test_cells_that_meet_their_stopping_rule_report_together_once_the_rounds_turns_are_over():
+    """A cell done early waits, stopped, for the round's last turn; then every done cell checks its output and
+    reports at once, so no check runs while a turn is timed and none waits for another worker's."""
+    import random
+
+    from fwbench.execution.plan import Selection, plan_cells
+    from fwbench.spec.loader import parse_spec_text
+
+    spec = parse_spec_text("version: 1\nworkloads:\n  - name: w\n    kind: expression\n    expr: 'x + x'\n"
+                           "    inputs:\n      x: {shape: [8]}\n", file="w.yaml")
+    cells = plan_cells([spec], Selection(frameworks=["numpy", "torch", "jax"], devices=["cpu"], modes=["eager"]))
+    log: list[tuple[str, str]] = []
+    turns = dict(zip((cell.cell_id for cell in cells), (1, 3, 5)))
+    owner = {cell.cell_id: ScriptedWorker(log, {cell.cell_id: turns[cell.cell_id]}) for cell in cells}
+    finished: list[str] = []
+    interleave._interleave_size(cells, owner, {}, {}, random.Random(1), 5.0, 1,
+                                lambda worker, cell, record: finished.append(record["cell_id"]),
+                                lambda worker, cell: finished.append("failed " + cell.cell_id))
+    commands = [command for command, _ in log]
+    assert commands.count("sample") == 1 + 3 + 5
+    last_sample = max(index for index, command in enumerate(commands) if command == "sample")
+    assert [command for command in commands[last_sample + 1:]] == ["finish"] * 3
+    assert sorted(finished) == sorted(turns)
