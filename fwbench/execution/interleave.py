@@ -239,7 +239,7 @@ def _interleave_size(members: list[Cell], owner: dict[str, _Turn], pids: dict[st
                      turns: dict[str, list[int | None]], generator: random.Random, timeout_s: float,
                      round_index: int, finish: Any, fail: Any) -> None:
     """One round of one workload size: fork every member's process (prepare), then turns in a new random order
-    each cycle until each meets its stopping rule, then every record (``finish``) or failure (``fail``).
+    each cycle until each meets its stopping rule, then its record (``finish``) or its failure (``fail``).
     ``round_index`` goes with every prepare: it decides where the cell's heap starts (``heap_position``)."""
     active: list[Cell] = []
 
@@ -272,7 +272,6 @@ def _interleave_size(members: list[Cell], owner: dict[str, _Turn], pids: dict[st
     for cell in waiting:
         prepared(cell)
     shared = set.intersection(*(set(owner[cell.cell_id].cores) for cell in active)) if active else set()
-    done: list[Cell] = []  # met their stopping rule: stopped until every turn of the round is over
     cores, cycle = sorted(shared), generator.randrange(max(1, len(shared)))
     while active:
         core = cycle_core(cores, cycle)  # partners, back to back in a cycle, run on one core
@@ -293,33 +292,19 @@ def _interleave_size(members: list[Cell], owner: dict[str, _Turn], pids: dict[st
                 active.remove(cell)
                 continue
             turns[cell.cell_id].append(core)
+            if reply["event"] != "result" and not reply["done"]:
+                pause(pids.get(cell.cell_id))  # its threads cannot spin into the next turn
             if reply["event"] == "result":
                 finish(worker, cell, reply["record"])
                 active.remove(cell)
-                continue
-            pause(pids.get(cell.cell_id))  # its threads cannot spin into the next turn
-            if reply["done"]:
-                done.append(cell)
+            elif reply["done"]:
+                worker.send({"cmd": "finish", "cell_id": cell.cell_id})
+                reply = _reply(worker, timeout_s, {"result"})
+                if reply is None:
+                    fail(worker, cell)
+                else:
+                    finish(worker, cell, reply["record"])
                 active.remove(cell)
-    _conclude(done, owner, pids, timeout_s, finish, fail)
-
-
-def _conclude(done: list[Cell], owner: dict[str, _Turn], pids: dict[str, int | None], timeout_s: float,
-              finish: Any, fail: Any) -> None:
-    """Once a round's turns are over, every cell that met its stopping rule checks its output and reports, all
-    at once: each worker's in the order asked, the workers side by side.  A cell concluding while others took
-    turns used to run alone, one after another, and a round of `fwbench ab` spent 0.14 s of its 1 s so
-    (session 20, timestamps in the parent); nothing is timed now, so the checks may share the cores."""
-    for cell in done:
-        resume(pids.get(cell.cell_id))
-        owner[cell.cell_id].send({"cmd": "finish", "cell_id": cell.cell_id})
-    for cell in done:
-        worker = owner[cell.cell_id]
-        reply = _reply(worker, timeout_s, {"result"})
-        if reply is None:
-            fail(worker, cell)
-        else:
-            finish(worker, cell, reply["record"])
 
 
 def partner_key(cell: Cell) -> tuple:
