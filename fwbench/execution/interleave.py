@@ -46,11 +46,12 @@ from __future__ import annotations
 
 import os
 import random
-import signal
 from typing import Any
 
 from fwbench.adapters.base import get_adapter
 from fwbench.execution.groups import WorkerGroup
+from fwbench.execution.handoff import HandoffProbe
+from fwbench.execution.placement import pause, pin_main_thread, resume
 from fwbench.execution.plan import Cell
 from fwbench.execution.worker_process import WorkerProcess
 from fwbench.records.results import with_fields, with_settings
@@ -67,59 +68,6 @@ TURN_SAMPLE_S = 0.001
 # against 2, 3, 2, alternating; session 19).
 TURN_WARMUP_S = 0.01
 TURN_MAX_WARMUP_S = 0.03
-
-
-def pause(pid: int | None) -> None:
-    """Stop a cell's process between its turns (SIGSTOP): threads it leaves spinning (NumPy's OpenBLAS spins
-    about 130 ms after a GEMM, OpenMP pools a while) take no core from the turn that follows."""
-    _signal(pid, signal.SIGSTOP)
-
-
-def resume(pid: int | None) -> None:
-    """Let a paused cell's process run again (SIGCONT), before its turn or its end."""
-    _signal(pid, signal.SIGCONT)
-
-
-def _signal(pid: int | None, number: int) -> None:
-    """Send ``number`` to a cell's process; nothing when there is none or it has gone."""
-    if pid is not None:
-        try:
-            os.kill(pid, number)
-        except (ProcessLookupError, PermissionError):
-            pass
-
-
-def pin_main_thread(pid: int | None, core: int | None, pool_cores: list[int] | None = None) -> None:
-    """Run a cell's main thread (its pid) on ``core`` only, from its next turn, and with ``pool_cores`` its
-    other threads on those cores; nothing when ``pid`` or ``core`` is None or a call fails (the process or
-    a thread has gone, or the platform has no affinity).
-
-    ``pool_cores`` is for a framework whose calling thread computes beside its pool (``CALLER_WORKS``: torch's
-    OpenMP master, OpenBLAS's caller): left where it last ran, the pool's thread often sat on the core the
-    main thread was just moved to, and the two shared it until the scheduler moved one.  A turn's untimed
-    first call then took 4-10 ms (median; 15-24 ms at the 90th percentile) for torch's additions against
-    0.3-1.3 ms with the pool on the other core, and torch's turns 19-21 ms against 12-13 ms for 10 ms of
-    sampling (session 19, `fwbench ab` of bench/ab_check.py's module, torch and numpy, scratch timestamps in
-    the child and the parent).  Where the pool does the work and the caller waits (jax, TensorFlow), the same
-    pinning halved a 1024 GEMM's speed: their threads keep the worker's cores."""
-    if pid is None or core is None or not hasattr(os, "sched_setaffinity"):
-        return
-    try:
-        os.sched_setaffinity(pid, {core})
-    except OSError:
-        return
-    others = set(pool_cores or ()) - {core}
-    if not others:
-        return
-    try:
-        threads = [int(name) for name in os.listdir(f"/proc/{pid}/task") if int(name) != pid]
-    except OSError:
-        return
-    for thread in threads:
-        try:
-            os.sched_setaffinity(thread, others)
-        except OSError:
-            pass
 
 
 def caller_works(framework: str) -> bool:
@@ -179,6 +127,8 @@ def run_interleaved(groups: list[WorkerGroup], timeout_s: float) -> list[dict[st
     """Run every group's cells with turns taken a block of samples at a time; returns the records written."""
     records: list[dict[str, Any]] = []
     workers = [_Turn(group) for group in groups]
+    threads = int((groups[0].settings.run_info.get("num_threads") or 1) if groups else 1)
+    probe = HandoffProbe.start(threads, sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else [])
     for worker in workers:
         hello = worker.receive(timeout_s + 120)
         if hello is None or hello.get("event") != "hello":
@@ -192,6 +142,7 @@ def run_interleaved(groups: list[WorkerGroup], timeout_s: float) -> list[dict[st
 
     pids: dict[str, int | None] = {}
     turns: dict[str, list[int | None]] = {}  # cell id: the core of each turn taken in the current round
+    probes: dict[str, float] = {}  # cell id: the hand-off probe before its size-round's turns
 
     def finish(worker: _Turn, cell: Cell, record: dict[str, Any], round_index: int) -> None:
         if cell.cell_id in turns:
@@ -201,7 +152,9 @@ def run_interleaved(groups: list[WorkerGroup], timeout_s: float) -> list[dict[st
                        if prepares_together(worker.group.settings) else "")
             pool = ("; its other threads on the other cores (the calling thread computes beside them)"
                     if worker.pool_apart(cell) else "")
-            record = with_settings(with_fields(record, interleave_turns=len(cores), turn_cores=cores), interleave=(
+            probed = {"handoff_speedup": probes[cell.cell_id]} if cell.cell_id in probes else {}
+            record = with_settings(with_fields(record, interleave_turns=len(cores), turn_cores=cores, **probed),
+                                   interleave=(
                 f"turns of {f'{block * 1000:g} ms' if block else 'a quarter of the round budget'} of sampling "
                 "in a new random order each cycle, one untimed call first; the cell's process stopped "
                 "(SIGSTOP) between its turns; each cycle's turns with the main thread on one core, the next "
@@ -220,13 +173,19 @@ def run_interleaved(groups: list[WorkerGroup], timeout_s: float) -> list[dict[st
     # Each cycle visits the active cells in a new random order (randomized multiple interleaved trials), seeded
     # by the round so a run can be repeated.
     generator = random.Random(groups[0].settings.round_index if groups else 0)
-    for members in sizes.values():
-        # --rounds-per-start: each round this start serves forks every cell of the size afresh from its worker
-        for round_index in served:
-            turns.clear()
-            _interleave_size(members, owner, pids, turns, generator, timeout_s, round_index,
-                             lambda worker, cell, record, number=round_index: finish(worker, cell, record, number),
-                             lambda worker, cell, number=round_index: fail(worker, cell, number))
+    try:
+        for members in sizes.values():
+            # --rounds-per-start: each round this start serves forks every cell of the size afresh from its worker
+            for round_index in served:
+                turns.clear()
+                probes.clear()
+                _interleave_size(members, owner, pids, turns, generator, timeout_s, round_index, probe, probes,
+                                 lambda worker, cell, record, number=round_index: finish(worker, cell, record,
+                                                                                         number),
+                                 lambda worker, cell, number=round_index: fail(worker, cell, number))
+    finally:
+        if probe is not None:  # never left stopped behind a run that ends early
+            probe.close()
     for worker in workers:  # every worker told first, so they exit side by side (a second or so each)
         worker.send({"cmd": "exit"})
         worker.process.close_input()
@@ -237,10 +196,13 @@ def run_interleaved(groups: list[WorkerGroup], timeout_s: float) -> list[dict[st
 
 def _interleave_size(members: list[Cell], owner: dict[str, _Turn], pids: dict[str, int | None],
                      turns: dict[str, list[int | None]], generator: random.Random, timeout_s: float,
-                     round_index: int, finish: Any, fail: Any) -> None:
+                     round_index: int, probe: HandoffProbe | None, probes: dict[str, float], finish: Any,
+                     fail: Any) -> None:
     """One round of one workload size: fork every member's process (prepare), then turns in a new random order
     each cycle until each meets its stopping rule, then its record (``finish``) or its failure (``fail``).
-    ``round_index`` goes with every prepare: it decides where the cell's heap starts (``heap_position``)."""
+    ``round_index`` goes with every prepare: it decides where the cell's heap starts (``heap_position``).
+    ``probe``, when there is one, measures the cross-core hand-off once every cell is prepared, just before the
+    first turn; ``probes`` gets its figure for every cell that takes turns."""
     active: list[Cell] = []
 
     def prepared(cell: Cell) -> None:
@@ -273,6 +235,9 @@ def _interleave_size(members: list[Cell], owner: dict[str, _Turn], pids: dict[st
         prepared(cell)
     shared = set.intersection(*(set(owner[cell.cell_id].cores) for cell in active)) if active else set()
     cores, cycle = sorted(shared), generator.randrange(max(1, len(shared)))
+    handoff = probe.measure(cycle_core(cores, cycle)) if probe is not None and active else None
+    if handoff is not None:
+        probes.update({cell.cell_id: handoff for cell in active})
     while active:
         core = cycle_core(cores, cycle)  # partners, back to back in a cycle, run on one core
         cycle += 1

@@ -321,7 +321,8 @@ def _execute(cells: list[Cell], pending: dict[int, list[Cell]], options: RunOpti
                     run_round(round_index, list(todo.values()), attempt=2)
             if options.extend:
                 _extend(cells, runnable_ids, options, journal, run_round, progress)
-            journal.manifest = journal.manifest.with_facts(machine_noise=_machine_noise(journal.manifest.rounds))
+            journal.manifest = journal.manifest.with_facts(machine_noise=_machine_noise(journal.manifest.rounds),
+                                                           handoff=_handoff(options.out_dir))
     except BaseException:
         try:
             journal.save(journal.manifest.interrupt())
@@ -451,6 +452,15 @@ def _machine_noise(rounds: list[dict[str, Any]]) -> dict[str, Any] | None:
     return {"probe": "the fastest of 5 runs of a 400,000-step pure-Python loop, before each round",
             "probe_median_s": statistics.median(probes),
             "probe_spread": max(probes) / min(probes) - 1}
+
+
+def _handoff(out_dir: Path) -> dict[str, Any] | None:
+    """The cross-core hand-off probe's figures over the run's records (:func:`fwbench.execution.handoff.
+    handoff_summary`); None when the run took no turns."""
+    from fwbench.execution.handoff import handoff_summary
+    from fwbench.records.results import read_records
+
+    return handoff_summary(read_records(out_dir))
 
 
 def _calibration_summary(calibration: dict[str, Any] | None) -> dict[str, Any] | None:

@@ -168,6 +168,9 @@ TIMING_FIELDS: dict[str, Field] = {
         "under --interleave, when each turn began (time.monotonic, one clock for the machine)", unit="s"),
     "turn_sample_counts": listing("under --interleave, how many of samples_s (in order) each turn took"),
     "turn_cores": listing("under --interleave, the core each turn ran the cell's main thread on"),
+    "handoff_speedup": number(
+        "under --interleave, a 256x256 NumPy GEMM's one-thread time over its two-thread time just before the "
+        "size-round's turns: under 1.4, a slow spell of the hand-off between cores (fwbench.execution.handoff)"),
     "other_cpu_cores": number(
         "at least this many cores went to other processes, on average, while the cell warmed up and sampled "
         "(fwbench.machine.contention)", unit="cores"),

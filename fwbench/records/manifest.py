@@ -69,6 +69,7 @@ class RunManifest:
     repeated: Mapping[str, Any] | None = None
     retried: Mapping[str, Any] | None = None
     machine_noise: Mapping[str, Any] | None = None
+    handoff: Mapping[str, Any] | None = None  # the cross-core hand-off probe's spells (fwbench.execution.handoff)
     resumed: tuple[str, ...] | None = None
     interrupted: str | None = None
     finished: str | None = None
@@ -132,8 +133,9 @@ class RunManifest:
         return dataclasses.replace(self, looks=(*looks[:-1], {**looks[-1], **changes}))
 
     def with_facts(self, **facts: Any) -> "RunManifest":
-        """The run's findings about itself (``busy_at_start``, ``repeated``, ``retried``, ``machine_noise``)."""
-        allowed = {"busy_at_start", "repeated", "retried", "machine_noise"}
+        """The run's findings about itself (``busy_at_start``, ``repeated``, ``retried``, ``machine_noise``,
+        ``handoff``)."""
+        allowed = {"busy_at_start", "repeated", "retried", "machine_noise", "handoff"}
         unknown = sorted(set(facts) - allowed)
         if unknown:
             raise ValueError(f"not a run fact: {', '.join(unknown)}")

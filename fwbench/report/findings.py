@@ -89,6 +89,29 @@ def machine_sentences(manifests: list[dict]) -> list[str]:
     return sentences
 
 
+def handoff_sentences(manifests: list[dict]) -> list[str]:
+    """For each run whose cross-core hand-off probe found a slow spell before some size-round
+    (``run.json``'s ``handoff``, :mod:`fwbench.execution.handoff`): how many, and what it means for ratios."""
+    sentences = []
+    for manifest in manifests:
+        found = manifest.get("handoff") or {}
+        slow, total = found.get("slow_size_rounds") or 0, found.get("size_rounds") or 0
+        if not slow:
+            continue
+        both = found.get("sizes_in_both") or []
+        where = (f"; {len(both)} sizes had rounds in both spells ({', '.join(both[:3])}"
+                 f"{', ...' if len(both) > 3 else ''})" if both else "")
+        sentences.append(
+            f"The hand-off between cores ran slow before {slow} of {total} size-rounds of run "
+            f"{manifest.get('run_id')} (a 256x256 NumPy GEMM ran {found.get('lowest_speedup', 0):.2f}-"
+            f"{found.get('highest_speedup', 0):.2f}x as fast on two threads as on one; under "
+            f"{found.get('slow_below', 1.4):g}x counts as slow){where}. This machine has spells in which "
+            "multi-threaded small kernels run slower, by a different factor per framework, so ratios between them "
+            "can move between runs; the probe sees the spell only as a size-round begins (docs/methodology.md, "
+            "two speeds of a multi-threaded kernel).")
+    return sentences
+
+
 def findings(board: pd.DataFrame, crossings: pd.DataFrame, frame: pd.DataFrame,
              manifests: list[dict] | None = None) -> list[str]:
     """Sentences per workload family and device: who wins small and large, crossovers, ties, gaps; the
@@ -104,6 +127,7 @@ def findings(board: pd.DataFrame, crossings: pd.DataFrame, frame: pd.DataFrame,
                      f"equivalent (within ±{EQUIVALENCE_MARGIN:.0%}) and {undecided} are undecided{share}: a "
                      f"winner is named only when every runner-up's interval lies above 1.")
     sentences += machine_sentences(manifests or [])
+    sentences += handoff_sentences(manifests or [])
     several_devices = board["device"].nunique() > 1
     for (workload, device), rows in board.groupby(["workload", "device"], sort=False):
         rows = rows.sort_values("size")

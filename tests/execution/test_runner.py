@@ -251,6 +251,15 @@ def test_interleave_gives_the_same_cells_with_turns_taken(write_spec, tmp_path):
     pool_note = "its other threads on the other cores"
     assert {r["framework"]: pool_note in r["settings"]["interleave"] for r in interleaved} == {
         "numpy": True, "jax": False}
+    # the cross-core hand-off was probed before each size-round's turns, the same figure for all its cells
+    if len(cores) > 1:
+        by_size = {}
+        for record in interleaved:
+            by_size.setdefault((record["params"]["n"], record["round"]), set()).add(record["handoff_speedup"])
+        assert all(len(found) == 1 and next(iter(found)) > 0 for found in by_size.values())
+        assert manifest["handoff"]["size_rounds"] == len(by_size)
+    else:
+        assert not any("handoff_speedup" in record for record in interleaved) and "handoff" not in manifest
 
 
 def test_a_plugin_kinds_own_fields_reach_the_record_under_extra(write_spec, tmp_path, test_kinds):

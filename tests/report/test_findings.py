@@ -104,3 +104,17 @@ def test_the_machine_sentence_follows_the_count_of_decided_sizes(tmp_path):
     report = build_report(*load_runs([tmp_path]))
     assert report.findings[0].startswith("Of 1 workload sizes")
     assert report.findings[1].startswith("This machine's own speed moved 100% between the rounds of run r1")
+
+
+def test_a_run_whose_hand_off_ran_slow_before_some_size_rounds_says_so():
+    from fwbench.report.findings import handoff_sentences
+
+    slow = {"run_id": "r1", "handoff": {"size_rounds": 40, "slow_size_rounds": 6, "lowest_speedup": 1.12,
+                                        "highest_speedup": 1.8, "slow_below": 1.4,
+                                        "sizes_in_both": ['matmul[{"n": 256}]']}}
+    quiet = {"run_id": "r2", "handoff": {"size_rounds": 40, "slow_size_rounds": 0, "lowest_speedup": 1.6,
+                                         "highest_speedup": 1.8, "slow_below": 1.4, "sizes_in_both": []}}
+    sentences = handoff_sentences([slow, quiet, {"run_id": "r3"}])
+    assert len(sentences) == 1
+    assert "6 of 40 size-rounds of run r1" in sentences[0] and "1.12-1.80x" in sentences[0]
+    assert 'matmul[{"n": 256}]' in sentences[0]
