@@ -34,6 +34,7 @@ from fwbench.execution.runner import run as run_cells
 from fwbench.files import check_writable, write_text_atomic
 from fwbench.records.results import check_out_dir
 from fwbench.report import ab as ab_report
+from fwbench.report.ab import AB_FIRST_LOOK_ROUNDS
 from fwbench.spec.loader import load_specs
 from fwbench.stats.timing import TimerSettings
 
@@ -188,7 +189,8 @@ def ab(
     filter_text: Optional[str] = FILTER_OPTION,
     budget: float = typer.Option(AB_BUDGET_S, "--budget", min=0.01, help="Seconds of sampling per cell and side, "
                                                                           "over all rounds."),
-    rounds: int = typer.Option(AB_ROUNDS, "--rounds", min=2, help=f"Fresh processes per cell and side, each "
+    rounds: int = typer.Option(AB_ROUNDS, "--rounds", min=2, help=f"Fresh processes per cell and side (at most: "
+                                                                    f"a cell decided after five stops there), each "
                                                                     f"forked from its side's worker (default "
                                                                     f"{AB_ROUNDS})."),
     rounds_per_start: int = typer.Option(AB_ROUNDS_PER_START, "--rounds-per-start", min=1,
@@ -213,12 +215,14 @@ def ab(
     module), in ten rounds: one start of every worker, forking a fresh process
     per cell ten times. The two sides of a cell are alive at once
     and take turns of 10 ms back to back on one core, the cells in random
-    order, so candidate/baseline comes from times taken side by side, with a
-    90% interval over the rounds. A cell is slower when the interval lies
-    above 1 + threshold, faster below 1/(1 + threshold), same inside that band
-    (each a one-sided test at 5%), undecided otherwise (with the change it
-    could have called), broken when the candidate did not measure where the
-    baseline did.
+    order, so candidate/baseline comes from times taken side by side, with an
+    interval over the rounds. A cell is slower when the interval lies above
+    1 + threshold, faster below 1/(1 + threshold), same inside that band,
+    undecided otherwise (with the change it could have called), broken when
+    the candidate did not measure where the baseline did. Each verdict is a
+    one-sided test at 5% spent over two looks: after five rounds a cell
+    decided at 1% (98% interval) takes no more rounds; the others go on and
+    are judged at 4% (92% interval).
 
     Exit codes: 0 nothing slower or broken, 1 otherwise, 2 bad input (an
     interpreter that lacks fwbench or a framework the spec needs included;
@@ -261,7 +265,8 @@ def ab(
                          repeat_contended=False,
                          overwrite=overwrite,
                          command=["fwbench", *sys.argv[1:]], interleave=True, turn_s=AB_TURN_S, extend=False,
-                         sides=sides)
+                         sides=sides, settled=lambda records: ab_report.settled_cells(records, limit),
+                         look_after_rounds=AB_FIRST_LOOK_ROUNDS if rounds > AB_FIRST_LOOK_ROUNDS else 0)
     progress = BarProgress()
     try:
         outcome = run_cells(loaded, options, progress, cells=cells)

@@ -173,10 +173,16 @@ def run_interleaved(groups: list[WorkerGroup], timeout_s: float) -> list[dict[st
     # Each cycle visits the active cells in a new random order (randomized multiple interleaved trials), seeded
     # by the round so a run can be repeated.
     generator = random.Random(groups[0].settings.round_index if groups else 0)
+    settings = groups[0].settings if groups else None
     try:
         for members in sizes.values():
             # --rounds-per-start: each round this start serves forks every cell of the size afresh from its worker
-            for round_index in served:
+            for number, round_index in enumerate(served):
+                if settings is not None and settings.settled is not None and number == settings.look_after_rounds:
+                    members = _still_open(members, records, settings.settled, len(served) - number,
+                                          groups[0].progress)
+                    if not members:
+                        break
                 turns.clear()
                 probes.clear()
                 _interleave_size(members, owner, pids, turns, generator, timeout_s, round_index, probe, probes,
@@ -192,6 +198,19 @@ def run_interleaved(groups: list[WorkerGroup], timeout_s: float) -> list[dict[st
     for worker in workers:
         worker.process.stop()
     return records
+
+
+def _still_open(members: list[Cell], records: list[dict[str, Any]], settled: Any, rounds_left: int,
+                progress: Any) -> list[Cell]:
+    """``fwbench ab``'s look: the members of a size whose verdict is still open after the rounds so far
+    (``settled`` names the decided cells, both sides, from the size's records); the progress bar forgets
+    the ``rounds_left`` rounds the others will not take."""
+    ids = {cell.cell_id for cell in members}
+    closed = settled([record for record in records if record.get("cell_id") in ids])
+    kept = [cell for cell in members if cell.cell_id not in closed]
+    if len(kept) < len(members):
+        progress.add(-(len(members) - len(kept)) * rounds_left)
+    return kept
 
 
 def _interleave_size(members: list[Cell], owner: dict[str, _Turn], pids: dict[str, int | None],

@@ -89,6 +89,9 @@ class RunOptions:
     repeat_contended: bool = True  # run the sizes of contended cells once more (fwbench ab: many rounds, no need)
     extend: bool = False  # first pass on half the budget, the rest to sizes still open (fwbench.execution.extension)
     sides: dict[str, Any] = field(default_factory=dict)  # fwbench ab: side name -> execution.groups.WorkerSide
+    # fwbench ab: after this many rounds of a size, the cells settled(records of the size) names get no more
+    settled: Any = None
+    look_after_rounds: int = 0
     resume: bool = False  # continue the run in out_dir: only its missing cells and rounds (fwbench.execution.resume)
     executor: str = "local"  # or "ray" (fwbench.execution.ray_executor)
     ray_address: str | None = None
@@ -275,7 +278,8 @@ def _execute(cells: list[Cell], pending: dict[int, list[Cell]], options: RunOpti
                                          interleave=options.interleave,
                                          unset_environment=tuple(options.unset_environment), attempt=attempt,
                                          turn_s=options.turn_s, look=look, sides=options.sides,
-                                         served_rounds=served if len(served) > 1 else ())
+                                         served_rounds=served if len(served) > 1 else (),
+                                         settled=options.settled, look_after_rounds=options.look_after_rounds)
                 groups = rotated([WorkerGroup(framework, device, group_cells, settings, finish, progress)
                                   for (framework, device), group_cells in _groups(todo)], round_index)
                 order = [f"{group.framework}@{group.device}" for group in groups]

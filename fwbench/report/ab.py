@@ -13,10 +13,14 @@ cancels out of it.  With threshold t, a cell is
   (max(high, 1 / low)), so a gate that passed says what it could have missed;
 * ``broken``: ok on the baseline side but mismatch, error, skipped or absent on the candidate side.
 
-Each verdict is a one-sided test at 5%, so the interval is the two-sided :data:`AB_LEVEL` one (90%):
-``slower`` rejects "no more than 1 + t slower" at 5% (the interval's low end above 1 + t), ``faster`` its
-mirror, and ``same`` is two one-sided tests at 5% each (the 90% interval inside the band), as equivalence
-tests are made.  A 95% interval asked each question at 2.5%.  The intervals are per cell, not widened over
+Each verdict is a one-sided test at 5%, spent over two looks (Bonferroni): after the first
+:data:`AB_FIRST_LOOK_ROUNDS` rounds of a size, a cell decided at 1% (the two-sided
+:data:`AB_FIRST_LOOK_LEVEL` interval, 98%) gets no more rounds (:func:`settled_cells`); the others go on to
+the last round and are judged at 4% (:data:`AB_LEVEL`, 92%).  ``slower`` rejects "no more than 1 + t slower"
+(the interval's low end above 1 + t), ``faster`` its mirror, and ``same`` is two one-sided tests (the interval
+inside the band), as equivalence tests are made.  A cell settled at the first look keeps its verdict at the
+last level, whose interval lies inside the first's.  Until session 20 every cell took all its rounds and was
+judged once at 5% (90%).  The intervals are per cell, not widened over
 cells, because an A/B gate on the same machine has none of the between-run spread that ``fwbench compare``
 must allow for; the false-alarm check is ``fwbench ab`` with both sides identical (docs: A/B).
 """
@@ -32,7 +36,9 @@ from fwbench.stats.verdicts import turn_pair_priors
 
 SIDES = ("baseline", "candidate")
 AB_VERSION = 1
-AB_LEVEL = 0.90  # two-sided, so that slower, faster and each half of same are one-sided tests at 5%
+AB_FIRST_LOOK_ROUNDS = 5  # a size's rounds before the look that lets a decided cell stop
+AB_FIRST_LOOK_LEVEL = 0.98  # two-sided: each verdict at the look a one-sided test at 1%
+AB_LEVEL = 0.92  # two-sided, at the last round: each verdict a one-sided test at 4%, 5% with the look's 1%
 VERDICT_ORDER = ("broken", "slower", "faster", "undecided", "same")
 
 
@@ -104,6 +110,18 @@ def ab_cells(rows: Iterable[Mapping[str, Any]], threshold: float, level: float =
         found.append(AbCell(cell, classify(value, threshold), value.value, value.low, value.high, resolution,
                             value.method))
     return found
+
+
+def settled_cells(records: Iterable[Mapping[str, Any]], threshold: float) -> set[str]:
+    """The look after a size's first rounds: the cell ids (both sides) of the cells among ``records`` (round
+    records of one size) whose verdict at :data:`AB_FIRST_LOOK_LEVEL` is slower, faster or same; they need no
+    more rounds."""
+    from fwbench.records.combine import combine_rounds
+
+    decided = {cell.cell for cell in ab_cells(combine_rounds([dict(record) for record in records]), threshold,
+                                                 AB_FIRST_LOOK_LEVEL)
+               if cell.verdict in ("slower", "faster", "same")}
+    return {f"{cell}#{side}" for cell in decided for side in SIDES}
 
 
 def exit_code(cells: list[AbCell]) -> int:

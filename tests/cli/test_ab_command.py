@@ -19,6 +19,8 @@ MODULE = textwrap.dedent('''
         return x.astype("float64") * 2
 
     def numpy(x):
+        for _ in range(int(os.environ.get("AB_TEST_EXTRA", "0"))):  # more work, the same result
+            x + x
         return x * (3 if os.environ.get("AB_TEST_WRONG") else 2)
 ''')
 SPEC = textwrap.dedent('''
@@ -83,6 +85,37 @@ def test_identical_sides_are_paired_in_time_and_judged(tmp_path):
     assert manifest["rounds_per_start"] == 2
     assert [entry.get("workers_of_round") for entry in manifest["rounds"]] == [None, 1, None, 3]
     assert len(manifest["workers"]) == 4  # two sides, two starts
+
+
+def test_a_cell_decided_at_the_look_after_five_rounds_takes_no_more(tmp_path):
+    """Twenty more operations a call are slower beyond doubt after five rounds: the look stops the cell there,
+    where an open cell would go on to the tenth round."""
+    spec = write(tmp_path)
+    out = tmp_path / "result.json"
+    result = CliRunner().invoke(app, ["ab", str(spec), "-f", "numpy", "--candidate-env", "AB_TEST_EXTRA=20",
+                                      "--budget", "0.2", "--out", str(tmp_path / "run"), "--json", str(out)])
+    assert result.exit_code == 1, result.output
+    (cell,) = json.loads(out.read_text())["cells"]
+    assert cell["verdict"] == "slower" and cell["low"] > 1.1
+    records = [json.loads(line) for line in (tmp_path / "run" / "results.jsonl").read_text().splitlines()]
+    assert sorted((r["side"], r["round"]) for r in records) == sorted(
+        (side, number) for side in ("baseline", "candidate") for number in range(1, 6))
+
+
+def test_the_look_keeps_the_open_cells_and_the_progress_bar_forgets_the_others_rounds():
+    import types
+
+    from fwbench.execution.interleave import _still_open
+
+    cells = [types.SimpleNamespace(cell_id=name) for name in ("a#baseline", "a#candidate", "b#baseline",
+                                                               "b#candidate")]
+    records = [{"cell_id": "a#baseline", "round": 1}, {"cell_id": "other", "round": 1}]
+    seen, added = [], []
+    kept = _still_open(cells, records, lambda found: seen.append(found) or {"a#baseline", "a#candidate"}, 5,
+                       types.SimpleNamespace(add=added.append))
+    assert [cell.cell_id for cell in kept] == ["b#baseline", "b#candidate"]
+    assert seen == [[{"cell_id": "a#baseline", "round": 1}]]  # only the size's own records
+    assert added == [-10]
 
 
 def test_a_side_whose_framework_fails_in_its_workers_is_named():

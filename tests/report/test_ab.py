@@ -52,12 +52,15 @@ def test_documents_carry_every_cell():
     assert page.startswith("<!doctype html>") and "<svg" in page and "http" not in page
 
 
-def test_each_verdict_is_a_one_sided_test_at_five_percent_so_the_interval_is_the_ninety_percent_one():
+def test_each_verdict_spends_five_percent_over_two_looks_so_the_last_interval_is_the_ninety_two_percent_one():
     rows = [row("a", "baseline", [1.0, 1.3, 0.9, 1.1, 1.2]), row("a", "candidate", [1.2, 1.5, 1.2, 1.3, 1.5])]
     default, = ab.ab_cells(rows, 0.10)
-    at_95, = ab.ab_cells(rows, 0.10, 0.95)
-    at_90, = ab.ab_cells(rows, 0.10, 0.90)
-    assert ab.AB_LEVEL == 0.90 and (default.low, default.high) == (at_90.low, at_90.high)
-    assert at_95.low < at_90.low < at_90.ratio < at_90.high < at_95.high
+    at_98, = ab.ab_cells(rows, 0.10, ab.AB_FIRST_LOOK_LEVEL)
+    at_92, = ab.ab_cells(rows, 0.10, 0.92)
+    # one-sided 1% at the look and 4% at the last round: 5% in all (Bonferroni)
+    assert (1 - ab.AB_FIRST_LOOK_LEVEL) / 2 + (1 - ab.AB_LEVEL) / 2 == pytest.approx(0.05)
+    assert ab.AB_LEVEL == 0.92 and (default.low, default.high) == (at_92.low, at_92.high)
+    assert at_98.low < at_92.low < at_92.ratio < at_92.high < at_98.high  # a cell settled at the look keeps its
+    # verdict at the last level
     document = ab.document([default], 0.10, {}, "dir")
-    assert document["level"] == 0.90 and "90% interval" in ab.markdown([default], 0.10, {})
+    assert document["level"] == 0.92 and "92% interval" in ab.markdown([default], 0.10, {})
