@@ -28,6 +28,9 @@ import statistics
 import sys
 import threading
 import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 SLOW = 1.2  # a window this many times the fastest window's two-thread time, or more, is slow
 
@@ -46,18 +49,6 @@ def median_call_s(left, right, seconds: float = 0.0, calls: int = 0) -> float:
 def pinned_calls(left, right, core: int, calls: int, found: list[float]) -> None:
     os.sched_setaffinity(0, {core})
     found.append(median_call_s(left, right, calls=calls))
-
-
-def pool_apart(main_core: int, pool_core: int) -> None:
-    """This process's main thread on ``main_core``, every other thread (OpenBLAS's pool) on ``pool_core``."""
-    me = os.getpid()
-    os.sched_setaffinity(me, {main_core})
-    for name in os.listdir(f"/proc/{me}/task"):
-        if int(name) != me:
-            try:
-                os.sched_setaffinity(int(name), {pool_core})
-            except OSError:
-                pass
 
 
 def spells(flags: list[bool], starts: list[float]) -> dict[bool, list[float]]:
@@ -85,6 +76,8 @@ def main() -> int:
     import numpy as np
     from threadpoolctl import threadpool_limits
 
+    from fwbench.execution.placement import pin_main_thread
+
     generator = np.random.default_rng(0)
     left, right = (generator.standard_normal((arguments.n, arguments.n)).astype("float32") for _ in range(2))
     other_left, other_right = left.copy(), right.copy()
@@ -95,7 +88,7 @@ def main() -> int:
     while time.perf_counter() - began < arguments.seconds:
         at = time.perf_counter() - began
         with threadpool_limits(2):
-            pool_apart(cores[0], cores[1])
+            pin_main_thread(os.getpid(), cores[0], cores[:2])  # the pool on core 1, as a NumPy turn places it
             two = median_call_s(left, right, seconds=0.2)
         os.sched_setaffinity(0, set(cores))
         with threadpool_limits(1):

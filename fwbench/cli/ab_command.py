@@ -34,7 +34,6 @@ from fwbench.execution.runner import run as run_cells
 from fwbench.files import check_writable, write_text_atomic
 from fwbench.records.results import check_out_dir
 from fwbench.report import ab as ab_report
-from fwbench.report.ab import AB_FIRST_LOOK_ROUNDS
 from fwbench.spec.loader import load_specs
 from fwbench.stats.timing import TimerSettings
 
@@ -266,7 +265,8 @@ def ab(
                          overwrite=overwrite,
                          command=["fwbench", *sys.argv[1:]], interleave=True, turn_s=AB_TURN_S, extend=False,
                          sides=sides, settled=lambda records: ab_report.settled_cells(records, limit),
-                         look_after_rounds=AB_FIRST_LOOK_ROUNDS if rounds > AB_FIRST_LOOK_ROUNDS else 0)
+                         look_after_rounds=(ab_report.AB_FIRST_LOOK_ROUNDS
+                                            if rounds > ab_report.AB_FIRST_LOOK_ROUNDS else 0))
     progress = BarProgress()
     try:
         outcome = run_cells(loaded, options, progress, cells=cells)

@@ -28,6 +28,7 @@ import subprocess
 import sys
 from typing import Any, Iterable
 
+from fwbench.execution.extension import size_of
 from fwbench.execution.placement import pause, pin_main_thread, resume
 
 PROBE_N = 256  # the GEMM's size: about 0.2 ms with two threads, short enough for a hand-off to show
@@ -156,8 +157,7 @@ def handoff_summary(records: Iterable[dict[str, Any]]) -> dict[str, Any] | None:
     for record in records:
         value = record.get("handoff_speedup")
         if isinstance(value, (int, float)) and value > 0:
-            key = (record.get("workload"), json.dumps(record.get("params") or {}, sort_keys=True),
-                   record.get("device"), record.get("round"), record.get("attempt") or 1)
+            key = (*size_of(record), record.get("round"), record.get("attempt") or 1)
             by_round[key] = float(value)
     if not by_round:
         return None

@@ -25,7 +25,7 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 from fwbench import __version__
 from fwbench.adapters.base import DEFAULT_ALLOCATOR_REGIME
@@ -40,18 +40,19 @@ from fwbench.execution.groups import (
     finished_without_running,
     own_worker_kind,
 )
+from fwbench.execution.handoff import handoff_summary
 from fwbench.execution.lock import RunDirectoryLock
 from fwbench.execution.plan import Cell, Selection, plan_cells
 from fwbench.machine.envinfo import host_info, machine_busy_reasons, usable_cores
 from fwbench.machine.roofline import roofline_fields
-from fwbench.records.combine import RETRIED_FAILURES
+from fwbench.records.combine import RETRIED_FAILURES, combine_rounds
 from fwbench.records.journal import ResultsWriter
 from fwbench.records.manifest import ManifestFile, RunManifest
 from fwbench.records.results import (
     CSV_FILE,
     MANIFEST_FILE,
     prepare_out_dir,
-    read_cells,
+    read_records,
     with_fields,
     with_settings,
     write_csv,
@@ -90,7 +91,7 @@ class RunOptions:
     extend: bool = False  # first pass on half the budget, the rest to sizes still open (fwbench.execution.extension)
     sides: dict[str, Any] = field(default_factory=dict)  # fwbench ab: side name -> execution.groups.WorkerSide
     # fwbench ab: after this many rounds of a size, the cells settled(records of the size) names get no more
-    settled: Any = None
+    settled: Callable[[list[dict[str, Any]]], set[str]] | None = None
     look_after_rounds: int = 0
     resume: bool = False  # continue the run in out_dir: only its missing cells and rounds (fwbench.execution.resume)
     executor: str = "local"  # or "ray" (fwbench.execution.ray_executor)
@@ -325,8 +326,7 @@ def _execute(cells: list[Cell], pending: dict[int, list[Cell]], options: RunOpti
                     run_round(round_index, list(todo.values()), attempt=2)
             if options.extend:
                 _extend(cells, runnable_ids, options, journal, run_round, progress)
-            journal.manifest = journal.manifest.with_facts(machine_noise=_machine_noise(journal.manifest.rounds),
-                                                           handoff=_handoff(options.out_dir))
+            journal.manifest = journal.manifest.with_facts(machine_noise=_machine_noise(journal.manifest.rounds))
     except BaseException:
         try:
             journal.save(journal.manifest.interrupt())
@@ -335,9 +335,11 @@ def _execute(cells: list[Cell], pending: dict[int, list[Cell]], options: RunOpti
         raise
     finally:
         shutil.rmtree(options.out_dir / CACHE_DIRECTORY, ignore_errors=True)
+    records = read_records(options.out_dir)  # read once: the hand-off probe's summary, then the combined cells
+    journal.manifest = journal.manifest.with_facts(handoff=handoff_summary(records))
     earlier_s = (journal.manifest.wall_s or 0.0) if options.resume else 0.0
     journal.save(journal.manifest.finish(earlier_s + time.perf_counter() - started))
-    combined = read_cells(options.out_dir)
+    combined = combine_rounds(records)
     write_csv(combined, options.out_dir / CSV_FILE)
     return RunOutcome(run_info["run_id"], options.out_dir, combined, time.perf_counter() - started)
 
@@ -399,8 +401,6 @@ def _contended_before(options: RunOptions, cells: list[Cell], threshold: float |
     """On ``--resume``: the cells an earlier session found contended whose repeat round is not yet written."""
     if threshold is None:
         return {}
-    from fwbench.records.results import read_records
-
     by_id = {cell.cell_id: cell for cell in cells}
     records = read_records(options.out_dir)
     repeated = {record["cell_id"] for record in records if (record.get("round") or 1) > options.rounds}
@@ -430,8 +430,6 @@ def _crashed(record: dict[str, Any]) -> bool:
 
 def _crashed_before(options: RunOptions, cells: list[Cell]) -> dict[int, dict[str, Cell]]:
     """On ``--resume``: the cell-rounds an earlier session saw die and has not retried yet, by round."""
-    from fwbench.records.results import read_records
-
     by_id = {cell.cell_id: cell for cell in cells}
     records = read_records(options.out_dir)
     retried = {(record["cell_id"], record.get("round")) for record in records if (record.get("attempt") or 1) > 1}
@@ -456,15 +454,6 @@ def _machine_noise(rounds: list[dict[str, Any]]) -> dict[str, Any] | None:
     return {"probe": "the fastest of 5 runs of a 400,000-step pure-Python loop, before each round",
             "probe_median_s": statistics.median(probes),
             "probe_spread": max(probes) / min(probes) - 1}
-
-
-def _handoff(out_dir: Path) -> dict[str, Any] | None:
-    """The cross-core hand-off probe's figures over the run's records (:func:`fwbench.execution.handoff.
-    handoff_summary`); None when the run took no turns."""
-    from fwbench.execution.handoff import handoff_summary
-    from fwbench.records.results import read_records
-
-    return handoff_summary(read_records(out_dir))
 
 
 def _calibration_summary(calibration: dict[str, Any] | None) -> dict[str, Any] | None:
