@@ -219,9 +219,10 @@ def ab(
     1 + threshold, faster below 1/(1 + threshold), same inside that band,
     undecided otherwise (with the change it could have called), broken when
     the candidate did not measure where the baseline did. Each verdict is a
-    one-sided test at 5% spent over two looks: after five rounds a cell
-    decided at 1% (98% interval) takes no more rounds; the others go on and
-    are judged at 4% (92% interval).
+    one-sided test at 5% spent over three looks: after three rounds a cell
+    decided at 0.5% (99% interval) takes no more rounds, after five one
+    decided at 1% (98%) neither; the others go on and are judged at 3.5%
+    (93% interval).
 
     Exit codes: 0 nothing slower or broken, 1 otherwise, 2 bad input (an
     interpreter that lacks fwbench or a framework the spec needs included;
@@ -264,9 +265,9 @@ def ab(
                          repeat_contended=False,
                          overwrite=overwrite,
                          command=["fwbench", *sys.argv[1:]], interleave=True, turn_s=AB_TURN_S, extend=False,
-                         sides=sides, settled=lambda records: ab_report.settled_cells(records, limit),
-                         look_after_rounds=(ab_report.AB_FIRST_LOOK_ROUNDS
-                                            if rounds > ab_report.AB_FIRST_LOOK_ROUNDS else 0))
+                         sides=sides,
+                         settled=lambda records, after: ab_report.settled_cells(records, limit, after),
+                         look_after_rounds=ab_report.look_rounds(rounds))
     progress = BarProgress()
     try:
         outcome = run_cells(loaded, options, progress, cells=cells)

@@ -83,10 +83,11 @@ class GroupSettings:
     # interleaved executor only); empty: round_index alone
     served_rounds: tuple[int, ...] = ()
     sides: dict[str, WorkerSide] = field(default_factory=dict)  # fwbench ab: each side's workers
-    # fwbench ab's look: after ``look_after_rounds`` rounds of a size, ``settled(its records)`` names the cells
-    # (both sides) already decided, and they get no more rounds (fwbench.execution.interleave)
-    settled: Callable[[list[dict[str, Any]]], set[str]] | None = None
-    look_after_rounds: int = 0
+    # fwbench ab's looks: after each of ``look_after_rounds`` rounds of a size, ``settled(its records, that
+    # count)`` names the cells (both sides) already decided, and they get no more rounds
+    # (fwbench.execution.interleave)
+    settled: Callable[[list[dict[str, Any]], int], set[str]] | None = None
+    look_after_rounds: tuple[int, ...] = ()
 
 
 def finished_without_running(cell: Cell, run_info: dict[str, Any], status: str, reason: str,

@@ -178,9 +178,10 @@ def run_interleaved(groups: list[WorkerGroup], timeout_s: float) -> list[dict[st
         for members in sizes.values():
             # --rounds-per-start: each round this start serves forks every cell of the size afresh from its worker
             for number, round_index in enumerate(served):
-                if settings is not None and settings.settled is not None and number == settings.look_after_rounds:
-                    members = _still_open(members, records, settings.settled, len(served) - number,
-                                          groups[0].progress)
+                if settings is not None and settings.settled is not None and number in settings.look_after_rounds:
+                    members = _still_open(members, records,
+                                          lambda found, after=number: settings.settled(found, after),
+                                          len(served) - number, groups[0].progress)
                     if not members:
                         break
                 turns.clear()

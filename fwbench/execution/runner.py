@@ -90,9 +90,10 @@ class RunOptions:
     repeat_contended: bool = True  # run the sizes of contended cells once more (fwbench ab: many rounds, no need)
     extend: bool = False  # first pass on half the budget, the rest to sizes still open (fwbench.execution.extension)
     sides: dict[str, Any] = field(default_factory=dict)  # fwbench ab: side name -> execution.groups.WorkerSide
-    # fwbench ab: after this many rounds of a size, the cells settled(records of the size) names get no more
-    settled: Callable[[list[dict[str, Any]]], set[str]] | None = None
-    look_after_rounds: int = 0
+    # fwbench ab: after each of these counts of a size's rounds, the cells settled(records of the size, the
+    # count) names get no more
+    settled: Callable[[list[dict[str, Any]], int], set[str]] | None = None
+    look_after_rounds: tuple[int, ...] = ()
     resume: bool = False  # continue the run in out_dir: only its missing cells and rounds (fwbench.execution.resume)
     executor: str = "local"  # or "ray" (fwbench.execution.ray_executor)
     ray_address: str | None = None

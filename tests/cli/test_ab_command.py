@@ -87,9 +87,9 @@ def test_identical_sides_are_paired_in_time_and_judged(tmp_path):
     assert len(manifest["workers"]) == 4  # two sides, two starts
 
 
-def test_a_cell_decided_at_the_look_after_five_rounds_takes_no_more(tmp_path):
-    """Twenty more operations a call are slower beyond doubt after five rounds: the look stops the cell there,
-    where an open cell would go on to the tenth round."""
+def test_a_cell_decided_at_the_look_after_three_rounds_takes_no_more(tmp_path):
+    """Twenty more operations a call are slower beyond doubt after three rounds: the first look stops the cell
+    there, where an open cell would go on to the fifth round's look and then the tenth round."""
     spec = write(tmp_path)
     out = tmp_path / "result.json"
     result = CliRunner().invoke(app, ["ab", str(spec), "-f", "numpy", "--candidate-env", "AB_TEST_EXTRA=20",
@@ -99,7 +99,7 @@ def test_a_cell_decided_at_the_look_after_five_rounds_takes_no_more(tmp_path):
     assert cell["verdict"] == "slower" and cell["low"] > 1.1
     records = [json.loads(line) for line in (tmp_path / "run" / "results.jsonl").read_text().splitlines()]
     assert sorted((r["side"], r["round"]) for r in records) == sorted(
-        (side, number) for side in ("baseline", "candidate") for number in range(1, 6))
+        (side, number) for side in ("baseline", "candidate") for number in range(1, 4))
 
 
 def test_the_look_keeps_the_open_cells_and_the_progress_bar_forgets_the_others_rounds():

@@ -52,15 +52,16 @@ def test_documents_carry_every_cell():
     assert page.startswith("<!doctype html>") and "<svg" in page and "http" not in page
 
 
-def test_each_verdict_spends_five_percent_over_two_looks_so_the_last_interval_is_the_ninety_two_percent_one():
+def test_each_verdict_spends_five_percent_over_three_looks_so_the_last_interval_is_the_ninety_three_percent_one():
     rows = [row("a", "baseline", [1.0, 1.3, 0.9, 1.1, 1.2]), row("a", "candidate", [1.2, 1.5, 1.2, 1.3, 1.5])]
     default, = ab.ab_cells(rows, 0.10)
-    at_98, = ab.ab_cells(rows, 0.10, ab.AB_FIRST_LOOK_LEVEL)
-    at_92, = ab.ab_cells(rows, 0.10, 0.92)
-    # one-sided 1% at the look and 4% at the last round: 5% in all (Bonferroni)
-    assert (1 - ab.AB_FIRST_LOOK_LEVEL) / 2 + (1 - ab.AB_LEVEL) / 2 == pytest.approx(0.05)
-    assert ab.AB_LEVEL == 0.92 and (default.low, default.high) == (at_92.low, at_92.high)
-    assert at_98.low < at_92.low < at_92.ratio < at_92.high < at_98.high  # a cell settled at the look keeps its
-    # verdict at the last level
+    at_99, at_98 = (ab.ab_cells(rows, 0.10, level)[0] for _, level in ab.AB_LOOKS)
+    at_93, = ab.ab_cells(rows, 0.10, 0.93)
+    # one-sided 0.5% and 1% at the looks and 3.5% at the last round: 5% in all (Bonferroni)
+    assert sum((1 - level) / 2 for _, level in ab.AB_LOOKS) + (1 - ab.AB_LEVEL) / 2 == pytest.approx(0.05)
+    assert ab.AB_LEVEL == 0.93 and (default.low, default.high) == (at_93.low, at_93.high)
+    # a cell settled at a look keeps its verdict at every later level
+    assert at_99.low < at_98.low < at_93.low < at_93.ratio < at_93.high < at_98.high < at_99.high
+    assert ab.look_rounds(10) == (3, 5) and ab.look_rounds(5) == (3,) and ab.look_rounds(3) == ()
     document = ab.document([default], 0.10, {}, "dir")
-    assert document["level"] == 0.92 and "92% interval" in ab.markdown([default], 0.10, {})
+    assert document["level"] == 0.93 and "93% interval" in ab.markdown([default], 0.10, {})
