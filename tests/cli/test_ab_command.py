@@ -87,19 +87,21 @@ def test_identical_sides_are_paired_in_time_and_judged(tmp_path):
     assert len(manifest["workers"]) == 4  # two sides, two starts
 
 
-def test_a_cell_decided_at_the_look_after_three_rounds_takes_no_more(tmp_path):
-    """Twenty more operations a call are slower beyond doubt after three rounds: the first look stops the cell
-    there, where an open cell would go on to the fifth round's look and then the tenth round."""
+def test_a_cell_decided_at_a_look_takes_no_more_rounds(tmp_path):
+    """A hundred more operations a call are slower beyond doubt after three rounds: the first look stops the
+    cell there, where an open cell would go on to the fifth round's look and then the tenth round.  Under a
+    loaded test machine three rounds' 99% interval can still be too wide (t with two degrees of freedom), so
+    the fifth round's look may be the one: either way, no round past a look."""
     spec = write(tmp_path)
     out = tmp_path / "result.json"
-    result = CliRunner().invoke(app, ["ab", str(spec), "-f", "numpy", "--candidate-env", "AB_TEST_EXTRA=20",
+    result = CliRunner().invoke(app, ["ab", str(spec), "-f", "numpy", "--candidate-env", "AB_TEST_EXTRA=100",
                                       "--budget", "0.2", "--out", str(tmp_path / "run"), "--json", str(out)])
     assert result.exit_code == 1, result.output
     (cell,) = json.loads(out.read_text())["cells"]
     assert cell["verdict"] == "slower" and cell["low"] > 1.1
     records = [json.loads(line) for line in (tmp_path / "run" / "results.jsonl").read_text().splitlines()]
-    assert sorted((r["side"], r["round"]) for r in records) == sorted(
-        (side, number) for side in ("baseline", "candidate") for number in range(1, 4))
+    rounds = {side: sorted(r["round"] for r in records if r["side"] == side) for side in ("baseline", "candidate")}
+    assert rounds["baseline"] == rounds["candidate"] and rounds["baseline"] in ([1, 2, 3], [1, 2, 3, 4, 5])
 
 
 def test_the_look_keeps_the_open_cells_and_the_progress_bar_forgets_the_others_rounds():
