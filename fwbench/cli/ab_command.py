@@ -217,7 +217,8 @@ def ab(
     order, so candidate/baseline comes from times taken side by side, with an
     interval over the rounds. A cell is slower when the interval lies above
     1 + threshold, faster below 1/(1 + threshold), same inside that band,
-    undecided otherwise (with the change it could have called), broken when
+    undecided otherwise (with the change it could have called, and about how
+    many more rounds would settle it), broken when
     the candidate did not measure where the baseline did. Each verdict is a
     one-sided test at 5% spent over three looks: after three rounds a cell
     decided at 0.5% (99% interval) takes no more rounds, after five one
@@ -280,7 +281,8 @@ def ab(
     for cell in ab_report.ordered(verdicts):
         interval = f"[{cell.low:.3f}, {cell.high:.3f}]" if cell.low is not None else (cell.reason or "")
         ratio_text = f"{cell.ratio:.3f}" if cell.ratio is not None else "-"
-        console.print(f"  {cell.verdict:9s} {cell.cell:48s} {ratio_text:>7s} {interval}", markup=False)
+        settle = f": {cell.settle_text()}" if cell.settle_text() else ""
+        console.print(f"  {cell.verdict:9s} {cell.cell:48s} {ratio_text:>7s} {interval}{settle}", markup=False)
     if md:
         write_text_atomic(md, ab_report.markdown(verdicts, limit, described))
     if html_path:

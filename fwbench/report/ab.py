@@ -57,11 +57,23 @@ class AbCell:
     resolution: float | None
     method: str
     reason: str | None = None
+    rounds: int | None = None  # the rounds the interval rests on
+    more_rounds: int | None = None  # undecided: about how many more rounds would settle it (None: none would)
 
     def as_dict(self) -> dict[str, Any]:
         return {"cell": self.cell, "verdict": self.verdict, "ratio": self.ratio, "low": self.low, "high": self.high,
-                "resolution": self.resolution, "method": self.method,
+                "resolution": self.resolution, "method": self.method, "rounds": self.rounds,
+                **({"more_rounds": self.more_rounds} if self.verdict == "undecided" else {}),
                 **({"reason": self.reason} if self.reason else {})}
+
+    def settle_text(self) -> str:
+        """For an undecided cell with an interval, what more rounds would do, in a phrase; else ''."""
+        if self.verdict != "undecided" or self.low is None:
+            return ""
+        if self.more_rounds is None:
+            return f"its ratio sits at the band's edge: more than {MAX_MORE_ROUNDS} more rounds would not settle it"
+        total = (self.rounds or 0) + self.more_rounds
+        return f"about {self.more_rounds} more rounds would settle it (--rounds {total})"
 
 
 def base_cell_id(cell_id: str) -> str:
@@ -110,9 +122,35 @@ def ab_cells(rows: Iterable[Mapping[str, Any]], threshold: float, level: float =
             continue
         value = ratio(candidate, baseline, level, turn_prior=priors.get(candidate.get("run_id")))
         resolution = max(value.high, 1 / value.low) if value.has_interval and value.low > 0 else None
-        found.append(AbCell(cell, classify(value, threshold), value.value, value.low, value.high, resolution,
-                            value.method))
+        verdict = classify(value, threshold)
+        found.append(AbCell(cell, verdict, value.value, value.low, value.high, resolution, value.method,
+                            rounds=value.rounds,
+                            more_rounds=rounds_to_settle(value, threshold) if verdict == "undecided" else None))
     return found
+
+
+MAX_MORE_ROUNDS = 1000  # past this, "no number of rounds" is the honest answer
+
+
+def rounds_to_settle(value: Ratio, threshold: float) -> int | None:
+    """About how many more rounds an undecided candidate/baseline ratio needs for its interval to leave or fit
+    the band (slower, faster or same, whichever needs the fewest), if the ratio and the spread of its rounds
+    stay as they are: an interval's half-width shrinks as one over the square root of its rounds, so a
+    half-width ``h`` that must come down to ``h'`` needs ``rounds * (h / h')**2`` rounds in all.  The t
+    quantile also shrinks with more rounds, which this leaves out, and the ratio moves as rounds come: over 50
+    kept runs, cells it said would settle by their tenth round did so 69% of the time, and cells it gave more
+    than twenty rounds 14% (docs/methodology.md, session 21).  None without an interval or when no number
+    would do (a ratio on the band's edge, or more than :data:`MAX_MORE_ROUNDS`)."""
+    if not value.has_interval or value.low <= 0 or value.rounds < 1:
+        return None
+    centre, band = math.log(value.value), math.log(1 + threshold)
+    half = (math.log(value.high) - math.log(value.low)) / 2
+    room = max(abs(centre) - band, band - abs(centre))  # past the band's edge, or inside it
+    if room <= 0 or half <= 0:
+        return None
+    total = math.ceil(value.rounds * (half / room) ** 2)
+    more = max(1, total - value.rounds)
+    return more if more <= MAX_MORE_ROUNDS else None
 
 
 def look_rounds(rounds: int) -> tuple[int, ...]:
@@ -173,12 +211,12 @@ def markdown(cells: list[AbCell], threshold: float, sides: Mapping[str, Any]) ->
     lines = ["## fwbench ab", "", headline(cells, threshold) + ".", "",
              f"- baseline: `{sides.get('baseline', {}).get('describe', '')}`",
              f"- candidate: `{sides.get('candidate', {}).get('describe', '')}`", "",
-             f"| cell | verdict | candidate / baseline | {AB_LEVEL:.0%} interval | resolution |",
-             "|---|---|---:|---|---:|"]
+             f"| cell | verdict | candidate / baseline | {AB_LEVEL:.0%} interval | resolution | to settle |",
+             "|---|---|---:|---|---:|---|"]
     for cell in ordered(cells):
         interval = f"{_number(cell.low)}-{_number(cell.high)}" if cell.low is not None else cell.reason or "-"
         lines.append(f"| `{cell.cell}` | {cell.verdict} | {_number(cell.ratio)} | {interval} | "
-                     f"{_number(cell.resolution, 2)} |")
+                     f"{_number(cell.resolution, 2)} | {cell.settle_text()} |")
     return "\n".join(lines) + "\n"
 
 
@@ -206,7 +244,7 @@ def html(cells: list[AbCell], threshold: float, sides: Mapping[str, Any]) -> str
                    f'<circle cx="{x(cell.ratio):.1f}" cy="7" r="3" fill="{colour}"/></svg>')
         rows.append(f"<tr><td><code>{escape(cell.cell)}</code></td><td style=\"color:{colour}\">{cell.verdict}</td>"
                     f"<td>{_number(cell.ratio)}</td><td>{_number(cell.low)}-{_number(cell.high)}</td><td>{bar}</td>"
-                    f"<td>{escape(cell.reason or '')}</td></tr>")
+                    f"<td>{escape(cell.reason or cell.settle_text())}</td></tr>")
     return ("<!doctype html><html><head><meta charset=\"utf-8\"><title>fwbench ab</title><style>"
             "body{font-family:system-ui,sans-serif;margin:2em}td,th{padding:2px 8px;text-align:left}"
             "@media (prefers-color-scheme: dark){body{background:#111;color:#eee}}</style></head><body>"

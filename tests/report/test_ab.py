@@ -65,3 +65,24 @@ def test_each_verdict_spends_five_percent_over_three_looks_so_the_last_interval_
     assert ab.look_rounds(10) == (3, 5) and ab.look_rounds(5) == (3,) and ab.look_rounds(3) == ()
     document = ab.document([default], 0.10, {}, "dir")
     assert document["level"] == 0.93 and "93% interval" in ab.markdown([default], 0.10, {})
+
+
+@pytest.mark.parametrize("value, low, high, expected", [
+    (1.15, 1.05, 1.26, 33),   # to leave the band above: half-width 0.091 down to log(1.15 / 1.1) = 0.044
+    (1.0, 0.85, 1.18, 20),    # to fit inside it: half-width 0.164 down to log(1.1) = 0.095
+    (1.1, 1.0, 1.21, None),   # on the band's edge: no number of rounds
+    (1.5, None, None, None)])  # no interval
+def test_rounds_to_settle_an_undecided_ratio(value, low, high, expected):
+    assert ab.rounds_to_settle(Ratio(value, low, high, 0.93, "m", 10), 0.10) == expected
+
+
+def test_an_undecided_cell_says_how_many_more_rounds_would_settle_it():
+    rows = [row("a", "baseline", [1.0, 1.3, 0.9]), row("a", "candidate", [1.0, 1.45, 1.0])]  # 1.0 [0.86, 1.16]
+    cell, = ab.ab_cells(rows, 0.10)
+    assert cell.verdict == "undecided" and cell.rounds == 3 and cell.more_rounds >= 1
+    assert cell.more_rounds == ab.rounds_to_settle(Ratio(cell.ratio, cell.low, cell.high, 0.93, "m", 3), 0.10)
+    text = f"about {cell.more_rounds} more rounds would settle it (--rounds {3 + cell.more_rounds})"
+    assert cell.settle_text() == text and text in ab.markdown([cell], 0.10, {}) and text in ab.html([cell], 0.10, {})
+    assert ab.document([cell], 0.10, {}, "dir")["cells"][0]["more_rounds"] == cell.more_rounds
+    decided, = ab.ab_cells([row("b", "baseline", [1.0, 1.3, 0.9]), row("b", "candidate", [1.5, 1.95, 1.35])], 0.10)
+    assert decided.more_rounds is None and decided.settle_text() == "" and "more_rounds" not in decided.as_dict()
