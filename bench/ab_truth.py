@@ -8,11 +8,12 @@ The function of ``bench/ab_check.py`` (the input added to itself ``repeats - 1``
 of about 20 ms), the log of each block pair's ratio, and the mean with a 95% interval over the blocks.  Both
 functions share one process's memory layout, so this is the ratio without the spread between processes.
 
-Each block pair is then timed a second way, one call at a time (``time.perf_counter`` around each call and
-its sync, for as long as the ``timeit`` blocks took): the ratio of the two functions' median calls, the
-statistic fwbench estimates, with its own 95% interval over the blocks.  Where a call's time spreads widely
-the two differ: jax's eager additions at n=1024 on 2 EPYC cores took 0.8-1.9 ms a call (fastest to median),
-and the fastest-of-repeats ratio read 1.31 where the median calls' read about 1.22 (session 21).
+Each block pair is then timed a second way, one call at a time (``time.perf_counter`` around each call and its
+sync, for as long as the ``timeit`` blocks took, the two functions in turn, each first every other block): the
+ratio of the two functions' median calls, the statistic fwbench estimates, with its own 95% interval over the
+blocks. Where a call's time spreads widely the two differ: jax's eager additions at n=1024 on 2 EPYC cores
+took 0.8-1.9 ms a call (fastest to median), and the fastest-of-repeats ratio read 1.31 where the median calls'
+read about 1.22 (session 21).
 """
 
 from __future__ import annotations
@@ -63,11 +64,13 @@ def measure(framework: str, n: int, blocks: int) -> str:
             function()
     number = max(1, int(0.02 / min(timeit.repeat(baseline, number=1, repeat=5))))
     logs, median_logs = [], []
-    for _ in range(blocks):
+    for block in range(blocks):
         base = min(timeit.repeat(baseline, number=number, repeat=3))
         changed = min(timeit.repeat(candidate, number=number, repeat=3))
         logs.append(math.log(changed / base))
-        median_logs.append(math.log(median_call(candidate, 3 * number) / median_call(baseline, 3 * number)))
+        first, second = (candidate, baseline) if block % 2 == 0 else (baseline, candidate)  # drift cancels
+        medians = {function: median_call(function, 3 * number) for function in (first, second)}
+        median_logs.append(math.log(medians[candidate] / medians[baseline]))
     return (f"{framework}/eager n={n}: candidate/baseline {interval(logs)} ({blocks} alternating blocks, "
             f"fastest of timeit's repeats); median calls {interval(median_logs)}")
 

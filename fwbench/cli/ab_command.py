@@ -38,8 +38,9 @@ from fwbench.spec.loader import load_specs
 from fwbench.stats.timing import TimerSettings
 
 AB_ROUNDS = 10
-AB_ROUNDS_PER_START = 10  # one start of each side's workers, ten forks: a process draws its speed per fork, a start
-# adds no spread of its own that forks miss (session 15), and a second start cost 7-9 s (session 17)
+# By default one start of each side's workers serves every round, a fork each: a process draws its speed per
+# fork, a start adds no spread of its own that forks miss (session 15), a second start cost 7-9 s (session 17),
+# and the looks count a size's rounds within one start (fwbench.execution.interleave), so they need it.
 AB_TURN_S = 0.01  # a cell's two sides take turns of 10 ms: twice the turn pairs a round of 20 ms turns gave, with
 # half their noise in a round's mean (session 17: 21 of 24 cells called slower against 16 of 24, alternating)
 AB_BUDGET_S = 0.6  # seconds of sampling per cell and side: the pair a little more than one cell of a run (1 s)
@@ -189,13 +190,14 @@ def ab(
     budget: float = typer.Option(AB_BUDGET_S, "--budget", min=0.01, help="Seconds of sampling per cell and side, "
                                                                           "over all rounds."),
     rounds: int = typer.Option(AB_ROUNDS, "--rounds", min=2, help=f"Fresh processes per cell and side (at most: "
-                                                                    f"a cell decided after five stops there), each "
-                                                                    f"forked from its side's worker (default "
-                                                                    f"{AB_ROUNDS})."),
-    rounds_per_start: int = typer.Option(AB_ROUNDS_PER_START, "--rounds-per-start", min=1,
-                                         help=f"Rounds one start of each side's workers serves (default "
-                                              f"{AB_ROUNDS_PER_START}: one start): each fork is a round of the "
-                                              f"interval."),
+                                                                    f"a cell decided after three or five stops "
+                                                                    f"there), each forked from its side's worker "
+                                                                    f"(default {AB_ROUNDS})."),
+    rounds_per_start: Optional[int] = typer.Option(None, "--rounds-per-start", min=1,
+                                                   help="Rounds one start of each side's workers serves (default: "
+                                                        "all of them, one start): each fork is a round of the "
+                                                        "interval. Fewer than --rounds turns the looks off: every "
+                                                        "cell takes every round."),
     threads: Optional[int] = typer.Option(None, "--threads", min=1, help="Threads for every framework on both "
                                                                           "sides (default: the usable cores)."),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Run directory to write (default: "
@@ -260,15 +262,16 @@ def ab(
     out_dir = out or Path("results") / datetime.now().strftime("ab-%Y%m%d-%H%M%S")
     check_out_dir(out_dir, overwrite)
     check_writable(out_dir)
+    per_start = max(1, min(rounds_per_start or rounds, rounds))
     options = RunOptions(out_dir=out_dir, selection=selection, num_threads=threads,
                          timer=ab_timer(budget), rounds=rounds,
-                         rounds_per_start=max(1, min(rounds_per_start, rounds)),
+                         rounds_per_start=per_start,
                          repeat_contended=False,
                          overwrite=overwrite,
                          command=["fwbench", *sys.argv[1:]], interleave=True, turn_s=AB_TURN_S, extend=False,
                          sides=sides,
                          settled=lambda records, after: ab_report.settled_cells(records, limit, after),
-                         look_after_rounds=ab_report.look_rounds(rounds))
+                         look_after_rounds=ab_report.look_rounds(rounds, per_start))
     progress = BarProgress()
     try:
         outcome = run_cells(loaded, options, progress, cells=cells)

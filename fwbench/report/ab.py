@@ -18,10 +18,12 @@ Each verdict is a one-sided test at 5%, spent over three looks (Bonferroni): aft
 decided at 1% (98%) gets none either (:data:`AB_LOOKS`, :func:`settled_cells`), and the others go on to the
 last round and are judged at 3.5% (:data:`AB_LEVEL`, 93%).  ``slower`` rejects "no more than 1 + t slower"
 (the interval's low end above 1 + t), ``faster`` its mirror, and ``same`` is two one-sided tests (the interval
-inside the band), as equivalence tests are made.  A cell settled at a look keeps its verdict at the
-last level, whose interval lies inside the look's.  Until session 20 every cell took all its rounds and was
-judged once at 5% (90%); session 20 looked once, after 5 rounds (1%, then 4%); the look after 3 rounds came
-in session 21, replayed over 50 kept runs first: as many cells called, 10-15% fewer rounds.
+inside the band), as equivalence tests are made.  A cell settled at a look is judged again at the end, on the
+rounds it took, at the last level, whose narrower interval nearly always repeats the look's verdict (the look
+pools the spread of its own size's cells, the last judgment the whole run's, so the two need not nest).
+Until session 20 every cell took all its rounds and was judged once at 5% (90%); session 20 looked once,
+after 5 rounds (1%, then 4%); the look after 3 rounds came in session 21, replayed over 50 kept runs first:
+as many cells called, 10-15% fewer rounds.
 The intervals are per cell, not widened over cells, because an A/B gate on the same machine has none of
 the between-run spread that ``fwbench compare`` must allow for; the false-alarm check is ``fwbench ab`` with
 both sides identical (docs: A/B).
@@ -71,7 +73,7 @@ class AbCell:
         if self.verdict != "undecided" or self.low is None:
             return ""
         if self.more_rounds is None:
-            return f"its ratio sits at the band's edge: more than {MAX_MORE_ROUNDS} more rounds would not settle it"
+            return f"its ratio sits at or near the band's edge: more than {MAX_MORE_ROUNDS} more rounds to settle it"
         total = (self.rounds or 0) + self.more_rounds
         return f"about {self.more_rounds} more rounds would settle it (--rounds {total})"
 
@@ -153,9 +155,14 @@ def rounds_to_settle(value: Ratio, threshold: float) -> int | None:
     return more if more <= MAX_MORE_ROUNDS else None
 
 
-def look_rounds(rounds: int) -> tuple[int, ...]:
+def look_rounds(rounds: int, rounds_per_start: int | None = None) -> tuple[int, ...]:
     """The rounds of a size after which :data:`AB_LOOKS` look, for a run of ``rounds`` rounds (a look at or
-    after the last round is none: the last round judges at :data:`AB_LEVEL`)."""
+    after the last round is none: the last round judges at :data:`AB_LEVEL`).  None when one start of the
+    workers serves fewer than all the rounds (``rounds_per_start``): the interleaver counts a size's rounds and
+    reads its records within one start, so a second start would look again at its own rounds alone, outside
+    the 5% spent, and bring back the cells the first start settled."""
+    if rounds_per_start is not None and rounds_per_start < rounds:
+        return ()
     return tuple(after for after, _ in AB_LOOKS if after < rounds)
 
 

@@ -63,6 +63,8 @@ def test_each_verdict_spends_five_percent_over_three_looks_so_the_last_interval_
     # a cell settled at a look keeps its verdict at every later level
     assert at_99.low < at_98.low < at_93.low < at_93.ratio < at_93.high < at_98.high < at_99.high
     assert ab.look_rounds(10) == (3, 5) and ab.look_rounds(5) == (3,) and ab.look_rounds(3) == ()
+    # the looks count rounds within one start of the workers: with several starts, none at all
+    assert ab.look_rounds(20, 20) == (3, 5) and ab.look_rounds(20, 10) == () and ab.look_rounds(10, 5) == ()
     document = ab.document([default], 0.10, {}, "dir")
     assert document["level"] == 0.93 and "93% interval" in ab.markdown([default], 0.10, {})
 
@@ -71,6 +73,7 @@ def test_each_verdict_spends_five_percent_over_three_looks_so_the_last_interval_
     (1.15, 1.05, 1.26, 33),   # to leave the band above: half-width 0.091 down to log(1.15 / 1.1) = 0.044
     (1.0, 0.85, 1.18, 20),    # to fit inside it: half-width 0.164 down to log(1.1) = 0.095
     (1.1, 1.0, 1.21, None),   # on the band's edge: no number of rounds
+    (1.1001, 1.0, 1.21, None),  # next to it: more than MAX_MORE_ROUNDS
     (1.5, None, None, None)])  # no interval
 def test_rounds_to_settle_an_undecided_ratio(value, low, high, expected):
     assert ab.rounds_to_settle(Ratio(value, low, high, 0.93, "m", 10), 0.10) == expected
@@ -86,3 +89,9 @@ def test_an_undecided_cell_says_how_many_more_rounds_would_settle_it():
     assert ab.document([cell], 0.10, {}, "dir")["cells"][0]["more_rounds"] == cell.more_rounds
     decided, = ab.ab_cells([row("b", "baseline", [1.0, 1.3, 0.9]), row("b", "candidate", [1.5, 1.95, 1.35])], 0.10)
     assert decided.more_rounds is None and decided.settle_text() == "" and "more_rounds" not in decided.as_dict()
+
+
+def test_a_cell_next_to_the_band_edge_says_more_rounds_than_the_cap_would_not_do():
+    cell = ab.AbCell("a", "undecided", 1.1001, 1.0, 1.21, 1.21, "m", rounds=10, more_rounds=None)
+    assert cell.settle_text() == f"its ratio sits at or near the band's edge: more than {ab.MAX_MORE_ROUNDS} more " \
+                                 "rounds to settle it"
