@@ -284,8 +284,9 @@ def ab(
     for cell in ab_report.ordered(verdicts):
         interval = f"[{cell.low:.3f}, {cell.high:.3f}]" if cell.low is not None else (cell.reason or "")
         ratio_text = f"{cell.ratio:.3f}" if cell.ratio is not None else "-"
-        settle = f": {cell.settle_text()}" if cell.settle_text() else ""
-        console.print(f"  {cell.verdict:9s} {cell.cell:48s} {ratio_text:>7s} {interval}{settle}", markup=False)
+        settle = cell.settle_text()
+        console.print(f"  {cell.verdict:9s} {cell.cell:48s} {ratio_text:>7s} {interval}"
+                      + (f": {settle}" if settle else ""), markup=False)
     if md:
         write_text_atomic(md, ab_report.markdown(verdicts, limit, described))
     if html_path:

@@ -179,9 +179,8 @@ def run_interleaved(groups: list[WorkerGroup], timeout_s: float) -> list[dict[st
             # --rounds-per-start: each round this start serves forks every cell of the size afresh from its worker
             for number, round_index in enumerate(served):
                 if settings is not None and settings.settled is not None and number in settings.look_after_rounds:
-                    members = _still_open(members, records,
-                                          lambda found, after=number: settings.settled(found, after),
-                                          len(served) - number, groups[0].progress)
+                    members = _still_open(members, records, settings.settled, number, len(served) - number,
+                                          groups[0].progress)
                     if not members:
                         break
                 turns.clear()
@@ -201,13 +200,13 @@ def run_interleaved(groups: list[WorkerGroup], timeout_s: float) -> list[dict[st
     return records
 
 
-def _still_open(members: list[Cell], records: list[dict[str, Any]], settled: Any, rounds_left: int,
-                progress: Any) -> list[Cell]:
-    """``fwbench ab``'s look: the members of a size whose verdict is still open after the rounds so far
-    (``settled`` names the decided cells, both sides, from the size's records); the progress bar forgets
-    the ``rounds_left`` rounds the others will not take."""
+def _still_open(members: list[Cell], records: list[dict[str, Any]], settled: Any, after_rounds: int,
+                rounds_left: int, progress: Any) -> list[Cell]:
+    """``fwbench ab``'s look after a size's first ``after_rounds`` rounds: the members of the size whose verdict
+    is still open (``settled(the size's records, after_rounds)`` names the decided cells, both sides); the
+    progress bar forgets the ``rounds_left`` rounds the others will not take."""
     ids = {cell.cell_id for cell in members}
-    closed = settled([record for record in records if record.get("cell_id") in ids])
+    closed = settled([record for record in records if record.get("cell_id") in ids], after_rounds)
     kept = [cell for cell in members if cell.cell_id not in closed]
     if len(kept) < len(members):
         progress.add(-(len(members) - len(kept)) * rounds_left)

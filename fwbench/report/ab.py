@@ -131,7 +131,7 @@ def ab_cells(rows: Iterable[Mapping[str, Any]], threshold: float, level: float =
     return found
 
 
-MAX_MORE_ROUNDS = 1000  # past this, "no number of rounds" is the honest answer
+MAX_MORE_ROUNDS = 1000  # past this no number is given: the cell sits at or near the band's edge
 
 
 def rounds_to_settle(value: Ratio, threshold: float) -> int | None:

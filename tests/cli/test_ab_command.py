@@ -113,10 +113,11 @@ def test_the_look_keeps_the_open_cells_and_the_progress_bar_forgets_the_others_r
                                                                "b#candidate")]
     records = [{"cell_id": "a#baseline", "round": 1}, {"cell_id": "other", "round": 1}]
     seen, added = [], []
-    kept = _still_open(cells, records, lambda found: seen.append(found) or {"a#baseline", "a#candidate"}, 5,
-                       types.SimpleNamespace(add=added.append))
+    kept = _still_open(cells, records, lambda found, after: seen.append((found, after)) or {"a#baseline",
+                                                                                           "a#candidate"},
+                       3, 5, types.SimpleNamespace(add=added.append))
     assert [cell.cell_id for cell in kept] == ["b#baseline", "b#candidate"]
-    assert seen == [[{"cell_id": "a#baseline", "round": 1}]]  # only the size's own records
+    assert seen == [([{"cell_id": "a#baseline", "round": 1}], 3)]  # only the size's own records, and the look
     assert added == [-10]
 
 
