@@ -55,6 +55,7 @@ from fwbench.execution.placement import pause, pin_main_thread, resume
 from fwbench.execution.plan import Cell
 from fwbench.execution.worker_process import WorkerProcess
 from fwbench.records.results import with_fields, with_settings
+from fwbench.stats.sampler import REWARM_BELOW_BLOCKS
 
 TURNS_PER_CELL = 4  # a cell's sampling budget for the round is taken in about this many turns
 # Samples of 1 ms at least when the series take turns (10 ms otherwise): a turn of 20 ms then holds many, and
@@ -156,7 +157,9 @@ def run_interleaved(groups: list[WorkerGroup], timeout_s: float) -> list[dict[st
             record = with_settings(with_fields(record, interleave_turns=len(cores), turn_cores=cores, **probed),
                                    interleave=(
                 f"turns of {f'{block * 1000:g} ms' if block else 'a quarter of the round budget'} of sampling "
-                "in a new random order each cycle, one untimed call first; the cell's process stopped "
+                "in a new random order each cycle, one untimed call first"
+                f"{f' (none for calls of {REWARM_BELOW_BLOCKS * block * 1000:g} ms or more)' if block else ''}; "
+                "the cell's process stopped "
                 "(SIGSTOP) between its turns; each cycle's turns with the main thread on one core, the next "
                 f"core the next cycle{pool}{prepare}"))
         records.append(worker.group.finish(cell, record, round_index))

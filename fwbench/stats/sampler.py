@@ -161,6 +161,14 @@ def choose_loops(per_call_s: float, min_sample_s: float) -> int:
     return loops
 
 
+# A call this many blocks long or longer gets no untimed call before its turn: over 2 fwbench runs of the
+# rows=16384 and n=4000 sizes (fusion.yaml, matrix_powers.yaml; a scratch log in the child), the untimed call
+# and the turn's first sample differed by a median of 0.7% in log for calls of 40-100 ms and -2.5% above (33
+# turns), against 3.7% for calls of 2-20 ms (63 turns): waking threads and refilling caches are microseconds
+# against such a call, and the untimed calls of 40 ms or more took about 25 s of a 400 s make bench.
+REWARM_BELOW_BLOCKS = 2
+
+
 class Sampler:
     """The phases of :func:`measure`, so that cells of different workers can take turns (``--interleave``).
 

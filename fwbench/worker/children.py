@@ -13,6 +13,7 @@ from typing import Any, Callable, TextIO
 from fwbench.adapters.base import DeviceUnavailable
 from fwbench.errors import describe_exit
 from fwbench.files import json_safe
+from fwbench.stats.sampler import REWARM_BELOW_BLOCKS
 from fwbench.worker.cells import CellRunner
 from fwbench.worker.process import die_with_parent
 
@@ -155,7 +156,9 @@ MAX_TURN_BLOCKS = 5  # ... but never samples past this many times its block
 def take_turn(sampler: Any, block_s: float) -> int:
     """One turn of a cell under ``--interleave``: one sample, or with ``block_s`` an untimed call that wakes
     the framework's threads and then samples for ``block_s`` of sampling or until the cell's budget is spent
-    (its interval meeting ``--target-ci`` ends no turn: its partners pair their turns with its turns).
+    (its interval meeting ``--target-ci`` ends no turn: its partners pair their turns with its turns).  A cell
+    whose samples are :data:`fwbench.stats.sampler.REWARM_BELOW_BLOCKS` blocks long or longer (40 ms at 20 ms
+    turns) makes no untimed call: its first call after the switch reads as its others do.
 
     A cell whose samples are short (three of its fastest fit in two blocks: calls up to about 13 ms at 20 ms
     turns) takes at least :data:`MIN_TURN_SAMPLES` a turn, up to :data:`MAX_TURN_BLOCKS` blocks: an interrupt or
@@ -165,7 +168,8 @@ def take_turn(sampler: Any, block_s: float) -> int:
     if block_s <= 0:
         sampler.sample()
         return 1
-    sampler.rewarm()
+    if sampler.expected_sample_s < REWARM_BELOW_BLOCKS * block_s:
+        sampler.rewarm()
     wanted = MIN_TURN_SAMPLES if MIN_TURN_SAMPLES * sampler.expected_sample_s <= 2 * block_s else 1
     began, taken = sampler.sampling_s, 0
     while True:

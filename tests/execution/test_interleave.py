@@ -148,6 +148,12 @@ def test_a_turn_of_long_samples_may_be_one_sample_and_no_turn_runs_past_five_blo
     assert take_turn(FakeSampler(per_sample_s=0.060, expected_sample_s=0.002), block_s=0.02) == 2
 
 
+def test_a_call_two_blocks_long_or_longer_takes_its_turn_without_the_untimed_call():
+    short, long = FakeSampler(per_sample_s=0.039), FakeSampler(per_sample_s=0.040)
+    assert take_turn(short, block_s=0.02) == 1 and short.rewarms == 1
+    assert take_turn(long, block_s=0.02) == 1 and long.rewarms == 0
+
+
 def test_a_turn_without_a_block_is_one_sample_and_no_wake_up_call():
     sampler = FakeSampler(per_sample_s=0.01)
     assert take_turn(sampler, block_s=0.0) == 1
