@@ -108,9 +108,11 @@ def run(
              "against the machine's 50 ms correlation time). Each record keeps its turns for paired ratios."),
     extend: Optional[bool] = typer.Option(
         None, "--extend/--no-extend",
-        help="Spend half of --budget on a first pass, then give the rest, a few rounds at a time, to the "
-             "sizes whose verdict is still undecided, until each is decided or the budget is spent; each look "
-             "spends part of the error rate (default: on, except with --sequential, --quick or one round)."),
+        help="Spend half of --budget on a first pass, then give the rest to the sizes whose verdict is still "
+             "undecided: those cheapest to settle get the rounds they need, their fastest and undecided series "
+             "only, from one start of the workers, then it looks again, until each is decided or the budget is "
+             "spent; each look spends part of the error rate (default: on, except with --sequential, --quick or "
+             "one round)."),
     replicas: int = typer.Option(
         1, "--replicas", min=1, max=4,
         help="Measure every series this many times, each copy as a series of its own (numpy/eager#2): an A/A "
@@ -172,8 +174,9 @@ def run(
     at once and take turns of --turn-ms in a random order, so that each
     ratio compares times taken side by side (--sequential: one framework
     after another).  Half of --budget goes to a first pass; the sizes whose
-    verdict is then undecided get the rest, a few rounds at a time
-    (--no-extend: none).  README: what a verdict means.
+    verdict is then undecided get the rest, the rounds each needs for its
+    fastest and undecided series (--no-extend: none).  README: what a
+    verdict means.
     """
     selection = Selection(frameworks=framework or None, devices=device or None, modes=mode or None,
                           filter_text=filter_text, quick=quick, full=full,

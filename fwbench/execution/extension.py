@@ -4,31 +4,41 @@
 extension on (``fwbench run``'s default when the series are paired in time), the first pass gives every
 cell :data:`FIRST_PASS_SHARE` of its budget over ``--rounds`` rounds; the rest is a pool.  Then the runner
 looks: it reads what the run has written, makes the verdict of every size still open
-(:func:`fwbench.stats.verdicts.size_verdicts`), and gives the sizes still undecided one more round of the
-same length (all their series, interleaved, in fresh processes, so the rounds stay clusters of one kind),
-then looks again; it stops when no size is open or the pool is spent.  A size decided at a look gets no
-more time.
+(:func:`fwbench.stats.verdicts.size_verdicts`), and gives the open sizes it can settle the rounds they need
+(:func:`allot`), then looks again; it stops when no size is open or the pool is spent.  A size decided at a
+look gets no more time.
 
-The pool is charged with each extension round's **wall time**, imports, first calls and warm-up included:
-a round of a few sizes pays for starting every framework as a round of many does (about 6 s for torch with
-its compiler here, against 0.17 s of sampling a cell), so charging only its sampling would let a run of
-the default budget take twice as long as without extension.  Charged by the clock, a run takes about as
-long as the same run's first pass plus half its cells' budget in seconds (at most one round more).
+**The contested series only, from one start.**  An open size's later rounds fork only the series its verdict
+still needs: its fastest and its undecided runners-up (:attr:`OpenSize.contested`), each round of the same
+length, interleaved, in fresh processes.  A series already decided, slower or equivalent, takes no more rounds,
+and its comparison stays judged at the look that decided it (each comparison's level is that of the looks
+both its series had, :func:`fwbench.stats.verdicts.size_verdicts`).  All the rounds a look gives are served by
+one start of the workers, each size's in a row (``--rounds-per-start 1``: one round per start), so the
+frameworks' imports are paid once per look, not once per round: in ``make bench`` a round per look had cost
+5-10 s of imports for 2-5 s of forks and turns (2026-12-07's kept runs).
+
+The pool is charged with each look's **wall time**, imports, first calls and warm-up included: a look of a few
+sizes pays for starting every framework it needs as a round of many does (about 6 s for torch with its
+compiler here, against 0.17 s of sampling a cell), so charging only its sampling would let a run of the
+default budget take twice as long as without extension.  No size-round but a start's first begins once the
+pool's time is up (``deadline``), so a run takes about as long as its first pass plus half its cells' budget
+in seconds, and at most one size-round more.
 
 Each look spends part of the error rate (:func:`fwbench.stats.verdicts.spending_level`), so every round
 record says which look judges it (``look``) and every combined row how many looks judged its size
 (``looks``); the report's intervals use that level, and so does each look, which judges a size at the level of
-the rounds it has.  ``run.json`` keeps the looks: which sizes were open at each, whether they got a round,
-its wall time and the pool left.
+the rounds it has.  ``run.json`` keeps the looks: which sizes were open at each, their contested series, the
+rounds each was given, the look's wall time and the pool left.
 
-**Only questions the pool can close.**  A size whose hardest undecided comparison needs more rounds than
-the pool can pay for gets none: at each look every open size states about how many more rounds would settle
-it at the *next* look's stricter level (:func:`rounds_to_settle`) and what one round of it cost (its cells'
-span in its latest round); a round goes to the sizes whose need times that cost fits in the pool left, and
-when none does the extension stops rather than spend wall time that cannot change a verdict.  Each look in
-``run.json`` keeps both figures per open size (``rounds_needed``, ``round_s``) and whether it was within
-reach.  The estimate is the :mod:`fwbench.stats.verdicts` one (half-widths shrink as one over the root of the
-rounds), so it is rough: a size judged reachable may still stay open.
+**Only questions the pool can close.**  At each look every open size states about how many more rounds would
+settle it at the *next* look's stricter level (:func:`rounds_to_settle`) and what a round of its contested
+series costs (its latest round's span, scaled by their share of that round's series).  The sizes cheapest to
+settle get the rounds they need first, while their summed cost fits in the pool left; a size whose need does
+not fit gets none, and when none fits the extension stops rather than spend wall time that cannot change a
+verdict.  Each look in ``run.json`` keeps the figures per open size (``rounds_needed``, ``round_s``,
+``contested_round_s``, ``rounds_given``) and whether it was within reach.  The estimate is the
+:mod:`fwbench.stats.verdicts` one (half-widths shrink as one over the root of the rounds), so it is rough: a
+size given its rounds may still stay open.
 """
 
 from __future__ import annotations
@@ -60,21 +70,51 @@ def pool_s(timer: TimerSettings, cells: int) -> float:
 @dataclass(frozen=True)
 class OpenSize:
     """A size undecided at a look: its undecided ratios as text, about how many more rounds would settle it,
-    and the wall seconds its latest round took (None where unknown)."""
+    the wall seconds its latest round took (None where unknown), the series its next rounds need (the fastest
+    and the undecided runners-up; empty: every series) and how many series its latest round had."""
 
     undecided: str
     rounds_needed: int | None
     round_s: float | None
+    contested: tuple[str, ...] = ()
+    latest_series: int = 0
+
+    def contested_round_s(self) -> float | None:
+        """What a round of its contested series alone costs: its latest round's wall seconds scaled by their
+        share of the series that round had (a size-round's cost is mostly each process's fork, first call and
+        warm-up, one per series)."""
+        if self.round_s is None or not self.contested or not self.latest_series:
+            return self.round_s
+        return self.round_s * min(1.0, len(self.contested) / self.latest_series)
+
+    def cost_s(self) -> float:
+        """What settling it costs: the rounds it needs times a round of its contested series (0 where either
+        is unknown: such a size is given one round)."""
+        round_s = self.contested_round_s()
+        return self.rounds_needed * round_s if round_s is not None and self.rounds_needed is not None else 0.0
 
     def within(self, pool_s: float) -> bool:
         """Whether the rounds it needs fit in ``pool_s`` seconds (an unknown need or cost is given a chance)."""
-        if self.rounds_needed is None or self.round_s is None:
-            return True
-        return self.rounds_needed * self.round_s <= pool_s
+        return self.cost_s() <= pool_s
 
-    def as_dict(self, size: tuple[str, str, str], pool_s: float) -> dict[str, Any]:
+    def as_dict(self, size: tuple[str, str, str], pool_s: float, rounds_given: int = 0) -> dict[str, Any]:
         return {"size": list(size), "undecided": self.undecided, "rounds_needed": self.rounds_needed,
-                "round_s": self.round_s, "within_pool": self.within(pool_s)}
+                "round_s": self.round_s, "series": list(self.contested), "contested_round_s":
+                self.contested_round_s(), "within_pool": self.within(pool_s), "rounds_given": rounds_given}
+
+
+def allot(still_open: dict[tuple[str, str, str], OpenSize], pool_s: float) -> dict[tuple[str, str, str], int]:
+    """The rounds each open size gets in the next extension start: the sizes cheapest to settle first (rounds
+    needed times a round of their contested series, :meth:`OpenSize.cost_s`), each the rounds it needs (one
+    where unknown), while their summed cost fits in ``pool_s``.  A size whose need does not fit gets none: a
+    round short of settling leaves it undecided, at a stricter level the next time."""
+    given: dict[tuple[str, str, str], int] = {}
+    left = pool_s
+    for size, found in sorted(still_open.items(), key=lambda item: item[1].cost_s()):
+        if found.cost_s() <= left:
+            given[size] = found.rounds_needed or 1
+            left -= found.cost_s()
+    return given
 
 
 def rounds_to_settle(verdict: Any) -> int | None:
@@ -121,6 +161,15 @@ def size_round_seconds(records: Iterable[dict[str, Any]]) -> dict[tuple[str, str
     return {key: by_round[max(by_round)][1] - by_round[max(by_round)][0] for key, by_round in spans.items()}
 
 
+def latest_round_series(records: Iterable[dict[str, Any]]) -> dict[tuple[str, str, str], int]:
+    """Per size, how many series (cells) its latest round measured."""
+    cells: dict[tuple, dict[int, set[str]]] = {}
+    for record in records:
+        number = int(record.get("round") or 1)
+        cells.setdefault(size_of(record), {}).setdefault(number, set()).add(str(record.get("cell_id")))
+    return {key: len(by_round[max(by_round)]) for key, by_round in cells.items()}
+
+
 def open_sizes(out_dir: Path, among: set[tuple[str, str, str]] | None = None) -> dict[tuple[str, str, str], OpenSize]:
     """The sizes whose verdict is undecided, each judged at the level of its own looks (the largest ``look``
     of its rounds), with the undecided ratios' texts for the manifest, the rounds each needs and what its
@@ -142,11 +191,14 @@ def open_sizes(out_dir: Path, among: set[tuple[str, str, str]] | None = None) ->
             groups.setdefault(key, []).append((series_name(row), row))
     keys = list(groups)
     found = {}
-    costs = size_round_seconds(records)
+    costs, latest = size_round_seconds(records), latest_round_series(records)
     for key, verdict in zip(keys, size_verdicts([groups[key] for key in keys])):
         if verdict.verdict == "undecided":
             text = ", ".join(f"{item.series} {item.ratio.value:.3f} [{item.ratio.low or math.nan:.3f}, "
                              f"{item.ratio.high or math.nan:.3f}]" for item in verdict.comparisons
                              if item.standing == "undecided")
-            found[key[:3]] = OpenSize(text, rounds_to_settle(verdict), costs.get(key[:3]))
+            contested = (verdict.fastest, *(item.series for item in verdict.comparisons
+                                             if item.standing == "undecided"))
+            found[key[:3]] = OpenSize(text, rounds_to_settle(verdict), costs.get(key[:3]), contested,
+                                      latest.get(key[:3], 0))
     return found

@@ -88,6 +88,10 @@ class GroupSettings:
     # (fwbench.execution.interleave)
     settled: Callable[[list[dict[str, Any]], int], set[str]] | None = None
     look_after_rounds: tuple[int, ...] = ()
+    # fwbench run's extension (fwbench.execution.extension): the most rounds each size takes of those this start
+    # serves (a size not named takes them all), and the time.perf_counter() past which no size-round begins
+    size_rounds: dict[tuple[str, str, str], int] | None = None
+    deadline: float | None = None
 
 
 def finished_without_running(cell: Cell, run_info: dict[str, Any], status: str, reason: str,

@@ -46,6 +46,7 @@ from __future__ import annotations
 
 import os
 import random
+import time
 from typing import Any
 
 from fwbench.adapters.base import get_adapter
@@ -177,10 +178,15 @@ def run_interleaved(groups: list[WorkerGroup], timeout_s: float) -> list[dict[st
     # by the round so a run can be repeated.
     generator = random.Random(groups[0].settings.round_index if groups else 0)
     settings = groups[0].settings if groups else None
+    began = False  # a start whose time is up still takes one size-round: its imports are paid for
     try:
         for members in sizes.values():
             # --rounds-per-start: each round this start serves forks every cell of the size afresh from its worker
-            for number, round_index in enumerate(served):
+            rounds = _rounds_of(members, settings, served)
+            for number, round_index in enumerate(rounds):
+                if began and _out_of_time(settings):  # the progress bar forgets the rounds it will not take
+                    groups[0].progress.add(-len(members) * (len(rounds) - number))
+                    break
                 if settings is not None and settings.settled is not None and number in settings.look_after_rounds:
                     members = _still_open(members, records, settings.settled, number, len(served) - number,
                                           groups[0].progress)
@@ -192,6 +198,7 @@ def run_interleaved(groups: list[WorkerGroup], timeout_s: float) -> list[dict[st
                                  lambda worker, cell, record, number=round_index: finish(worker, cell, record,
                                                                                          number),
                                  lambda worker, cell, number=round_index: fail(worker, cell, number))
+                began = True
     finally:
         if probe is not None:  # never left stopped behind a run that ends early
             probe.close()
@@ -201,6 +208,21 @@ def run_interleaved(groups: list[WorkerGroup], timeout_s: float) -> list[dict[st
     for worker in workers:
         worker.process.stop()
     return records
+
+
+def _rounds_of(members: list[Cell], settings: Any, served: tuple[int, ...]) -> tuple[int, ...]:
+    """The rounds of ``served`` a size takes: under ``fwbench run``'s extension the first ones, as many as were
+    allotted to it (``settings.size_rounds``); otherwise all of them."""
+    allotted = (settings.size_rounds or {}).get(members[0].size) if settings is not None and members else None
+    return served if allotted is None else served[:allotted]
+
+
+def _out_of_time(settings: Any, now: float | None = None) -> bool:
+    """Whether the extension's pool of wall time is spent at ``now`` (default: ``time.perf_counter()``) by
+    ``settings.deadline``: no size-round but a start's first begins then."""
+    if settings is None or settings.deadline is None:
+        return False
+    return (time.perf_counter() if now is None else now) >= settings.deadline
 
 
 def _still_open(members: list[Cell], records: list[dict[str, Any]], settled: Any, after_rounds: int,

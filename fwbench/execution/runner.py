@@ -31,7 +31,7 @@ from fwbench import __version__
 from fwbench.adapters.base import DEFAULT_ALLOCATOR_REGIME
 from fwbench.errors import UserError
 from fwbench.execution import make_executor, rotated
-from fwbench.execution.extension import first_pass_timer, open_sizes, pool_s
+from fwbench.execution.extension import allot, first_pass_timer, open_sizes, pool_s
 from fwbench.execution.groups import (
     CACHE_DIRECTORY,
     GroupSettings,
@@ -272,7 +272,9 @@ def _execute(cells: list[Cell], pending: dict[int, list[Cell]], options: RunOpti
             timer = round_timer(first_pass_timer(options.timer) if options.extend else options.timer, options.rounds)
 
             def run_round(round_index: int, todo: list[Cell], repeat: bool = False, attempt: int = 1,
-                          look: int | None = None, served: tuple[int, ...] = ()) -> None:
+                          look: int | None = None, served: tuple[int, ...] = (),
+                          size_rounds: dict[tuple[str, str, str], int] | None = None,
+                          deadline: float | None = None) -> None:
                 look = look or (1 if options.extend else None)
                 settings = GroupSettings(out_dir=options.out_dir, run_info=run_info, timer=timer,
                                          cell_timeout_s=options.cell_timeout_s,
@@ -281,7 +283,8 @@ def _execute(cells: list[Cell], pending: dict[int, list[Cell]], options: RunOpti
                                          unset_environment=tuple(options.unset_environment), attempt=attempt,
                                          turn_s=options.turn_s, look=look, sides=options.sides,
                                          served_rounds=served if len(served) > 1 else (),
-                                         settled=options.settled, look_after_rounds=options.look_after_rounds)
+                                         settled=options.settled, look_after_rounds=options.look_after_rounds,
+                                         size_rounds=size_rounds, deadline=deadline)
                 groups = rotated([WorkerGroup(framework, device, group_cells, settings, finish, progress)
                                   for (framework, device), group_cells in _groups(todo)], round_index)
                 order = [f"{group.framework}@{group.device}" for group in groups]
@@ -366,8 +369,12 @@ def starts(pending: dict[int, list[Cell]], runnable_ids: set[str],
 
 def _extend(cells: list[Cell], runnable_ids: set[str], options: RunOptions, journal: ManifestFile,
             run_round: Any, progress: Progress) -> None:
-    """Look at the open sizes' verdicts and give them one more round while the pool (wall seconds) lasts
-    (:mod:`fwbench.execution.extension`); each look is written to ``run.json`` (``looks``)."""
+    """Look at the open sizes' verdicts and give the ones the pool (wall seconds) can settle the rounds they
+    need, their contested series only, from one start of the workers (:mod:`fwbench.execution.extension`), then
+    look again, while the pool lasts; each look is written to ``run.json`` (``looks``).  With
+    ``--rounds-per-start 1`` every start serves one round, as every round of the first pass did."""
+    from fwbench.stats.paired import series_name
+
     looks = journal.manifest.looks or ()
     pool = looks[-1]["pool_left_s"] if looks else pool_s(options.timer, len(runnable_ids))
     among = {tuple(entry["size"]) for entry in looks[-1]["open"]} if looks else None
@@ -375,27 +382,41 @@ def _extend(cells: list[Cell], runnable_ids: set[str], options: RunOptions, jour
     while True:
         still_open = open_sizes(options.out_dir, among)
         among = set(still_open)
-        reachable = {size for size, found in still_open.items() if found.within(pool)}
-        todo = [cell for cell in cells if cell.cell_id in runnable_ids and cell.size in reachable]
-        entry = {"look": look, "open": [found.as_dict(size, pool) for size, found in still_open.items()],
-                 "round_given": bool(todo) and pool > 0, "pool_left_s": pool}
+        given = allot(still_open, pool) if pool > 0 else {}
+        if options.rounds_per_start <= 1:
+            given = {size: 1 for size in given}
+        todo = [cell for cell in cells if cell.cell_id in runnable_ids and cell.size in given
+                and _contested(still_open[cell.size], series_name(cell.to_dict()))]
+        entry = {"look": look, "open": [found.as_dict(size, pool, given.get(size, 0))
+                                        for size, found in still_open.items()],
+                 "round_given": bool(todo), "pool_left_s": pool}
         journal.save(journal.manifest.with_look(entry))
         if not entry["round_given"]:
             if still_open and pool > 0:
                 progress.warn(f"look {look}: {len(still_open)} size{'s' if len(still_open) > 1 else ''} still open, "
                               f"each needing more rounds than the {pool:.0f} s of budget left pay for: no more rounds")
             return
-        beyond = len(still_open) - len(reachable)
-        progress.warn(f"look {look}: {len(still_open)} size{'s' if len(still_open) > 1 else ''} still open; one "
-                      f"more round of {len(todo)} cells ({pool:.0f} s of the budget left)"
+        beyond = len(still_open) - len(given)
+        cell_rounds = sum(given[cell.size] for cell in todo)
+        progress.warn(f"look {look}: {len(still_open)} size{'s' if len(still_open) > 1 else ''} still open; "
+                      f"{len(given)} get{'s' if len(given) == 1 else ''} the rounds "
+                      f"{'it needs' if len(given) == 1 else 'they need'}, their undecided series and the fastest "
+                      f"only ({cell_rounds} cell-rounds, {pool:.0f} s of the budget left)"
                       + (f"; {beyond} need more rounds than that pays for" if beyond else ""))
-        progress.add(len(todo))
+        progress.add(cell_rounds)
         started = time.perf_counter()
-        run_round(max(item["round"] for item in journal.manifest.rounds) + 1, todo, look=look + 1)
+        first = max(item["round"] for item in journal.manifest.rounds) + 1
+        run_round(first, todo, look=look + 1, served=tuple(range(first, first + max(given.values()))),
+                  size_rounds=given, deadline=started + pool)
         round_wall_s = time.perf_counter() - started
         pool -= round_wall_s
         journal.save(journal.manifest.with_last_look(round_wall_s=round_wall_s, pool_left_s=pool))
         look += 1
+
+
+def _contested(found: Any, series: str) -> bool:
+    """Whether an open size's next rounds need ``series`` (an :class:`OpenSize` naming none needs them all)."""
+    return not found.contested or series in found.contested
 
 
 def _contended_before(options: RunOptions, cells: list[Cell], threshold: float | None) -> dict[str, Cell]:

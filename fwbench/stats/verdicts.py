@@ -171,7 +171,10 @@ def size_verdicts(groups: Sequence[Sequence[tuple[str, Mapping[str, Any]]]],
                   level: float = CONFIDENCE) -> list[SizeVerdict]:
     """A verdict per group, each a size's (series name, combined row) pairs; priors pooled over all groups.
 
-    A group's intervals are at :func:`spending_level` of its looks when its rows say they were looked at."""
+    A group's intervals are at :func:`spending_level` of its looks when its rows say they were looked at: each
+    comparison at the looks of the rounds both series have (the fewer of the two rows' ``looks``), since a series
+    that a look found decided gets no more rounds (:mod:`fwbench.execution.extension`), and its comparison stays
+    judged at the look that decided it; the size's own ``level`` is its latest look's."""
     from fwbench.stats.ratios import ratio
 
     ranked = [sorted(group, key=lambda item: float(item[1]["median_s"])) for group in groups if group]
@@ -184,9 +187,11 @@ def size_verdicts(groups: Sequence[Sequence[tuple[str, Mapping[str, Any]]]],
         group_level = spending_level(looks, level) if looks else level
         comparisons = []
         for name, row in members[1:]:
-            value = ratio(row, best, group_level, prior=priors.get(best.get("run_id")),
+            pair_looks = min(looks, looks_of([row]) or looks, looks_of([best]) or looks)
+            pair_level = spending_level(pair_looks, level) if pair_looks else level
+            value = ratio(row, best, pair_level, prior=priors.get(best.get("run_id")),
                           turn_prior=turn_priors.get(best.get("run_id")))
-            equivalence = value.at_level(equivalence_level(group_level))
+            equivalence = value.at_level(equivalence_level(pair_level))
             position = standing(value, equivalence)
             more_rounds = more_seconds = None
             factor = settle_factor(value, equivalence) if position == "undecided" else None

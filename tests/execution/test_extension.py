@@ -112,6 +112,68 @@ def test_a_size_is_within_the_pool_when_its_rounds_times_their_cost_fit():
     assert size.as_dict(("w", "{}", "cpu"), 20.0)["within_pool"] is False
 
 
+def test_a_round_of_a_sizes_contested_series_costs_their_share_of_its_latest_round():
+    # 8 series in its latest round took 4 s; the fastest and one undecided runner-up need rounds
+    size = extension.OpenSize("x", rounds_needed=3, round_s=4.0, contested=("a/eager", "b/eager"), latest_series=8)
+    assert size.contested_round_s() == pytest.approx(1.0) and size.cost_s() == pytest.approx(3.0)
+    assert size.within(3.0) and not size.within(2.9)
+    assert extension.OpenSize("x", 3, 4.0).contested_round_s() == 4.0  # naming none: every series
+    described = size.as_dict(("w", "{}", "cpu"), 10.0, rounds_given=3)
+    assert described["series"] == ["a/eager", "b/eager"] and described["rounds_given"] == 3
+
+
+def test_the_pool_goes_to_the_sizes_cheapest_to_settle_each_the_rounds_it_needs():
+    cheap = extension.OpenSize("x", rounds_needed=2, round_s=1.0)           # 2 s
+    dear = extension.OpenSize("x", rounds_needed=30, round_s=1.0)           # 30 s: past what is left
+    middling = extension.OpenSize("x", rounds_needed=5, round_s=2.0)        # 10 s
+    unknown = extension.OpenSize("x", rounds_needed=None, round_s=3.0)      # given one round, free
+    sizes = {("w", "1", "cpu"): dear, ("w", "2", "cpu"): middling, ("w", "3", "cpu"): cheap,
+             ("w", "4", "cpu"): unknown}
+    assert extension.allot(sizes, 20.0) == {("w", "4", "cpu"): 1, ("w", "3", "cpu"): 2, ("w", "2", "cpu"): 5}
+    assert extension.allot(sizes, 5.0) == {("w", "4", "cpu"): 1, ("w", "3", "cpu"): 2}
+    assert extension.allot({}, 100.0) == {}
+
+
+def test_the_latest_round_of_a_size_counts_its_series():
+    def record(n, number, cell):
+        return {"workload": "w", "params": {"n": n}, "device": "cpu", "round": number, "cell_id": cell}
+
+    found = extension.latest_round_series([record(1, 1, "a"), record(1, 1, "b"), record(1, 1, "c"),
+                                           record(1, 2, "a"), record(1, 2, "c"), record(2, 1, "a")])
+    assert found == {("w", '{"n": 1}', "cpu"): 2, ("w", '{"n": 2}', "cpu"): 1}
+
+
+def test_the_extension_serves_a_sizes_rounds_from_one_start_to_its_contested_series_alone(write_spec, tmp_path,
+                                                                                            monkeypatch):
+    # Three copies of numpy/eager; the first look finds n=64 open with the first and third contested, needing two
+    # rounds; the second look finds nothing open.
+    def judge(out_dir, among):
+        found = extension.OpenSize("numpy/eager#3 1.1 [0.9, 1.3]", rounds_needed=2, round_s=0.03,
+                                   contested=("numpy/eager", "numpy/eager#3"), latest_series=3)
+        return {("power_sum", '{"n": 64}', "cpu"): found} if among is None else {}
+
+    monkeypatch.setattr("fwbench.execution.runner.open_sizes", judge)
+    monkeypatch.setattr("fwbench.execution.runner.pool_s", lambda timer, cells: 60.0)  # time for both rounds
+    timer = TimerSettings(budget_s=0.12, min_samples=3, max_samples=50, min_sample_s=0.002, warmup_s=0.01,
+                          max_warmup_s=0.02)
+    options = RunOptions(out_dir=tmp_path / "out", timer=timer, rounds=2, interleave=True, turn_s=0.01, extend=True,
+                         rounds_per_start=2,
+                         selection=Selection(frameworks=["numpy"], devices=["cpu"], replicas=3))
+    run(load_specs([write_spec(SMALL_SPEC)]), options)
+    extra = [r for r in read_records(tmp_path / "out") if r["round"] > 2]
+    assert sorted((r["round"], r["cell_id"]) for r in extra) == [
+        (3, "power_sum[n=64]/numpy/eager/cpu"), (3, "power_sum[n=64]/numpy/eager/cpu#3"),
+        (4, "power_sum[n=64]/numpy/eager/cpu"), (4, "power_sum[n=64]/numpy/eager/cpu#3")]
+    assert {r["look"] for r in extra} == {2}
+    assert len({r["process_id"] for r in extra}) == 4  # a fresh fork per cell and round
+    manifest = json.loads((tmp_path / "out" / "run.json").read_text())
+    assert manifest["looks"][0]["open"][0]["rounds_given"] == 2
+    assert [item.get("workers_of_round") for item in manifest["rounds"] if item["round"] > 2] == [None, 3]
+    cells = {row["cell_id"]: row for row in read_cells(tmp_path / "out")}
+    assert cells["power_sum[n=64]/numpy/eager/cpu#2"]["n_rounds"] == 2
+    assert cells["power_sum[n=64]/numpy/eager/cpu#3"]["n_rounds"] == 4
+
+
 def test_a_sizes_round_cost_is_the_span_of_its_cells_in_its_latest_round():
     def record(n, number, end, wall):
         return {"workload": "w", "params": {"n": n}, "device": "cpu", "round": number, "cell_wall_s": wall,

@@ -184,3 +184,18 @@ def test_a_cells_two_sides_take_their_turns_back_to_back_and_lone_cells_shuffle_
     expected = list(lone)
     random.Random(3).shuffle(expected)
     assert interleave.turn_order(lone, random.Random(3)) == expected  # a plain run's turns: the shuffle of before
+
+
+def test_an_extension_size_takes_its_allotted_rounds_and_none_begins_past_the_deadline():
+    from types import SimpleNamespace
+
+    from fwbench.execution.interleave import _out_of_time, _rounds_of
+
+    cell = SimpleNamespace(size=("w", '{"n": 1}', "cpu"))
+    allotted = SimpleNamespace(size_rounds={("w", '{"n": 1}', "cpu"): 2}, deadline=None)
+    assert _rounds_of([cell], allotted, (5, 6, 7)) == (5, 6)
+    assert _rounds_of([cell], SimpleNamespace(size_rounds=None, deadline=None), (5, 6, 7)) == (5, 6, 7)
+    assert _rounds_of([cell], SimpleNamespace(size_rounds={("other",): 1}, deadline=None), (5, 6)) == (5, 6)
+    assert _out_of_time(SimpleNamespace(deadline=100.0), now=100.0)
+    assert not _out_of_time(SimpleNamespace(deadline=100.0), now=99.5)
+    assert not _out_of_time(SimpleNamespace(deadline=None)) and not _out_of_time(None)

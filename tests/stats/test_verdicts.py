@@ -76,6 +76,18 @@ def test_a_looked_at_size_is_judged_at_its_looks_level_and_an_unlooked_one_at_th
     assert wide.low < narrow.low and wide.high > narrow.high  # a later look pays with a wider interval
 
 
+def test_a_series_that_took_no_later_rounds_stays_judged_at_the_look_that_decided_it():
+    # The fastest went on to a second look; torch/eager, decided at the first, took no more rounds.
+    fastest, runner_up = [1.00, 1.30, 0.90, 1.00], [1.50, 1.80, 1.30]
+    verdict = size_verdicts([[row("numpy/eager", fastest, looks=2), row("torch/eager", runner_up, looks=1),
+                              row("jax/jit", [1.05, 1.36, 0.95], looks=2)]])[0]
+    by_series = {item.series: item for item in verdict.comparisons}
+    assert verdict.level == pytest.approx(spending_level(2))
+    assert by_series["torch/eager"].ratio.level == pytest.approx(spending_level(1))
+    assert by_series["torch/eager"].equivalence.level == pytest.approx(equivalence_level(spending_level(1)))
+    assert by_series["jax/jit"].ratio.level == pytest.approx(spending_level(2))
+
+
 def test_an_undecided_comparison_says_how_many_more_rounds_and_seconds_would_settle_it():
     verdict = size_verdicts([[row("numpy/eager", [1.00, 1.30, 0.90]), row("torch/eager", [1.10, 1.25, 1.02])]])[0]
     assert verdict.verdict == "undecided" and verdict.winners == ["numpy/eager", "torch/eager"]
