@@ -91,7 +91,8 @@ def run(
              f"{DEFAULT_ROUNDS_PER_START}; 1 with --sequential or Ray): each forks every cell afresh from its "
              "framework's worker, so K rounds pay for the imports once. Each fork counts as a round of the "
              "verdicts' intervals: measured here, the forks of one start differ as much as separate starts "
-             "(docs/verdicts-history.md, 'fwbench ab')."),
+             "(docs/verdicts-history.md, 'fwbench ab'). Each look of --extend serves all the rounds it gives "
+             "from one start, unless this is 1."),
     timeout: float = typer.Option(DEFAULT_CELL_TIMEOUT_S, "--timeout", min=1.0,
                                   help="Seconds one cell may take before its worker is killed."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace results already in --out."),

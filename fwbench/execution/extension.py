@@ -22,12 +22,15 @@ sizes pays for starting every framework it needs as a round of many does (about 
 compiler here, against 0.17 s of sampling a cell), so charging only its sampling would let a run of the
 default budget take twice as long as without extension.  No size-round but a start's first begins once the
 pool's time is up (``deadline``), so a run takes about as long as its first pass plus half its cells' budget
-in seconds, and at most one size-round more.
+in seconds, and at most a start's imports and one size-round more.  A look's sizes are served cheapest
+first, so the deadline cuts the dearest.  One start serves all of a look's rounds, as ``fwbench ab``'s one
+start serves its ten: the forks of one start differed as much as separate starts where that was measured
+(docs/verdicts-history.md, "`fwbench ab`").
 
 Each look spends part of the error rate (:func:`fwbench.stats.verdicts.spending_level`), so every round
-record says which look judges it (``look``) and every combined row how many looks judged its size
-(``looks``); the report's intervals use that level, and so does each look, which judges a size at the level of
-the rounds it has.  ``run.json`` keeps the looks: which sizes were open at each, their contested series, the
+record says which look judges it (``look``) and every combined row how many looks judged its series
+(``looks``); the report's intervals use that level (for each comparison, that of the looks both its series
+had), and so does each look.  ``run.json`` keeps the looks: which sizes were open at each, their contested series, the
 rounds each was given, the look's wall time and the pool left.
 
 **Only questions the pool can close.**  At each look every open size states about how many more rounds would
@@ -81,11 +84,11 @@ class OpenSize:
 
     def contested_round_s(self) -> float | None:
         """What a round of its contested series alone costs: its latest round's wall seconds scaled by their
-        share of the series that round had (a size-round's cost is mostly each process's fork, first call and
-        warm-up, one per series)."""
+        number over the series that round had (a size-round's cost is mostly each process's fork, first call
+        and warm-up, one per series; more than 1 when a series decided earlier is contested again)."""
         if self.round_s is None or not self.contested or not self.latest_series:
             return self.round_s
-        return self.round_s * min(1.0, len(self.contested) / self.latest_series)
+        return self.round_s * len(self.contested) / self.latest_series
 
     def cost_s(self) -> float:
         """What settling it costs: the rounds it needs times a round of its contested series (0 where either
@@ -112,7 +115,8 @@ def allot(still_open: dict[tuple[str, str, str], OpenSize], pool_s: float) -> di
     left = pool_s
     for size, found in sorted(still_open.items(), key=lambda item: item[1].cost_s()):
         if found.cost_s() <= left:
-            given[size] = found.rounds_needed or 1
+            known = found.rounds_needed is not None and found.contested_round_s() is not None
+            given[size] = found.rounds_needed if known else 1
             left -= found.cost_s()
     return given
 
@@ -121,16 +125,18 @@ def rounds_to_settle(verdict: Any) -> int | None:
     """About how many more rounds the hardest undecided comparison of ``verdict`` (a
     :class:`fwbench.stats.verdicts.SizeVerdict`) needs to settle at the next look's level: its
     :func:`fwbench.stats.verdicts.settle_factor`, widened by the square of the ratio of the next level's
-    normal quantile to this one's.  None when a comparison has no interval to go by."""
+    normal quantile to the one its interval is at (a comparison of a series decided at an earlier look is at
+    that look's looser level).  None when a comparison has no interval to go by."""
     from fwbench.stats.intervals import normal_quantile
     from fwbench.stats.verdicts import settle_factor, spending_level
 
     next_level = spending_level(verdict.looks + 1) if verdict.looks else spending_level(1)
-    stricter = (normal_quantile(0.5 + next_level / 2) / normal_quantile(0.5 + verdict.level / 2)) ** 2
     needed = 0
     for item in verdict.comparisons:
         if item.standing != "undecided":
             continue
+        level = item.ratio.level if isinstance(item.ratio.level, float) else verdict.level
+        stricter = (normal_quantile(0.5 + next_level / 2) / normal_quantile(0.5 + level / 2)) ** 2
         factor = settle_factor(item.ratio, item.equivalence)
         if factor is None:
             return None

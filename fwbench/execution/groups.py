@@ -89,7 +89,8 @@ class GroupSettings:
     settled: Callable[[list[dict[str, Any]], int], set[str]] | None = None
     look_after_rounds: tuple[int, ...] = ()
     # fwbench run's extension (fwbench.execution.extension): the most rounds each size takes of those this start
-    # serves (a size not named takes them all), and the time.perf_counter() past which no size-round begins
+    # serves (a size not named takes them all; the sizes go in this order), and the time.perf_counter() past
+    # which no size-round but the start's first begins
     size_rounds: dict[tuple[str, str, str], int] | None = None
     deadline: float | None = None
 

@@ -8,7 +8,8 @@ workload, one size, one device), the parent prepares every cell (first call,
 warm-up), then asks each in turn, in a new random order every cycle (the
 two sides of an A/B cell back to back), for a block of samples
 (``--turn-ms``, or a quarter of the cell's sampling budget, after one
-untimed call that wakes the framework's threads) until every cell
+untimed call that wakes the framework's threads unless a call is two
+turns long) until every cell
 meets the stopping rule, then has each check and report.  Drift then spreads
 over all of them, and each record says when its turns began and how many
 samples each took (``turn_starts_s``, ``turn_sample_counts``), so turns of
@@ -63,8 +64,8 @@ TURNS_PER_CELL = 4  # a cell's sampling budget for the round is taken in about t
 # its median drops the ones an interrupt or another process hit; with 10 ms a turn was one sample or two.
 TURN_SAMPLE_S = 0.001
 # The warm-up when the series take turns: windows of 10 ms, 30 ms in all at most (a call that compiled still
-# restarts it).  Every turn begins with an untimed call, and a turn's samples count only against its partner's
-# turn beside it, so the warm-up has only to settle the loop count.  The default's windows of 50 ms, up to
+# restarts it).  A turn begins with an untimed call (but a long call's), and its samples count only against its
+# partner's turn beside it, so the warm-up has only to settle the loop count.  The default's windows of 50 ms, up to
 # 300 ms a cell, took 43-57 s of each round of `make bench` (208 cells), more than its 25 s of sampling; with
 # these, three runs of bench/mixed.yaml took 33-36 s against 40-45 s, deciding as many sizes (2, 2, 3 of 5
 # against 2, 3, 2, alternating; session 19).
@@ -174,6 +175,9 @@ def run_interleaved(groups: list[WorkerGroup], timeout_s: float) -> list[dict[st
         for cell in worker.group.cells:
             sizes.setdefault(cell.size, []).append(cell)
     served = groups[0].rounds if groups else ()
+    if groups and groups[0].settings.size_rounds:  # an extension's sizes in their allotment's order
+        order = {size: index for index, size in enumerate(groups[0].settings.size_rounds)}
+        sizes = dict(sorted(sizes.items(), key=lambda item: order.get(item[0], len(order))))
     # Each cycle visits the active cells in a new random order (randomized multiple interleaved trials), seeded
     # by the round so a run can be repeated.
     generator = random.Random(groups[0].settings.round_index if groups else 0)

@@ -329,7 +329,7 @@ def _execute(cells: list[Cell], pending: dict[int, list[Cell]], options: RunOpti
                 for round_index, todo in sorted(retry.items()):
                     run_round(round_index, list(todo.values()), attempt=2)
             if options.extend:
-                _extend(cells, runnable_ids, options, journal, run_round, progress)
+                _extend(cells, runnable_ids, options, journal, run_round, progress, per_start)
             journal.manifest = journal.manifest.with_facts(machine_noise=_machine_noise(journal.manifest.rounds))
     except BaseException:
         try:
@@ -368,11 +368,11 @@ def starts(pending: dict[int, list[Cell]], runnable_ids: set[str],
 
 
 def _extend(cells: list[Cell], runnable_ids: set[str], options: RunOptions, journal: ManifestFile,
-            run_round: Any, progress: Progress) -> None:
+            run_round: Any, progress: Progress, per_start: int) -> None:
     """Look at the open sizes' verdicts and give the ones the pool (wall seconds) can settle the rounds they
     need, their contested series only, from one start of the workers (:mod:`fwbench.execution.extension`), then
-    look again, while the pool lasts; each look is written to ``run.json`` (``looks``).  With
-    ``--rounds-per-start 1`` every start serves one round, as every round of the first pass did."""
+    look again, while the pool lasts; each look is written to ``run.json`` (``looks``).  Where one start serves
+    one round (``per_start``: ``--rounds-per-start 1``, ``--sequential``, Ray) a look gives each size one."""
     from fwbench.stats.paired import series_name
 
     looks = journal.manifest.looks or ()
@@ -383,10 +383,12 @@ def _extend(cells: list[Cell], runnable_ids: set[str], options: RunOptions, jour
         still_open = open_sizes(options.out_dir, among)
         among = set(still_open)
         given = allot(still_open, pool) if pool > 0 else {}
-        if options.rounds_per_start <= 1:
+        if per_start <= 1:
             given = {size: 1 for size in given}
-        todo = [cell for cell in cells if cell.cell_id in runnable_ids and cell.size in given
-                and _contested(still_open[cell.size], series_name(cell.to_dict()))]
+        rank = {size: index for index, size in enumerate(given)}  # cheapest first: the deadline cuts the dearest
+        todo = sorted((cell for cell in cells if cell.cell_id in runnable_ids and cell.size in given
+                       and _contested(still_open[cell.size], series_name(cell.to_dict()))),
+                      key=lambda cell: rank[cell.size])
         entry = {"look": look, "open": [found.as_dict(size, pool, given.get(size, 0))
                                         for size, found in still_open.items()],
                  "round_given": bool(todo), "pool_left_s": pool}
@@ -399,8 +401,8 @@ def _extend(cells: list[Cell], runnable_ids: set[str], options: RunOptions, jour
         beyond = len(still_open) - len(given)
         cell_rounds = sum(given[cell.size] for cell in todo)
         progress.warn(f"look {look}: {len(still_open)} size{'s' if len(still_open) > 1 else ''} still open; "
-                      f"{len(given)} get{'s' if len(given) == 1 else ''} the rounds "
-                      f"{'it needs' if len(given) == 1 else 'they need'}, their undecided series and the fastest "
+                      f"{len(given)} get{'s' if len(given) == 1 else ''} more rounds, "
+                      f"{'its' if len(given) == 1 else 'their'} undecided series and the fastest "
                       f"only ({cell_rounds} cell-rounds, {pool:.0f} s of the budget left)"
                       + (f"; {beyond} need more rounds than that pays for" if beyond else ""))
         progress.add(cell_rounds)

@@ -205,7 +205,8 @@ CHECK_FIELDS: dict[str, Field] = {
 }
 COMBINED_FIELDS: dict[str, Field] = {
     "n_rounds": integer("rounds combined"),
-    "looks": integer("how many looks judged the cell's size: its intervals are at that look's level (stats.verdicts)"),
+    "looks": integer("how many looks judged the cell's rounds: a comparison's interval is at the level of the "
+                     "fewer of its two series' looks (stats.verdicts)"),
     "round_medians_s": listing("each round's median", unit="s"),
     "round_numbers": listing("the rounds those medians came from"),
     "samples_round": listing("the round of each sample"),

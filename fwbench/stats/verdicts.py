@@ -13,14 +13,16 @@ paired otherwise, spreads shrunk toward the run's), and a standing:
 The size's verdict is ``fastest`` when every runner-up is slower, ``equivalent`` when none is undecided and
 one is equivalent, ``undecided`` otherwise, ``only`` with one series.
 
-**Repeated looks.**  A run that spends its budget where questions are open (``fwbench run``'s default, see
-:mod:`fwbench.execution.runner`) looks at each size after its first pass and again after every extension,
-and stops giving time to a size once it is decided.  Looking until an interval excludes 1 inflates the error
-rate unless each look pays for itself, so the k-th look's intervals are at level ``1 - alpha_k`` with
-``alpha_k = 6 alpha / (pi^2 k^2)`` (an alpha-spending sequence whose sum over any number of looks is alpha):
-95% overall is 96.96% at the first look, 99.24% at the second, 99.66% at the third.  A size's rows say
-how many looks judged it (``looks``); rows of a run that never looked (``--sequential``, ``--no-extend``,
-older runs) have none and keep the plain level.
+**Repeated looks.** A run that spends its budget where questions are open (``fwbench run``'s default, see
+:mod:`fwbench.execution.runner`) looks at each size after its first pass and again after every extension, and
+stops giving time to a size once it is decided, and to a series once its comparison is. Looking until an
+interval excludes 1 inflates the error rate unless each look pays for itself, so the k-th look's intervals are
+at level ``1 - alpha_k`` with ``alpha_k = 6 alpha / (pi^2 k^2)`` (an alpha-spending sequence whose sum over
+any number of looks is alpha): 95% overall is 96.96% at the first look, 99.24% at the second, 99.66% at the
+third. A series' rows say how many looks judged its rounds (``looks``), and a comparison of two series paired
+in time is at the level of the fewer (the rounds both have; a series decided at an earlier look took no later
+rounds); one not paired in time is at its size's latest look's, since its centre reads every round. Rows of a
+run that never looked (``--sequential``, ``--no-extend``, older runs) have none and keep the plain level.
 
 **What would settle it.**  An undecided comparison with log half-width ``h`` and log ratio ``c`` settles
 once ``h`` falls below ``max(|c|, log 1.05 - |c|)`` (the easier of excluding 1 and fitting the band); since
@@ -187,7 +189,8 @@ def size_verdicts(groups: Sequence[Sequence[tuple[str, Mapping[str, Any]]]],
         group_level = spending_level(looks, level) if looks else level
         comparisons = []
         for name, row in members[1:]:
-            pair_looks = min(looks, looks_of([row]) or looks, looks_of([best]) or looks)
+            both_turns = bool(row.get("turns")) and bool(best.get("turns"))
+            pair_looks = min(looks, looks_of([row]) or looks, looks_of([best]) or looks) if both_turns else looks
             pair_level = spending_level(pair_looks, level) if pair_looks else level
             value = ratio(row, best, pair_level, prior=priors.get(best.get("run_id")),
                           turn_prior=turn_priors.get(best.get("run_id")))

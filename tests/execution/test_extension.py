@@ -132,6 +132,8 @@ def test_the_pool_goes_to_the_sizes_cheapest_to_settle_each_the_rounds_it_needs(
     assert extension.allot(sizes, 20.0) == {("w", "4", "cpu"): 1, ("w", "3", "cpu"): 2, ("w", "2", "cpu"): 5}
     assert extension.allot(sizes, 5.0) == {("w", "4", "cpu"): 1, ("w", "3", "cpu"): 2}
     assert extension.allot({}, 100.0) == {}
+    uncosted = extension.OpenSize("x", rounds_needed=500, round_s=None)  # a need but no cost: one round, free
+    assert extension.allot({("w", "5", "cpu"): uncosted}, 1.0) == {("w", "5", "cpu"): 1}
 
 
 def test_the_latest_round_of_a_size_counts_its_series():

@@ -76,16 +76,31 @@ def test_a_looked_at_size_is_judged_at_its_looks_level_and_an_unlooked_one_at_th
     assert wide.low < narrow.low and wide.high > narrow.high  # a later look pays with a wider interval
 
 
+def with_turns(item, jitter=0.0):
+    """A row whose rounds were taken in turns: two turns a round at the round's median (times ``1 + jitter``
+    for the second), beginning at the same moments in every series."""
+    name, found = item
+    found = dict(found, turns=[{"round": number, "starts_s": [10.0 * number, 10.0 * number + 0.1],
+                                "medians_s": [median, median * (1 + jitter)]}
+                               for number, median in zip(found["round_numbers"], found["round_medians_s"])])
+    return name, found
+
+
 def test_a_series_that_took_no_later_rounds_stays_judged_at_the_look_that_decided_it():
     # The fastest went on to a second look; torch/eager, decided at the first, took no more rounds.
     fastest, runner_up = [1.00, 1.30, 0.90, 1.00], [1.50, 1.80, 1.30]
-    verdict = size_verdicts([[row("numpy/eager", fastest, looks=2), row("torch/eager", runner_up, looks=1),
-                              row("jax/jit", [1.05, 1.36, 0.95], looks=2)]])[0]
+    members = [with_turns(row("numpy/eager", fastest, looks=2)), with_turns(row("torch/eager", runner_up, looks=1)),
+               with_turns(row("jax/jit", [1.05, 1.36, 0.95, 1.07], looks=2), jitter=0.02)]
+    verdict = size_verdicts([members])[0]
     by_series = {item.series: item for item in verdict.comparisons}
     assert verdict.level == pytest.approx(spending_level(2))
+    assert by_series["torch/eager"].ratio.rounds == 3  # the rounds both series have
     assert by_series["torch/eager"].ratio.level == pytest.approx(spending_level(1))
     assert by_series["torch/eager"].equivalence.level == pytest.approx(equivalence_level(spending_level(1)))
     assert by_series["jax/jit"].ratio.level == pytest.approx(spending_level(2))
+    # Not paired in time, a comparison's centre reads every round of each series: its size's latest look's level.
+    plain = size_verdicts([[row("numpy/eager", fastest, looks=2), row("torch/eager", runner_up, looks=1)]])[0]
+    assert plain.comparisons[0].ratio.level == pytest.approx(spending_level(2))
 
 
 def test_an_undecided_comparison_says_how_many_more_rounds_and_seconds_would_settle_it():
