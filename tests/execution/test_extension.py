@@ -198,3 +198,42 @@ def test_the_runner_stops_looking_when_no_open_size_fits_the_pool(write_spec, tm
     assert [entry["round_given"] for entry in manifest["looks"]] == [False]
     assert manifest["looks"][0]["open"][0]["within_pool"] is False
     assert manifest["looks"][0]["open"][0]["rounds_needed"] == 50
+
+
+def test_once_the_pools_time_is_up_a_start_takes_its_first_size_round_and_no_other(write_spec, tmp_path,
+                                                                                    monkeypatch):
+    # Both sizes open, each allotted two rounds of both copies; the pool is a millisecond, spent before the
+    # workers have said hello: the start still takes the first size's first round (its imports are paid), then
+    # nothing, and the progress bar takes back the three size-rounds it had counted.
+    from fwbench.execution.groups import Progress
+
+    def judge(out_dir, among):
+        if among is not None:
+            return {}
+        return {("power_sum", '{"n": 64}', "cpu"): extension.OpenSize("x", 2, 0.0),  # free: both fit any pool
+                ("power_sum", '{"n": 128}', "cpu"): extension.OpenSize("x", 2, 0.0)}
+
+    class Counting(Progress):
+        def __init__(self):
+            self.expected = self.finished = 0
+
+        def begin(self, total):
+            self.expected = total
+
+        def add(self, cells):
+            self.expected += cells
+
+        def cell_finished(self, cell, record):
+            self.finished += 1
+
+    monkeypatch.setattr("fwbench.execution.runner.open_sizes", judge)
+    monkeypatch.setattr("fwbench.execution.runner.pool_s", lambda timer, cells: 0.001)
+    timer = TimerSettings(budget_s=0.12, min_samples=3, max_samples=50, min_sample_s=0.002, warmup_s=0.01,
+                          max_warmup_s=0.02)
+    options = RunOptions(out_dir=tmp_path / "out", timer=timer, rounds=2, interleave=True, turn_s=0.01, extend=True,
+                         rounds_per_start=2, selection=Selection(frameworks=["numpy"], devices=["cpu"], replicas=2))
+    progress = Counting()
+    run(load_specs([write_spec(SMALL_SPEC)]), options, progress)
+    extra = [r for r in read_records(tmp_path / "out") if r["round"] > 2]
+    assert sorted((r["round"], r["cell_id"].split("/")[0]) for r in extra) == [(3, "power_sum[n=64]")] * 2
+    assert progress.expected == progress.finished == 8 + 2
