@@ -82,6 +82,10 @@ class OpenSize:
     contested: tuple[str, ...] = ()
     latest_series: int = 0
 
+    def needs(self, series: str) -> bool:
+        """Whether its next rounds fork ``series`` (naming no contested series, it needs them all)."""
+        return not self.contested or series in self.contested
+
     def contested_round_s(self) -> float | None:
         """What a round of its contested series alone costs: its latest round's wall seconds scaled by their
         number over the series that round had (a size-round's cost is mostly each process's fork, first call
@@ -135,8 +139,7 @@ def rounds_to_settle(verdict: Any) -> int | None:
     for item in verdict.comparisons:
         if item.standing != "undecided":
             continue
-        level = item.ratio.level if isinstance(item.ratio.level, float) else verdict.level
-        stricter = (normal_quantile(0.5 + next_level / 2) / normal_quantile(0.5 + level / 2)) ** 2
+        stricter = (normal_quantile(0.5 + next_level / 2) / normal_quantile(0.5 + item.ratio.level / 2)) ** 2
         factor = settle_factor(item.ratio, item.equivalence)
         if factor is None:
             return None

@@ -385,10 +385,8 @@ def _extend(cells: list[Cell], runnable_ids: set[str], options: RunOptions, jour
         given = allot(still_open, pool) if pool > 0 else {}
         if per_start <= 1:
             given = {size: 1 for size in given}
-        rank = {size: index for index, size in enumerate(given)}  # cheapest first: the deadline cuts the dearest
-        todo = sorted((cell for cell in cells if cell.cell_id in runnable_ids and cell.size in given
-                       and _contested(still_open[cell.size], series_name(cell.to_dict()))),
-                      key=lambda cell: rank[cell.size])
+        todo = [cell for cell in cells if cell.cell_id in runnable_ids and cell.size in given
+                and still_open[cell.size].needs(series_name(cell.to_dict()))]
         entry = {"look": look, "open": [found.as_dict(size, pool, given.get(size, 0))
                                         for size, found in still_open.items()],
                  "round_given": bool(todo), "pool_left_s": pool}
@@ -414,11 +412,6 @@ def _extend(cells: list[Cell], runnable_ids: set[str], options: RunOptions, jour
         pool -= round_wall_s
         journal.save(journal.manifest.with_last_look(round_wall_s=round_wall_s, pool_left_s=pool))
         look += 1
-
-
-def _contested(found: Any, series: str) -> bool:
-    """Whether an open size's next rounds need ``series`` (an :class:`OpenSize` naming none needs them all)."""
-    return not found.contested or series in found.contested
 
 
 def _contended_before(options: RunOptions, cells: list[Cell], threshold: float | None) -> dict[str, Cell]:

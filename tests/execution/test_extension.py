@@ -118,6 +118,7 @@ def test_a_round_of_a_sizes_contested_series_costs_their_share_of_its_latest_rou
     assert size.contested_round_s() == pytest.approx(1.0) and size.cost_s() == pytest.approx(3.0)
     assert size.within(3.0) and not size.within(2.9)
     assert extension.OpenSize("x", 3, 4.0).contested_round_s() == 4.0  # naming none: every series
+    assert size.needs("a/eager") and not size.needs("c/eager") and extension.OpenSize("x", 3, 4.0).needs("c/eager")
     described = size.as_dict(("w", "{}", "cpu"), 10.0, rounds_given=3)
     assert described["series"] == ["a/eager", "b/eager"] and described["rounds_given"] == 3
 
@@ -200,18 +201,20 @@ def test_the_runner_stops_looking_when_no_open_size_fits_the_pool(write_spec, tm
     assert manifest["looks"][0]["open"][0]["rounds_needed"] == 50
 
 
+@pytest.mark.parametrize("n64_round_s, first", [(0.0, 64), (0.00025, 128)])
 def test_once_the_pools_time_is_up_a_start_takes_its_first_size_round_and_no_other(write_spec, tmp_path,
-                                                                                    monkeypatch):
+                                                                                    monkeypatch, n64_round_s, first):
     # Both sizes open, each allotted two rounds of both copies; the pool is a millisecond, spent before the
     # workers have said hello: the start still takes the first size's first round (its imports are paid), then
-    # nothing, and the progress bar takes back the three size-rounds it had counted.
+    # nothing, and the progress bar takes back the three size-rounds it had counted.  The sizes go cheapest
+    # first: with n=64 at half the pool, n=128 takes that round, though the workers list n=64 first.
     from fwbench.execution.groups import Progress
 
     def judge(out_dir, among):
         if among is not None:
             return {}
-        return {("power_sum", '{"n": 64}', "cpu"): extension.OpenSize("x", 2, 0.0),  # free: both fit any pool
-                ("power_sum", '{"n": 128}', "cpu"): extension.OpenSize("x", 2, 0.0)}
+        return {("power_sum", '{"n": 64}', "cpu"): extension.OpenSize("x", 2, n64_round_s),
+                ("power_sum", '{"n": 128}', "cpu"): extension.OpenSize("x", 2, 0.0)}  # free: fits any pool
 
     class Counting(Progress):
         def __init__(self):
@@ -235,5 +238,5 @@ def test_once_the_pools_time_is_up_a_start_takes_its_first_size_round_and_no_oth
     progress = Counting()
     run(load_specs([write_spec(SMALL_SPEC)]), options, progress)
     extra = [r for r in read_records(tmp_path / "out") if r["round"] > 2]
-    assert sorted((r["round"], r["cell_id"].split("/")[0]) for r in extra) == [(3, "power_sum[n=64]")] * 2
+    assert sorted((r["round"], r["cell_id"].split("/")[0]) for r in extra) == [(3, f"power_sum[n={first}]")] * 2
     assert progress.expected == progress.finished == 8 + 2
