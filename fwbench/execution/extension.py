@@ -33,6 +33,12 @@ record says which look judges it (``look``) and every combined row how many look
 had), and so does each look.  ``run.json`` keeps the looks: which sizes were open at each, their contested series, the
 rounds each was given, the look's wall time and the pool left.
 
+**How long each round is.**  A round's figure varies partly between process sets and partly with the noise of
+its few turn pairs, which only a longer round shrinks.  Each look picks, per open size, a round length of
+:data:`ROUND_LENGTHS` (multiples of a first-pass round's sampling, sent with each prepare as the cell's budget)
+that settles it at the least wall time (:func:`cheapest_length`): a round's forks, first calls and warm-up cost
+the same at any length, its turns in proportion.
+
 **Only questions the pool can close.**  At each look every open size states about how many more rounds would
 settle it at the *next* look's stricter level (:func:`rounds_to_settle`) and what a round of its contested
 series costs (its latest round's span, scaled by their share of that round's series).  The sizes cheapest to
@@ -57,6 +63,13 @@ from typing import Any, Iterable
 from fwbench.stats.timing import TimerSettings
 
 FIRST_PASS_SHARE = 0.5  # of each cell's --budget, spent in the first pass; the rest is the pool
+# An extension round may sample these many times as long as a first-pass round (each of its cells that multiple of
+# the first pass's per-round budget): the look picks, per open size, the one that settles it cheapest.
+ROUND_LENGTHS = (1, 2, 4, 8)
+# The least share of a round figure's variance taken to come from the process set, whatever a few rounds say: a
+# longer round shrinks only the rest (the within-round part, its turn pairs' noise).
+MIN_BETWEEN_SHARE = 0.2
+TURN_SECONDS_PER_SAMPLING_SECOND = 1.2  # a turn's untimed call and switch besides its sampling (0.85 s for 0.7 s)
 
 
 def first_pass_timer(timer: TimerSettings) -> TimerSettings:
@@ -81,6 +94,8 @@ class OpenSize:
     round_s: float | None
     contested: tuple[str, ...] = ()
     latest_series: int = 0
+    length: int = 1  # its next rounds sample this many times as long as a first-pass round (ROUND_LENGTHS)
+    sampling_s: float = 0.0  # the turns of a first-pass round of its contested series: what a longer round adds to
 
     def needs(self, series: str) -> bool:
         """Whether its next rounds fork ``series`` (naming no contested series, it needs them all)."""
@@ -89,10 +104,13 @@ class OpenSize:
     def contested_round_s(self) -> float | None:
         """What a round of its contested series alone costs: its latest round's wall seconds scaled by their
         number over the series that round had (a size-round's cost is mostly each process's fork, first call
-        and warm-up, one per series; more than 1 when a series decided earlier is contested again)."""
-        if self.round_s is None or not self.contested or not self.latest_series:
-            return self.round_s
-        return self.round_s * len(self.contested) / self.latest_series
+        and warm-up, one per series; more than 1 when a series decided earlier is contested again), and the
+        turns a round ``length`` times as long adds (``sampling_s`` for each length beyond the first)."""
+        if self.round_s is None:
+            return None
+        base = (self.round_s if not self.contested or not self.latest_series
+                else self.round_s * len(self.contested) / self.latest_series)
+        return base + (self.length - 1) * self.sampling_s
 
     def cost_s(self) -> float:
         """What settling it costs: the rounds it needs times a round of its contested series (0 where either
@@ -106,8 +124,9 @@ class OpenSize:
 
     def as_dict(self, size: tuple[str, str, str], pool_s: float, rounds_given: int = 0) -> dict[str, Any]:
         return {"size": list(size), "undecided": self.undecided, "rounds_needed": self.rounds_needed,
-                "round_s": self.round_s, "series": list(self.contested), "contested_round_s":
-                self.contested_round_s(), "within_pool": self.within(pool_s), "rounds_given": rounds_given}
+                "round_s": self.round_s, "series": list(self.contested), "round_length": self.length,
+                "contested_round_s": self.contested_round_s(), "within_pool": self.within(pool_s),
+                "rounds_given": rounds_given}
 
 
 def allot(still_open: dict[tuple[str, str, str], OpenSize], pool_s: float) -> dict[tuple[str, str, str], int]:
@@ -125,12 +144,23 @@ def allot(still_open: dict[tuple[str, str, str], OpenSize], pool_s: float) -> di
     return given
 
 
-def rounds_to_settle(verdict: Any) -> int | None:
+def more_rounds(rounds: int, reduction: float, relative_variance: float = 1.0) -> float:
+    """How many more rounds bring the variance of the mean of every round's figure down ``reduction``-fold
+    from what ``rounds`` rounds give, when each new round's figure varies ``relative_variance`` times as much as
+    the rounds so far did: the least x with (rounds + x v) / (rounds + x)^2 <= 1 / (rounds reduction), the
+    positive root of x^2 + rounds (2 - reduction v) x + rounds^2 (1 - reduction) = 0 (rounds (reduction - 1)
+    when v is 1: the rounds grow ``reduction``-fold)."""
+    product = reduction * relative_variance
+    return rounds * ((product - 2) + math.sqrt((2 - product) ** 2 + 4 * (reduction - 1))) / 2
+
+
+def rounds_to_settle(verdict: Any, relative_variance: dict[str, float] | None = None) -> int | None:
     """About how many more rounds the hardest undecided comparison of ``verdict`` (a
     :class:`fwbench.stats.verdicts.SizeVerdict`) needs to settle at the next look's level: its
     :func:`fwbench.stats.verdicts.settle_factor`, widened by the square of the ratio of the next level's
     normal quantile to the one its interval is at (a comparison of a series decided at an earlier look is at
-    that look's looser level).  None when a comparison has no interval to go by."""
+    that look's looser level), over :func:`more_rounds` with each series' ``relative_variance`` (rounds longer
+    than those so far vary less; default 1).  None when a comparison has no interval to go by."""
     from fwbench.stats.intervals import normal_quantile
     from fwbench.stats.verdicts import settle_factor, spending_level
 
@@ -143,8 +173,44 @@ def rounds_to_settle(verdict: Any) -> int | None:
         factor = settle_factor(item.ratio, item.equivalence)
         if factor is None:
             return None
-        needed = max(needed, max(1, math.ceil(max(1, item.ratio.rounds) * (factor * stricter - 1))))
+        variance = (relative_variance or {}).get(item.series, 1.0)
+        needed = max(needed, max(1, math.ceil(more_rounds(max(1, item.ratio.rounds), factor * stricter, variance)
+                                              - 1e-9)))
     return needed or None
+
+
+def within_share(row: dict[str, Any], best: dict[str, Any]) -> float:
+    """The share of the variance of row/best's round figures that comes from within its rounds (the noise of
+    their turn pairs, which a longer round shrinks), at most 1 - :data:`MIN_BETWEEN_SHARE`; 0 where the rows'
+    turns cannot tell (:func:`fwbench.stats.paired.variance_parts`)."""
+    from fwbench.stats.paired import variance_parts
+    from fwbench.stats.ratios import turn_rounds
+
+    parts = variance_parts(turn_rounds(row, best))
+    if parts is None or parts.between + parts.within <= 0:
+        return 0.0
+    return min(1 - MIN_BETWEEN_SHARE, parts.within / (parts.between + parts.within))
+
+
+def cheapest_length(verdict: Any, rows: dict[str, dict[str, Any]], base_round_s: float | None, sampling_s: float,
+                    lengths: tuple[int, ...] = ROUND_LENGTHS) -> tuple[int, int | None]:
+    """The round length of ``lengths`` (multiples of a first-pass round) that settles ``verdict`` at the least
+    cost, rounds needed times a round's wall seconds (``base_round_s``, the contested series' first-pass-length
+    round, plus ``sampling_s`` for each length beyond the first), and the rounds it needs.  A round ``k`` times
+    as long varies (1 - w) + w / k times as much, w the undecided comparison's :func:`within_share`.  Length 1
+    where the costs are unknown."""
+    shares = {item.series: within_share(rows[item.series], rows[verdict.fastest]) for item in verdict.comparisons
+              if item.standing == "undecided" and item.series in rows and verdict.fastest in rows}
+    best = (1, rounds_to_settle(verdict))
+    if base_round_s is None or best[1] is None:
+        return best
+    best_cost = best[1] * base_round_s
+    for length in lengths:
+        needed = rounds_to_settle(verdict, {series: 1 - share + share / length for series, share in shares.items()})
+        cost = needed * (base_round_s + (length - 1) * sampling_s) if needed is not None else math.inf
+        if cost < best_cost:
+            best, best_cost = (length, needed), cost
+    return best
 
 
 def size_of(record: dict[str, Any]) -> tuple[str, str, str]:
@@ -179,7 +245,8 @@ def latest_round_series(records: Iterable[dict[str, Any]]) -> dict[tuple[str, st
     return {key: len(by_round[max(by_round)]) for key, by_round in cells.items()}
 
 
-def open_sizes(out_dir: Path, among: set[tuple[str, str, str]] | None = None) -> dict[tuple[str, str, str], OpenSize]:
+def open_sizes(out_dir: Path, among: set[tuple[str, str, str]] | None = None, round_budget_s: float = 0.0,
+               lengths: tuple[int, ...] = (1,)) -> dict[tuple[str, str, str], OpenSize]:
     """The sizes whose verdict is undecided, each judged at the level of its own looks (the largest ``look``
     of its rounds), with the undecided ratios' texts for the manifest, the rounds each needs and what its
     latest round cost.  ``among``: only these sizes (the ones still open at the previous look: a size once
@@ -208,6 +275,9 @@ def open_sizes(out_dir: Path, among: set[tuple[str, str, str]] | None = None) ->
                              if item.standing == "undecided")
             contested = (verdict.fastest, *(item.series for item in verdict.comparisons
                                              if item.standing == "undecided"))
-            found[key[:3]] = OpenSize(text, rounds_to_settle(verdict), costs.get(key[:3]), contested,
-                                      latest.get(key[:3], 0))
+            size = OpenSize(text, None, costs.get(key[:3]), contested, latest.get(key[:3], 0),
+                            sampling_s=len(contested) * round_budget_s * TURN_SECONDS_PER_SAMPLING_SECOND)
+            length, needed = cheapest_length(verdict, dict(groups[key]), size.contested_round_s(), size.sampling_s,
+                                             lengths)
+            found[key[:3]] = dataclasses.replace(size, rounds_needed=needed, length=length)
     return found

@@ -93,6 +93,9 @@ class GroupSettings:
     # which no size-round but the start's first begins
     size_rounds: dict[tuple[str, str, str], int] | None = None
     deadline: float | None = None
+    # ... and the seconds of sampling a cell of a size takes in each of those rounds, where a look chose rounds
+    # longer than the first pass's (fwbench.execution.extension.ROUND_LENGTHS; a size not named: ``timer``'s)
+    size_budgets: dict[tuple[str, str, str], float] | None = None
 
 
 def finished_without_running(cell: Cell, run_info: dict[str, Any], status: str, reason: str,

@@ -274,7 +274,9 @@ def _interleave_size(members: list[Cell], owner: dict[str, _Turn], pids: dict[st
             fail(worker, cell)
             continue
         worker.group.progress.cell_started(cell)
-        worker.send({"cmd": "prepare", "cell_id": cell.cell_id, "round": round_index, "together": together})
+        budget = (worker.group.settings.size_budgets or {}).get(cell.size)
+        worker.send({"cmd": "prepare", "cell_id": cell.cell_id, "round": round_index, "together": together,
+                     **({"budget_s": budget} if budget else {})})
         if together:
             waiting.append(cell)  # a worker answers its commands in order, so the replies are read in this order
         else:

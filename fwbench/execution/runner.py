@@ -31,7 +31,7 @@ from fwbench import __version__
 from fwbench.adapters.base import DEFAULT_ALLOCATOR_REGIME
 from fwbench.errors import UserError
 from fwbench.execution import make_executor, rotated
-from fwbench.execution.extension import allot, first_pass_timer, open_sizes, pool_s
+from fwbench.execution.extension import ROUND_LENGTHS, allot, first_pass_timer, open_sizes, pool_s
 from fwbench.execution.groups import (
     CACHE_DIRECTORY,
     GroupSettings,
@@ -207,7 +207,8 @@ def _new_manifest(specs: list[Spec], options: RunOptions, run_info: dict[str, An
         timer=options.timer.to_dict(),
         rounds_planned=options.rounds,
         rounds_per_start=options.rounds_per_start,
-        round_timer=round_timer(options.timer, options.rounds).to_dict(),
+        round_timer=round_timer(first_pass_timer(options.timer) if options.extend else options.timer,
+                                options.rounds).to_dict(),
         interleave=options.interleave,
         turn_s=options.turn_s,
         extend=options.extend,
@@ -274,7 +275,8 @@ def _execute(cells: list[Cell], pending: dict[int, list[Cell]], options: RunOpti
             def run_round(round_index: int, todo: list[Cell], repeat: bool = False, attempt: int = 1,
                           look: int | None = None, served: tuple[int, ...] = (),
                           size_rounds: dict[tuple[str, str, str], int] | None = None,
-                          deadline: float | None = None) -> None:
+                          deadline: float | None = None,
+                          size_budgets: dict[tuple[str, str, str], float] | None = None) -> None:
                 look = look or (1 if options.extend else None)
                 settings = GroupSettings(out_dir=options.out_dir, run_info=run_info, timer=timer,
                                          cell_timeout_s=options.cell_timeout_s,
@@ -284,7 +286,7 @@ def _execute(cells: list[Cell], pending: dict[int, list[Cell]], options: RunOpti
                                          turn_s=options.turn_s, look=look, sides=options.sides,
                                          served_rounds=served if len(served) > 1 else (),
                                          settled=options.settled, look_after_rounds=options.look_after_rounds,
-                                         size_rounds=size_rounds, deadline=deadline)
+                                         size_rounds=size_rounds, deadline=deadline, size_budgets=size_budgets)
                 groups = rotated([WorkerGroup(framework, device, group_cells, settings, finish, progress)
                                   for (framework, device), group_cells in _groups(todo)], round_index)
                 order = [f"{group.framework}@{group.device}" for group in groups]
@@ -377,10 +379,13 @@ def _extend(cells: list[Cell], runnable_ids: set[str], options: RunOptions, jour
 
     looks = journal.manifest.looks or ()
     pool = looks[-1]["pool_left_s"] if looks else pool_s(options.timer, len(runnable_ids))
+    round_budget_s = round_timer(first_pass_timer(options.timer), options.rounds).budget_s
+    # a round longer than the first pass's is a budget sent with each prepare: the interleaved executor's
+    lengths = ROUND_LENGTHS if options.interleave and options.executor == "local" else (1,)
     among = {tuple(entry["size"]) for entry in looks[-1]["open"]} if looks else None
     look = len(looks) + 1
     while True:
-        still_open = open_sizes(options.out_dir, among)
+        still_open = open_sizes(options.out_dir, among, round_budget_s, lengths)
         among = set(still_open)
         given = allot(still_open, pool) if pool > 0 else {}
         if per_start <= 1:
@@ -407,7 +412,9 @@ def _extend(cells: list[Cell], runnable_ids: set[str], options: RunOptions, jour
         started = time.perf_counter()
         first = max(item["round"] for item in journal.manifest.rounds) + 1
         run_round(first, todo, look=look + 1, served=tuple(range(first, first + max(given.values()))),
-                  size_rounds=given, deadline=started + pool)
+                  size_rounds=given, deadline=started + pool,
+                  size_budgets={size: round_budget_s * still_open[size].length for size in given
+                                if still_open[size].length > 1})
         round_wall_s = time.perf_counter() - started
         pool -= round_wall_s
         journal.save(journal.manifest.with_last_look(round_wall_s=round_wall_s, pool_left_s=pool))

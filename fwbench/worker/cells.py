@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -127,6 +128,12 @@ class CellRunner:
             cache_save(stem, [reference.value], {"scale": reference.scale})
         return reference
 
+    def timer_of(self, cell: dict[str, Any]) -> TimerSettings:
+        """The cell's timer: the worker's, with the budget a prepare command named (``budget_s``: an extension
+        round of ``fwbench run`` that takes several times the first pass's sampling) where it named one."""
+        budget = cell.get("budget_s")
+        return dataclasses.replace(self.timer, budget_s=float(budget)) if budget else self.timer
+
     def begin(self, cell: dict[str, Any]) -> "CellState | dict[str, Any]":
         """Make the inputs, move them to the device, build, first call and warm-up; a finished record if
         the cell cannot go on.  Nothing else happens before the timing: the reference comes after it."""
@@ -136,6 +143,7 @@ class CellRunner:
         allocator = dict(self.settings["allocator"], **settle_allocator(regime))  # before anything is allocated
         if regime == "steady":  # every series of the round starts its large blocks at one place in a page
             allocator.update(position_heap(heap_position(self.config["run"]["run_id"], self.round_index)))
+        timer = self.timer_of(cell)
         state.kind = kind = self.kinds[cell["workload"]]
         state.params = params = cell["params"]
         state.record = record = base_record(cell, workload.to_dict(), self.config["run"])
@@ -146,7 +154,8 @@ class CellRunner:
                                       device_memory_peak_scope=self.adapter.DEVICE_MEMORY_PEAK_SCOPE,
                                       headline_time="host: time.perf_counter around the calls and their sync",
                                       device_time=self.adapter.DEVICE_TIME, cache=kind.cache,
-                                      allocator=allocator)
+                                      allocator=allocator,
+                                      **({"timer": timer.to_dict()} if timer is not self.timer else {}))
             record["cache"] = kind.cache
             record["allocator_regime"] = regime
             record.update(dtype=kind.dtype, description=kind.describe(params))
@@ -175,7 +184,7 @@ class CellRunner:
             device_timer = self.adapter.device_timer() if self.sync is not None else None
             # Other processes' CPU is counted from the end of the first call (a compile may start helper
             # processes of its own) through warm-up and sampling.
-            state.sampler = Sampler(state.call, self.sync, self.timer, device_timer=device_timer, flush=flush,
+            state.sampler = Sampler(state.call, self.sync, timer, device_timer=device_timer, flush=flush,
                                     after_first_call=state.other_work.start)
             state.sampler.start()
             state.other_work.stop()

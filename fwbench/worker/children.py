@@ -205,7 +205,8 @@ def serve_interleaved(runner: CellRunner, cells: dict[str, dict[str, Any]], comm
                 warm_later(runner.round_index)
                 warmed = True
             emit({"event": "start", "cell_id": cell_id})
-            cells[cell_id] = dict(cells[cell_id], prepared_together=bool(command.get("together")))
+            cells[cell_id] = dict(cells[cell_id], prepared_together=bool(command.get("together")),
+                                  budget_s=command.get("budget_s"))
             children[cell_id] = cell_child(runner, cells[cell_id], interleaved=True)
         elif cell_id in children:
             children[cell_id].send(command)

@@ -52,7 +52,7 @@ def test_the_runner_gives_more_rounds_only_to_the_sizes_its_look_finds_open(writ
     # The judgment is the one thing faked: the first look finds n=64 open, the second finds nothing open.
     looks = []
 
-    def judge(out_dir, among):
+    def judge(out_dir, among, *_):
         looks.append(among)
         found = extension.OpenSize("numpy/eager#2 1.1 [0.9, 1.3]", rounds_needed=1, round_s=0.01)
         return {("power_sum", '{"n": 64}', "cpu"): found} if among is None else {}
@@ -150,7 +150,7 @@ def test_the_extension_serves_a_sizes_rounds_from_one_start_to_its_contested_ser
                                                                                             monkeypatch):
     # Three copies of numpy/eager; the first look finds n=64 open with the first and third contested, needing two
     # rounds; the second look finds nothing open.
-    def judge(out_dir, among):
+    def judge(out_dir, among, *_):
         found = extension.OpenSize("numpy/eager#3 1.1 [0.9, 1.3]", rounds_needed=2, round_s=0.03,
                                    contested=("numpy/eager", "numpy/eager#3"), latest_series=3)
         return {("power_sum", '{"n": 64}', "cpu"): found} if among is None else {}
@@ -188,7 +188,7 @@ def test_a_sizes_round_cost_is_the_span_of_its_cells_in_its_latest_round():
 
 
 def test_the_runner_stops_looking_when_no_open_size_fits_the_pool(write_spec, tmp_path, monkeypatch):
-    def judge(out_dir, among):
+    def judge(out_dir, among, *_):
         return {("power_sum", '{"n": 64}', "cpu"): extension.OpenSize("numpy/eager#2 1.1 [0.9, 1.3]",
                                                                        rounds_needed=50, round_s=10.0)}
 
@@ -210,7 +210,7 @@ def test_once_the_pools_time_is_up_a_start_takes_its_first_size_round_and_no_oth
     # first: with n=64 at half the pool, n=128 takes that round, though the workers list n=64 first.
     from fwbench.execution.groups import Progress
 
-    def judge(out_dir, among):
+    def judge(out_dir, among, *_):
         if among is not None:
             return {}
         return {("power_sum", '{"n": 64}', "cpu"): extension.OpenSize("x", 2, n64_round_s),
@@ -240,3 +240,67 @@ def test_once_the_pools_time_is_up_a_start_takes_its_first_size_round_and_no_oth
     extra = [r for r in read_records(tmp_path / "out") if r["round"] > 2]
     assert sorted((r["round"], r["cell_id"].split("/")[0]) for r in extra) == [(3, f"power_sum[n={first}]")] * 2
     assert progress.expected == progress.finished == 8 + 2
+
+
+@pytest.mark.parametrize("rounds, reduction, variance", [(3, 1.0, 1.0), (3, 4.0, 1.0), (2, 20.0, 0.3),
+                                                         (5, 2.5, 0.55), (3, 9.0, 2.0)])
+def test_more_rounds_is_the_least_count_that_brings_the_mean_s_variance_down_enough(rounds, reduction, variance):
+    more = extension.more_rounds(rounds, reduction, variance)
+
+    def variance_of_mean(extra):
+        return (rounds + extra * variance) / (rounds + extra) ** 2
+
+    assert variance_of_mean(more) == pytest.approx(1 / (rounds * reduction))
+    assert variance_of_mean(more * 0.99) > 1 / (rounds * reduction) or more == 0
+    if variance == 1.0:
+        assert more == pytest.approx(rounds * (reduction - 1))
+
+
+def _rows_with_turns(round_shifts, pair_noise):
+    """numpy/eager and torch/eager rows of three rounds of eight turn pairs: torch's log-ratio in round r is
+    0.05 + round_shifts[r] + the pair's noise (alternately +pair_noise and -pair_noise)."""
+    def row(logs):
+        return {"run_id": "r", "turns": [{"round": number, "starts_s": [0.1 * turn for turn in range(8)],
+                                          "medians_s": [math.exp(value) for value in values]}
+                                         for number, values in enumerate(logs, start=1)]}
+
+    torch = [[0.05 + shift + (pair_noise if turn % 2 else -pair_noise) for turn in range(8)] for shift in round_shifts]
+    return {"numpy/eager": row([[0.0] * 8] * 3), "torch/eager": row(torch)}
+
+
+def test_a_size_whose_rounds_vary_within_takes_longer_rounds_and_one_whose_process_sets_differ_does_not():
+    verdict, _ = _verdict(0.95, 1.17)
+    within = _rows_with_turns([0.0, 0.01, -0.01], 0.3)      # pairs spread widely, round means alike
+    between = _rows_with_turns([0.0, 0.15, -0.15], 0.0)     # every pair of a round alike, rounds apart
+    assert extension.within_share(within["torch/eager"], within["numpy/eager"]) == pytest.approx(
+        1 - extension.MIN_BETWEEN_SHARE)
+    assert extension.within_share(between["torch/eager"], between["numpy/eager"]) == 0.0
+    plain = extension.rounds_to_settle(verdict)
+    length, needed = extension.cheapest_length(verdict, within, base_round_s=1.0, sampling_s=0.1)
+    assert length > 1 and needed < plain
+    assert needed * (1.0 + (length - 1) * 0.1) < plain * 1.0  # cheaper in wall time, not only in rounds
+    assert extension.cheapest_length(verdict, between, base_round_s=1.0, sampling_s=0.1) == (1, plain)
+    assert extension.cheapest_length(verdict, within, base_round_s=None, sampling_s=0.1) == (1, plain)  # no cost
+    # turns that cost as much as the forks make a longer round dearer than it is worth
+    assert extension.cheapest_length(verdict, within, base_round_s=1.0, sampling_s=5.0) == (1, plain)
+
+
+def test_a_longer_extension_round_samples_its_multiple_of_a_first_pass_round(write_spec, tmp_path, monkeypatch):
+    # The first look finds n=64 open and names rounds four times as long; the second finds nothing open.
+    def judge(out_dir, among, *_):
+        found = extension.OpenSize("numpy/eager#2 1.1 [0.9, 1.3]", rounds_needed=1, round_s=0.01, length=4)
+        return {("power_sum", '{"n": 64}', "cpu"): found} if among is None else {}
+
+    monkeypatch.setattr("fwbench.execution.runner.open_sizes", judge)
+    monkeypatch.setattr("fwbench.execution.runner.pool_s", lambda timer, cells: 60.0)
+    _run_two_copies_of_numpy(write_spec, tmp_path)
+    records = [r for r in read_records(tmp_path / "out") if r["cell_id"].startswith("power_sum[n=64]")]
+    first = [r for r in records if r["round"] <= 2]
+    extra = [r for r in records if r["round"] > 2]
+    # a first-pass round: 0.12 s x 0.5 over 2 rounds = 0.03 s a cell; the longer one 0.12 s
+    assert [r["settings"]["timer"]["budget_s"] for r in first] == pytest.approx([0.03] * 4)
+    assert [r["settings"]["timer"]["budget_s"] for r in extra] == pytest.approx([0.12] * 2)
+    assert min(r["interleave_turns"] for r in extra) > max(r["interleave_turns"] for r in first)
+    manifest = json.loads((tmp_path / "out" / "run.json").read_text())
+    assert manifest["looks"][0]["open"][0]["round_length"] == 4
+    assert manifest["round_timer"]["budget_s"] == pytest.approx(0.03)
