@@ -1,18 +1,18 @@
 """Does ``fwbench ab`` see 25% more work, and only that?  Three A/B runs each way, against a plain run's time.
 
     python bench/ab_check.py [--invocations 3] [--sizes 256 1024] [--budget S] [--extra-ab ARG ...]
-                             [--candidate-env K=V ...] [--candidate PYTHON] [--skip-identical]
+                             [--candidate-env K=V ...] [--candidate PYTHON] [--skip-identical] [--repeats 8]
 
 Writes a workload module outside the repository (a temporary directory) whose function, the same in all
-four frameworks' eager modes, adds its input to itself ``AB_REPEATS`` times (default 8) and divides by the
-count (so every side's result is the input, and checks).  Then:
+four frameworks' eager modes, adds its input to itself ``AB_REPEATS`` times (default ``--repeats``, 8) and
+divides by the count (so every side's result is the input, and checks).  Then:
 
 ``--invocations`` times (the machine's speed drifts, so each pair is timed against a plain run made just
 before it):
 
 1. one plain ``fwbench run`` of that spec (eager modes, the sizes given), timed;
-2. one ``fwbench ab`` whose candidate sets ``AB_REPEATS=10`` (25% more operations: 10 against 8): the cells
-   called ``slower``;
+2. one ``fwbench ab`` whose candidate sets ``AB_REPEATS`` a quarter higher (25% more operations: 10 against
+   8): the cells called ``slower``;
 3. one ``fwbench ab`` with both sides identical: the cells called ``slower`` or ``faster`` (false alarms).
 
 ``--candidate-env`` and ``--candidate`` replace step 2's candidate (e.g. ``--candidate-env
@@ -47,7 +47,7 @@ MODULE = textwrap.dedent('''
 
 
     def work(x):
-        repeats = int(os.environ.get("AB_REPEATS", "8"))
+        repeats = int(os.environ.get("AB_REPEATS", "BASELINE_REPEATS"))
         total = x
         for _ in range(repeats - 1):
             total = total + x
@@ -95,15 +95,18 @@ def main() -> int:
     parser.add_argument("--candidate", default=None)
     parser.add_argument("--extra-ab", action="append", default=[])
     parser.add_argument("--skip-identical", action="store_true")
+    parser.add_argument("--repeats", type=int, default=8,
+                        help="the baseline's operations a call (a multiple of 4; the candidate does a quarter more)")
     parser.add_argument("--keep", type=Path)
     arguments = parser.parse_args()
     with tempfile.TemporaryDirectory() as scratch:
         directory = arguments.keep or Path(scratch)
         directory.mkdir(parents=True, exist_ok=True)
-        (directory / "abmore.py").write_text(MODULE)
+        (directory / "abmore.py").write_text(MODULE.replace("BASELINE_REPEATS", str(arguments.repeats)))
         spec = directory / "more_work.yaml"
         spec.write_text(spec_text(arguments.sizes))
-        changed = [f"--candidate-env={item}" for item in (arguments.candidate_env or ["AB_REPEATS=10"])]
+        more = [f"AB_REPEATS={arguments.repeats * 5 // 4}"]
+        changed = [f"--candidate-env={item}" for item in (arguments.candidate_env or more)]
         if arguments.candidate:
             changed.append(f"--candidate={arguments.candidate}")
         budget = ["--budget", str(arguments.budget)] if arguments.budget is not None else []

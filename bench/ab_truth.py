@@ -1,11 +1,12 @@
 """The A/B workload's true slowdown per framework, by plain ``timeit``, nothing of fwbench measuring.
 
-    python bench/ab_truth.py [--sizes 256 1024] [--blocks 40] [FRAMEWORK ...]
+    python bench/ab_truth.py [--sizes 256 1024] [--blocks 40] [--repeats 8] [FRAMEWORK ...]
 
 The function of ``bench/ab_check.py`` (the input added to itself ``repeats - 1`` times, divided by
-``repeats``) with 8 and with 10 repeats, in one process per framework, eager: after 20 warm-up calls each,
-``--blocks`` alternating blocks of ``min(timeit.repeat(f, number=N, repeat=3))`` for both functions (N calls
-of about 20 ms), the log of each block pair's ratio, and the mean with a 95% interval over the blocks.  Both
+``repeats``) with ``--repeats`` (8) and a quarter more (10), in one process per framework, eager: after 20
+warm-up calls each, ``--blocks`` alternating blocks of ``min(timeit.repeat(f, number=N, repeat=3))`` for both
+functions (N calls of about 20 ms), the log of each block pair's ratio, and the mean with a 95% interval over the
+blocks.  Both
 functions share one process's memory layout, so this is the ratio without the spread between processes.
 
 Each block pair is then timed a second way, one call at a time (``time.perf_counter`` around each call and its
@@ -36,7 +37,7 @@ def work(x, repeats):
     return total / repeats
 
 
-def measure(framework: str, n: int, blocks: int) -> str:
+def measure(framework: str, n: int, blocks: int, repeats: int = 8) -> str:
     import numpy as np
 
     x = np.random.default_rng(0).standard_normal((n, n)).astype("float32")
@@ -57,8 +58,8 @@ def measure(framework: str, n: int, blocks: int) -> str:
         tf.config.threading.set_intra_op_parallelism_threads(2)
         tf.config.threading.set_inter_op_parallelism_threads(2)
         x = tf.constant(x)
-    baseline = lambda: sync(work(x, 8))  # noqa: E731
-    candidate = lambda: sync(work(x, 10))  # noqa: E731
+    baseline = lambda: sync(work(x, repeats))  # noqa: E731
+    candidate = lambda: sync(work(x, repeats * 5 // 4))  # noqa: E731
     for function in (baseline, candidate):
         for _ in range(20):
             function()
@@ -71,7 +72,8 @@ def measure(framework: str, n: int, blocks: int) -> str:
         first, second = (candidate, baseline) if block % 2 == 0 else (baseline, candidate)  # drift cancels
         medians = {function: median_call(function, 3 * number) for function in (first, second)}
         median_logs.append(math.log(medians[candidate] / medians[baseline]))
-    return (f"{framework}/eager n={n}: candidate/baseline {interval(logs)} ({blocks} alternating blocks, "
+    return (f"{framework}/eager n={n}, {repeats} against {repeats * 5 // 4} operations: candidate/baseline "
+            f"{interval(logs)} ({blocks} alternating blocks, "
             f"fastest of timeit's repeats); median calls {interval(median_logs)}")
 
 
@@ -97,15 +99,16 @@ def main() -> int:
     parser.add_argument("frameworks", nargs="*", default=list(FRAMEWORKS))
     parser.add_argument("--sizes", type=int, nargs="*", default=[256, 1024])
     parser.add_argument("--blocks", type=int, default=40)
+    parser.add_argument("--repeats", type=int, default=8, help="the baseline's operations (a multiple of 4)")
     parser.add_argument("--one", nargs=2, help=argparse.SUPPRESS)  # FRAMEWORK N, in a process of its own
     arguments = parser.parse_args()
     if arguments.one:
-        print(measure(arguments.one[0], int(arguments.one[1]), arguments.blocks), flush=True)
+        print(measure(arguments.one[0], int(arguments.one[1]), arguments.blocks, arguments.repeats), flush=True)
         return 0
     for framework in arguments.frameworks:
         for n in arguments.sizes:  # each in a fresh process, one framework imported
-            subprocess.run([sys.executable, __file__, "--one", framework, str(n), "--blocks", str(arguments.blocks)],
-                           check=True)
+            subprocess.run([sys.executable, __file__, "--one", framework, str(n), "--blocks", str(arguments.blocks),
+                            "--repeats", str(arguments.repeats)], check=True)
     return 0
 
 
