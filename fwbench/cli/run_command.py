@@ -82,7 +82,9 @@ def run(
     rounds: Optional[int] = typer.Option(None, "--rounds", min=1,
                                          help="Fresh processes per cell (default 3, quick 1): each round forks "
                                               "every cell afresh (see --rounds-per-start), in an order that "
-                                              "rotates, and samples for its share of --budget; the 95% CI covers "
+                                              "rotates, and samples for its share of --budget (of the first "
+                                              "pass's half, with --extend; a later round 1-8 times that); the "
+                                              "95% CI covers "
                                               "the variation between rounds, so it is a promise about the next "
                                               "run."),
     rounds_per_start: Optional[int] = typer.Option(
@@ -166,7 +168,9 @@ def run(
     inputs are made on the host from the spec's seed and moved to the device
     before timing; the first call (trace + compile + run) is timed apart;
     after warm-up, samples are taken, each call synchronised inside the timed
-    region, until the round's share of --budget runs out (with --sequential,
+    region, until the round's share of --budget runs out (under --extend, the
+    first pass's half split over the rounds, and a later round's 1-8 times
+    that; with --sequential,
     or until the median's 95% confidence interval is within --target-ci);
     the output is then compared with a NumPy float64 reference.  All of it
     --rounds times, in fresh workers.

@@ -8,44 +8,46 @@ looks: it reads what the run has written, makes the verdict of every size still 
 (:func:`allot`), then looks again; it stops when no size is open or the pool is spent.  A size decided at a
 look gets no more time.
 
-**The contested series only, from one start.**  An open size's later rounds fork only the series its verdict
-still needs: its fastest and its undecided runners-up (:attr:`OpenSize.contested`), each round of the same
-length, interleaved, in fresh processes.  A series already decided, slower or equivalent, takes no more rounds,
-and its comparison stays judged at the look that decided it (each comparison's level is that of the looks
-both its series had, :func:`fwbench.stats.verdicts.size_verdicts`).  All the rounds a look gives are served by
-one start of the workers, each size's in a row (``--rounds-per-start 1``: one round per start), so the
-frameworks' imports are paid once per look, not once per round: in ``make bench`` a round per look had cost
-5-10 s of imports for 2-5 s of forks and turns (2026-12-07's kept runs).
+**The contested series only, from one start.** An open size's later rounds fork only the series its verdict
+still needs: its fastest and its undecided runners-up (:attr:`OpenSize.contested`), interleaved, in fresh
+processes, each of its rounds as long as its look chose (below). A series already decided, slower or equivalent,
+takes no more rounds, and its comparison stays judged at the look that decided it (each comparison's level is
+that of the looks both its series had, :func:`fwbench.stats.verdicts.size_verdicts`). All the rounds a look
+gives are served by one start of the workers, each size's in a row (``--rounds-per-start 1``: one round per
+start), so the frameworks' imports are paid once per look, not once per round: in ``make bench`` a round per
+look had cost 5-10 s of imports for 2-5 s of forks and turns (2026-12-07's kept runs).
 
 The pool is charged with each look's **wall time**, imports, first calls and warm-up included: a look of a few
-sizes pays for starting every framework it needs as a round of many does (about 6 s for torch with its
-compiler here, against 0.17 s of sampling a cell), so charging only its sampling would let a run of the
-default budget take twice as long as without extension.  No size-round but a start's first begins once the
-pool's time is up (``deadline``), so a run takes about as long as its first pass plus half its cells' budget
-in seconds, and at most a start's imports and one size-round more.  A look's sizes are served cheapest
-first, so the deadline cuts the dearest.  One start serves all of a look's rounds, as ``fwbench ab``'s one
-start serves its ten: the forks of one start differed as much as separate starts where that was measured
-(docs/verdicts-history.md, "`fwbench ab`").
+sizes pays for starting every framework it needs as a round of many does (about 6 s for torch with its compiler
+here, against 0.17 s of sampling a cell), so charging only its sampling would let a run of the default budget
+take twice as long as without extension. No size-round but a start's first begins once the pool's time is up
+(``deadline``), so a run takes about as long as its first pass plus half its cells' budget in seconds, and at
+most a start's imports and one size-round (up to eight first-pass rounds of sampling) more. A look's sizes are
+served cheapest first, so the deadline cuts the dearest. One start serves all of a look's rounds, as ``fwbench
+ab``'s one start serves its ten: the forks of one start differed as much as separate starts where that was
+measured (docs/verdicts-history.md, "`fwbench ab`").
 
 Each look spends part of the error rate (:func:`fwbench.stats.verdicts.spending_level`), so every round
 record says which look judges it (``look``) and every combined row how many looks judged its series
 (``looks``); the report's intervals use that level (for each comparison, that of the looks both its series
-had), and so does each look.  ``run.json`` keeps the looks: which sizes were open at each, their contested series, the
-rounds each was given, the look's wall time and the pool left.
+had), and so does each look.  ``run.json`` keeps the looks: which sizes were open at each, their contested
+series, the rounds each was given and their length, the look's wall time and the pool left.
 
 **How long each round is.**  A round's figure varies partly between process sets and partly with the noise of
 its few turn pairs, which only a longer round shrinks.  Each look picks, per open size, a round length of
 :data:`ROUND_LENGTHS` (multiples of a first-pass round's sampling, sent with each prepare as the cell's budget)
 that settles it at the least wall time (:func:`cheapest_length`): a round's forks, first calls and warm-up cost
-the same at any length, its turns in proportion.
+the same at any length, its turns in proportion.  How much a longer round varies comes from the split of the
+size's rounds so far into their process-set and turn-pair parts (:func:`relative_variance`).
 
 **Only questions the pool can close.**  At each look every open size states about how many more rounds would
 settle it at the *next* look's stricter level (:func:`rounds_to_settle`) and what a round of its contested
-series costs (its latest round's span, scaled by their share of that round's series).  The sizes cheapest to
+series costs at the length chosen (its latest round's span, scaled by their share of that round's series, its
+own turns taken out and the new length's put in: :meth:`OpenSize.contested_round_s`).  The sizes cheapest to
 settle get the rounds they need first, while their summed cost fits in the pool left; a size whose need does
 not fit gets none, and when none fits the extension stops rather than spend wall time that cannot change a
 verdict.  Each look in ``run.json`` keeps the figures per open size (``rounds_needed``, ``round_s``,
-``contested_round_s``, ``rounds_given``) and whether it was within reach.  The estimate is the
+``round_length``, ``contested_round_s``, ``rounds_given``) and whether it was within reach.  The estimate is the
 :mod:`fwbench.stats.verdicts` one (half-widths shrink as one over the root of the rounds), so it is rough: a
 size given its rounds may still stay open.
 """
@@ -95,22 +97,25 @@ class OpenSize:
     contested: tuple[str, ...] = ()
     latest_series: int = 0
     length: int = 1  # its next rounds sample this many times as long as a first-pass round (ROUND_LENGTHS)
-    sampling_s: float = 0.0  # the turns of a first-pass round of its contested series: what a longer round adds to
+    sampling_s: float = 0.0  # the turns of a first-pass round of its contested series: what each length adds
+    latest_length: float = 1.0  # how many first-pass rounds' sampling its latest round took
 
     def needs(self, series: str) -> bool:
         """Whether its next rounds fork ``series`` (naming no contested series, it needs them all)."""
         return not self.contested or series in self.contested
 
-    def contested_round_s(self) -> float | None:
-        """What a round of its contested series alone costs: its latest round's wall seconds scaled by their
-        number over the series that round had (a size-round's cost is mostly each process's fork, first call
-        and warm-up, one per series; more than 1 when a series decided earlier is contested again), and the
-        turns a round ``length`` times as long adds (``sampling_s`` for each length beyond the first)."""
+    def contested_round_s(self, length: int | None = None) -> float | None:
+        """What a round of its contested series alone, ``length`` (default :attr:`length`) first-pass rounds
+        long, costs: its latest round's wall seconds scaled by their number over the series that round had (a
+        size-round's cost is mostly each process's fork, first call and warm-up, one per series; more than 1
+        when a series decided earlier is contested again), less the turns of that round's own length
+        (``latest_length`` times ``sampling_s``, leaving at least a tenth), plus the turns of ``length``."""
         if self.round_s is None:
             return None
         base = (self.round_s if not self.contested or not self.latest_series
                 else self.round_s * len(self.contested) / self.latest_series)
-        return base + (self.length - 1) * self.sampling_s
+        overhead = max(base - self.latest_length * self.sampling_s, 0.1 * base)
+        return overhead + (self.length if length is None else length) * self.sampling_s
 
     def cost_s(self) -> float:
         """What settling it costs: the rounds it needs times a round of its contested series (0 where either
@@ -179,35 +184,38 @@ def rounds_to_settle(verdict: Any, relative_variance: dict[str, float] | None = 
     return needed or None
 
 
-def within_share(row: dict[str, Any], best: dict[str, Any]) -> float:
-    """The share of the variance of row/best's round figures that comes from within its rounds (the noise of
-    their turn pairs, which a longer round shrinks), at most 1 - :data:`MIN_BETWEEN_SHARE`; 0 where the rows'
-    turns cannot tell (:func:`fwbench.stats.paired.variance_parts`)."""
+def relative_variance(parts: Any, length: int) -> float:
+    """How much a round ``length`` first-pass rounds long varies against the rounds so far, from their
+    :class:`fwbench.stats.paired.VarianceParts` (None: 1): (B + p / (length n)) / (B + w), where w is the rounds'
+    within-round part, p one pair's variance and n a first-pass round's pairs (the fewest any round had), and
+    B the between-process-set part, at least :data:`MIN_BETWEEN_SHARE` of B + w (three rounds cannot show
+    it to be nil).  Rounds so far that were longer already have a smaller w, so another long round gains less."""
+    if parts is None or parts.fewest_pairs < 1 or parts.between + parts.within <= 0:
+        return 1.0
+    between = max(parts.between, MIN_BETWEEN_SHARE * (parts.between + parts.within))
+    return (between + parts.per_pair / (length * parts.fewest_pairs)) / (between + parts.within)
+
+
+def cheapest_length(verdict: Any, rows: dict[str, dict[str, Any]], size: OpenSize,
+                    lengths: tuple[int, ...] = ROUND_LENGTHS) -> tuple[int, int | None]:
+    """The round length of ``lengths`` (multiples of a first-pass round) that settles ``verdict`` at the least
+    cost, rounds needed (:func:`rounds_to_settle`, each undecided comparison's rounds varying by its
+    :func:`relative_variance`) times a round's wall seconds (:meth:`OpenSize.contested_round_s`), and the
+    rounds it needs; ties go to the shorter.  Length 1 where the cost or the need is unknown."""
     from fwbench.stats.paired import variance_parts
     from fwbench.stats.ratios import turn_rounds
 
-    parts = variance_parts(turn_rounds(row, best))
-    if parts is None or parts.between + parts.within <= 0:
-        return 0.0
-    return min(1 - MIN_BETWEEN_SHARE, parts.within / (parts.between + parts.within))
-
-
-def cheapest_length(verdict: Any, rows: dict[str, dict[str, Any]], base_round_s: float | None, sampling_s: float,
-                    lengths: tuple[int, ...] = ROUND_LENGTHS) -> tuple[int, int | None]:
-    """The round length of ``lengths`` (multiples of a first-pass round) that settles ``verdict`` at the least
-    cost, rounds needed times a round's wall seconds (``base_round_s``, the contested series' first-pass-length
-    round, plus ``sampling_s`` for each length beyond the first), and the rounds it needs.  A round ``k`` times
-    as long varies (1 - w) + w / k times as much, w the undecided comparison's :func:`within_share`.  Length 1
-    where the costs are unknown."""
-    shares = {item.series: within_share(rows[item.series], rows[verdict.fastest]) for item in verdict.comparisons
-              if item.standing == "undecided" and item.series in rows and verdict.fastest in rows}
-    best = (1, rounds_to_settle(verdict))
-    if base_round_s is None or best[1] is None:
-        return best
-    best_cost = best[1] * base_round_s
+    parts = {item.series: variance_parts(turn_rounds(rows[item.series], rows[verdict.fastest]))
+             for item in verdict.comparisons
+             if item.standing == "undecided" and item.series in rows and verdict.fastest in rows}
+    plain = (1, rounds_to_settle(verdict, {series: relative_variance(found, 1) for series, found in parts.items()}))
+    if size.contested_round_s(1) is None or plain[1] is None:
+        return plain
+    best, best_cost = plain, math.inf
     for length in lengths:
-        needed = rounds_to_settle(verdict, {series: 1 - share + share / length for series, share in shares.items()})
-        cost = needed * (base_round_s + (length - 1) * sampling_s) if needed is not None else math.inf
+        needed = rounds_to_settle(verdict, {series: relative_variance(found, length)
+                                            for series, found in parts.items()})
+        cost = needed * size.contested_round_s(length) if needed is not None else math.inf
         if cost < best_cost:
             best, best_cost = (length, needed), cost
     return best
@@ -219,30 +227,41 @@ def size_of(record: dict[str, Any]) -> tuple[str, str, str]:
     return record.get("workload"), json.dumps(record.get("params") or {}, sort_keys=True), record.get("device")
 
 
-def size_round_seconds(records: Iterable[dict[str, Any]]) -> dict[tuple[str, str, str], float]:
-    """Per size, the wall seconds its latest round took: from the first of its cells' starts to the last
-    one's end (``timestamp`` less ``cell_wall_s``, and ``timestamp``)."""
-    spans: dict[tuple, dict[int, list[float]]] = {}
-    for record in records:
-        stamp, wall = record.get("timestamp"), record.get("cell_wall_s")
-        if not isinstance(stamp, str) or not isinstance(wall, (int, float)):
-            continue
-        try:
-            end = datetime.fromisoformat(stamp).timestamp()
-        except ValueError:
-            continue
-        span = spans.setdefault(size_of(record), {}).setdefault(int(record.get("round") or 1), [math.inf, -math.inf])
-        span[0], span[1] = min(span[0], end - wall), max(span[1], end)
-    return {key: by_round[max(by_round)][1] - by_round[max(by_round)][0] for key, by_round in spans.items()}
+@dataclass(frozen=True)
+class LatestRound:
+    """A size's latest round: the wall seconds it took from the first of its cells' starts to the last one's
+    end (``timestamp`` less ``cell_wall_s``, and ``timestamp``; None where no record says), how many series
+    (cells) it measured, and the most seconds of sampling a cell of it had (``settings.timer.budget_s``)."""
+
+    span_s: float | None
+    series: int
+    budget_s: float | None
 
 
-def latest_round_series(records: Iterable[dict[str, Any]]) -> dict[tuple[str, str, str], int]:
-    """Per size, how many series (cells) its latest round measured."""
-    cells: dict[tuple, dict[int, set[str]]] = {}
+def latest_rounds(records: Iterable[dict[str, Any]]) -> dict[tuple[str, str, str], LatestRound]:
+    """Per size, its :class:`LatestRound` (the round of the largest number among its records)."""
+    by_size: dict[tuple, dict[int, list[dict[str, Any]]]] = {}
     for record in records:
-        number = int(record.get("round") or 1)
-        cells.setdefault(size_of(record), {}).setdefault(number, set()).add(str(record.get("cell_id")))
-    return {key: len(by_round[max(by_round)]) for key, by_round in cells.items()}
+        by_size.setdefault(size_of(record), {}).setdefault(int(record.get("round") or 1), []).append(record)
+    found = {}
+    for key, by_round in by_size.items():
+        latest = by_round[max(by_round)]
+        starts, ends = [], []
+        for record in latest:
+            stamp, wall = record.get("timestamp"), record.get("cell_wall_s")
+            if isinstance(stamp, str) and isinstance(wall, (int, float)):
+                try:
+                    ends.append(datetime.fromisoformat(stamp).timestamp())
+                except ValueError:
+                    continue
+                starts.append(ends[-1] - wall)
+        budgets = [float(budget) for record in latest
+                   if isinstance(budget := ((record.get("settings") or {}).get("timer") or {}).get("budget_s"),
+                                 (int, float))]
+        found[key] = LatestRound(max(ends) - min(starts) if ends else None,
+                                 len({str(record.get("cell_id")) for record in latest}),
+                                 max(budgets) if budgets else None)
+    return found
 
 
 def open_sizes(out_dir: Path, among: set[tuple[str, str, str]] | None = None, round_budget_s: float = 0.0,
@@ -267,7 +286,7 @@ def open_sizes(out_dir: Path, among: set[tuple[str, str, str]] | None = None, ro
             groups.setdefault(key, []).append((series_name(row), row))
     keys = list(groups)
     found = {}
-    costs, latest = size_round_seconds(records), latest_round_series(records)
+    latest = latest_rounds(records)
     for key, verdict in zip(keys, size_verdicts([groups[key] for key in keys])):
         if verdict.verdict == "undecided":
             text = ", ".join(f"{item.series} {item.ratio.value:.3f} [{item.ratio.low or math.nan:.3f}, "
@@ -275,9 +294,11 @@ def open_sizes(out_dir: Path, among: set[tuple[str, str, str]] | None = None, ro
                              if item.standing == "undecided")
             contested = (verdict.fastest, *(item.series for item in verdict.comparisons
                                              if item.standing == "undecided"))
-            size = OpenSize(text, None, costs.get(key[:3]), contested, latest.get(key[:3], 0),
-                            sampling_s=len(contested) * round_budget_s * TURN_SECONDS_PER_SAMPLING_SECOND)
-            length, needed = cheapest_length(verdict, dict(groups[key]), size.contested_round_s(), size.sampling_s,
-                                             lengths)
+            last = latest.get(key[:3], LatestRound(None, 0, None))
+            size = OpenSize(text, None, last.span_s, contested, last.series,
+                            sampling_s=len(contested) * round_budget_s * TURN_SECONDS_PER_SAMPLING_SECOND,
+                            latest_length=(last.budget_s / round_budget_s if last.budget_s and round_budget_s
+                                           else 1.0))
+            length, needed = cheapest_length(verdict, dict(groups[key]), size, lengths)
             found[key[:3]] = dataclasses.replace(size, rounds_needed=needed, length=length)
     return found

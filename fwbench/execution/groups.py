@@ -77,7 +77,7 @@ class GroupSettings:
     interleave: bool = False
     unset_environment: tuple[str, ...] = ()  # variables removed from the workers' environment (--unset-env)
     attempt: int = 1  # 2 when the round retries cells whose process died
-    turn_s: float | None = None  # --interleave: seconds of sampling a turn (None: a quarter of the round's budget)
+    turn_s: float | None = None  # --interleave: seconds of sampling a turn (None: a quarter of ``timer``'s budget)
     look: int | None = None  # the look that will judge this round's cells (runs that extend open sizes)
     # --rounds-per-start: the rounds one start of the workers serves, each a fresh fork of every cell (the
     # interleaved executor only); empty: round_index alone

@@ -7,7 +7,7 @@ workers start together and, for each group of comparable cells (one
 workload, one size, one device), the parent prepares every cell (first call,
 warm-up), then asks each in turn, in a new random order every cycle (the
 two sides of an A/B cell back to back), for a block of samples
-(``--turn-ms``, or a quarter of the cell's sampling budget, after one
+(``--turn-ms``, or a quarter of the workers' per-round budget, after one
 untimed call that wakes the framework's threads unless a call is two
 turns long) until every cell
 meets the stopping rule, then has each check and report.  Drift then spreads

@@ -118,6 +118,8 @@ class VarianceParts:
     within: float
     rounds: int
     pairs_per_round: float
+    per_pair: float = 0.0  # one pair's variance within a round (the mean over rounds), which ``within`` averages
+    fewest_pairs: int = 0  # the pairs of the round with fewest: a first-pass round, where a run's rounds differ
 
 
 def variance_parts(rounds: Sequence[tuple[Turns, Turns]]) -> VarianceParts | None:
@@ -130,7 +132,9 @@ def variance_parts(rounds: Sequence[tuple[Turns, Turns]]) -> VarianceParts | Non
     means = [statistics.fmean(logs) for logs in per_round]
     within = statistics.fmean([statistics.variance(logs) / len(logs) for logs in per_round])
     return VarianceParts(max(0.0, statistics.variance(means) - within), within, len(per_round),
-                         statistics.fmean([len(logs) for logs in per_round]))
+                         statistics.fmean([len(logs) for logs in per_round]),
+                         statistics.fmean([statistics.variance(logs) for logs in per_round]),
+                         min(len(logs) for logs in per_round))
 
 
 def paired_ratio(rounds: Sequence[tuple[Turns, Turns]], level: float = CONFIDENCE,

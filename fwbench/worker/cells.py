@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 import os
 import time
 import traceback
@@ -130,9 +131,14 @@ class CellRunner:
 
     def timer_of(self, cell: dict[str, Any]) -> TimerSettings:
         """The cell's timer: the worker's, with the budget a prepare command named (``budget_s``: an extension
-        round of ``fwbench run`` that takes several times the first pass's sampling) where it named one."""
+        round of ``fwbench run`` that takes several times the first pass's sampling) where it named one, and
+        its most samples scaled alike (a round k times as long may take k times as many turns and samples)."""
         budget = cell.get("budget_s")
-        return dataclasses.replace(self.timer, budget_s=float(budget)) if budget else self.timer
+        if not budget or not self.timer.budget_s:
+            return self.timer
+        scale = max(1.0, float(budget) / self.timer.budget_s)
+        return dataclasses.replace(self.timer, budget_s=float(budget),
+                                   max_samples=math.ceil(self.timer.max_samples * scale))
 
     def begin(self, cell: dict[str, Any]) -> "CellState | dict[str, Any]":
         """Make the inputs, move them to the device, build, first call and warm-up; a finished record if

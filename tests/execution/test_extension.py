@@ -137,13 +137,15 @@ def test_the_pool_goes_to_the_sizes_cheapest_to_settle_each_the_rounds_it_needs(
     assert extension.allot({("w", "5", "cpu"): uncosted}, 1.0) == {("w", "5", "cpu"): 1}
 
 
-def test_the_latest_round_of_a_size_counts_its_series():
-    def record(n, number, cell):
-        return {"workload": "w", "params": {"n": n}, "device": "cpu", "round": number, "cell_id": cell}
+def test_the_latest_round_of_a_size_counts_its_series_and_its_longest_budget():
+    def record(n, number, cell, budget=None):
+        return {"workload": "w", "params": {"n": n}, "device": "cpu", "round": number, "cell_id": cell,
+                **({"settings": {"timer": {"budget_s": budget}}} if budget else {})}
 
-    found = extension.latest_round_series([record(1, 1, "a"), record(1, 1, "b"), record(1, 1, "c"),
-                                           record(1, 2, "a"), record(1, 2, "c"), record(2, 1, "a")])
-    assert found == {("w", '{"n": 1}', "cpu"): 2, ("w", '{"n": 2}', "cpu"): 1}
+    found = extension.latest_rounds([record(1, 1, "a", 0.1), record(1, 1, "b"), record(1, 1, "c"),
+                                     record(1, 2, "a", 0.4), record(1, 2, "c", 0.2), record(2, 1, "a")])
+    assert found == {("w", '{"n": 1}', "cpu"): extension.LatestRound(None, 2, 0.4),
+                     ("w", '{"n": 2}', "cpu"): extension.LatestRound(None, 1, None)}
 
 
 def test_the_extension_serves_a_sizes_rounds_from_one_start_to_its_contested_series_alone(write_spec, tmp_path,
@@ -182,9 +184,11 @@ def test_a_sizes_round_cost_is_the_span_of_its_cells_in_its_latest_round():
         return {"workload": "w", "params": {"n": n}, "device": "cpu", "round": number, "cell_wall_s": wall,
                 "timestamp": f"2026-12-06T10:00:{end:02d}+00:00"}
 
-    found = extension.size_round_seconds([record(1, 1, 10, 9.0), record(1, 2, 30, 4.0), record(1, 2, 32, 5.0),
-                                          record(2, 1, 40, 2.0), {"workload": "w", "timestamp": "not a time"}])
-    assert found == {("w", '{"n": 1}', "cpu"): pytest.approx(32 - 26), ("w", '{"n": 2}', "cpu"): pytest.approx(2.0)}
+    found = extension.latest_rounds([record(1, 1, 10, 9.0), record(1, 2, 30, 4.0), record(1, 2, 32, 5.0),
+                                     record(2, 1, 40, 2.0), {"workload": "w", "timestamp": "not a time"}])
+    assert found[("w", '{"n": 1}', "cpu")].span_s == pytest.approx(32 - 26)
+    assert found[("w", '{"n": 2}', "cpu")].span_s == pytest.approx(2.0)
+    assert found[("w", "{}", None)].span_s is None  # no record of its latest round says when it ran
 
 
 def test_the_runner_stops_looking_when_no_open_size_fits_the_pool(write_spec, tmp_path, monkeypatch):
@@ -268,39 +272,105 @@ def _rows_with_turns(round_shifts, pair_noise):
     return {"numpy/eager": row([[0.0] * 8] * 3), "torch/eager": row(torch)}
 
 
-def test_a_size_whose_rounds_vary_within_takes_longer_rounds_and_one_whose_process_sets_differ_does_not():
+def test_a_longer_round_varies_less_as_its_pairs_are_most_of_the_rounds_variance():
+    from fwbench.stats.paired import VarianceParts
+
+    # rounds of 4 pairs, each pair varying by 0.04: within a round 0.01, between process sets 0.01
+    parts = VarianceParts(between=0.01, within=0.01, rounds=3, pairs_per_round=4, per_pair=0.04, fewest_pairs=4)
+    assert extension.relative_variance(parts, 1) == pytest.approx(1.0)
+    assert extension.relative_variance(parts, 4) == pytest.approx((0.01 + 0.04 / 16) / 0.02)
+    # no sign of a between part: it is still taken to be a fifth of the whole
+    nil = VarianceParts(between=0.0, within=0.02, rounds=3, pairs_per_round=4, per_pair=0.08, fewest_pairs=4)
+    assert extension.relative_variance(nil, 8) == pytest.approx((0.004 + 0.08 / 32) / 0.024)
+    # the rounds so far already had eight times the pairs on average: another long round gains less
+    longer = VarianceParts(between=0.01, within=0.01 / 8, rounds=9, pairs_per_round=20, per_pair=0.04,
+                           fewest_pairs=4)
+    assert extension.relative_variance(longer, 8) > extension.relative_variance(parts, 8)
+    assert extension.relative_variance(None, 8) == 1.0
+
+
+def test_a_size_whose_rounds_vary_within_takes_the_cheapest_longer_rounds_and_one_whose_sets_differ_does_not():
     verdict, _ = _verdict(0.95, 1.17)
     within = _rows_with_turns([0.0, 0.01, -0.01], 0.3)      # pairs spread widely, round means alike
     between = _rows_with_turns([0.0, 0.15, -0.15], 0.0)     # every pair of a round alike, rounds apart
-    assert extension.within_share(within["torch/eager"], within["numpy/eager"]) == pytest.approx(
-        1 - extension.MIN_BETWEEN_SHARE)
-    assert extension.within_share(between["torch/eager"], between["numpy/eager"]) == 0.0
     plain = extension.rounds_to_settle(verdict)
-    length, needed = extension.cheapest_length(verdict, within, base_round_s=1.0, sampling_s=0.1)
+    size = extension.OpenSize("x", None, round_s=1.1, sampling_s=0.1)  # 1 s of forks and warm-up, 0.1 s of turns
+    length, needed = extension.cheapest_length(verdict, within, size)
     assert length > 1 and needed < plain
-    assert needed * (1.0 + (length - 1) * 0.1) < plain * 1.0  # cheaper in wall time, not only in rounds
-    assert extension.cheapest_length(verdict, between, base_round_s=1.0, sampling_s=0.1) == (1, plain)
-    assert extension.cheapest_length(verdict, within, base_round_s=None, sampling_s=0.1) == (1, plain)  # no cost
+    costs = {}
+    for other in extension.ROUND_LENGTHS:  # it is the cheapest length, not merely one cheaper than the first
+        parts = extension.cheapest_length(verdict, within, size, (other,))
+        costs[other] = parts[1] * size.contested_round_s(other)
+    assert costs[length] == min(costs.values()) and costs[length] < costs[1]
+    assert extension.cheapest_length(verdict, between, size) == (1, plain)
+    assert extension.cheapest_length(verdict, within, extension.OpenSize("x", None, None)) == (1, plain)  # no cost
     # turns that cost as much as the forks make a longer round dearer than it is worth
-    assert extension.cheapest_length(verdict, within, base_round_s=1.0, sampling_s=5.0) == (1, plain)
+    dear = extension.OpenSize("x", None, round_s=6.0, sampling_s=5.0)
+    assert extension.cheapest_length(verdict, within, dear) == (1, plain)
+
+
+def test_a_round_of_another_length_costs_the_latest_rounds_forks_and_its_own_turns():
+    size = extension.OpenSize("x", 3, round_s=5.0, sampling_s=0.5, latest_length=4.0)  # 3 s of forks, 2 s of turns
+    assert size.contested_round_s(1) == pytest.approx(3.5) and size.contested_round_s(8) == pytest.approx(7.0)
+    assert dataclasses.replace(size, length=2).contested_round_s() == pytest.approx(4.0)
+    # turns that would take more than the whole span leave a tenth of it for the forks
+    assert extension.OpenSize("x", 3, 1.0, sampling_s=0.5, latest_length=4.0).contested_round_s(1) == pytest.approx(
+        0.1 + 0.5)
+
+
+def test_open_sizes_picks_each_sizes_round_length_from_its_turns(tmp_path):
+    # Two series in three rounds of eight turns; torch's turns spread by 0.3 in log around 1.05 times NumPy's,
+    # the process sets alike: a look allowed lengths picks a longer round, one allowed only the first pass's
+    # does not.
+    import random
+
+    generator = random.Random(3)
+    lines = []
+    for framework, shift in (("numpy", 0.0), ("torch", 0.05)):
+        for number in (1, 2, 3):
+            medians = [1e-3 * math.exp(shift + generator.gauss(0, 0.3) * (framework == "torch"))
+                       for turn in range(8)]
+            lines.append({"version": 1, "cell_id": f"w[n=1]/{framework}/eager/cpu", "workload": "w",
+                          "params": {"n": 1}, "framework": framework, "mode": "eager", "device": "cpu",
+                          "dtype": "float32", "status": "ok", "run_id": "r", "round": number, "look": 1,
+                          "median_s": sorted(medians)[4], "samples_s": medians, "n_samples": 8, "n_loops": 1,
+                          "turn_starts_s": [number * 10 + 0.1 * turn for turn in range(8)],
+                          "turn_sample_counts": [1] * 8, "cell_wall_s": 2.0,
+                          "timestamp": f"2026-12-06T10:00:{10 * number:02d}+00:00",
+                          "settings": {"timer": {"budget_s": 0.05}}})
+    (tmp_path / "results.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
+    longer = extension.open_sizes(tmp_path, None, 0.05, extension.ROUND_LENGTHS)[("w", '{"n": 1}', "cpu")]
+    first = extension.open_sizes(tmp_path, None, 0.05)[("w", '{"n": 1}', "cpu")]
+    assert first.length == 1 and longer.length > 1 and longer.rounds_needed < first.rounds_needed
+    assert longer.sampling_s == pytest.approx(2 * 0.05 * extension.TURN_SECONDS_PER_SAMPLING_SECOND)
+    assert longer.latest_length == pytest.approx(1.0) and longer.round_s == pytest.approx(2.0)
+    assert longer.cost_s() < first.cost_s()
 
 
 def test_a_longer_extension_round_samples_its_multiple_of_a_first_pass_round(write_spec, tmp_path, monkeypatch):
-    # The first look finds n=64 open and names rounds four times as long; the second finds nothing open.
+    # The first look gives n=64 a round four times as long, the second (a start of its own) a round of the first
+    # pass's length, the third finds nothing open.
+    looks = []
+
     def judge(out_dir, among, *_):
-        found = extension.OpenSize("numpy/eager#2 1.1 [0.9, 1.3]", rounds_needed=1, round_s=0.01, length=4)
-        return {("power_sum", '{"n": 64}', "cpu"): found} if among is None else {}
+        looks.append(among)
+        if len(looks) > 2:
+            return {}
+        found = extension.OpenSize("numpy/eager#2 1.1 [0.9, 1.3]", rounds_needed=1, round_s=0.01,
+                                   length=4 if len(looks) == 1 else 1)
+        return {("power_sum", '{"n": 64}', "cpu"): found}
 
     monkeypatch.setattr("fwbench.execution.runner.open_sizes", judge)
     monkeypatch.setattr("fwbench.execution.runner.pool_s", lambda timer, cells: 60.0)
     _run_two_copies_of_numpy(write_spec, tmp_path)
     records = [r for r in read_records(tmp_path / "out") if r["cell_id"].startswith("power_sum[n=64]")]
-    first = [r for r in records if r["round"] <= 2]
-    extra = [r for r in records if r["round"] > 2]
+    by_round = {number: [r for r in records if r["round"] == number] for number in (1, 2, 3, 4)}
     # a first-pass round: 0.12 s x 0.5 over 2 rounds = 0.03 s a cell; the longer one 0.12 s
-    assert [r["settings"]["timer"]["budget_s"] for r in first] == pytest.approx([0.03] * 4)
-    assert [r["settings"]["timer"]["budget_s"] for r in extra] == pytest.approx([0.12] * 2)
-    assert min(r["interleave_turns"] for r in extra) > max(r["interleave_turns"] for r in first)
+    assert [r["settings"]["timer"]["budget_s"] for r in by_round[1] + by_round[2]] == pytest.approx([0.03] * 4)
+    assert [r["settings"]["timer"]["budget_s"] for r in by_round[3]] == pytest.approx([0.12] * 2)
+    assert [r["settings"]["timer"]["max_samples"] for r in by_round[3]] == [200, 200]  # 50 x 4
+    assert [r["settings"]["timer"]["budget_s"] for r in by_round[4]] == pytest.approx([0.03] * 2)
+    assert min(r["interleave_turns"] for r in by_round[3]) > max(r["interleave_turns"] for r in by_round[1])
     manifest = json.loads((tmp_path / "out" / "run.json").read_text())
-    assert manifest["looks"][0]["open"][0]["round_length"] == 4
+    assert [look["open"][0]["round_length"] for look in manifest["looks"][:2]] == [4, 1]
     assert manifest["round_timer"]["budget_s"] == pytest.approx(0.03)

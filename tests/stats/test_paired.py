@@ -94,6 +94,7 @@ def test_variance_parts_split_round_means_spread_into_between_sets_and_within_a_
     only_within = paired.variance_parts(rounds(0.0, 0.2, pairs=4))
     assert only_within.between < 0.3 * only_within.within  # nothing between sets to find
     assert only_within.within == pytest.approx(0.2 ** 2 / 4, rel=0.3) and only_within.pairs_per_round == 4
+    assert only_within.per_pair == pytest.approx(0.2 ** 2, rel=0.3) and only_within.fewest_pairs == 4
     both = paired.variance_parts(rounds(0.1, 0.02, pairs=4))
     assert both.between == pytest.approx(0.1 ** 2, rel=0.5) and both.within < 0.1 * both.between
     assert paired.variance_parts(rounds(0.1, 0.1, pairs=4, count=1)) is None  # one round: nothing to split
