@@ -83,15 +83,17 @@ def caller_works(framework: str) -> bool:
         return False
 
 
-def prepares_together(settings: Any) -> bool:
-    """Whether the cells of a run with these :class:`fwbench.execution.groups.GroupSettings` are prepared side
-    by side (a size's forks, first calls and warm-ups at once, on all cores) rather than one after another:
-    under ``fwbench ab`` (its workers have sides), whose verdicts rest on the turns alone and whose rounds
-    spent a third of their time preparing one cell at a time.  Each cell then counts other processes' CPU
-    (``other_cpu_cores``) from its first turn, not from its warm-up, which the others' shared.  A plain run
-    prepares one at a time, since it reports each cell's first call (``first_call_s``) and a first call
-    beside another cell's would read slower than a fresh script's."""
-    return bool(settings.sides)
+def prepares_together(settings: Any, round_index: int = 1) -> bool:
+    """Whether the cells of round ``round_index`` of a run with these
+    :class:`fwbench.execution.groups.GroupSettings` are prepared side by side (a size's forks, first calls and
+    warm-ups at once, on all cores) rather than one after another: under ``fwbench ab`` (its workers have
+    sides), whose verdicts rest on the turns alone and whose rounds spent a third of their time preparing one
+    cell at a time, and in a plain run's rounds after the first.  Each cell then counts other processes' CPU
+    (``other_cpu_cores``) from its first turn, not from its warm-up, which the others' shared.  A plain run's
+    first round prepares one at a time, since the run reports each cell's first call (``first_call_s``) from
+    it, and a first call beside another cell's would read slower than a fresh script's; the later rounds'
+    first calls are kept per round (``first_call_s_by_round``) and their records say they shared the cores."""
+    return bool(settings.sides) or round_index > 1
 
 
 def cycle_core(cores: list[int], cycle: int) -> int | None:
@@ -152,7 +154,7 @@ def run_interleaved(groups: list[WorkerGroup], timeout_s: float) -> list[dict[st
             block = worker.group.settings.turn_s
             cores = turns[cell.cell_id]
             prepare = ("; the size's cells prepared side by side (first_call_s and the warm-up shared the cores)"
-                       if prepares_together(worker.group.settings) else "")
+                       if prepares_together(worker.group.settings, round_index) else "")
             pool = ("; its other threads on the other cores (the calling thread computes beside them)"
                     if worker.pool_apart(cell) else "")
             probed = {"handoff_speedup": probes[cell.cell_id]} if cell.cell_id in probes else {}
@@ -266,7 +268,7 @@ def _interleave_size(members: list[Cell], owner: dict[str, _Turn], pids: dict[st
             pause(pids[cell.cell_id])
             active.append(cell)
 
-    together = any(prepares_together(owner[cell.cell_id].group.settings) for cell in members)
+    together = any(prepares_together(owner[cell.cell_id].group.settings, round_index) for cell in members)
     waiting: list[Cell] = []
     for cell in members:
         worker = owner[cell.cell_id]

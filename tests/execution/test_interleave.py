@@ -199,3 +199,26 @@ def test_an_extension_size_takes_its_allotted_rounds_and_none_begins_past_the_de
     assert _out_of_time(SimpleNamespace(deadline=100.0), now=100.0)
     assert not _out_of_time(SimpleNamespace(deadline=100.0), now=99.5)
     assert not _out_of_time(SimpleNamespace(deadline=None)) and not _out_of_time(None)
+
+
+def test_a_plain_runs_first_round_prepares_one_cell_at_a_time_and_its_later_rounds_side_by_side(write_spec,
+                                                                                                tmp_path):
+    from fwbench.execution.plan import Selection
+    from fwbench.execution.runner import RunOptions, run
+    from fwbench.records.results import read_cells, read_records
+    from fwbench.spec.loader import load_specs
+    from fwbench.stats.timing import TimerSettings
+    from tests.conftest import SMALL_SPEC
+
+    timer = TimerSettings(budget_s=0.06, min_samples=3, max_samples=30, min_sample_s=0.002, warmup_s=0.01,
+                          max_warmup_s=0.02)
+    options = RunOptions(out_dir=tmp_path / "out", timer=timer, rounds=2, interleave=True, turn_s=0.01,
+                         extend=False, selection=Selection(frameworks=["numpy"], devices=["cpu"], replicas=2))
+    run(load_specs([write_spec(SMALL_SPEC)]), options)
+    records = read_records(tmp_path / "out")
+    assert {r["round"] for r in records} == {1, 2} and all(r["status"] == "ok" for r in records)
+    for record in records:  # the first round's first calls alone, as a fresh script's; the second's shared
+        assert ("prepared side by side" in record["settings"]["interleave"]) == (record["round"] == 2)
+    for row in read_cells(tmp_path / "out"):  # the first call reported is the first round's
+        first = next(r for r in records if r["cell_id"] == row["cell_id"] and r["round"] == 1)
+        assert row["first_call_s"] == first["first_call_s"]
