@@ -11,7 +11,7 @@ CONSTRAINTS := constraints-cpu.txt
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 OUT ?= results/latest
 # 0.5 s of sampling per cell (half over 3 rounds of fresh workers, half for the sizes still undecided) keeps
-# the default suite (208 cells) within 8 minutes on 2 cores (383-422 s, 2026-12-07); 'fwbench run' itself
+# the default suite (208 cells) within 8 minutes on 2 cores (355-366 s, 2026-12-07); 'fwbench run' itself
 # samples 1 s per cell.  bench-full adds every workload's full_sweep (343 cells).
 BENCH_ARGS ?= --budget 0.5
 # The default suite (make bench): three families. workloads/models.yaml (Keras 3 models) runs with make bench-models.
