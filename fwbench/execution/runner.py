@@ -135,6 +135,12 @@ def round_timer(timer: TimerSettings, rounds: int) -> TimerSettings:
                                min_samples=min(timer.min_samples, MIN_SAMPLES_PER_ROUND))
 
 
+def first_rounds_timer(options: RunOptions) -> TimerSettings:
+    """The timer of each of the run's ``--rounds`` rounds: their share of the budget, or with ``--extend`` of
+    the first pass's share of it (an extension round samples a multiple of this one's budget)."""
+    return round_timer(first_pass_timer(options.timer) if options.extend else options.timer, options.rounds)
+
+
 def run(specs: list[Spec], options: RunOptions, progress: Progress | None = None,
         cells: list[Cell] | None = None) -> RunOutcome:
     """Run ``cells`` (default: every cell the specs and the selection give) and write the run directory."""
@@ -207,8 +213,7 @@ def _new_manifest(specs: list[Spec], options: RunOptions, run_info: dict[str, An
         timer=options.timer.to_dict(),
         rounds_planned=options.rounds,
         rounds_per_start=options.rounds_per_start,
-        round_timer=round_timer(first_pass_timer(options.timer) if options.extend else options.timer,
-                                options.rounds).to_dict(),
+        round_timer=first_rounds_timer(options).to_dict(),
         interleave=options.interleave,
         turn_s=options.turn_s,
         extend=options.extend,
@@ -270,7 +275,7 @@ def _execute(cells: list[Cell], pending: dict[int, list[Cell]], options: RunOpti
                     crashed.setdefault(record["round"], {})[cell.cell_id] = cell
                 return record
 
-            timer = round_timer(first_pass_timer(options.timer) if options.extend else options.timer, options.rounds)
+            timer = first_rounds_timer(options)
 
             def run_round(round_index: int, todo: list[Cell], repeat: bool = False, attempt: int = 1,
                           look: int | None = None, served: tuple[int, ...] = (),
@@ -379,7 +384,7 @@ def _extend(cells: list[Cell], runnable_ids: set[str], options: RunOptions, jour
 
     looks = journal.manifest.looks or ()
     pool = looks[-1]["pool_left_s"] if looks else pool_s(options.timer, len(runnable_ids))
-    round_budget_s = round_timer(first_pass_timer(options.timer), options.rounds).budget_s
+    round_budget_s = first_rounds_timer(options).budget_s
     # a round longer than the first pass's is a budget sent with each prepare: the interleaved executor's
     lengths = ROUND_LENGTHS if options.interleave and options.executor == "local" else (1,)
     among = {tuple(entry["size"]) for entry in looks[-1]["open"]} if looks else None
