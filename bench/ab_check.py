@@ -99,6 +99,9 @@ def main() -> int:
                         help="the baseline's operations a call (a multiple of 4; the candidate does a quarter more)")
     parser.add_argument("--keep", type=Path)
     arguments = parser.parse_args()
+    if arguments.repeats < 4 or arguments.repeats % 4:
+        parser.error(f"--repeats: got {arguments.repeats}, expected a multiple of 4 (the candidate does a quarter "
+                     "more); try --repeats 8")
     with tempfile.TemporaryDirectory() as scratch:
         directory = arguments.keep or Path(scratch)
         directory.mkdir(parents=True, exist_ok=True)

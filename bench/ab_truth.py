@@ -102,6 +102,9 @@ def main() -> int:
     parser.add_argument("--repeats", type=int, default=8, help="the baseline's operations (a multiple of 4)")
     parser.add_argument("--one", nargs=2, help=argparse.SUPPRESS)  # FRAMEWORK N, in a process of its own
     arguments = parser.parse_args()
+    if arguments.repeats < 4 or arguments.repeats % 4:
+        parser.error(f"--repeats: got {arguments.repeats}, expected a multiple of 4 (the candidate does a quarter "
+                     "more); try --repeats 8")
     if arguments.one:
         print(measure(arguments.one[0], int(arguments.one[1]), arguments.blocks, arguments.repeats), flush=True)
         return 0
