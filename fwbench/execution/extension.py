@@ -47,9 +47,9 @@ own turns taken out and the new length's put in: :meth:`OpenSize.contested_round
 settle get the rounds they need first, while their summed cost fits in the pool left; a size whose need does
 not fit gets none, and when none fits the extension stops rather than spend wall time that cannot change a
 verdict.  Each look in ``run.json`` keeps the figures per open size (``rounds_needed``, ``round_s``,
-``round_length``, ``contested_round_s``, ``rounds_given``) and whether it was within reach.  The estimate is the
-:mod:`fwbench.stats.verdicts` one (half-widths shrink as one over the root of the rounds), so it is rough: a
-size given its rounds may still stay open.
+``round_length``, ``contested_round_s``, ``rounds_given``) and whether it was within reach.  The estimate is
+:mod:`fwbench.stats.settle`'s (the standard error shrinking as one over the root of the rounds, the t quantile
+with their degrees of freedom), so it is rough: a size given its rounds may still stay open.
 """
 
 from __future__ import annotations
@@ -149,38 +149,26 @@ def allot(still_open: dict[tuple[str, str, str], OpenSize], pool_s: float) -> di
     return given
 
 
-def more_rounds(rounds: int, reduction: float, relative_variance: float = 1.0) -> float:
-    """How many more rounds bring the variance of the mean of every round's figure down ``reduction``-fold
-    from what ``rounds`` rounds give, when each new round's figure varies ``relative_variance`` times as much as
-    the rounds so far did: the least x with (rounds + x v) / (rounds + x)^2 <= 1 / (rounds reduction), the
-    positive root of x^2 + rounds (2 - reduction v) x + rounds^2 (1 - reduction) = 0 (rounds (reduction - 1)
-    when v is 1: the rounds grow ``reduction``-fold)."""
-    product = reduction * relative_variance
-    return rounds * ((product - 2) + math.sqrt((2 - product) ** 2 + 4 * (reduction - 1))) / 2
-
-
 def rounds_to_settle(verdict: Any, relative_variance: dict[str, float] | None = None) -> int | None:
     """About how many more rounds the hardest undecided comparison of ``verdict`` (a
-    :class:`fwbench.stats.verdicts.SizeVerdict`) needs to settle at the next look's level: its
-    :func:`fwbench.stats.verdicts.settle_factor`, widened by the square of the ratio of the next level's
-    normal quantile to the one its interval is at (a comparison of a series decided at an earlier look is at
-    that look's looser level), over :func:`more_rounds` with each series' ``relative_variance`` (rounds longer
-    than those so far vary less; default 1).  None when a comparison has no interval to go by."""
-    from fwbench.stats.intervals import normal_quantile
-    from fwbench.stats.verdicts import settle_factor, spending_level
+    :class:`fwbench.stats.verdicts.SizeVerdict`) needs to settle at the next look's level
+    (:func:`fwbench.stats.verdicts.rounds_to_settle` at that level: the half-width's standard error shrinking
+    with the rounds, each series' rounds varying by its ``relative_variance``, default 1, and the t quantile's
+    degrees of freedom growing; a comparison of a series decided at an earlier look is at that look's looser
+    level, so the next look's is stricter).  None when a comparison has no interval to go by."""
+    from fwbench.stats.verdicts import rounds_to_settle as comparison_rounds
+    from fwbench.stats.verdicts import spending_level
 
     next_level = spending_level(verdict.looks + 1) if verdict.looks else spending_level(1)
     needed = 0
     for item in verdict.comparisons:
         if item.standing != "undecided":
             continue
-        stricter = (normal_quantile(0.5 + next_level / 2) / normal_quantile(0.5 + item.ratio.level / 2)) ** 2
-        factor = settle_factor(item.ratio, item.equivalence)
-        if factor is None:
+        count = comparison_rounds(item.ratio, item.equivalence, next_level,
+                                  (relative_variance or {}).get(item.series, 1.0))
+        if count is None:
             return None
-        variance = (relative_variance or {}).get(item.series, 1.0)
-        needed = max(needed, max(1, math.ceil(more_rounds(max(1, item.ratio.rounds), factor * stricter, variance)
-                                              - 1e-9)))
+        needed = max(needed, count)
     return needed or None
 
 

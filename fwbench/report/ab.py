@@ -137,22 +137,18 @@ MAX_MORE_ROUNDS = 1000  # past this no number is given: the cell sits at or near
 def rounds_to_settle(value: Ratio, threshold: float) -> int | None:
     """About how many more rounds an undecided candidate/baseline ratio needs for its interval to leave or fit
     the band (slower, faster or same, whichever needs the fewest), if the ratio and the spread of its rounds
-    stay as they are: an interval's half-width shrinks as one over the square root of its rounds, so a
-    half-width ``h`` that must come down to ``h'`` needs ``rounds * (h / h')**2`` rounds in all.  The t
-    quantile also shrinks with more rounds, which this leaves out, and the ratio moves as rounds come: over 50
-    kept runs, cells it said would settle by their tenth round did so 69% of the time, and cells it gave more
-    than twenty rounds 14% (docs/methodology.md, session 21).  None without an interval or when no number
-    would do (a ratio on the band's edge, or more than :data:`MAX_MORE_ROUNDS`)."""
+    stay as they are (:func:`fwbench.stats.settle.more_rounds_to`: the standard error shrinking as one over the
+    root of the rounds, the t quantile with their degrees of freedom).  The ratio moves as rounds come, so it
+    is a rough guide (docs/methodology.md says how often it held over kept runs).  None without an interval or
+    when no number would do (a ratio on the band's edge, or more than :data:`MAX_MORE_ROUNDS`)."""
+    from fwbench.stats.settle import more_rounds_to
+
     if not value.has_interval or value.low <= 0 or value.rounds < 1:
         return None
-    centre, band = math.log(value.value), math.log(1 + threshold)
-    half = (math.log(value.high) - math.log(value.low)) / 2
-    room = max(abs(centre) - band, band - abs(centre))  # past the band's edge, or inside it
-    if room <= 0 or half <= 0:
-        return None
-    total = math.ceil(value.rounds * (half / room) ** 2)
-    more = max(1, total - value.rounds)
-    return more if more <= MAX_MORE_ROUNDS else None
+    centre, band = abs(math.log(value.value)), math.log(1 + threshold)
+    room = max(centre - band, band - centre)  # past the band's edge, or inside it
+    more = more_rounds_to(value, room, limit=MAX_MORE_ROUNDS + 1)
+    return more if more is not None and more <= MAX_MORE_ROUNDS else None
 
 
 def look_rounds(rounds: int, rounds_per_start: int | None = None) -> tuple[int, ...]:

@@ -26,8 +26,9 @@ run that never looked (``--sequential``, ``--no-extend``, older runs) have none 
 
 **What would settle it.**  An undecided comparison with log half-width ``h`` and log ratio ``c`` settles
 once ``h`` falls below ``max(|c|, log 1.05 - |c|)`` (the easier of excluding 1 and fitting the band); since
-``h`` shrinks as one over the square root of the rounds, that takes about ``(h / h*)^2`` times the rounds
-it had, which :class:`Comparison` states as more rounds and more seconds of sampling per series.
+``h`` shrinks as one over the square root of the rounds and the t quantile with their degrees of freedom,
+the least number of rounds more that gets there (:func:`rounds_to_settle`, :mod:`fwbench.stats.settle`) is
+what :class:`Comparison` states as more rounds and more seconds of sampling per series.
 """
 
 from __future__ import annotations
@@ -67,22 +68,25 @@ def standing(value: Any, equivalence: Any = None) -> str:
     return "slower" if value.above(1) else "undecided"
 
 
-def settle_factor(value: Any, equivalence: Any = None) -> float | None:
-    """How many times its current rounds an undecided ratio needs to settle, roughly (excluding 1 with ``value``'s
-    interval, or fitting the band with ``equivalence``'s, whichever comes first); None without an interval."""
+def rounds_to_settle(value: Any, equivalence: Any = None, level: float | None = None,
+                     relative_variance: float = 1.0) -> int | None:
+    """About how many more rounds an undecided ratio needs to settle: the fewer of those that bring ``value``'s
+    interval clear of 1 and those that bring ``equivalence``'s (``value``'s when not given) inside the band
+    (:func:`fwbench.stats.settle.more_rounds_to`, the t quantile's degrees of freedom growing with the rounds).
+    ``level``: judge at this level instead of the intervals' own (the next look's), the equivalence interval at
+    :func:`equivalence_level` of it; ``relative_variance``: how much each new round varies against those so far.
+    None without an interval, or on the bound."""
+    from fwbench.stats.settle import more_rounds_to
+
     if not value.has_interval or value.low <= 0:
         return None
     centre = abs(math.log(value.value))
-    band = math.log(EQUIVALENCE_BAND) - centre
     narrow = equivalence if equivalence is not None and equivalence.has_interval else value
-    factors = [(_half_width(value) / centre) ** 2] if centre > 0 else []
-    if band > 0:
-        factors.append((_half_width(narrow) / band) ** 2)
-    return max(1.0, min(factors)) if factors else None
-
-
-def _half_width(value: Any) -> float:
-    return (math.log(value.high) - math.log(value.low)) / 2
+    narrow_level = None if level is None else (equivalence_level(level) if narrow is equivalence else level)
+    needs = [more_rounds_to(value, centre, level, relative_variance),
+             more_rounds_to(narrow, math.log(EQUIVALENCE_BAND) - centre, narrow_level, relative_variance)]
+    found = [count for count in needs if count is not None]
+    return min(found) if found else None
 
 
 @dataclass(frozen=True)
@@ -197,10 +201,9 @@ def size_verdicts(groups: Sequence[Sequence[tuple[str, Mapping[str, Any]]]],
             equivalence = value.at_level(equivalence_level(pair_level))
             position = standing(value, equivalence)
             more_rounds = more_seconds = None
-            factor = settle_factor(value, equivalence) if position == "undecided" else None
-            if factor is not None:
-                rounds = max(1, value.rounds)
-                more_rounds = max(1, math.ceil(rounds * (factor - 1)))
+            if position == "undecided":
+                more_rounds = rounds_to_settle(value, equivalence)
+            if more_rounds is not None:
                 per_round = [seconds for seconds in (_sampled_seconds(row), _sampled_seconds(best)) if seconds]
                 more_seconds = more_rounds * max(per_round) if per_round else None
             comparisons.append(Comparison(name, value, position, more_rounds, more_seconds, equivalence))

@@ -81,23 +81,32 @@ def test_the_runner_gives_more_rounds_only_to_the_sizes_its_look_finds_open(writ
     assert spending_level(2) > spending_level(1)
 
 
-def _verdict(low, high, rounds=3, looks=1):
+def _verdict(low, high, rounds=3, looks=1, degrees=None):
     from fwbench.stats.ratios import Ratio
-    from fwbench.stats.verdicts import Comparison, SizeVerdict, settle_factor
+    from fwbench.stats.verdicts import Comparison, SizeVerdict
 
-    value = Ratio((low * high) ** 0.5, low, high, spending_level(looks), "test", rounds)
+    value = Ratio((low * high) ** 0.5, low, high, spending_level(looks), "test", rounds, degrees)
     comparison = Comparison("torch/eager", value, "undecided")
     verdict = SizeVerdict("undecided", "numpy/eager", {}, (comparison,), looks, spending_level(looks))
-    return verdict, settle_factor(value)
+    return verdict, value
 
 
-def test_rounds_to_settle_asks_for_more_than_the_plain_estimate_since_the_next_look_is_stricter():
-    verdict, factor = _verdict(0.99, 1.60)  # centre 1.26: the interval must lose its lower tail below 1
-    plain = math.ceil(3 * (factor - 1))
-    needed = extension.rounds_to_settle(verdict)
-    assert needed > plain >= 1
-    wide, _ = _verdict(0.5, 2.0)
-    assert extension.rounds_to_settle(wide) > needed  # a wider interval of the same rounds needs more
+def test_rounds_to_settle_asks_for_more_than_at_the_interval_s_own_level_since_the_next_look_is_stricter():
+    from fwbench.stats.verdicts import rounds_to_settle
+
+    for degrees in (None, 3.2):
+        verdict, value = _verdict(0.99, 1.60, degrees=degrees)  # centre 1.26: it must lose its tail below 1
+        needed = extension.rounds_to_settle(verdict)
+        assert needed > rounds_to_settle(value) >= 1
+        assert needed == rounds_to_settle(value, level=spending_level(2))
+        wide, _ = _verdict(0.5, 2.0, degrees=degrees)
+        assert extension.rounds_to_settle(wide) > needed  # a wider interval of the same rounds needs more
+    # the t quantile's degrees of freedom grow with the rounds: fewer needed than the standard error alone says
+    assert extension.rounds_to_settle(_verdict(0.90, 1.80, degrees=3.2)[0]) < extension.rounds_to_settle(
+        _verdict(0.90, 1.80)[0])
+    # rounds that vary less settle it in fewer
+    verdict, _ = _verdict(0.90, 1.80, degrees=3.2)
+    assert extension.rounds_to_settle(verdict, {"torch/eager": 0.4}) < extension.rounds_to_settle(verdict)
     no_interval, _ = _verdict(1.0, 1.0)
     no_interval = dataclasses.replace(no_interval, comparisons=(dataclasses.replace(
         no_interval.comparisons[0], ratio=dataclasses.replace(no_interval.comparisons[0].ratio, low=None,
@@ -244,20 +253,6 @@ def test_once_the_pools_time_is_up_a_start_takes_its_first_size_round_and_no_oth
     extra = [r for r in read_records(tmp_path / "out") if r["round"] > 2]
     assert sorted((r["round"], r["cell_id"].split("/")[0]) for r in extra) == [(3, f"power_sum[n={first}]")] * 2
     assert progress.expected == progress.finished == 8 + 2
-
-
-@pytest.mark.parametrize("rounds, reduction, variance", [(3, 1.0, 1.0), (3, 4.0, 1.0), (2, 20.0, 0.3),
-                                                         (5, 2.5, 0.55), (3, 9.0, 2.0)])
-def test_more_rounds_is_the_least_count_that_brings_the_mean_s_variance_down_enough(rounds, reduction, variance):
-    more = extension.more_rounds(rounds, reduction, variance)
-
-    def variance_of_mean(extra):
-        return (rounds + extra * variance) / (rounds + extra) ** 2
-
-    assert variance_of_mean(more) == pytest.approx(1 / (rounds * reduction))
-    assert variance_of_mean(more * 0.99) > 1 / (rounds * reduction) or more == 0
-    if variance == 1.0:
-        assert more == pytest.approx(rounds * (reduction - 1))
 
 
 def _rows_with_turns(round_shifts, pair_noise):

@@ -5,7 +5,7 @@ import json
 import pytest
 
 from fwbench.report import ab
-from fwbench.stats.ratios import Ratio
+from fwbench.stats.ratios import Ratio, ratio
 
 
 def row(cell, side, medians, status="ok", run="r"):
@@ -83,7 +83,11 @@ def test_an_undecided_cell_says_how_many_more_rounds_would_settle_it():
     rows = [row("a", "baseline", [1.0, 1.3, 0.9]), row("a", "candidate", [1.0, 1.45, 1.0])]  # 1.0 [0.86, 1.16]
     cell, = ab.ab_cells(rows, 0.10)
     assert cell.verdict == "undecided" and cell.rounds == 3 and cell.more_rounds >= 1
-    assert cell.more_rounds == ab.rounds_to_settle(Ratio(cell.ratio, cell.low, cell.high, 0.93, "m", 3), 0.10)
+    value = ratio(rows[1], rows[0], 0.93)  # paired over 3 rounds: 2 degrees of freedom
+    assert value.degrees_of_freedom == 2 and (value.low, value.high) == (cell.low, cell.high)
+    assert cell.more_rounds == ab.rounds_to_settle(value, 0.10)
+    # the t quantile of 2 degrees of freedom shrinks fast: fewer rounds than the standard error alone asks
+    assert cell.more_rounds < ab.rounds_to_settle(Ratio(cell.ratio, cell.low, cell.high, 0.93, "m", 3), 0.10)
     text = f"about {cell.more_rounds} more rounds would settle it (--rounds {3 + cell.more_rounds})"
     assert cell.settle_text() == text and text in ab.markdown([cell], 0.10, {}) and text in ab.html([cell], 0.10, {})
     assert ab.document([cell], 0.10, {}, "dir")["cells"][0]["more_rounds"] == cell.more_rounds

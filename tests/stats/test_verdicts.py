@@ -5,7 +5,7 @@ import math
 import pytest
 
 from fwbench.stats.ratios import Ratio
-from fwbench.stats.verdicts import equivalence_level, settle_factor, size_verdicts, spending_level, standing
+from fwbench.stats.verdicts import equivalence_level, rounds_to_settle, size_verdicts, spending_level, standing
 
 
 def row(series, medians, looks=None, run="r"):
@@ -56,13 +56,26 @@ def test_a_size_is_equivalent_when_its_90_percent_interval_fits_the_band_though_
     assert item.as_dict()["equivalence"]["level"] == pytest.approx(0.90)
 
 
-def test_settle_factor_grows_with_the_interval_it_must_shrink():
-    narrow = settle_factor(Ratio(1.10, 0.98, 1.23, 0.95, "m", 3))
-    wide = settle_factor(Ratio(1.10, 0.80, 1.51, 0.95, "m", 3))
-    assert 1 < narrow < wide
-    # log half-width 0.1155, target max(log 1.1, log 1.05 - log 1.1) = log 1.1: (0.1155 / 0.0953)^2
-    assert narrow == pytest.approx((math.log(1.23 / 0.98) / 2 / math.log(1.10)) ** 2)
-    assert settle_factor(Ratio(1.1, None, None, 0.95, "none", 1)) is None
+def test_rounds_to_settle_grows_with_the_interval_it_must_shrink():
+    narrow = rounds_to_settle(Ratio(1.10, 0.98, 1.23, 0.95, "m", 3))
+    wide = rounds_to_settle(Ratio(1.10, 0.80, 1.51, 0.95, "m", 3))
+    assert 1 <= narrow < wide
+    # log half-width 0.1155, target max(log 1.1, log 1.05 - log 1.1) = log 1.1; without degrees of freedom only
+    # the standard error shrinks: 3 (0.1155 / 0.0953)^2 rounds in all
+    assert narrow == math.ceil(3 * (math.log(1.23 / 0.98) / 2 / math.log(1.10)) ** 2 - 3)
+    # with few degrees of freedom the t quantile shrinks too, so fewer rounds do
+    assert rounds_to_settle(Ratio(1.10, 0.80, 1.51, 0.95, "m", 3, 2.5)) < wide
+    assert rounds_to_settle(Ratio(1.1, None, None, 0.95, "none", 1)) is None
+
+
+def test_rounds_to_settle_takes_the_easier_of_excluding_one_and_fitting_the_band():
+    # centre 1.01: excluding 1 needs the half-width under log 1.01, fitting the band under log(1.05 / 1.01)
+    value = Ratio(1.01, 0.95, 1.0737, 0.95, "m", 3)
+    band = rounds_to_settle(value)
+    assert band == math.ceil(3 * (math.log(1.0737 / 0.95) / 2 / math.log(1.05 / 1.01)) ** 2 - 3)
+    # the equivalence interval (narrower, at 90%) is the one that must fit the band
+    assert rounds_to_settle(value, value.at_level(0.90)) <= band
+    assert rounds_to_settle(value, level=0.99) > band  # a stricter level asks more
 
 
 def test_a_looked_at_size_is_judged_at_its_looks_level_and_an_unlooked_one_at_the_plain_level():
