@@ -44,7 +44,8 @@ def worker_environment(thread_environment: dict[str, str], unset: tuple[str, ...
 
 
 class WorkerProcess:
-    """A running worker: :meth:`send` a message, :meth:`receive` the next one (or None once it has gone).
+    """A running worker: :meth:`send` a message, :meth:`receive` the next one (or None once it has gone, at
+    once on every later call).
 
     After ``receive`` returns None, :attr:`cause` says why in a few words (a
     timeout, after which the worker was killed, or how it exited), and
@@ -99,6 +100,9 @@ class WorkerProcess:
                 self.cause = f"timed out after {timeout_s:.0f} s"
                 return None
             if line is None:
+                # the end stays in the queue: a worker serving several cells (an interleaved size's members,
+                # prepared side by side) is asked for each one's reply, and every ask must learn it has gone
+                self.lines.put(None)
                 self.cause = f"worker {describe_exit(self.process.wait())}"
                 return None
             try:
