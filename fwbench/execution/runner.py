@@ -324,19 +324,30 @@ def _execute(cells: list[Cell], pending: dict[int, list[Cell]], options: RunOpti
                               f"workload sizes once more ({len(repeat_cells)} cells, round {options.rounds + 1})")
                 progress.add(len(repeat_cells))
                 run_round(options.rounds + 1, repeat_cells, repeat=True)
-            if crashed:
+            def retry_crashed() -> None:
                 # Cell-rounds whose process died (killed, as the OOM killer does, or crashed) run once more in a
-                # fresh worker; the retry's record supersedes the failed one (records.combine._latest_attempts).
-                retry = {round_index: dict(todo) for round_index, todo in crashed.items()}
+                # fresh worker, at their round's look and length; the retry's record supersedes the failed one
+                # (records.combine._latest_attempts).  A retry that dies too is not retried (attempt 2).
+                retry = {round_index: dict(todo) for round_index, todo in crashed.items() if todo}
+                crashed.clear()
+                if not retry:
+                    return
                 count = sum(len(todo) for todo in retry.values())
-                journal.manifest = journal.manifest.with_facts(
-                    retried={str(round_index): sorted(todo) for round_index, todo in retry.items()})
+                journal.manifest = journal.manifest.with_facts(retried={
+                    **(journal.manifest.retried or {}),
+                    **{str(round_index): sorted(todo) for round_index, todo in retry.items()}})
                 progress.warn(f"{count} cell-rounds failed because their process died: running them once more")
                 progress.add(count)
+                records = read_records(options.out_dir)
                 for round_index, todo in sorted(retry.items()):
-                    run_round(round_index, list(todo.values()), attempt=2)
+                    look, budgets = retried_round_settings(records, journal.manifest.looks or (), round_index,
+                                                           todo.values(), timer.budget_s)
+                    run_round(round_index, list(todo.values()), attempt=2, look=look, size_budgets=budgets or None)
+
+            retry_crashed()
             if options.extend:
                 _extend(cells, runnable_ids, options, journal, run_round, progress, per_start)
+                retry_crashed()  # the extension's own rounds
             journal.manifest = journal.manifest.with_facts(machine_noise=_machine_noise(journal.manifest.rounds))
     except BaseException:
         try:
@@ -467,6 +478,29 @@ def _crashed_before(options: RunOptions, cells: list[Cell]) -> dict[int, dict[st
         if _crashed(record) and record["cell_id"] in by_id and (record["cell_id"], record.get("round")) not in retried:
             found.setdefault(record.get("round") or 1, {})[record["cell_id"]] = by_id[record["cell_id"]]
     return found
+
+
+def retried_round_settings(records: list[dict[str, Any]], looks: Iterable[dict[str, Any]], round_index: int,
+                           cells: Iterable[Cell], round_budget_s: float
+                           ) -> tuple[int | None, dict[tuple[str, str, str], float]]:
+    """How a retry of ``cells``' round ``round_index`` runs as the round it replaces did: the look that judges
+    it (its failed records'; None where they name none) and, for an extension round, each size's budget where
+    the look that gave the round chose a length other than the first pass's (``run.json``'s ``looks``: the
+    look before the one that judges it, :data:`fwbench.execution.extension.ROUND_LENGTHS`)."""
+    ids = {cell.cell_id for cell in cells}
+    sizes = {cell.size for cell in cells}
+    judged = [record["look"] for record in records if record.get("round") == round_index
+              and record.get("cell_id") in ids and record.get("look")]
+    look = max(judged) if judged else None
+    budgets: dict[tuple[str, str, str], float] = {}
+    for entry in looks:
+        if look is None or entry.get("look") != look - 1:
+            continue
+        for found in entry.get("open") or ():
+            size, length = tuple(found.get("size") or ()), found.get("round_length") or 1
+            if size in sizes and found.get("rounds_given") and length != 1:
+                budgets[size] = round_budget_s * length
+    return look, budgets
 
 
 def _contended(record: dict[str, Any], threshold: float | None) -> bool:

@@ -369,3 +369,75 @@ def test_a_longer_extension_round_samples_its_multiple_of_a_first_pass_round(wri
     manifest = json.loads((tmp_path / "out" / "run.json").read_text())
     assert [look["open"][0]["round_length"] for look in manifest["looks"][:2]] == [4, 1]
     assert manifest["round_timer"]["budget_s"] == pytest.approx(0.03)
+
+
+def test_an_extension_round_whose_worker_died_runs_again_at_its_look_and_length(write_spec, tmp_path, monkeypatch):
+    # The fault kills its worker at the first call made while the file is absent (and writes the file): present
+    # through the first pass, it is taken away at the first look, so the look's round-4x-long round dies once.
+    once = tmp_path / "killed-once"
+    once.touch()
+    monkeypatch.setenv("FWBENCH_ENABLE_TEST_KINDS", "1")
+    spec = write_spec(f"""
+version: 1
+workloads:
+  - name: killed
+    kind: fault
+    expr: "x + x"
+    fault: kill_worker
+    fault_file: {once}
+    inputs:
+      x: {{shape: [n, n], dtype: float32, init: normal}}
+    sweep: {{n: [64]}}
+""")
+    size = ("killed", '{"n": 64}', "cpu")
+    looks = []
+
+    def judge(out_dir, among, *_):
+        looks.append(among)
+        if len(looks) > 1:
+            return {}
+        once.unlink()
+        return {size: extension.OpenSize("numpy/eager#2 1.1 [0.9, 1.3]", rounds_needed=1, round_s=0.01, length=4)}
+
+    monkeypatch.setattr("fwbench.execution.runner.open_sizes", judge)
+    monkeypatch.setattr("fwbench.execution.runner.pool_s", lambda timer, cells: 60.0)
+    timer = TimerSettings(budget_s=0.12, min_samples=3, max_samples=50, min_sample_s=0.002, warmup_s=0.01,
+                          max_warmup_s=0.02)
+    options = RunOptions(out_dir=tmp_path / "out", timer=timer, rounds=2, interleave=True, turn_s=0.01, extend=True,
+                         selection=Selection(frameworks=["numpy"], devices=["cpu"], replicas=2))
+    run(load_specs([spec]), options)
+    assert once.exists()
+    records = read_records(tmp_path / "out")
+    extra = [r for r in records if r["round"] == 3]
+    failed = [r for r in extra if r["status"] == "error"]
+    retried = [r for r in extra if r.get("attempt") == 2]
+    assert failed and {r["failure"] for r in failed} == {"worker died"} and {r["look"] for r in failed} == {2}
+    # each dead cell-round again: at the look that judges its round, four times a first-pass round's sampling
+    assert sorted(r["cell_id"] for r in retried) == sorted(r["cell_id"] for r in failed)
+    assert {r["status"] for r in retried} == {"ok"} and {r["look"] for r in retried} == {2}
+    assert [r["settings"]["timer"]["budget_s"] for r in retried] == pytest.approx([0.12] * len(retried))
+    manifest = json.loads((tmp_path / "out" / "run.json").read_text())
+    assert list(manifest["retried"]) == ["3"]
+    assert {row["cell_id"]: row["n_rounds"] for row in read_cells(tmp_path / "out")} == {
+        f"killed[n=64]/numpy/eager/cpu{suffix}": 3 for suffix in ("", "#2")}
+
+
+def test_a_retried_round_takes_the_look_of_its_failed_records_and_the_length_its_look_chose():
+    from fwbench.execution.runner import retried_round_settings
+
+    class Cell:  # the two names of fwbench.execution.plan.Cell that it reads
+        def __init__(self, size):
+            self.cell_id, self.size = f"{size[0]}/numpy", size
+
+    long, short = ("a", '{"n": 1}', "cpu"), ("b", '{"n": 1}', "cpu")
+    looks = [{"look": 1, "open": [{"size": list(long), "round_length": 4, "rounds_given": 2},
+                                  {"size": list(short), "round_length": 1, "rounds_given": 3}]},
+             {"look": 2, "open": [{"size": list(long), "round_length": 8, "rounds_given": 1}]}]
+    records = [{"cell_id": "a/numpy", "round": 5, "look": 2, "status": "error"},
+               {"cell_id": "b/numpy", "round": 5, "look": 2, "status": "error"},
+               {"cell_id": "a/numpy", "round": 7, "look": 3, "status": "error"},
+               {"cell_id": "a/numpy", "round": 1, "look": 1, "status": "error"}]
+    assert retried_round_settings(records, looks, 5, [Cell(long), Cell(short)], 0.5) == (2, {long: 2.0})
+    assert retried_round_settings(records, looks, 7, [Cell(long)], 0.5) == (3, {long: 4.0})
+    assert retried_round_settings(records, looks, 1, [Cell(long)], 0.5) == (1, {})  # a first-pass round
+    assert retried_round_settings([], looks, 2, [Cell(long)], 0.5) == (None, {})  # a run that does not look
