@@ -333,16 +333,16 @@ def _execute(cells: list[Cell], pending: dict[int, list[Cell]], options: RunOpti
                 if not retry:
                     return
                 count = sum(len(todo) for todo in retry.values())
+                earlier = journal.manifest.retried or {}
                 journal.manifest = journal.manifest.with_facts(retried={
-                    **(journal.manifest.retried or {}),
-                    **{str(round_index): sorted(todo) for round_index, todo in retry.items()}})
+                    **earlier, **{str(round_index): sorted({*earlier.get(str(round_index), ()), *todo})
+                                  for round_index, todo in retry.items()}})
                 progress.warn(f"{count} cell-rounds failed because their process died: running them once more")
                 progress.add(count)
                 records = read_records(options.out_dir)
-                for round_index, todo in sorted(retry.items()):
-                    look, budgets = retried_round_settings(records, journal.manifest.looks or (), round_index,
-                                                           todo.values(), timer.budget_s)
-                    run_round(round_index, list(todo.values()), attempt=2, look=look, size_budgets=budgets or None)
+                for served, todo, look, budgets in retry_starts(records, journal.manifest.looks or (), retry,
+                                                                 timer.budget_s, options.rounds, per_start):
+                    run_round(served[0], todo, attempt=2, look=look, size_budgets=budgets or None, served=served)
 
             retry_crashed()
             if options.extend:
@@ -463,7 +463,8 @@ def skip_summary(reasons: list[str]) -> str:
 
 
 def _crashed(record: dict[str, Any]) -> bool:
-    """Whether a first attempt's record failed because its process died (retried once at the end of the run)."""
+    """Whether a first attempt's record failed because its process died (retried once, after the first pass and
+    again after the extension's rounds)."""
     return (record.get("status") == "error" and record.get("failure") in RETRIED_FAILURES
             and (record.get("attempt") or 1) == 1)
 
@@ -477,6 +478,30 @@ def _crashed_before(options: RunOptions, cells: list[Cell]) -> dict[int, dict[st
     for record in records:
         if _crashed(record) and record["cell_id"] in by_id and (record["cell_id"], record.get("round")) not in retried:
             found.setdefault(record.get("round") or 1, {})[record["cell_id"]] = by_id[record["cell_id"]]
+    return found
+
+
+def retry_starts(records: list[dict[str, Any]], looks: Iterable[dict[str, Any]], retry: dict[int, dict[str, Cell]],
+                 round_budget_s: float, planned_rounds: int, per_start: int
+                 ) -> list[tuple[tuple[int, ...], list[Cell], int | None, dict[tuple[str, str, str], float]]]:
+    """The worker starts that retry ``retry`` (round -> cells whose process died), each with the rounds it
+    serves, its cells, look and per-size budgets (:func:`retried_round_settings`).  A first-pass round's retry
+    is a start of its own, as before; consecutive extension rounds (past ``planned_rounds``) with the same cells,
+    look and budgets share one where a start may serve several rounds (``per_start`` above 1: not
+    ``--sequential`` or Ray), since a worker that died in a start serving many of a size's rounds fails all its
+    later ones, and each start costs the frameworks' imports."""
+    found: list[tuple[tuple[int, ...], list[Cell], int | None, dict[tuple[str, str, str], float]]] = []
+    for round_index, todo in sorted(retry.items()):
+        cells = list(todo.values())
+        look, budgets = retried_round_settings(records, looks, round_index, cells, round_budget_s)
+        if found and round_index > planned_rounds and per_start > 1:
+            served, previous, previous_look, previous_budgets = found[-1]
+            if (served[-1] == round_index - 1 and served[0] > planned_rounds and previous_look == look
+                    and previous_budgets == budgets
+                    and [cell.cell_id for cell in previous] == [cell.cell_id for cell in cells]):
+                found[-1] = (served + (round_index,), previous, look, budgets)
+                continue
+        found.append(((round_index,), cells, look, budgets))
     return found
 
 

@@ -139,8 +139,10 @@ def rounds_to_settle(value: Ratio, threshold: float) -> int | None:
     the band (slower, faster or same, whichever needs the fewest), if the ratio and the spread of its rounds
     stay as they are (:func:`fwbench.stats.settle.more_rounds_to`: the standard error shrinking as one over the
     root of the rounds, the t quantile with their degrees of freedom).  The ratio moves as rounds come, so it
-    is a rough guide (docs/methodology.md says how often it held over kept runs).  None without an interval or
-    when no number would do (a ratio on the band's edge, or more than :data:`MAX_MORE_ROUNDS`)."""
+    is a rough guide (docs/methodology.md, session 24: over 400 kept cells the half-width ten rounds gave was
+    the projected one from three rounds times e^-0.08 on the median, quartiles e^-0.33 to e^+0.30).  None
+    without an interval or when no number would do (a ratio on the band's edge, or more than
+    :data:`MAX_MORE_ROUNDS`)."""
     from fwbench.stats.settle import more_rounds_to
 
     if not value.has_interval or value.low <= 0 or value.rounds < 1:

@@ -39,6 +39,7 @@ from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
 from fwbench.stats.intervals import CONFIDENCE
+from fwbench.stats.settle import LIMIT as SETTLE_LIMIT
 
 EQUIVALENCE_BAND = 1.05  # the ratio band inside which two series are equivalent
 
@@ -203,6 +204,8 @@ def size_verdicts(groups: Sequence[Sequence[tuple[str, Mapping[str, Any]]]],
             more_rounds = more_seconds = None
             if position == "undecided":
                 more_rounds = rounds_to_settle(value, equivalence)
+            if more_rounds is not None and more_rounds >= SETTLE_LIMIT:
+                more_rounds = None  # no run gives that many: no number, as on the bound itself
             if more_rounds is not None:
                 per_round = [seconds for seconds in (_sampled_seconds(row), _sampled_seconds(best)) if seconds]
                 more_seconds = more_rounds * max(per_round) if per_round else None

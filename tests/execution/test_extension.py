@@ -441,3 +441,25 @@ def test_a_retried_round_takes_the_look_of_its_failed_records_and_the_length_its
     assert retried_round_settings(records, looks, 7, [Cell(long)], 0.5) == (3, {long: 4.0})
     assert retried_round_settings(records, looks, 1, [Cell(long)], 0.5) == (1, {})  # a first-pass round
     assert retried_round_settings([], looks, 2, [Cell(long)], 0.5) == (None, {})  # a run that does not look
+
+
+def test_consecutive_extension_rounds_retried_alike_share_one_start_and_first_pass_rounds_do_not():
+    from fwbench.execution.runner import retry_starts
+
+    class Cell:  # the two names of fwbench.execution.plan.Cell that the retry reads
+        def __init__(self, name, size):
+            self.cell_id, self.size = name, size
+
+    size = ("a", '{"n": 1}', "cpu")
+    one, two = Cell("a/numpy", size), Cell("a/numpy#2", size)
+    looks = [{"look": 1, "open": [{"size": list(size), "round_length": 2, "rounds_given": 4}]}]
+    records = [{"cell_id": cell.cell_id, "round": number, "look": 1 if number <= 2 else 2, "status": "error"}
+               for number in (1, 2, 3, 4, 5, 6) for cell in (one, two)]
+    retry = {1: {"x": one}, 2: {"x": one}, 3: {"x": one, "y": two}, 4: {"x": one, "y": two},
+             5: {"x": one}, 6: {"x": one}}
+    found = [(served, [cell.cell_id for cell in cells], look, budgets)
+             for served, cells, look, budgets in retry_starts(records, looks, retry, 0.5, 2, per_start=3)]
+    assert found == [((1,), ["a/numpy"], 1, {}), ((2,), ["a/numpy"], 1, {}),
+                     ((3, 4), ["a/numpy", "a/numpy#2"], 2, {size: 1.0}), ((5, 6), ["a/numpy"], 2, {size: 1.0})]
+    # where one start serves one round (--sequential, Ray), every round is a start of its own
+    assert len(retry_starts(records, looks, retry, 0.5, 2, per_start=1)) == 6

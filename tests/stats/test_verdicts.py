@@ -69,13 +69,33 @@ def test_rounds_to_settle_grows_with_the_interval_it_must_shrink():
 
 
 def test_rounds_to_settle_takes_the_easier_of_excluding_one_and_fitting_the_band():
+    from fwbench.stats.settle import more_rounds_to
+
     # centre 1.01: excluding 1 needs the half-width under log 1.01, fitting the band under log(1.05 / 1.01)
     value = Ratio(1.01, 0.95, 1.0737, 0.95, "m", 3)
     band = rounds_to_settle(value)
     assert band == math.ceil(3 * (math.log(1.0737 / 0.95) / 2 / math.log(1.05 / 1.01)) ** 2 - 3)
-    # the equivalence interval (narrower, at 90%) is the one that must fit the band
-    assert rounds_to_settle(value, value.at_level(0.90)) <= band
     assert rounds_to_settle(value, level=0.99) > band  # a stricter level asks more
+    # the equivalence interval (narrower, at 90%) is the one that must fit the band ...
+    value = Ratio(1.01, 0.95, 1.0737, 0.95, "m", 3, 2.5)
+    equivalence = value.at_level(equivalence_level(0.95))
+    assert rounds_to_settle(value, equivalence) < rounds_to_settle(value)
+    # ... and at a stricter level it is judged at that level's equivalence level
+    room = math.log(1.05 / 1.01)
+    assert rounds_to_settle(value, equivalence, level=0.99) == more_rounds_to(equivalence, room,
+                                                                              equivalence_level(0.99))
+    assert more_rounds_to(equivalence, room, equivalence_level(0.99)) > rounds_to_settle(value, equivalence)
+
+
+def test_an_undecided_comparison_past_any_run_s_reach_says_no_number():
+    from fwbench.stats.settle import LIMIT
+
+    # torch's rounds against NumPy's: e^9, e^-9 and 1.05 times, so a log half-width near 26 that must come down to
+    # log 1.05 to exclude 1: some 140,000 rounds, the t quantile's shrinking counted
+    rows = [row("numpy/eager", [1.0, 1.0, 1.0]), row("torch/eager", [math.exp(9), math.exp(-9), 1.05])]
+    item = size_verdicts([rows])[0].comparisons[0]
+    assert item.standing == "undecided" and item.more_rounds is None and item.more_seconds is None
+    assert rounds_to_settle(item.ratio, item.equivalence) in (None, LIMIT)
 
 
 def test_a_looked_at_size_is_judged_at_its_looks_level_and_an_unlooked_one_at_the_plain_level():
