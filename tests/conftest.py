@@ -69,6 +69,24 @@ workloads:
       b: {{shape: [{n}, {n}], init: scaled_normal}}
 """
 
+def killed_worker_spec(fault_file, extra: str = "") -> str:
+    """A spec of one size (n=64) whose cell SIGKILLs its worker at the first call made while ``fault_file`` is
+    absent, and writes it (so a retry runs normally); ``extra``: more YAML lines of the workload, indented four
+    spaces (e.g. its ``modes``).  Test kinds must be enabled (``FWBENCH_ENABLE_TEST_KINDS=1``)."""
+    return f"""
+version: 1
+workloads:
+  - name: killed
+    kind: fault
+    expr: "x + x"
+    fault: kill_worker
+    fault_file: {fault_file}
+    inputs:
+      x: {{shape: [n, n], dtype: float32, init: normal}}
+    sweep: {{n: [64]}}
+{extra}"""
+
+
 SMALL_SPEC = """
 version: 1
 workloads:

@@ -43,9 +43,10 @@ from fwbench.execution.groups import (
 from fwbench.execution.handoff import handoff_summary
 from fwbench.execution.lock import RunDirectoryLock
 from fwbench.execution.plan import Cell, Selection, plan_cells
+from fwbench.execution.retry import crashed_before, process_died, retry_starts, with_partners
 from fwbench.machine.envinfo import host_info, machine_busy_reasons, usable_cores
 from fwbench.machine.roofline import roofline_fields
-from fwbench.records.combine import RETRIED_FAILURES, combine_rounds
+from fwbench.records.combine import combine_rounds
 from fwbench.records.journal import ResultsWriter
 from fwbench.records.manifest import ManifestFile, RunManifest
 from fwbench.records.results import (
@@ -262,7 +263,7 @@ def _execute(cells: list[Cell], pending: dict[int, list[Cell]], options: RunOpti
             # Ray runs groups side by side, so their cells take CPU from each other: no round is judged there.
             threshold = contended_threshold() if options.executor == "local" else None
             contended = _contended_before(options, cells, threshold) if options.resume else {}
-            crashed = _crashed_before(options, cells) if options.resume else {}
+            crashed = crashed_before(options.out_dir, cells) if options.resume else {}
 
             def finish(cell: Cell, record: dict[str, Any]) -> dict[str, Any]:
                 record = with_settings(with_fields(record, **roofline_fields(record, options.calibration)),
@@ -271,7 +272,7 @@ def _execute(cells: list[Cell], pending: dict[int, list[Cell]], options: RunOpti
                 progress.cell_finished(cell, record)
                 if _contended(record, threshold):
                     contended[cell.cell_id] = cell
-                if _crashed(record):
+                if process_died(record):
                     crashed.setdefault(record["round"], {})[cell.cell_id] = cell
                 return record
 
@@ -337,10 +338,15 @@ def _execute(cells: list[Cell], pending: dict[int, list[Cell]], options: RunOpti
                 journal.manifest = journal.manifest.with_facts(retried={
                     **earlier, **{str(round_index): sorted({*earlier.get(str(round_index), ()), *todo})
                                   for round_index, todo in retry.items()}})
-                progress.warn(f"{count} cell-rounds failed because their process died: running them once more")
-                progress.add(count)
                 records = read_records(options.out_dir)
-                for served, todo, look, budgets in retry_starts(records, journal.manifest.looks or (), retry,
+                rerun = with_partners(records, retry, {cell.cell_id: cell for cell in cells
+                                                       if cell.cell_id in runnable_ids})
+                partners = sum(len(todo) for todo in rerun.values()) - count
+                progress.warn(f"{count} cell-rounds failed because their process died: running them once more"
+                              + (f", with the {partners} other cell-rounds of their sizes' rounds, so that their "
+                                 "turns are paired in time" if partners else ""))
+                progress.add(count + partners)
+                for served, todo, look, budgets in retry_starts(records, journal.manifest.looks or (), rerun,
                                                                  timer.budget_s, options.rounds, per_start):
                     run_round(served[0], todo, attempt=2, look=look, size_budgets=budgets or None, served=served)
 
@@ -460,72 +466,6 @@ def skip_summary(reasons: list[str]) -> str:
     """'18 x device absent: ...; 2 x ...': each distinct reason with its count, the commonest first."""
     return "; ".join(f"{count} x {reason}" for reason, count in
                      sorted(reason_counts(reasons).items(), key=lambda item: -item[1]))
-
-
-def _crashed(record: dict[str, Any]) -> bool:
-    """Whether a first attempt's record failed because its process died (retried once, after the first pass and
-    again after the extension's rounds)."""
-    return (record.get("status") == "error" and record.get("failure") in RETRIED_FAILURES
-            and (record.get("attempt") or 1) == 1)
-
-
-def _crashed_before(options: RunOptions, cells: list[Cell]) -> dict[int, dict[str, Cell]]:
-    """On ``--resume``: the cell-rounds an earlier session saw die and has not retried yet, by round."""
-    by_id = {cell.cell_id: cell for cell in cells}
-    records = read_records(options.out_dir)
-    retried = {(record["cell_id"], record.get("round")) for record in records if (record.get("attempt") or 1) > 1}
-    found: dict[int, dict[str, Cell]] = {}
-    for record in records:
-        if _crashed(record) and record["cell_id"] in by_id and (record["cell_id"], record.get("round")) not in retried:
-            found.setdefault(record.get("round") or 1, {})[record["cell_id"]] = by_id[record["cell_id"]]
-    return found
-
-
-def retry_starts(records: list[dict[str, Any]], looks: Iterable[dict[str, Any]], retry: dict[int, dict[str, Cell]],
-                 round_budget_s: float, planned_rounds: int, per_start: int
-                 ) -> list[tuple[tuple[int, ...], list[Cell], int | None, dict[tuple[str, str, str], float]]]:
-    """The worker starts that retry ``retry`` (round -> cells whose process died), each with the rounds it
-    serves, its cells, look and per-size budgets (:func:`retried_round_settings`).  A first-pass round's retry
-    is a start of its own, as before; consecutive extension rounds (past ``planned_rounds``) with the same cells,
-    look and budgets share one where a start may serve several rounds (``per_start`` above 1: not
-    ``--sequential`` or Ray), since a worker that died in a start serving many of a size's rounds fails all its
-    later ones, and each start costs the frameworks' imports."""
-    found: list[tuple[tuple[int, ...], list[Cell], int | None, dict[tuple[str, str, str], float]]] = []
-    for round_index, todo in sorted(retry.items()):
-        cells = list(todo.values())
-        look, budgets = retried_round_settings(records, looks, round_index, cells, round_budget_s)
-        if found and round_index > planned_rounds and per_start > 1:
-            served, previous, previous_look, previous_budgets = found[-1]
-            if (served[-1] == round_index - 1 and served[0] > planned_rounds and previous_look == look
-                    and previous_budgets == budgets
-                    and [cell.cell_id for cell in previous] == [cell.cell_id for cell in cells]):
-                found[-1] = (served + (round_index,), previous, look, budgets)
-                continue
-        found.append(((round_index,), cells, look, budgets))
-    return found
-
-
-def retried_round_settings(records: list[dict[str, Any]], looks: Iterable[dict[str, Any]], round_index: int,
-                           cells: Iterable[Cell], round_budget_s: float
-                           ) -> tuple[int | None, dict[tuple[str, str, str], float]]:
-    """How a retry of ``cells``' round ``round_index`` runs as the round it replaces did: the look that judges
-    it (its failed records'; None where they name none) and, for an extension round, each size's budget where
-    the look that gave the round chose a length other than the first pass's (``run.json``'s ``looks``: the
-    look before the one that judges it, :data:`fwbench.execution.extension.ROUND_LENGTHS`)."""
-    ids = {cell.cell_id for cell in cells}
-    sizes = {cell.size for cell in cells}
-    judged = [record["look"] for record in records if record.get("round") == round_index
-              and record.get("cell_id") in ids and record.get("look")]
-    look = max(judged) if judged else None
-    budgets: dict[tuple[str, str, str], float] = {}
-    for entry in looks:
-        if look is None or entry.get("look") != look - 1:
-            continue
-        for found in entry.get("open") or ():
-            size, length = tuple(found.get("size") or ()), found.get("round_length") or 1
-            if size in sizes and found.get("rounds_given") and length != 1:
-                budgets[size] = round_budget_s * length
-    return look, budgets
 
 
 def _contended(record: dict[str, Any], threshold: float | None) -> bool:

@@ -13,7 +13,7 @@ from fwbench.records.results import read_cells, read_records
 from fwbench.spec.loader import load_specs
 from fwbench.stats.timing import TimerSettings
 from fwbench.stats.verdicts import spending_level
-from tests.conftest import SMALL_SPEC
+from tests.conftest import SMALL_SPEC, killed_worker_spec
 
 
 def test_the_pool_is_the_budget_the_first_pass_leaves():
@@ -377,18 +377,7 @@ def test_an_extension_round_whose_worker_died_runs_again_at_its_look_and_length(
     once = tmp_path / "killed-once"
     once.touch()
     monkeypatch.setenv("FWBENCH_ENABLE_TEST_KINDS", "1")
-    spec = write_spec(f"""
-version: 1
-workloads:
-  - name: killed
-    kind: fault
-    expr: "x + x"
-    fault: kill_worker
-    fault_file: {once}
-    inputs:
-      x: {{shape: [n, n], dtype: float32, init: normal}}
-    sweep: {{n: [64]}}
-""")
+    spec = write_spec(killed_worker_spec(once))
     size = ("killed", '{"n": 64}', "cpu")
     looks = []
 
@@ -420,46 +409,3 @@ workloads:
     assert list(manifest["retried"]) == ["3"]
     assert {row["cell_id"]: row["n_rounds"] for row in read_cells(tmp_path / "out")} == {
         f"killed[n=64]/numpy/eager/cpu{suffix}": 3 for suffix in ("", "#2")}
-
-
-def test_a_retried_round_takes_the_look_of_its_failed_records_and_the_length_its_look_chose():
-    from fwbench.execution.runner import retried_round_settings
-
-    class Cell:  # the two names of fwbench.execution.plan.Cell that it reads
-        def __init__(self, size):
-            self.cell_id, self.size = f"{size[0]}/numpy", size
-
-    long, short = ("a", '{"n": 1}', "cpu"), ("b", '{"n": 1}', "cpu")
-    looks = [{"look": 1, "open": [{"size": list(long), "round_length": 4, "rounds_given": 2},
-                                  {"size": list(short), "round_length": 1, "rounds_given": 3}]},
-             {"look": 2, "open": [{"size": list(long), "round_length": 8, "rounds_given": 1}]}]
-    records = [{"cell_id": "a/numpy", "round": 5, "look": 2, "status": "error"},
-               {"cell_id": "b/numpy", "round": 5, "look": 2, "status": "error"},
-               {"cell_id": "a/numpy", "round": 7, "look": 3, "status": "error"},
-               {"cell_id": "a/numpy", "round": 1, "look": 1, "status": "error"}]
-    assert retried_round_settings(records, looks, 5, [Cell(long), Cell(short)], 0.5) == (2, {long: 2.0})
-    assert retried_round_settings(records, looks, 7, [Cell(long)], 0.5) == (3, {long: 4.0})
-    assert retried_round_settings(records, looks, 1, [Cell(long)], 0.5) == (1, {})  # a first-pass round
-    assert retried_round_settings([], looks, 2, [Cell(long)], 0.5) == (None, {})  # a run that does not look
-
-
-def test_consecutive_extension_rounds_retried_alike_share_one_start_and_first_pass_rounds_do_not():
-    from fwbench.execution.runner import retry_starts
-
-    class Cell:  # the two names of fwbench.execution.plan.Cell that the retry reads
-        def __init__(self, name, size):
-            self.cell_id, self.size = name, size
-
-    size = ("a", '{"n": 1}', "cpu")
-    one, two = Cell("a/numpy", size), Cell("a/numpy#2", size)
-    looks = [{"look": 1, "open": [{"size": list(size), "round_length": 2, "rounds_given": 4}]}]
-    records = [{"cell_id": cell.cell_id, "round": number, "look": 1 if number <= 2 else 2, "status": "error"}
-               for number in (1, 2, 3, 4, 5, 6) for cell in (one, two)]
-    retry = {1: {"x": one}, 2: {"x": one}, 3: {"x": one, "y": two}, 4: {"x": one, "y": two},
-             5: {"x": one}, 6: {"x": one}}
-    found = [(served, [cell.cell_id for cell in cells], look, budgets)
-             for served, cells, look, budgets in retry_starts(records, looks, retry, 0.5, 2, per_start=3)]
-    assert found == [((1,), ["a/numpy"], 1, {}), ((2,), ["a/numpy"], 1, {}),
-                     ((3, 4), ["a/numpy", "a/numpy#2"], 2, {size: 1.0}), ((5, 6), ["a/numpy"], 2, {size: 1.0})]
-    # where one start serves one round (--sequential, Ray), every round is a start of its own
-    assert len(retry_starts(records, looks, retry, 0.5, 2, per_start=1)) == 6

@@ -1,0 +1,104 @@
+"""Cell-rounds whose process died, run once more: which, with whom, at which look and length, in which starts.
+
+A cell-round fails with ``failure`` "worker died" or "cell process died" (:data:`RETRIED_FAILURES`) when its
+process ended under it: killed, as the OOM killer does, or crashed.  The runner runs such cell-rounds once more
+in a fresh worker, after the first pass and again after the extension's rounds (and, on ``--resume``, those an
+earlier session left, :func:`crashed_before`); a retry that dies too is not retried.  A retry runs its size's
+round again whole (:func:`with_partners`), at the look that judges the round and, in an extension round, at the
+length its look chose (:func:`retried_round_settings`), and consecutive extension rounds retried alike share a
+start (:func:`retry_starts`).  Every retry's record supersedes the round's first
+(:func:`fwbench.records.combine.combine_rounds` reads a round by its last attempt).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Iterable
+
+from fwbench.execution.plan import Cell
+from fwbench.records.combine import RETRIED_FAILURES
+from fwbench.records.results import read_records
+
+
+def process_died(record: dict[str, Any]) -> bool:
+    """Whether a first attempt's record failed because its process died (retried once, after the first pass and
+    again after the extension's rounds)."""
+    return (record.get("status") == "error" and record.get("failure") in RETRIED_FAILURES
+            and (record.get("attempt") or 1) == 1)
+
+
+def crashed_before(out_dir: Path, cells: list[Cell]) -> dict[int, dict[str, Cell]]:
+    """On ``--resume``: the cell-rounds an earlier session saw die and has not retried yet, by round."""
+    by_id = {cell.cell_id: cell for cell in cells}
+    records = read_records(out_dir)
+    retried = {(record["cell_id"], record.get("round")) for record in records if (record.get("attempt") or 1) > 1}
+    found: dict[int, dict[str, Cell]] = {}
+    for record in records:
+        if (process_died(record) and record["cell_id"] in by_id
+                and (record["cell_id"], record.get("round")) not in retried):
+            found.setdefault(record.get("round") or 1, {})[record["cell_id"]] = by_id[record["cell_id"]]
+    return found
+
+
+def with_partners(records: list[dict[str, Any]], retry: dict[int, dict[str, Cell]],
+                  runnable: dict[str, Cell]) -> dict[int, dict[str, Cell]]:
+    """``retry`` (round -> cells whose process died) with, in each round, the other ``runnable`` cells of the
+    dead cells' sizes that measured in that round: a round's figure pairs each series' turns with the turns
+    of the others that began nearest in time (:func:`fwbench.stats.paired.paired_log_ratios`), so a dead cell
+    retried alone, minutes later, would be paired with turns taken before the drift between; its size's round
+    runs again whole, and every retry's record supersedes the round's first (``attempt`` 2)."""
+    found = {round_index: dict(todo) for round_index, todo in retry.items()}
+    for record in records:
+        todo = found.get(record.get("round") or 1)
+        cell = runnable.get(record.get("cell_id"))
+        if (todo is not None and cell is not None and record.get("status") == "ok"
+                and cell.cell_id not in todo and any(cell.size == dead.size for dead in todo.values())):
+            todo[cell.cell_id] = cell
+    return found
+
+
+def retry_starts(records: list[dict[str, Any]], looks: Iterable[dict[str, Any]], retry: dict[int, dict[str, Cell]],
+                 round_budget_s: float, planned_rounds: int, per_start: int
+                 ) -> list[tuple[tuple[int, ...], list[Cell], int | None, dict[tuple[str, str, str], float]]]:
+    """The worker starts that retry ``retry`` (round -> cells whose process died), each with the rounds it
+    serves, its cells, look and per-size budgets (:func:`retried_round_settings`).  A first-pass round's retry
+    is a start of its own, as before; consecutive extension rounds (past ``planned_rounds``) with the same cells,
+    look and budgets share one where a start may serve several rounds (``per_start`` above 1: not
+    ``--sequential`` or Ray), since a worker that died in a start serving many of a size's rounds fails all its
+    later ones, and each start costs the frameworks' imports."""
+    found: list[tuple[tuple[int, ...], list[Cell], int | None, dict[tuple[str, str, str], float]]] = []
+    for round_index, todo in sorted(retry.items()):
+        cells = list(todo.values())
+        look, budgets = retried_round_settings(records, looks, round_index, cells, round_budget_s)
+        if found and round_index > planned_rounds and per_start > 1:
+            served, previous, previous_look, previous_budgets = found[-1]
+            if (served[-1] == round_index - 1 and served[0] > planned_rounds and previous_look == look
+                    and previous_budgets == budgets
+                    and [cell.cell_id for cell in previous] == [cell.cell_id for cell in cells]):
+                found[-1] = (served + (round_index,), previous, look, budgets)
+                continue
+        found.append(((round_index,), cells, look, budgets))
+    return found
+
+
+def retried_round_settings(records: list[dict[str, Any]], looks: Iterable[dict[str, Any]], round_index: int,
+                           cells: Iterable[Cell], round_budget_s: float
+                           ) -> tuple[int | None, dict[tuple[str, str, str], float]]:
+    """How a retry of ``cells``' round ``round_index`` runs as the round it replaces did: the look that judges
+    it (its failed records'; None where they name none) and, for an extension round, each size's budget where
+    the look that gave the round chose a length other than the first pass's (``run.json``'s ``looks``: the
+    look before the one that judges it, :data:`fwbench.execution.extension.ROUND_LENGTHS`)."""
+    ids = {cell.cell_id for cell in cells}
+    sizes = {cell.size for cell in cells}
+    judged = [record["look"] for record in records if record.get("round") == round_index
+              and record.get("cell_id") in ids and record.get("look")]
+    look = max(judged) if judged else None
+    budgets: dict[tuple[str, str, str], float] = {}
+    for entry in looks:
+        if look is None or entry.get("look") != look - 1:
+            continue
+        for found in entry.get("open") or ():
+            size, length = tuple(found.get("size") or ()), found.get("round_length") or 1
+            if size in sizes and found.get("rounds_given") and length != 1:
+                budgets[size] = round_budget_s * length
+    return look, budgets

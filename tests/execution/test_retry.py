@@ -1,0 +1,82 @@
+"""Cell-rounds whose process died, run once more (fwbench.execution.retry): whole size-rounds, at their look and
+length, consecutive extension rounds in one start."""
+
+from fwbench.execution.plan import Selection
+from fwbench.execution.retry import retried_round_settings, retry_starts, with_partners
+from fwbench.execution.runner import RunOptions, run
+from fwbench.records.results import read_cells, read_records
+from fwbench.spec.loader import load_specs
+from fwbench.stats.timing import TimerSettings
+from tests.conftest import killed_worker_spec
+
+
+class Cell:  # the two names of fwbench.execution.plan.Cell that the retry reads
+    def __init__(self, name, size):
+        self.cell_id, self.size = name, size
+
+
+def test_a_retried_round_takes_the_look_of_its_failed_records_and_the_length_its_look_chose():
+    long, short = ("a", '{"n": 1}', "cpu"), ("b", '{"n": 1}', "cpu")
+    looks = [{"look": 1, "open": [{"size": list(long), "round_length": 4, "rounds_given": 2},
+                                  {"size": list(short), "round_length": 1, "rounds_given": 3}]},
+             {"look": 2, "open": [{"size": list(long), "round_length": 8, "rounds_given": 1}]}]
+    records = [{"cell_id": "a/numpy", "round": 5, "look": 2, "status": "error"},
+               {"cell_id": "b/numpy", "round": 5, "look": 2, "status": "error"},
+               {"cell_id": "a/numpy", "round": 7, "look": 3, "status": "error"},
+               {"cell_id": "a/numpy", "round": 1, "look": 1, "status": "error"}]
+    both = [Cell("a/numpy", long), Cell("b/numpy", short)]
+    assert retried_round_settings(records, looks, 5, both, 0.5) == (2, {long: 2.0})
+    assert retried_round_settings(records, looks, 7, [Cell("a/numpy", long)], 0.5) == (3, {long: 4.0})
+    assert retried_round_settings(records, looks, 1, [Cell("a/numpy", long)], 0.5) == (1, {})  # a first-pass round
+    assert retried_round_settings([], looks, 2, [Cell("a/numpy", long)], 0.5) == (None, {})  # a run that does not look
+
+
+def test_consecutive_extension_rounds_retried_alike_share_one_start_and_first_pass_rounds_do_not():
+    size = ("a", '{"n": 1}', "cpu")
+    one, two = Cell("a/numpy", size), Cell("a/numpy#2", size)
+    looks = [{"look": 1, "open": [{"size": list(size), "round_length": 2, "rounds_given": 4}]}]
+    records = [{"cell_id": cell.cell_id, "round": number, "look": 1 if number <= 2 else 2, "status": "error"}
+               for number in (1, 2, 3, 4, 5, 6) for cell in (one, two)]
+    retry = {1: {"x": one}, 2: {"x": one}, 3: {"x": one, "y": two}, 4: {"x": one, "y": two},
+             5: {"x": one}, 6: {"x": one}}
+    found = [(served, [cell.cell_id for cell in cells], look, budgets)
+             for served, cells, look, budgets in retry_starts(records, looks, retry, 0.5, 2, per_start=3)]
+    assert found == [((1,), ["a/numpy"], 1, {}), ((2,), ["a/numpy"], 1, {}),
+                     ((3, 4), ["a/numpy", "a/numpy#2"], 2, {size: 1.0}), ((5, 6), ["a/numpy"], 2, {size: 1.0})]
+    # where one start serves one round (--sequential, Ray), every round is a start of its own
+    assert len(retry_starts(records, looks, retry, 0.5, 2, per_start=1)) == 6
+
+
+def test_a_dead_cell_s_round_runs_again_with_the_other_series_of_its_size_that_measured_in_it():
+    size, other = ("a", '{"n": 1}', "cpu"), ("b", '{"n": 1}', "cpu")
+    dead, partner, elsewhere, later = (Cell("a/numpy", size), Cell("a/jax", size), Cell("b/jax", other),
+                                       Cell("a/torch", size))
+    runnable = {cell.cell_id: cell for cell in (dead, partner, elsewhere, later)}
+    records = [{"cell_id": "a/numpy", "round": 2, "status": "error"}, {"cell_id": "a/jax", "round": 2, "status": "ok"},
+               {"cell_id": "b/jax", "round": 2, "status": "ok"},  # another size
+               {"cell_id": "a/torch", "round": 3, "status": "ok"},  # another round
+               {"cell_id": "a/torch", "round": 2, "status": "skipped"}]  # did not measure
+    found = with_partners(records, {2: {"a/numpy": dead}}, runnable)
+    assert {number: sorted(todo) for number, todo in found.items()} == {2: ["a/jax", "a/numpy"]}
+
+
+def test_a_killed_worker_s_round_runs_again_with_its_size_s_other_series(write_spec, tmp_path, monkeypatch):
+    # NumPy's worker is killed at its first call (the file is absent: the kill writes it, so the retry runs);
+    # jax's cell of the same size measured that round alone, so it runs again beside NumPy's retry.
+    once = tmp_path / "killed-once"
+    monkeypatch.setenv("FWBENCH_ENABLE_TEST_KINDS", "1")
+    spec = write_spec(killed_worker_spec(once, "    fault_frameworks: [numpy]\n    modes: [numpy/eager, jax/eager]\n"))
+    timer = TimerSettings(budget_s=0.12, min_samples=3, max_samples=50, min_sample_s=0.002, warmup_s=0.01,
+                          max_warmup_s=0.02)
+    options = RunOptions(out_dir=tmp_path / "out", timer=timer, rounds=2, rounds_per_start=2, interleave=True,
+                         turn_s=0.01, extend=False, selection=Selection(frameworks=["numpy", "jax"], devices=["cpu"]))
+    run(load_specs([spec]), options)
+    records = read_records(tmp_path / "out")
+    first = sorted((r["framework"], r["round"], r["status"], r.get("attempt") or 1) for r in records)
+    # killed in round 1, NumPy's worker takes its round 2 with it; each dead round runs again, jax's beside it
+    assert first == [("jax", 1, "ok", 1), ("jax", 1, "ok", 2), ("jax", 2, "ok", 1), ("jax", 2, "ok", 2),
+                     ("numpy", 1, "error", 1), ("numpy", 1, "ok", 2), ("numpy", 2, "error", 1), ("numpy", 2, "ok", 2)]
+    cells = {row["framework"]: row for row in read_cells(tmp_path / "out")}
+    assert cells["numpy"]["status"] == cells["jax"]["status"] == "ok"
+    retried_jax = [r for r in records if r["framework"] == "jax" and r.get("attempt") == 2]
+    assert sorted(cells["jax"]["round_medians_s"]) == sorted(r["median_s"] for r in retried_jax)  # the retries'
