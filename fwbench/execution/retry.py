@@ -3,11 +3,12 @@
 A cell-round fails with ``failure`` "worker died" or "cell process died" (:data:`RETRIED_FAILURES`) when its
 process ended under it: killed, as the OOM killer does, or crashed.  The runner runs such cell-rounds once more
 in a fresh worker, after the first pass and again after the extension's rounds (and, on ``--resume``, those an
-earlier session left, :func:`crashed_before`); a retry that dies too is not retried.  A retry runs its size's
-round again whole (:func:`with_partners`), at the look that judges the round and, in an extension round, at the
-length its look chose (:func:`retried_round_settings`), and consecutive extension rounds retried alike share a
-start (:func:`retry_starts`).  Every retry's record supersedes the round's first
-(:func:`fwbench.records.combine.combine_rounds` reads a round by its last attempt).
+earlier session left, :func:`crashed_before`); a retry that dies too is not retried.  A retry runs again
+the cells paired with the dead one in that round, its size's other series (:func:`with_partners`), at the look
+that judges the round and, in an extension round, at the length its look chose (:func:`retried_round_settings`),
+and consecutive extension rounds retried alike share a start (:func:`retry_starts`).  Every retry's record
+supersedes the round's first, unless it is a process's failure and the first measured
+(:func:`fwbench.records.combine.combine_rounds`).
 """
 
 from __future__ import annotations
@@ -42,17 +43,26 @@ def crashed_before(out_dir: Path, cells: list[Cell]) -> dict[int, dict[str, Cell
 
 def with_partners(records: list[dict[str, Any]], retry: dict[int, dict[str, Cell]],
                   runnable: dict[str, Cell]) -> dict[int, dict[str, Cell]]:
-    """``retry`` (round -> cells whose process died) with, in each round, the other ``runnable`` cells of the
-    dead cells' sizes that measured in that round: a round's figure pairs each series' turns with the turns
-    of the others that began nearest in time (:func:`fwbench.stats.paired.paired_log_ratios`), so a dead cell
-    retried alone, minutes later, would be paired with turns taken before the drift between; its size's round
-    runs again whole, and every retry's record supersedes the round's first (``attempt`` 2)."""
+    """``retry`` (round -> cells whose process died) with, in each round, the ``runnable`` cells that are paired
+    with a dead one and measured in that round: a round's figure pairs each series' turns with the turns of the
+    others that began nearest in time (:func:`fwbench.stats.paired.paired_log_ratios`), so a dead cell retried
+    alone, minutes later, would be paired with turns taken before the drift between.  Its partners are the
+    other series of its size, or, for a cell of a side (``fwbench ab``), which is compared with its other side
+    alone, that side (:func:`fwbench.execution.interleave.partner_key`).  Their retries' records supersede their
+    round's first unless they die too (:func:`fwbench.records.combine.combine_rounds`)."""
+    from fwbench.execution.interleave import partner_key
+
+    def pairs_with(cell: Cell, dead: Cell) -> bool:
+        if getattr(dead, "side", None):
+            return partner_key(cell) == partner_key(dead)
+        return cell.size == dead.size
+
     found = {round_index: dict(todo) for round_index, todo in retry.items()}
     for record in records:
         todo = found.get(record.get("round") or 1)
         cell = runnable.get(record.get("cell_id"))
-        if (todo is not None and cell is not None and record.get("status") == "ok"
-                and cell.cell_id not in todo and any(cell.size == dead.size for dead in todo.values())):
+        if (todo is not None and cell is not None and record.get("status") == "ok" and cell.cell_id not in todo
+                and any(pairs_with(cell, dead) for dead in retry[record.get("round") or 1].values())):
             todo[cell.cell_id] = cell
     return found
 
@@ -60,15 +70,16 @@ def with_partners(records: list[dict[str, Any]], retry: dict[int, dict[str, Cell
 def retry_starts(records: list[dict[str, Any]], looks: Iterable[dict[str, Any]], retry: dict[int, dict[str, Cell]],
                  round_budget_s: float, planned_rounds: int, per_start: int
                  ) -> list[tuple[tuple[int, ...], list[Cell], int | None, dict[tuple[str, str, str], float]]]:
-    """The worker starts that retry ``retry`` (round -> cells whose process died), each with the rounds it
-    serves, its cells, look and per-size budgets (:func:`retried_round_settings`).  A first-pass round's retry
+    """The worker starts that retry ``retry`` (round -> cells whose process died and their partners,
+    :func:`with_partners`), each with the rounds it serves, its cells (in the order of their ids), look and
+    per-size budgets (:func:`retried_round_settings`).  A first-pass round's retry
     is a start of its own, as before; consecutive extension rounds (past ``planned_rounds``) with the same cells,
     look and budgets share one where a start may serve several rounds (``per_start`` above 1: not
     ``--sequential`` or Ray), since a worker that died in a start serving many of a size's rounds fails all its
     later ones, and each start costs the frameworks' imports."""
     found: list[tuple[tuple[int, ...], list[Cell], int | None, dict[tuple[str, str, str], float]]] = []
     for round_index, todo in sorted(retry.items()):
-        cells = list(todo.values())
+        cells = sorted(todo.values(), key=lambda cell: cell.cell_id)
         look, budgets = retried_round_settings(records, looks, round_index, cells, round_budget_s)
         if found and round_index > planned_rounds and per_start > 1:
             served, previous, previous_look, previous_budgets = found[-1]

@@ -55,17 +55,22 @@ def _process_failed(record: dict[str, Any]) -> bool:
 
 
 def _latest_attempts(rounds: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The cell's rounds in order, a retried round by its last record; the superseded failures are noted on
-    the retry (``failed_rounds``, read by :func:`_combine`)."""
+    """The cell's rounds in order, a retried round by its last record, unless that record is a failure its
+    process's end caused and an earlier attempt measured: a cell retried beside a dead partner (its size's
+    round run again whole, :func:`fwbench.execution.retry.with_partners`) whose retry dies too keeps the
+    measurement it had.  The superseded failures are noted on the record kept (``failed_rounds``, read by
+    :func:`_combine`)."""
     by_round: dict[int, list[dict[str, Any]]] = {}
     for record in rounds:
         by_round.setdefault(record.get("round") or 1, []).append(record)
     latest = []
     for number in sorted(by_round):
         attempts = by_round[number]
-        last = dict(attempts[-1])
-        superseded = [{"round": number, "reason": r.get("reason"), "retried": True} for r in attempts[:-1]
-                      if r.get("status") == "error"]
+        measured = [record for record in attempts if record.get("status") == "ok"]
+        kept = attempts[-1] if not (_process_failed(attempts[-1]) and measured) else measured[-1]
+        last = dict(kept)
+        superseded = [{"round": number, "reason": r.get("reason"), "retried": True} for r in attempts
+                      if r is not kept and r.get("status") == "error"]
         if superseded:
             last["_superseded"] = superseded
         latest.append(last)

@@ -60,6 +60,32 @@ def test_a_dead_cell_s_round_runs_again_with_the_other_series_of_its_size_that_m
     assert {number: sorted(todo) for number, todo in found.items()} == {2: ["a/jax", "a/numpy"]}
 
 
+def test_under_fwbench_ab_a_dead_side_s_partner_is_its_other_side_alone():
+    class SideCell(Cell):
+        def __init__(self, name, size, framework, side):
+            super().__init__(name, size)
+            self.framework, self.mode, self.method, self.side = framework, "eager", "fwbench", side
+
+    size = ("a", '{"n": 1}', "cpu")
+    cells = [SideCell(f"a/{framework}#{side}", size, framework, side)
+             for framework in ("numpy", "jax") for side in ("baseline", "candidate")]
+    runnable = {cell.cell_id: cell for cell in cells}
+    records = [{"cell_id": cell.cell_id, "round": 1, "status": "error" if cell is cells[1] else "ok"}
+               for cell in cells]
+    found = with_partners(records, {1: {cells[1].cell_id: cells[1]}}, runnable)
+    assert sorted(found[1]) == ["a/numpy#baseline", "a/numpy#candidate"]  # not jax's sides
+
+
+def test_retried_rounds_alike_share_a_start_whatever_order_their_cells_came_in():
+    size = ("a", '{"n": 1}', "cpu")
+    one, two = Cell("a/numpy", size), Cell("a/jax", size)
+    looks = [{"look": 1, "open": [{"size": list(size), "round_length": 1, "rounds_given": 2}]}]
+    records = [{"cell_id": "a/numpy", "round": number, "look": 2, "status": "error"} for number in (3, 4)]
+    found = retry_starts(records, looks, {3: {"x": one, "y": two}, 4: {"y": two, "x": one}}, 0.5, 2, per_start=3)
+    assert [(served, [cell.cell_id for cell in cells]) for served, cells, *_ in found] == [
+        ((3, 4), ["a/jax", "a/numpy"])]
+
+
 def test_a_killed_worker_s_round_runs_again_with_its_size_s_other_series(write_spec, tmp_path, monkeypatch):
     # NumPy's worker is killed at its first call (the file is absent: the kill writes it, so the retry runs);
     # jax's cell of the same size measured that round alone, so it runs again beside NumPy's retry.
