@@ -6,7 +6,7 @@ in a fresh worker, after the first pass and again after the extension's rounds (
 earlier session left, :func:`crashed_before`); a retry that dies too is not retried.  A retry runs again
 the cells paired with the dead one in that round, its size's other series (:func:`with_partners`), at the look
 that judges the round and, in an extension round, at the length its look chose (:func:`retried_round_settings`),
-and consecutive extension rounds retried alike share a start (:func:`retry_starts`).  Every retry's record
+and consecutive rounds retried alike share a start (:func:`retry_starts`).  Every retry's record
 supersedes the round's first, unless it is a process's failure and the first measured
 (:func:`fwbench.records.combine.combine_rounds`).
 """
@@ -68,23 +68,23 @@ def with_partners(records: list[dict[str, Any]], retry: dict[int, dict[str, Cell
 
 
 def retry_starts(records: list[dict[str, Any]], looks: Iterable[dict[str, Any]], retry: dict[int, dict[str, Cell]],
-                 round_budget_s: float, planned_rounds: int, per_start: int
+                 round_budget_s: float, per_start: int
                  ) -> list[tuple[tuple[int, ...], list[Cell], int | None, dict[tuple[str, str, str], float]]]:
     """The worker starts that retry ``retry`` (round -> cells whose process died and their partners,
     :func:`with_partners`), each with the rounds it serves, its cells (in the order of their ids), look and
-    per-size budgets (:func:`retried_round_settings`).  A first-pass round's retry
-    is a start of its own, as before; consecutive extension rounds (past ``planned_rounds``) with the same cells,
-    look and budgets share one where a start may serve several rounds (``per_start`` above 1: not
-    ``--sequential`` or Ray), since a worker that died in a start serving many of a size's rounds fails all its
-    later ones, and each start costs the frameworks' imports."""
+    per-size budgets (:func:`retried_round_settings`).  Consecutive rounds with the same cells, look and budgets
+    share one start where a start may serve several rounds (``per_start`` above 1: not ``--sequential`` or
+    Ray): a worker that died in a start serving many rounds (three of a plain run's first pass, ten of
+    ``fwbench ab``'s, an extension's) fails all its later ones, and each start costs the frameworks' imports.
+    A retry start judges nothing on its own: the runner gives it no looks (``fwbench ab``'s stop after three and
+    five rounds count a size's rounds within one start)."""
     found: list[tuple[tuple[int, ...], list[Cell], int | None, dict[tuple[str, str, str], float]]] = []
     for round_index, todo in sorted(retry.items()):
         cells = sorted(todo.values(), key=lambda cell: cell.cell_id)
         look, budgets = retried_round_settings(records, looks, round_index, cells, round_budget_s)
-        if found and round_index > planned_rounds and per_start > 1:
+        if found and per_start > 1:
             served, previous, previous_look, previous_budgets = found[-1]
-            if (served[-1] == round_index - 1 and served[0] > planned_rounds and previous_look == look
-                    and previous_budgets == budgets
+            if (served[-1] == round_index - 1 and previous_look == look and previous_budgets == budgets
                     and [cell.cell_id for cell in previous] == [cell.cell_id for cell in cells]):
                 found[-1] = (served + (round_index,), previous, look, budgets)
                 continue

@@ -291,7 +291,8 @@ def _execute(cells: list[Cell], pending: dict[int, list[Cell]], options: RunOpti
                                          unset_environment=tuple(options.unset_environment), attempt=attempt,
                                          turn_s=options.turn_s, look=look, sides=options.sides,
                                          served_rounds=served if len(served) > 1 else (),
-                                         settled=options.settled, look_after_rounds=options.look_after_rounds,
+                                         settled=options.settled if attempt == 1 else None,
+                                         look_after_rounds=options.look_after_rounds if attempt == 1 else (),
                                          size_rounds=size_rounds, deadline=deadline, size_budgets=size_budgets)
                 groups = rotated([WorkerGroup(framework, device, group_cells, settings, finish, progress)
                                   for (framework, device), group_cells in _groups(todo)], round_index)
@@ -343,11 +344,11 @@ def _execute(cells: list[Cell], pending: dict[int, list[Cell]], options: RunOpti
                                                        if cell.cell_id in runnable_ids})
                 partners = sum(len(todo) for todo in rerun.values()) - count
                 progress.warn(f"{count} cell-rounds failed because their process died: running them once more"
-                              + (f", with the {partners} other cell-rounds of their sizes' rounds, so that their "
-                                 "turns are paired in time" if partners else ""))
+                              + (f", with the {partners} cell-rounds paired with them in those rounds, so that "
+                                 "their turns are paired in time" if partners else ""))
                 progress.add(count + partners)
                 for served, todo, look, budgets in retry_starts(records, journal.manifest.looks or (), rerun,
-                                                                 timer.budget_s, options.rounds, per_start):
+                                                                 timer.budget_s, per_start):
                     run_round(served[0], todo, attempt=2, look=look, size_budgets=budgets or None, served=served)
 
             retry_crashed()

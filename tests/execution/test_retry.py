@@ -31,7 +31,7 @@ def test_a_retried_round_takes_the_look_of_its_failed_records_and_the_length_its
     assert retried_round_settings([], looks, 2, [Cell("a/numpy", long)], 0.5) == (None, {})  # a run that does not look
 
 
-def test_consecutive_extension_rounds_retried_alike_share_one_start_and_first_pass_rounds_do_not():
+def test_consecutive_rounds_retried_alike_share_one_start():
     size = ("a", '{"n": 1}', "cpu")
     one, two = Cell("a/numpy", size), Cell("a/numpy#2", size)
     looks = [{"look": 1, "open": [{"size": list(size), "round_length": 2, "rounds_given": 4}]}]
@@ -40,11 +40,12 @@ def test_consecutive_extension_rounds_retried_alike_share_one_start_and_first_pa
     retry = {1: {"x": one}, 2: {"x": one}, 3: {"x": one, "y": two}, 4: {"x": one, "y": two},
              5: {"x": one}, 6: {"x": one}}
     found = [(served, [cell.cell_id for cell in cells], look, budgets)
-             for served, cells, look, budgets in retry_starts(records, looks, retry, 0.5, 2, per_start=3)]
-    assert found == [((1,), ["a/numpy"], 1, {}), ((2,), ["a/numpy"], 1, {}),
-                     ((3, 4), ["a/numpy", "a/numpy#2"], 2, {size: 1.0}), ((5, 6), ["a/numpy"], 2, {size: 1.0})]
+             for served, cells, look, budgets in retry_starts(records, looks, retry, 0.5, per_start=3)]
+    # the first pass's two rounds (look 1, its length), then the look's rounds: two cells, then one
+    assert found == [((1, 2), ["a/numpy"], 1, {}), ((3, 4), ["a/numpy", "a/numpy#2"], 2, {size: 1.0}),
+                     ((5, 6), ["a/numpy"], 2, {size: 1.0})]
     # where one start serves one round (--sequential, Ray), every round is a start of its own
-    assert len(retry_starts(records, looks, retry, 0.5, 2, per_start=1)) == 6
+    assert len(retry_starts(records, looks, retry, 0.5, per_start=1)) == 6
 
 
 def test_a_dead_cell_s_round_runs_again_with_the_other_series_of_its_size_that_measured_in_it():
@@ -81,7 +82,7 @@ def test_retried_rounds_alike_share_a_start_whatever_order_their_cells_came_in()
     one, two = Cell("a/numpy", size), Cell("a/jax", size)
     looks = [{"look": 1, "open": [{"size": list(size), "round_length": 1, "rounds_given": 2}]}]
     records = [{"cell_id": "a/numpy", "round": number, "look": 2, "status": "error"} for number in (3, 4)]
-    found = retry_starts(records, looks, {3: {"x": one, "y": two}, 4: {"y": two, "x": one}}, 0.5, 2, per_start=3)
+    found = retry_starts(records, looks, {3: {"x": one, "y": two}, 4: {"y": two, "x": one}}, 0.5, per_start=3)
     assert [(served, [cell.cell_id for cell in cells]) for served, cells, *_ in found] == [
         ((3, 4), ["a/jax", "a/numpy"])]
 
