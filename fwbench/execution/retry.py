@@ -113,3 +113,13 @@ def retried_round_settings(records: list[dict[str, Any]], looks: Iterable[dict[s
             if size in sizes and found.get("rounds_given") and length != 1:
                 budgets[size] = round_budget_s * length
     return look, budgets
+
+
+def merged(earlier: Any, found: dict[int, set[str]]) -> dict[str, list[str]] | None:
+    """A manifest's round -> cell ids mapping (``retried``, ``rerun_beside``) with ``found`` added to it, each
+    round's ids the union of both; None while empty."""
+    result = {number: list(ids) for number, ids in (earlier or {}).items()}
+    for number, ids in found.items():
+        if ids:
+            result[str(number)] = sorted({*result.get(str(number), ()), *ids})
+    return result or None

@@ -43,7 +43,7 @@ from fwbench.execution.groups import (
 from fwbench.execution.handoff import handoff_summary
 from fwbench.execution.lock import RunDirectoryLock
 from fwbench.execution.plan import Cell, Selection, plan_cells
-from fwbench.execution.retry import crashed_before, process_died, retry_starts, with_partners
+from fwbench.execution.retry import crashed_before, merged, process_died, retry_starts, with_partners
 from fwbench.machine.envinfo import host_info, machine_busy_reasons, usable_cores
 from fwbench.machine.roofline import roofline_fields
 from fwbench.records.combine import combine_rounds
@@ -335,14 +335,14 @@ def _execute(cells: list[Cell], pending: dict[int, list[Cell]], options: RunOpti
                 if not retry:
                     return
                 count = sum(len(todo) for todo in retry.values())
-                earlier = journal.manifest.retried or {}
-                journal.manifest = journal.manifest.with_facts(retried={
-                    **earlier, **{str(round_index): sorted({*earlier.get(str(round_index), ()), *todo})
-                                  for round_index, todo in retry.items()}})
                 records = read_records(options.out_dir)
                 rerun = with_partners(records, retry, {cell.cell_id: cell for cell in cells
                                                        if cell.cell_id in runnable_ids})
                 partners = sum(len(todo) for todo in rerun.values()) - count
+                journal.manifest = journal.manifest.with_facts(
+                    retried=merged(journal.manifest.retried, {number: set(todo) for number, todo in retry.items()}),
+                    rerun_beside=merged(journal.manifest.rerun_beside,
+                                        {number: set(todo) - set(retry[number]) for number, todo in rerun.items()}))
                 progress.warn(f"{count} cell-rounds failed because their process died: running them once more"
                               + (f", with the {partners} cell-rounds paired with them in those rounds, so that "
                                  "their turns are paired in time" if partners else ""))

@@ -67,7 +67,9 @@ class RunManifest:
     busy_at_start: tuple[str, ...] | None = None
     looks: tuple[Mapping[str, Any], ...] | None = None  # fwbench.execution.extension
     repeated: Mapping[str, Any] | None = None
-    retried: Mapping[str, Any] | None = None
+    retried: Mapping[str, Any] | None = None  # round -> the cells whose process died, run once more
+    # round -> the cells run again beside them, their partners in that round (fwbench.execution.retry)
+    rerun_beside: Mapping[str, Any] | None = None
     machine_noise: Mapping[str, Any] | None = None
     handoff: Mapping[str, Any] | None = None  # the cross-core hand-off probe's spells (fwbench.execution.handoff)
     resumed: tuple[str, ...] | None = None
@@ -133,9 +135,9 @@ class RunManifest:
         return dataclasses.replace(self, looks=(*looks[:-1], {**looks[-1], **changes}))
 
     def with_facts(self, **facts: Any) -> "RunManifest":
-        """The run's findings about itself (``busy_at_start``, ``repeated``, ``retried``, ``machine_noise``,
-        ``handoff``)."""
-        allowed = {"busy_at_start", "repeated", "retried", "machine_noise", "handoff"}
+        """The run's findings about itself (``busy_at_start``, ``repeated``, ``retried``, ``rerun_beside``,
+        ``machine_noise``, ``handoff``)."""
+        allowed = {"busy_at_start", "repeated", "retried", "rerun_beside", "machine_noise", "handoff"}
         unknown = sorted(set(facts) - allowed)
         if unknown:
             raise ValueError(f"not a run fact: {', '.join(unknown)}")

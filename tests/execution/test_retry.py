@@ -1,8 +1,10 @@
 """Cell-rounds whose process died, run once more (fwbench.execution.retry): whole size-rounds, at their look and
 length, consecutive extension rounds in one start."""
 
+import json
+
 from fwbench.execution.plan import Selection
-from fwbench.execution.retry import retried_round_settings, retry_starts, with_partners
+from fwbench.execution.retry import merged, retried_round_settings, retry_starts, with_partners
 from fwbench.execution.runner import RunOptions, run
 from fwbench.records.results import read_cells, read_records
 from fwbench.spec.loader import load_specs
@@ -103,7 +105,15 @@ def test_a_killed_worker_s_round_runs_again_with_its_size_s_other_series(write_s
     # killed in round 1, NumPy's worker takes its round 2 with it; each dead round runs again, jax's beside it
     assert first == [("jax", 1, "ok", 1), ("jax", 1, "ok", 2), ("jax", 2, "ok", 1), ("jax", 2, "ok", 2),
                      ("numpy", 1, "error", 1), ("numpy", 1, "ok", 2), ("numpy", 2, "error", 1), ("numpy", 2, "ok", 2)]
+    manifest = json.loads((tmp_path / "out" / "run.json").read_text())
+    assert manifest["retried"] == {"1": ["killed[n=64]/numpy/eager/cpu"], "2": ["killed[n=64]/numpy/eager/cpu"]}
+    assert manifest["rerun_beside"] == {"1": ["killed[n=64]/jax/eager/cpu"], "2": ["killed[n=64]/jax/eager/cpu"]}
     cells = {row["framework"]: row for row in read_cells(tmp_path / "out")}
     assert cells["numpy"]["status"] == cells["jax"]["status"] == "ok"
     retried_jax = [r for r in records if r["framework"] == "jax" and r.get("attempt") == 2]
     assert sorted(cells["jax"]["round_medians_s"]) == sorted(r["median_s"] for r in retried_jax)  # the retries'
+
+
+def test_a_manifest_s_round_to_cells_mapping_takes_each_round_s_union_and_stays_none_while_empty():
+    assert merged(None, {}) is None and merged(None, {3: set()}) is None
+    assert merged({"1": ["a"]}, {1: {"b"}, 4: {"c", "a"}}) == {"1": ["a", "b"], "4": ["a", "c"]}
