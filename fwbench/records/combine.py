@@ -67,7 +67,7 @@ def _latest_attempts(rounds: list[dict[str, Any]]) -> list[dict[str, Any]]:
     for number in sorted(by_round):
         attempts = by_round[number]
         measured = [record for record in attempts if record.get("status") == "ok"]
-        kept = attempts[-1] if not (_process_failed(attempts[-1]) and measured) else measured[-1]
+        kept = measured[-1] if measured and _process_failed(attempts[-1]) else attempts[-1]
         last = dict(kept)
         superseded = [{"round": number, "reason": r.get("reason"), "retried": True} for r in attempts
                       if r is not kept and r.get("status") == "error"]

@@ -36,6 +36,7 @@ from dataclasses import dataclass
 from typing import Any, Iterable, Mapping
 
 from fwbench.stats.ratios import Ratio, ratio
+from fwbench.stats.settle import more_rounds_to
 from fwbench.stats.verdicts import turn_pair_priors
 
 SIDES = ("baseline", "candidate")
@@ -143,8 +144,6 @@ def rounds_to_settle(value: Ratio, threshold: float) -> int | None:
     the projected one from three rounds times e^-0.08 on the median, quartiles e^-0.33 to e^+0.30).  None
     without an interval or when no number would do (a ratio on the band's edge, or more than
     :data:`MAX_MORE_ROUNDS`)."""
-    from fwbench.stats.settle import more_rounds_to
-
     if not value.has_interval or value.low <= 0 or value.rounds < 1:
         return None
     centre, band = abs(math.log(value.value)), math.log(1 + threshold)

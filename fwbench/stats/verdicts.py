@@ -40,6 +40,7 @@ from typing import Any, Mapping, Sequence
 
 from fwbench.stats.intervals import CONFIDENCE
 from fwbench.stats.settle import LIMIT as SETTLE_LIMIT
+from fwbench.stats.settle import more_rounds_to
 
 EQUIVALENCE_BAND = 1.05  # the ratio band inside which two series are equivalent
 
@@ -77,8 +78,6 @@ def rounds_to_settle(value: Any, equivalence: Any = None, level: float | None = 
     ``level``: judge at this level instead of the intervals' own (the next look's), the equivalence interval at
     :func:`equivalence_level` of it; ``relative_variance``: how much each new round varies against those so far.
     None without an interval, or on the bound."""
-    from fwbench.stats.settle import more_rounds_to
-
     if not value.has_interval or value.low <= 0:
         return None
     centre = abs(math.log(value.value))
