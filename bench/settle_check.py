@@ -59,7 +59,8 @@ def main() -> int:
     parser.add_argument("--late", type=int, default=10, help="the rounds it projects to")
     options = parser.parse_args()
     if not 2 <= options.early < options.late:
-        print(f"--early {options.early}, --late {options.late}: expected 2 <= --early < --late", file=sys.stderr)
+        print(f"bench/settle_check.py: --early/--late: got {options.early} and {options.late}, expected 2 <= --early < "
+              "--late; pass e.g. --early 3 --late 10", file=sys.stderr)
         return 2
     found: dict[str, list[float]] = {"root": [], "t": []}
     used = 0
