@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field, replace
-from typing import Any, Iterable
+from typing import Any, Hashable, Iterable, TypeVar
 
 from fwbench.adapters import FRAMEWORKS, find_installed, get_adapter
 from fwbench.errors import SpecError, UserError
@@ -21,6 +21,8 @@ from fwbench.units import format_bytes
 
 # Sizes needing more than this many times the machine's memory are a mistake, not a cell to skip.
 ABSURD_MEMORY_FACTOR = 64
+
+Served = TypeVar("Served")
 
 
 def params_text(params: dict[str, int]) -> str:
@@ -208,3 +210,21 @@ def _skip_reason(kind, params, framework, adapter, mode, device, host_kinds, ins
         return (f"too large: needs about {memory_needed / 2**30:.1f} GiB of host memory, "
                 f"{available_memory / 2**30:.1f} GiB available")
     return kind.skip(params, framework, mode, device)
+
+
+def shared_starts(rounds: Iterable[tuple[int, Hashable, Served]], longest: int | None
+                  ) -> list[tuple[tuple[int, ...], Served]]:
+    """Which rounds one start of the workers serves: ``rounds`` (round, key, what the start runs) in round
+    order, consecutive rounds with equal keys sharing one start, at most ``longest`` rounds a start (None: no
+    limit); each start keeps its first round's payload.  The first pass's starts (``--rounds-per-start``) and
+    the retries' (:func:`fwbench.execution.retry.retry_starts`) are both grouped here."""
+    found: list[tuple[tuple[int, ...], Hashable, Served]] = []
+    for round_index, key, served_by in rounds:
+        if found:
+            served, previous_key, previous = found[-1]
+            if (served[-1] == round_index - 1 and previous_key == key
+                    and (longest is None or len(served) < longest)):
+                found[-1] = (served + (round_index,), previous_key, previous)
+                continue
+        found.append(((round_index,), key, served_by))
+    return [(served, served_by) for served, _key, served_by in found]

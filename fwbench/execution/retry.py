@@ -16,7 +16,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Iterable
 
-from fwbench.execution.plan import Cell
+from fwbench.execution.plan import Cell, shared_starts
 from fwbench.records.combine import RETRIED_FAILURES
 from fwbench.records.results import read_records
 
@@ -78,18 +78,14 @@ def retry_starts(records: list[dict[str, Any]], looks: Iterable[dict[str, Any]],
     ``fwbench ab``'s, an extension's) fails all its later ones, and each start costs the frameworks' imports.
     A retry start judges nothing on its own: the runner gives it no looks (``fwbench ab``'s stop after three and
     five rounds count a size's rounds within one start)."""
-    found: list[tuple[tuple[int, ...], list[Cell], int | None, dict[tuple[str, str, str], float]]] = []
+    planned = []
     for round_index, todo in sorted(retry.items()):
         cells = sorted(todo.values(), key=lambda cell: cell.cell_id)
         look, budgets = retried_round_settings(records, looks, round_index, cells, round_budget_s)
-        if found and per_start > 1:
-            served, previous, previous_look, previous_budgets = found[-1]
-            if (served[-1] == round_index - 1 and previous_look == look and previous_budgets == budgets
-                    and [cell.cell_id for cell in previous] == [cell.cell_id for cell in cells]):
-                found[-1] = (served + (round_index,), previous, look, budgets)
-                continue
-        found.append(((round_index,), cells, look, budgets))
-    return found
+        key = (tuple(cell.cell_id for cell in cells), look, tuple(sorted(budgets.items())))
+        planned.append((round_index, key, (cells, look, budgets)))
+    return [(served, cells, look, budgets)
+            for served, (cells, look, budgets) in shared_starts(planned, None if per_start > 1 else 1)]
 
 
 def retried_round_settings(records: list[dict[str, Any]], looks: Iterable[dict[str, Any]], round_index: int,

@@ -42,7 +42,7 @@ from fwbench.execution.groups import (
 )
 from fwbench.execution.handoff import handoff_summary
 from fwbench.execution.lock import RunDirectoryLock
-from fwbench.execution.plan import Cell, Selection, plan_cells
+from fwbench.execution.plan import Cell, Selection, plan_cells, shared_starts
 from fwbench.execution.retry import crashed_before, merged, process_died, retry_starts, with_partners
 from fwbench.machine.envinfo import host_info, machine_busy_reasons, usable_cores
 from fwbench.machine.roofline import roofline_fields
@@ -377,19 +377,10 @@ def starts(pending: dict[int, list[Cell]], runnable_ids: set[str],
            per_start: int) -> list[tuple[tuple[int, ...], list[Cell]]]:
     """The worker starts that serve the pending rounds: up to ``per_start`` consecutive rounds with the same
     runnable cells share one start (``--rounds-per-start``); rounds with nothing runnable need none."""
-    found: list[tuple[tuple[int, ...], list[Cell]]] = []
-    for round_index in sorted(pending):
-        todo = [cell for cell in pending[round_index] if cell.cell_id in runnable_ids]
-        if not todo:
-            continue
-        if found:
-            served, previous = found[-1]
-            if (len(served) < per_start and served[-1] == round_index - 1
-                    and [cell.cell_id for cell in previous] == [cell.cell_id for cell in todo]):
-                found[-1] = (served + (round_index,), previous)
-                continue
-        found.append(((round_index,), todo))
-    return found
+    todo = {round_index: [cell for cell in pending[round_index] if cell.cell_id in runnable_ids]
+            for round_index in sorted(pending)}
+    return shared_starts([(round_index, tuple(cell.cell_id for cell in cells), cells)
+                          for round_index, cells in todo.items() if cells], per_start)
 
 
 def _extend(cells: list[Cell], runnable_ids: set[str], options: RunOptions, journal: ManifestFile,

@@ -89,14 +89,20 @@ def test_retried_rounds_alike_share_a_start_whatever_order_their_cells_came_in()
         ((3, 4), ["a/jax", "a/numpy"])]
 
 
+def numpy_killed_beside_jax(write_spec, tmp_path, monkeypatch) -> tuple:
+    """A spec whose NumPy worker is killed at its first call (the file is absent: the kill writes it, so the
+    retry runs), jax/eager beside it at the same size, and a short timer for it."""
+    monkeypatch.setenv("FWBENCH_ENABLE_TEST_KINDS", "1")
+    extra = "    fault_frameworks: [numpy]\n    modes: [numpy/eager, jax/eager]\n"
+    spec = write_spec(killed_worker_spec(tmp_path / "killed-once", extra))
+    return spec, TimerSettings(budget_s=0.12, min_samples=3, max_samples=50, min_sample_s=0.002, warmup_s=0.01,
+                               max_warmup_s=0.02)
+
+
 def test_a_killed_worker_s_round_runs_again_with_its_size_s_other_series(write_spec, tmp_path, monkeypatch):
     # NumPy's worker is killed at its first call (the file is absent: the kill writes it, so the retry runs);
     # jax's cell of the same size measured that round alone, so it runs again beside NumPy's retry.
-    once = tmp_path / "killed-once"
-    monkeypatch.setenv("FWBENCH_ENABLE_TEST_KINDS", "1")
-    spec = write_spec(killed_worker_spec(once, "    fault_frameworks: [numpy]\n    modes: [numpy/eager, jax/eager]\n"))
-    timer = TimerSettings(budget_s=0.12, min_samples=3, max_samples=50, min_sample_s=0.002, warmup_s=0.01,
-                          max_warmup_s=0.02)
+    spec, timer = numpy_killed_beside_jax(write_spec, tmp_path, monkeypatch)
     options = RunOptions(out_dir=tmp_path / "out", timer=timer, rounds=2, rounds_per_start=2, interleave=True,
                          turn_s=0.01, extend=False, selection=Selection(frameworks=["numpy", "jax"], devices=["cpu"]))
     run(load_specs([spec]), options)
@@ -117,3 +123,28 @@ def test_a_killed_worker_s_round_runs_again_with_its_size_s_other_series(write_s
 def test_a_manifest_s_round_to_cells_mapping_takes_each_round_s_union_and_stays_none_while_empty():
     assert merged(None, {}) is None and merged(None, {3: set()}) is None
     assert merged({"1": ["a"]}, {1: {"b"}, 4: {"c", "a"}}) == {"1": ["a", "b"], "4": ["a", "c"]}
+
+
+def test_a_retry_start_takes_no_looks_of_its_own(write_spec, tmp_path, monkeypatch):
+    # fwbench ab's looks stop a size's decided cells after its first rounds in a start; a retry start serves
+    # the dead rounds again and judges nothing, so each retried round runs whole however its start counts.
+    spec, timer = numpy_killed_beside_jax(write_spec, tmp_path, monkeypatch)
+    looked = []
+
+    def settled(records, after_rounds):
+        looked.append(after_rounds)
+        return set()  # nothing decided: every round runs
+
+    options = RunOptions(out_dir=tmp_path / "out", timer=timer, rounds=3, rounds_per_start=3, interleave=True,
+                         turn_s=0.01, extend=False, settled=settled, look_after_rounds=(1, 2),
+                         selection=Selection(frameworks=["numpy", "jax"], devices=["cpu"]))
+    run(load_specs([spec]), options)
+    # NumPy's worker died in round 1 and took its rounds 2 and 3 with it; the first pass's start looked after
+    # one and two rounds.  The retry start serves the three again, jax beside NumPy, and looks at nothing.
+    assert looked == [1, 2]
+    retried = json.loads((tmp_path / "out" / "run.json").read_text())["retried"]
+    assert sorted(retried) == ["1", "2", "3"]
+    records = read_records(tmp_path / "out")
+    for framework in ("numpy", "jax"):
+        rounds = sorted(r["round"] for r in records if r["framework"] == framework and r.get("attempt") == 2)
+        assert rounds == sorted(int(number) for number in retried), framework
