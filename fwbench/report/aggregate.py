@@ -160,6 +160,7 @@ def leaderboard(frame: pd.DataFrame) -> pd.DataFrame:
         rows.append({
             "workload": workload, "params": size_label, "size": best["size"], "device": device, "dtype": dtype,
             "verdict": found.verdict, "winners": found.winners, "fastest": found.fastest, "median_s": best["median_s"],
+            "fastest_by_median": found.fastest_by_median,
             "runner_up": runner_up.series if runner_up else None,
             "margin": runner_up.ratio.value if runner_up else math.nan,
             "margin_low": _nan_if_none(runner_up.ratio.low) if runner_up else math.nan,

@@ -26,7 +26,9 @@ from fwbench.units import format_seconds
 # 2: verdicts fastest, equivalent, undecided (no more "tied"); each ratio has a standing.
 # 3: each entry's looks and level (the level its intervals are at, after the run's repeated looks); an
 #    undecided ratio's more_rounds and more_seconds (about what would settle it)
-CONCLUSIONS_VERSION = 3
+# 4: ``fastest``, the series every ratio is to, chosen by paired ratios (stats.verdicts.ranked); until 3
+#    ``fastest_by_median`` named it, and it now names the least median, which may be another series
+CONCLUSIONS_VERSION = 4
 
 
 def _undecided(row: Any) -> bool:
@@ -273,7 +275,8 @@ def conclusions(report: Any) -> dict[str, Any]:
         leaderboard.append({
             "workload": row["workload"], "params": row["params"], "device": row["device"], "dtype": row["dtype"],
             "verdict": row["verdict"], "winners": [] if _undecided(row) else list(row["winners"]),
-            "fastest_by_median": row["fastest"], "median_s": none_if_nan(row["median_s"]),
+            "fastest": row["fastest"], "fastest_by_median": row.get("fastest_by_median") or row["fastest"],
+            "median_s": none_if_nan(row["median_s"]),
             "looks": int(row.get("looks") or 0), "level": none_if_nan(row.get("level")),
             "ratios_to_fastest": [{key: (none_if_nan(value) if key in ("ratio", "low", "high", "level") else value)
                                    for key, value in item.items()} for item in row["ratios"]],

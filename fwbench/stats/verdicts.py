@@ -1,7 +1,8 @@
 """Verdicts on workload sizes: which series is fastest, by how much, and what would settle an open question.
 
-A workload size's series (framework/mode) are ranked by median; each runner-up's time over the fastest's gets
-an interval (:func:`fwbench.stats.ratios.ratio`: turns paired in time when the run interleaved, rounds
+A workload size's fastest series is the one with the least median unless a runner-up's ratio to it, paired in
+time, is below 1: then the runner-up whose ratio is least (:func:`ranked`). Each runner-up's time over the
+fastest's gets an interval (:func:`fwbench.stats.ratios.ratio`: turns paired in time when the run interleaved, rounds
 paired otherwise, spreads shrunk toward the run's), and a standing:
 
 * ``equivalent``: two one-sided tests, each at the level the interval leaves out, find the ratio inside
@@ -120,6 +121,7 @@ class SizeVerdict:
     comparisons: tuple[Comparison, ...]
     looks: int  # 0: a run that did not look
     level: float
+    fastest_by_median: str = ""  # the series with the least median, where the pairs named another fastest
 
     @property
     def winners(self) -> list[str]:
@@ -173,6 +175,32 @@ def turn_pair_priors(pairs: Sequence[tuple[Mapping[str, Any], Mapping[str, Any]]
             for run, found in by_run.items()}
 
 
+def ranked(members: Sequence[tuple[str, Mapping[str, Any]]]) -> list[tuple[str, Mapping[str, Any]]]:
+    """A size's (series, row) pairs, the fastest first, then by median.
+
+    The fastest is the series with the least median, unless a runner-up's ratio to it (the verdicts' own
+    statistic: turns paired in time, or rounds paired, so drift between series cancels) is below 1; then the
+    runner-up whose ratio is least, and again from there (pairs need not be transitive) until no runner-up's
+    ratio is below 1 or the choice would return to a series already chosen.  Medians of series measured side by
+    side can order two near-tied series one way and their pairs the other, and a runner-up faster than the
+    series it is compared with can be neither slower nor, if the difference exceeds the band, equivalent: the
+    size would stay undecided however many rounds it took (in sessions 22-25's kept runs, 109 of 3,564
+    runner-up ratios were below 1, one interval wholly)."""
+    from fwbench.stats.ratios import ratio
+
+    order = sorted(members, key=lambda item: float(item[1]["median_s"]))
+    chosen_before = set()
+    while len(order) > 1:
+        chosen_before.add(order[0][0])
+        values = [(ratio(row, order[0][1]).value, position) for position, (_, row) in enumerate(order) if position]
+        lowest, chosen = min(((value, position) for value, position in values if math.isfinite(value)),
+                             default=(math.inf, 0))
+        if lowest >= 1 or order[chosen][0] in chosen_before:
+            break
+        order = [order[chosen], *(item for position, item in enumerate(order) if position != chosen)]
+    return order
+
+
 def size_verdicts(groups: Sequence[Sequence[tuple[str, Mapping[str, Any]]]],
                   level: float = CONFIDENCE) -> list[SizeVerdict]:
     """A verdict per group, each a size's (series name, combined row) pairs; priors pooled over all groups.
@@ -183,11 +211,11 @@ def size_verdicts(groups: Sequence[Sequence[tuple[str, Mapping[str, Any]]]],
     judged at the look that decided it; the size's own ``level`` is its latest look's."""
     from fwbench.stats.ratios import ratio
 
-    ranked = [sorted(group, key=lambda item: float(item[1]["median_s"])) for group in groups if group]
-    pairs = [(row, members[0][1]) for members in ranked for _, row in members[1:]]
+    ordered = [ranked(group) for group in groups if group]
+    pairs = [(row, members[0][1]) for members in ordered for _, row in members[1:]]
     priors, turn_priors = round_pair_priors(pairs), turn_pair_priors(pairs)
     verdicts = []
-    for members in ranked:
+    for members in ordered:
         best_name, best = members[0]
         looks = looks_of([row for _, row in members])
         group_level = spending_level(looks, level) if looks else level
@@ -218,5 +246,6 @@ def size_verdicts(groups: Sequence[Sequence[tuple[str, Mapping[str, Any]]]],
             verdict = "equivalent"
         else:
             verdict = "undecided"
-        verdicts.append(SizeVerdict(verdict, best_name, best, tuple(comparisons), looks, group_level))
+        by_median = min(members, key=lambda item: float(item[1]["median_s"]))[0]
+        verdicts.append(SizeVerdict(verdict, best_name, best, tuple(comparisons), looks, group_level, by_median))
     return verdicts

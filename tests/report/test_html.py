@@ -177,7 +177,7 @@ def test_report_json_holds_the_conclusions(report_dir, tmp_path):
     result = CliRunner().invoke(app, ["report", str(report_dir), "--json", str(out)])
     assert result.exit_code == 0, result.output
     document = json.loads(out.read_text())
-    assert document["version"] == 3 and document["baseline"] == "numpy/eager"
+    assert document["version"] == 4 and document["baseline"] == "numpy/eager"
     assert document["findings"] and document["claims"] == []
     entry = next(item for item in document["leaderboard"] if item["workload"] == "power_sum")
     assert {"params", "device", "dtype", "verdict", "winners", "ratios_to_fastest", "looks", "level"} <= set(entry)

@@ -150,3 +150,20 @@ def test_a_clear_winner_is_fastest_with_no_settling_advice():
     verdict = size_verdicts([[row("numpy/eager", [2.0, 2.6, 1.8]), row("jax/jit", [1.0, 1.3, 0.9])]])[0]
     assert verdict.verdict == "fastest" and verdict.winners == ["jax/jit"]
     assert "more_rounds" not in verdict.comparisons[0].as_dict()
+
+
+def test_the_fastest_is_the_series_its_pairs_name_where_the_medians_name_another():
+    # NumPy's median is the least (its rounds sampled unevenly), but every turn of torch's took 10% less than
+    # NumPy's beside it: compared with NumPy, torch would be neither slower nor equivalent, however many rounds.
+    numpy_name, numpy_row = with_turns(row("numpy/eager", [1.00, 1.20, 0.95]))
+    numpy_row = dict(numpy_row, median_s=0.5)
+    members = [(numpy_name, numpy_row), with_turns(row("torch/eager", [0.90, 1.08, 0.855]), jitter=0.01)]
+    verdict = size_verdicts([members])[0]
+    assert verdict.fastest == "torch/eager" and verdict.fastest_by_median == "numpy/eager"
+    assert verdict.verdict == "fastest" and verdict.winners == ["torch/eager"]
+    assert [(item.series, item.standing) for item in verdict.comparisons] == [("numpy/eager", "slower")]
+    assert verdict.comparisons[0].ratio.value == pytest.approx(1 / 0.9, rel=0.02)
+    # where the pairs agree with the medians, the least median stays the fastest
+    agreeing = size_verdicts([[with_turns(row("numpy/eager", [1.00, 1.20, 0.95])),
+                               with_turns(row("torch/eager", [1.10, 1.32, 1.045]))]])[0]
+    assert agreeing.fastest == agreeing.fastest_by_median == "numpy/eager"
