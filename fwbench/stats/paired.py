@@ -75,24 +75,50 @@ def turns_of(record: dict[str, Any]) -> Turns | None:
     return Turns(tuple(kept_starts), tuple(medians)) if medians else None
 
 
+def _nearest_of(starts_s: Sequence[float]) -> Any:
+    """A function giving, for a moment, the index of the start in ``starts_s`` nearest it (the earlier on a
+    tie)."""
+    order = sorted(range(len(starts_s)), key=lambda index: starts_s[index])
+    sorted_starts = [starts_s[index] for index in order]
+
+    def nearest(at_s: float) -> int:
+        at = bisect.bisect_left(sorted_starts, at_s)
+        candidates = [index for index in (at - 1, at) if 0 <= index < len(sorted_starts)]
+        return order[min(candidates, key=lambda index: abs(sorted_starts[index] - at_s))]
+
+    return nearest
+
+
 def paired_log_ratios(a: Turns, b: Turns) -> list[float]:
-    """For each turn of ``a``, log(its median / the median of the turn of ``b`` that began nearest in time)."""
+    """log(median of a's turn / median of b's turn) over the pairs of turns begun nearest in time: each turn of
+    ``a`` with the turn of ``b`` nearest it, and each turn of ``b`` with the turn of ``a`` nearest it, every pair
+    once.  Swapping ``a`` and ``b`` negates every value, so B/A is the inverse of A/B.  (Until session 25 only
+    ``a``'s turns chose pairs: where the two took different numbers of turns in a round, three to five in a
+    ``make bench`` first pass, A/B and B/A differed by 2% (median) and 10% (90th percentile) in log.)  The pairs
+    share turns, so they are not as many independent draws as values: :func:`turn_units` counts those."""
     if not a.medians_s or not b.medians_s:
         return []
-    order = sorted(range(len(b.starts_s)), key=lambda index: b.starts_s[index])
-    starts = [b.starts_s[index] for index in order]
-    logs = []
-    for start, median in zip(a.starts_s, a.medians_s):
-        at = bisect.bisect_left(starts, start)
-        candidates = [index for index in (at - 1, at) if 0 <= index < len(starts)]
-        nearest = min(candidates, key=lambda index: abs(starts[index] - start))
-        logs.append(math.log(median / b.medians_s[order[nearest]]))
-    return logs
+    nearest_b, nearest_a = _nearest_of(b.starts_s), _nearest_of(a.starts_s)
+    pairs = {(index, nearest_b(start)) for index, start in enumerate(a.starts_s)}
+    pairs |= {(nearest_a(start), index) for index, start in enumerate(b.starts_s)}
+    return [math.log(a.medians_s[i] / b.medians_s[j]) for i, j in sorted(pairs)]
+
+
+def turn_units(a: Turns, b: Turns) -> int:
+    """How many independent turn pairs a round of ``a`` and ``b`` holds: the turns of the one with fewer (each
+    of its turns in one pair at least, and no pair without a turn of it)."""
+    return min(len(a.medians_s), len(b.medians_s))
+
+
+def _round_pairs(rounds: Sequence[tuple[Turns, Turns]]) -> list[tuple[list[float], int]]:
+    """Each round's paired log-ratios and its :func:`turn_units`, rounds without a pair left out."""
+    found = [(paired_log_ratios(a, b), turn_units(a, b)) for a, b in rounds]
+    return [(logs, units) for logs, units in found if logs]
 
 
 def _round_logs(rounds: Sequence[tuple[Turns, Turns]]) -> list[list[float]]:
     """Each round's paired log-ratios, rounds without a pair left out."""
-    return [logs for logs in (paired_log_ratios(a, b) for a, b in rounds) if logs]
+    return [logs for logs, _ in _round_pairs(rounds)]
 
 
 def round_location(logs: Sequence[float]) -> float:
@@ -111,8 +137,8 @@ def round_locations(rounds: Sequence[tuple[Turns, Turns]]) -> list[float]:
 class VarianceParts:
     """Where the spread of a ratio's round means (of its pairs' log-ratios; the verdicts use their medians, whose
     spread has no such split) comes from (log scale): ``between`` process sets (what more
-    turns in a round cannot remove, floored at 0) and ``within`` a round (its pairs' variance over their
-    count, which more turns shrink), with the rounds and mean pairs per round they rest on."""
+    turns in a round cannot remove, floored at 0) and ``within`` a round (its pairs' variance over its
+    :func:`turn_units`, which more turns raise), with the rounds and mean turn pairs per round they rest on."""
 
     between: float
     within: float
@@ -126,15 +152,15 @@ def variance_parts(rounds: Sequence[tuple[Turns, Turns]]) -> VarianceParts | Non
     """The variance of the round means of A/B split into its between-process-set and within-round parts (a
     one-way random-effects reading: between = var(round means) - mean(within variance / pairs)); None
     without two rounds of two pairs or more."""
-    per_round = [logs for logs in _round_logs(rounds) if len(logs) >= 2]
+    per_round = [(logs, units) for logs, units in _round_pairs(rounds) if units >= 2]
     if len(per_round) < 2:
         return None
-    means = [statistics.fmean(logs) for logs in per_round]
-    within = statistics.fmean([statistics.variance(logs) / len(logs) for logs in per_round])
+    means = [statistics.fmean(logs) for logs, _ in per_round]
+    within = statistics.fmean([statistics.variance(logs) / units for logs, units in per_round])
     return VarianceParts(max(0.0, statistics.variance(means) - within), within, len(per_round),
-                         statistics.fmean([len(logs) for logs in per_round]),
-                         statistics.fmean([statistics.variance(logs) for logs in per_round]),
-                         min(len(logs) for logs in per_round))
+                         statistics.fmean([units for _, units in per_round]),
+                         statistics.fmean([statistics.variance(logs) for logs, _ in per_round]),
+                         min(units for _, units in per_round))
 
 
 def paired_ratio(rounds: Sequence[tuple[Turns, Turns]], level: float = CONFIDENCE,
@@ -144,10 +170,11 @@ def paired_ratio(rounds: Sequence[tuple[Turns, Turns]], level: float = CONFIDENC
     ``prior``: a :class:`fwbench.stats.pooling.Prior` of the between-round variance of round figures."""
     from fwbench.stats.pooling import shrink
 
-    per_round = _round_logs(rounds)
-    if not per_round:
+    found = _round_pairs(rounds)
+    if not found:
         return None
-    pairs = sum(len(logs) for logs in per_round)
+    per_round = [logs for logs, _ in found]
+    pairs = sum(units for _, units in found)  # independent turn pairs (turn_units), not values
     if len(per_round) >= 2:
         figures = [round_location(logs) for logs in per_round]
         centre = statistics.fmean(figures)
@@ -162,11 +189,11 @@ def paired_ratio(rounds: Sequence[tuple[Turns, Turns]], level: float = CONFIDENC
         logs = per_round[0]
         centre = statistics.fmean(logs)
         figures = [centre]
-        if len(logs) < 2:
+        if pairs < 2 or len(logs) < 2:
             return PairedRatio(math.exp(centre), math.nan, math.nan, 1, pairs, (math.exp(centre),),
                                "one pair: no interval")
-        freedom = len(logs) - 1
-        half = t_quantile(0.5 + level / 2, freedom) * statistics.stdev(logs) / math.sqrt(len(logs))
+        freedom = pairs - 1
+        half = t_quantile(0.5 + level / 2, freedom) * statistics.stdev(logs) / math.sqrt(pairs)
         method = "paired turns within one process set only (t over its pairs): not a promise about new processes"
     return PairedRatio(math.exp(centre), math.exp(centre - half), math.exp(centre + half), len(figures), pairs,
                        tuple(math.exp(figure) for figure in figures), method, freedom)
