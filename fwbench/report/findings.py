@@ -50,7 +50,9 @@ def _size_sentence(row: Any, where: str) -> str:
         return (f"{where} {', '.join(row['winners'])} are equivalent: each within "
                 f"±{EQUIVALENCE_MARGIN:.0%} of the fastest by its interval.")
     unclear = [item for item in row["ratios"] if item.get("standing") == "undecided"]
-    return (f"{where} {row['fastest']} has the lowest median, but {', '.join(item['series'] for item in unclear)} "
+    by_median = row.get("fastest_by_median") or row["fastest"]
+    leads = "has the lowest median" if by_median == row["fastest"] else f"leads {by_median} by its paired turns"
+    return (f"{where} {row['fastest']} {leads}, but {', '.join(item['series'] for item in unclear)} "
             f"cannot be told apart from it yet: neither slower nor within ±{EQUIVALENCE_MARGIN:.0%} by its "
             "interval" + settle_text(unclear) + ".")
 

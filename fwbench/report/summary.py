@@ -39,7 +39,7 @@ class WorkloadRow:
     fastest: str
     winners: tuple[str, ...]
     runner_up: str | None
-    margin: float | None  # runner-up median / fastest median
+    margin: float | None  # the runner-up's time over the fastest's (its paired ratio, as the leaderboard's)
     margin_low: float | None
     margin_high: float | None
     equivalents: tuple[str, ...]
@@ -48,7 +48,7 @@ class WorkloadRow:
 
     def winner_text(self) -> str:
         """``jax/jit``; ``equivalent: jax/jit, torch/compile``; ``undecided: jax/jit, torch/compile`` (the
-        lowest median first), ``undecided: jax/jit and 3 others`` beyond two candidates."""
+        fastest first), ``undecided: jax/jit and 3 others`` beyond two candidates."""
         if self.verdict in ("fastest", "only"):
             return self.fastest
         if len(self.winners) > 2:
@@ -201,7 +201,7 @@ def framework_columns(rows: list[WorkloadRow]) -> tuple[list[str], list[str]]:
 
 def workload_table(rows: list[WorkloadRow]) -> tuple[list[str], list[list[str]]]:
     """The summary table's header and rows: the verdict at the largest size (the fastest series, or the
-    series equivalent to it or not yet told apart from it, lowest median first), the next series' time over
+    series equivalent to it or not yet told apart from it, the fastest first), the next series' time over
     the fastest's, and a column per framework for the compile cost (first call minus steady, frameworks
     with a compiled mode) and for the peak host memory (every framework that ran)."""
     compiled, present = framework_columns(rows)

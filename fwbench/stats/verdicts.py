@@ -197,7 +197,9 @@ def ranked(members: Sequence[tuple[str, Mapping[str, Any]]]) -> list[tuple[str, 
                              default=(math.inf, 0))
         if lowest >= 1 or order[chosen][0] in chosen_before:
             break
-        order = [order[chosen], *(item for position, item in enumerate(order) if position != chosen)]
+        rest = sorted((item for position, item in enumerate(order) if position != chosen),
+                      key=lambda item: float(item[1]["median_s"]))
+        order = [order[chosen], *rest]
     return order
 
 

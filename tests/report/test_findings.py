@@ -118,3 +118,15 @@ def test_a_run_whose_hand_off_ran_slow_before_some_size_rounds_says_so():
     assert len(sentences) == 1
     assert "6 of 40 size-rounds of run r1" in sentences[0] and "1.12-1.80x" in sentences[0]
     assert 'matmul[{"n": 256}]' in sentences[0]
+
+
+def test_an_undecided_size_says_how_its_fastest_leads_where_the_pairs_and_the_medians_disagree():
+    from fwbench.report.findings import _size_sentence
+
+    ratio = {"series": "numpy/eager", "standing": "undecided", "ratio": 1.03, "low": 0.98, "high": 1.09}
+    row = {"params": "n=256", "verdict": "undecided", "fastest": "torch/eager", "ratios": [ratio],
+           "fastest_by_median": "numpy/eager"}
+    assert "torch/eager leads numpy/eager by its paired turns, but numpy/eager cannot be told apart" in \
+        _size_sentence(row, "At matmul")
+    assert "torch/eager has the lowest median, but" in _size_sentence(dict(row, fastest_by_median="torch/eager"),
+                                                                       "At matmul")

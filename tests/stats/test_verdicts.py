@@ -163,6 +163,10 @@ def test_the_fastest_is_the_series_its_pairs_name_where_the_medians_name_another
     assert verdict.verdict == "fastest" and verdict.winners == ["torch/eager"]
     assert [(item.series, item.standing) for item in verdict.comparisons] == [("numpy/eager", "slower")]
     assert verdict.comparisons[0].ratio.value == pytest.approx(1 / 0.9, rel=0.02)
+    # the others follow the fastest by median
+    jax = with_turns(row("jax/jit", [0.99, 1.19, 0.94]))
+    three = size_verdicts([[(numpy_name, numpy_row), members[1], (jax[0], dict(jax[1], median_s=0.6))]])[0]
+    assert three.fastest == "torch/eager" and [item.series for item in three.comparisons] == ["numpy/eager", "jax/jit"]
     # where the pairs agree with the medians, the least median stays the fastest
     agreeing = size_verdicts([[with_turns(row("numpy/eager", [1.00, 1.20, 0.95])),
                                with_turns(row("torch/eager", [1.10, 1.32, 1.045]))]])[0]
