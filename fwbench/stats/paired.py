@@ -189,7 +189,7 @@ def paired_ratio(rounds: Sequence[tuple[Turns, Turns]], level: float = CONFIDENC
         logs = per_round[0]
         centre = statistics.fmean(logs)
         figures = [centre]
-        if pairs < 2 or len(logs) < 2:
+        if pairs < 2:  # a round has at least as many values as turn pairs
             return PairedRatio(math.exp(centre), math.nan, math.nan, 1, pairs, (math.exp(centre),),
                                "one pair: no interval")
         freedom = pairs - 1
