@@ -1,6 +1,6 @@
 """The A/B workload's true slowdown per framework, by plain ``timeit``, nothing of fwbench measuring.
 
-    python bench/ab_truth.py [--sizes 256 1024] [--blocks 40] [--repeats 8] [FRAMEWORK ...]
+    python bench/ab_truth.py [--sizes 256 1024] [--blocks 40] [--repeats 8] [--threads 1] [FRAMEWORK ...]
 
 The function of ``bench/ab_check.py`` (the input added to itself ``repeats - 1`` times, divided by
 ``repeats``) with ``--repeats`` (8) and a quarter more (10), in one process per framework, eager: after 20
@@ -15,6 +15,10 @@ ratio of the two functions' median calls, the statistic fwbench estimates, with 
 blocks. Where a call's time spreads widely the two differ: jax's eager additions at n=1024 on 2 EPYC cores
 took 0.8-1.9 ms a call (fastest to median), and the fastest-of-repeats ratio read 1.31 where the median calls'
 read about 1.22 (session 21).
+
+``--threads`` (default 1, ``fwbench ab``'s default since session 26) sets each framework's threads; with one,
+the process keeps to one core, as a single-threaded cell's turns do.  Until session 26 this script always ran
+two threads, as ``fwbench ab`` did then.
 """
 
 from __future__ import annotations
@@ -37,7 +41,21 @@ def work(x, repeats):
     return total / repeats
 
 
-def measure(framework: str, n: int, blocks: int, repeats: int = 8) -> str:
+def limit_threads(threads: int) -> None:
+    """Before any framework is imported: ``threads`` threads for each, and with one thread the process on one
+    core, as ``fwbench ab``'s turns run a single-threaded cell (every thread on the turn's core)."""
+    import os
+
+    for variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[variable] = str(threads)
+    if threads == 1:
+        os.environ["XLA_FLAGS"] = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
+        if hasattr(os, "sched_setaffinity"):
+            os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
+
+
+def measure(framework: str, n: int, blocks: int, repeats: int = 8, threads: int = 1) -> str:
+    limit_threads(threads)
     import numpy as np
 
     x = np.random.default_rng(0).standard_normal((n, n)).astype("float32")
@@ -45,7 +63,7 @@ def measure(framework: str, n: int, blocks: int, repeats: int = 8) -> str:
     if framework == "torch":
         import torch
 
-        torch.set_num_threads(2)
+        torch.set_num_threads(threads)
         x = torch.from_numpy(x)
     elif framework == "jax":
         import jax.numpy as jnp
@@ -55,8 +73,8 @@ def measure(framework: str, n: int, blocks: int, repeats: int = 8) -> str:
     elif framework == "tensorflow":
         import tensorflow as tf
 
-        tf.config.threading.set_intra_op_parallelism_threads(2)
-        tf.config.threading.set_inter_op_parallelism_threads(2)
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+        tf.config.threading.set_inter_op_parallelism_threads(threads)
         x = tf.constant(x)
     baseline = lambda: sync(work(x, repeats))  # noqa: E731
     candidate = lambda: sync(work(x, repeats * 5 // 4))  # noqa: E731
@@ -72,7 +90,8 @@ def measure(framework: str, n: int, blocks: int, repeats: int = 8) -> str:
         first, second = (candidate, baseline) if block % 2 == 0 else (baseline, candidate)  # drift cancels
         medians = {function: median_call(function, 3 * number) for function in (first, second)}
         median_logs.append(math.log(medians[candidate] / medians[baseline]))
-    return (f"{framework}/eager n={n}, {repeats} against {repeats * 5 // 4} operations: candidate/baseline "
+    return (f"{framework}/eager n={n}, {threads} thread{'s' if threads > 1 else ''}, {repeats} against "
+            f"{repeats * 5 // 4} operations: candidate/baseline "
             f"{interval(logs)} ({blocks} alternating blocks, "
             f"fastest of timeit's repeats); median calls {interval(median_logs)}")
 
@@ -100,18 +119,21 @@ def main() -> int:
     parser.add_argument("--sizes", type=int, nargs="*", default=[256, 1024])
     parser.add_argument("--blocks", type=int, default=40)
     parser.add_argument("--repeats", type=int, default=8, help="the baseline's operations (a multiple of 4)")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="threads for each framework (default 1, fwbench ab's default; 2 for its --threads 2)")
     parser.add_argument("--one", nargs=2, help=argparse.SUPPRESS)  # FRAMEWORK N, in a process of its own
     arguments = parser.parse_args()
     if arguments.repeats < 4 or arguments.repeats % 4:
         parser.error(f"--repeats: got {arguments.repeats}, expected a multiple of 4 (the candidate does a quarter "
                      "more); try --repeats 8")
     if arguments.one:
-        print(measure(arguments.one[0], int(arguments.one[1]), arguments.blocks, arguments.repeats), flush=True)
+        print(measure(arguments.one[0], int(arguments.one[1]), arguments.blocks, arguments.repeats,
+                      arguments.threads), flush=True)
         return 0
     for framework in arguments.frameworks:
         for n in arguments.sizes:  # each in a fresh process, one framework imported
             subprocess.run([sys.executable, __file__, "--one", framework, str(n), "--blocks", str(arguments.blocks),
-                            "--repeats", str(arguments.repeats)], check=True)
+                            "--repeats", str(arguments.repeats), "--threads", str(arguments.threads)], check=True)
     return 0
 
 

@@ -43,6 +43,12 @@ AB_ROUNDS = 10
 # and the looks count a size's rounds within one start (fwbench.execution.interleave), so they need it.
 AB_TURN_S = 0.01  # a cell's two sides take turns of 10 ms: twice the turn pairs a round of 20 ms turns gave, with
 # half their noise in a round's mean (session 17: 21 of 24 cells called slower against 16 of 24, alternating)
+# One thread per framework, as torch.utils.benchmark's Timer defaults to: a single-threaded turn runs on one
+# core, where two threads hand work to the other core, whose speed on a shared VM is its own.  bench/ab_check.py,
+# two sets of three invocations each way, alternating (session 26): changed cells slower 24 and 24 of 24 against
+# 19 and 24, identical sides `same` 47 of 48 against 35 of 48 (none flagged either way), 1.27-1.87x a plain run
+# against 1.32-2.39x.
+AB_THREADS = 1
 AB_BUDGET_S = 0.6  # seconds of sampling per cell and side: the pair a little more than one cell of a run (1 s)
 
 
@@ -198,8 +204,9 @@ def ab(
                                                         "all of them, one start): each fork is a round of the "
                                                         "interval. Fewer than --rounds turns the looks off: every "
                                                         "cell takes every round."),
-    threads: Optional[int] = typer.Option(None, "--threads", min=1, help="Threads for every framework on both "
-                                                                          "sides (default: the usable cores)."),
+    threads: int = typer.Option(AB_THREADS, "--threads", min=1, help="Threads for every framework on both sides "
+                                "(default 1, each turn's threads on one core; --threads N gates N-thread speed, "
+                                "at most the usable cores)."),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Run directory to write (default: "
                                                                   "results/ab-<time>); keep it for 'fwbench history'."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace results already in --out."),
@@ -216,7 +223,8 @@ def ab(
     module), in ten rounds: one start of every worker, forking a fresh process
     per cell ten times. The two sides of a cell are alive at once
     and take turns of 10 ms back to back on one core, the cells in random
-    order, so candidate/baseline comes from times taken side by side, with an
+    order, each framework on one thread unless --threads says more, so
+    candidate/baseline comes from times taken side by side, with an
     interval over the rounds. A cell is slower when the interval lies above
     1 + threshold, faster below 1/(1 + threshold), same inside that band,
     undecided otherwise (with the change it could have called, and about how
@@ -256,7 +264,7 @@ def ab(
                 process.kill()
                 process.wait()
     usable = default_threads()
-    if threads is not None and threads > usable:
+    if threads > usable:
         raise UserError(f"--threads: got {threads}, but this machine lets fwbench use {usable} cores",
                         hint=f"use --threads {usable} or fewer")
     out_dir = out or Path("results") / datetime.now().strftime("ab-%Y%m%d-%H%M%S")

@@ -35,7 +35,10 @@ log(candidate/baseline), the median over runs, from 0.004-0.011 to 0.0000-0.0018
 (docs/methodology.md).  The framework's pool threads keep the worker's cores, so multi-threaded cells keep
 most of theirs, except where the calling thread computes beside the pool (the adapter's ``CALLER_WORKS``:
 NumPy, torch): their pool threads run on the other cores during the turn (:func:`pin_main_thread`).
-``turn_cores`` says where each turn ran.
+A single-threaded run (``--threads 1``, ``fwbench ab``'s default) puts every thread of the cell's process on
+the cycle's core (:func:`pin_process`): the caller and the one pool thread of jax or TensorFlow hand nothing
+from core to core, and the workers themselves stay unpinned so that imports and preparation use every core
+(:func:`fwbench.worker.process.pin_threads`).  ``turn_cores`` says where each turn ran.
 
 The cost: every worker is alive at once (each framework's runtime and a
 copy of the group's inputs in memory together), and each sample is one
@@ -53,7 +56,7 @@ from typing import Any
 from fwbench.adapters.base import get_adapter
 from fwbench.execution.groups import WorkerGroup
 from fwbench.execution.handoff import HandoffProbe
-from fwbench.execution.placement import pause, pin_main_thread, resume
+from fwbench.execution.placement import pause, pin_main_thread, pin_process, resume
 from fwbench.execution.plan import Cell
 from fwbench.execution.worker_process import WorkerProcess
 from fwbench.records.results import with_fields, with_settings
@@ -111,6 +114,7 @@ class _Turn:
         self.cause: str | None = None
         self.cores: list[int] = []  # the worker's CPU affinity, from its hello
         self.caller_works = caller_works(group.framework)
+        self.single_threaded = int(group.settings.run_info.get("num_threads") or 0) == 1
 
     def pool_apart(self, cell: Cell) -> bool:
         """Whether ``cell``'s pool threads run on the cores its main thread does not have for the turn: a CPU
@@ -155,7 +159,8 @@ def run_interleaved(groups: list[WorkerGroup], timeout_s: float) -> list[dict[st
             cores = turns[cell.cell_id]
             prepare = ("; the size's cells prepared side by side (first_call_s and the warm-up shared the cores)"
                        if prepares_together(worker.group.settings, round_index) else "")
-            pool = ("; its other threads on the other cores (the calling thread computes beside them)"
+            pool = ("; every thread of the process on that core (one thread)" if worker.single_threaded else
+                    "; its other threads on the other cores (the calling thread computes beside them)"
                     if worker.pool_apart(cell) else "")
             probed = {"handoff_speedup": probes[cell.cell_id]} if cell.cell_id in probes else {}
             record = with_settings(with_fields(record, interleave_turns=len(cores), turn_cores=cores, **probed),
@@ -300,7 +305,10 @@ def _interleave_size(members: list[Cell], owner: dict[str, _Turn], pids: dict[st
                 active.remove(cell)
                 continue
             block_s = worker.group.settings.turn_s or worker.group.settings.timer.budget_s / TURNS_PER_CELL
-            pin_main_thread(pids.get(cell.cell_id), core, cores if worker.pool_apart(cell) else None)
+            if worker.single_threaded:
+                pin_process(pids.get(cell.cell_id), core)
+            else:
+                pin_main_thread(pids.get(cell.cell_id), core, cores if worker.pool_apart(cell) else None)
             resume(pids.get(cell.cell_id))
             worker.send({"cmd": "sample", "cell_id": cell.cell_id, "block_s": block_s})
             reply = _reply(worker, timeout_s, {"sampled", "result"})

@@ -60,3 +60,22 @@ def pin_main_thread(pid: int | None, core: int | None, pool_cores: list[int] | N
             os.sched_setaffinity(thread, others)
         except OSError:
             pass
+
+
+def pin_process(pid: int | None, core: int | None) -> None:
+    """Run every thread of a cell's process on ``core`` from its next turn: a single-threaded cell's calling
+    thread and the one thread that computes for it (jax's and TensorFlow's pool of one), side by side on one
+    core as a single-threaded program runs, so no turn hands work from one core to the other.  Nothing when
+    ``pid`` or ``core`` is None; a thread that has gone, or a platform without affinity, is passed over.
+    Threads the process starts later inherit the main thread's core."""
+    if pid is None or core is None or not hasattr(os, "sched_setaffinity"):
+        return
+    try:
+        threads = [int(name) for name in os.listdir(f"/proc/{pid}/task")]
+    except OSError:
+        threads = [pid]
+    for thread in threads:
+        try:
+            os.sched_setaffinity(thread, {core})
+        except OSError:
+            pass

@@ -47,7 +47,7 @@ from fwbench.worker.process import die_with_parent, limit_memory, pin_threads, p
 
 def serve(config: dict[str, Any], emit) -> None:
     framework, device_kind = config["framework"], config["device"]
-    affinity = pin_threads(config["num_threads"])
+    affinity = pin_threads(config["num_threads"], interleaved=bool(config.get("interleave")))
     if device_kind == "cpu":  # accelerators get the device memory guard (CellRunner._device_memory_refusal)
         limit_memory(config.get("memory_limit_bytes"))
     adapter = get_adapter(framework)

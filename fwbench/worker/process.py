@@ -44,11 +44,19 @@ def limit_memory(limit_bytes: int | None) -> None:
         resource.setrlimit(resource.RLIMIT_AS, (limit_bytes, limit_bytes))
 
 
-def pin_threads(num_threads: int) -> list[int]:
-    """Restrict this process to ``num_threads`` CPUs, so every framework's pools agree."""
+def pin_threads(num_threads: int, interleaved: bool = False) -> list[int]:
+    """Restrict this process to ``num_threads`` CPUs, so every framework's pools agree; the CPUs it may use.
+
+    A single-threaded worker under interleaving keeps every core instead: the interleaver puts all of a cell's
+    threads on the cycle's core for each turn (:func:`fwbench.execution.placement.pin_process`), and between
+    turns its import and its forks' preparation spread over the cores.  Pinned to the first core, every
+    worker's import and every fork's preparation queued on that one core: ``fwbench ab --threads 1`` took 18-22
+    s to its first record against 11 s at two threads (session 26)."""
     if not hasattr(os, "sched_setaffinity"):
         return []
     cores = sorted(os.sched_getaffinity(0))
+    if interleaved and num_threads == 1:
+        return cores
     chosen = cores[: max(1, num_threads)]
     os.sched_setaffinity(0, chosen)
     return chosen

@@ -1,6 +1,7 @@
 """fwbench ab end to end: each side's interpreter and environment reach its workers; bad sides exit 2."""
 
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -77,6 +78,9 @@ def test_identical_sides_are_paired_in_time_and_judged(tmp_path):
     assert len({r["process_id"] for r in records}) == 8
     # a size's cells were prepared side by side, and the records say so
     assert all("prepared side by side" in r["settings"]["interleave"] for r in records)
+    # one thread by default: each turn's threads all on the cycle's core, the workers themselves unpinned
+    assert all(r["num_threads"] == 1 and "every thread of the process on that core" in r["settings"]["interleave"]
+               for r in records)
     # both sides of a round start their heaps at the round's one place in a page, drawn afresh each round
     positions = {(r["side"], r["round"]): r["settings"]["allocator"]["heap_position"] for r in records}
     assert all(isinstance(position, int) for position in positions.values())
@@ -85,6 +89,8 @@ def test_identical_sides_are_paired_in_time_and_judged(tmp_path):
     assert manifest["rounds_per_start"] == 2
     assert [entry.get("workers_of_round") for entry in manifest["rounds"]] == [None, 1, None, 3]
     assert len(manifest["workers"]) == 4  # two sides, two starts
+    assert manifest["num_threads"] == 1
+    assert all(worker["cpu_affinity"] == sorted(os.sched_getaffinity(0)) for worker in manifest["workers"])
 
 
 def test_a_cell_decided_at_a_look_takes_no_more_rounds(tmp_path):

@@ -99,6 +99,56 @@ def test_where_the_caller_computes_its_pool_threads_run_on_the_other_cores():
     interleave.pin_main_thread(process.pid, cores[0], cores)  # gone: no error
 
 
+def test_a_single_threaded_cells_threads_all_run_on_the_cycles_core():
+    """Under --threads 1 the caller and the one pool thread (jax's, TensorFlow's) share the turn's core."""
+    import os
+    import subprocess
+    import sys
+
+    cores = sorted(os.sched_getaffinity(0))
+    assert len(cores) >= 2, "this test needs two cores, as make test's machine has"
+    process = subprocess.Popen([sys.executable, "-c", THREADED_SLEEPER], stdout=subprocess.PIPE, text=True)
+    try:
+        process.stdout.readline()
+        threads = [int(name) for name in os.listdir(f"/proc/{process.pid}/task")]
+        assert len(threads) == 2
+        for core in (cores[-1], cores[0]):
+            interleave.pin_process(process.pid, core)
+            assert [os.sched_getaffinity(thread) for thread in threads] == [{core}, {core}]
+        interleave.pin_process(process.pid, None)  # no core to choose from: left as it is
+        assert os.sched_getaffinity(threads[1]) == {cores[0]}
+    finally:
+        process.kill()
+        process.wait()
+    interleave.pin_process(process.pid, cores[0])  # gone: no error
+    interleave.pin_process(None, cores[0])
+
+
+PIN_SCRIPT = """
+import os, sys
+from fwbench.worker.process import pin_threads
+print(pin_threads(int(sys.argv[1]), interleaved=sys.argv[2] == "yes"), sorted(os.sched_getaffinity(0)))
+"""
+
+
+def test_a_single_threaded_worker_is_pinned_unless_the_interleaver_places_its_turns():
+    """A plain run's one-thread worker keeps to the first core; an interleaved one keeps every core for its
+    import and its forks' preparation (the interleaver places each turn)."""
+    import os
+    import subprocess
+    import sys
+
+    cores = sorted(os.sched_getaffinity(0))
+
+    def pinned(threads: int, interleaved: bool) -> str:
+        return subprocess.run([sys.executable, "-c", PIN_SCRIPT, str(threads), "yes" if interleaved else "no"],
+                              capture_output=True, text=True, check=True).stdout.strip()
+
+    assert pinned(1, False) == f"{cores[:1]} {cores[:1]}"
+    assert pinned(1, True) == f"{cores} {cores}"
+    assert pinned(2, True) == f"{cores[:2]} {cores[:2]}"
+
+
 class FakeSampler:
     """A sampler whose samples take ``durations_s`` of sampling time in turn (the last one repeated); done after
     ``done_after`` samples; ``expected_sample_s`` what its warm-up predicted."""
