@@ -18,6 +18,10 @@ before it):
 ``--candidate-env`` and ``--candidate`` replace step 2's candidate (e.g. ``--candidate-env
 OMP_NUM_THREADS=1``, or another virtual environment's Python) and ``--skip-identical`` drops step 3.
 Every invocation's time is printed against its plain run's; the last line sums it up.
+
+``fwbench ab`` runs one thread per framework by default (since session 26) and the plain run its own default
+(the usable cores): the time compared is each command's as a user types it.  ``--extra-ab=--threads=2`` checks
+``ab`` at two threads; ``python bench/ab_truth.py [--threads 2]`` gives the slowdown to expect either way.
 """
 
 from __future__ import annotations
