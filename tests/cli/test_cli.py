@@ -157,7 +157,13 @@ def test_a_variable_that_changes_numpys_kernels_is_recorded_explained_and_can_be
     for row in rows:
         assert "OPENBLAS_CORETYPE" not in row["settings"]["kernel_environment"]
         assert row["settings"]["environment_unset"] == ["OPENBLAS_CORETYPE"]
-    assert "numpy's matrix products" not in stdout or manifest["host"]["cpu_best_isa"] == "AVX2"
+    text = " ".join(stdout.split())
+    assert "under OPENBLAS_CORETYPE" not in text and "--unset-env OPENBLAS_CORETYPE" not in text
+    if "numpy's matrix products" in text and manifest["host"]["cpu_best_isa"] != "AVX2":
+        # what remains names another variable this machine's environment sets and the run kept (some of the VMs
+        # this suite runs on set OPENBLAS_L2_SIZE=512 beside OPENBLAS_CORETYPE)
+        kept = [name for name in os.environ if name.startswith("OPENBLAS_") and name != "OPENBLAS_CORETYPE"]
+        assert any(f"--unset-env {name}" in text for name in kept), text
 
 
 @pytest.mark.parametrize("arguments, message", [
