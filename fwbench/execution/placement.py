@@ -49,17 +49,8 @@ def pin_main_thread(pid: int | None, core: int | None, pool_cores: list[int] | N
     except OSError:
         return
     others = set(pool_cores or ()) - {core}
-    if not others:
-        return
-    try:
-        threads = [int(name) for name in os.listdir(f"/proc/{pid}/task") if int(name) != pid]
-    except OSError:
-        return
-    for thread in threads:
-        try:
-            os.sched_setaffinity(thread, others)
-        except OSError:
-            pass
+    if others:
+        _place(_other_threads(pid), others)
 
 
 def pin_process(pid: int | None, core: int | None) -> None:
@@ -70,12 +61,21 @@ def pin_process(pid: int | None, core: int | None) -> None:
     Threads the process starts later inherit the main thread's core."""
     if pid is None or core is None or not hasattr(os, "sched_setaffinity"):
         return
+    _place([pid, *_other_threads(pid)], {core})
+
+
+def _other_threads(pid: int) -> list[int]:
+    """The thread ids of process ``pid`` but its main thread's (none when it has gone)."""
     try:
-        threads = [int(name) for name in os.listdir(f"/proc/{pid}/task")]
+        return [int(name) for name in os.listdir(f"/proc/{pid}/task") if int(name) != pid]
     except OSError:
-        threads = [pid]
+        return []
+
+
+def _place(threads: list[int], cores: set[int]) -> None:
+    """Each of ``threads`` on ``cores``; a thread that has gone is passed over."""
     for thread in threads:
         try:
-            os.sched_setaffinity(thread, {core})
+            os.sched_setaffinity(thread, cores)
         except OSError:
             pass
